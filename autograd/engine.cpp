@@ -1,0 +1,95 @@
+#include "autograd/engine.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "core/compute.h"
+#include "core/error.h"
+
+namespace ttt {
+
+namespace {
+
+// Leaves own their gradient: the first contribution is copied (an op's backward may hand the
+// same tensor to several inputs), later ones are added.
+void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
+  if (!leaf.grad.defined()) leaf.grad = clone_data(g);
+  else leaf.grad = compute::binary(BinaryOp::add, leaf.grad, g);
+}
+
+void accumulate(Tensor& slot, const Tensor& g) {
+  slot = slot.defined() ? compute::binary(BinaryOp::add, slot, g) : g;
+}
+
+// All nodes reachable from `root` (iterative DFS; graphs can be deep).
+std::vector<Node*> reachable_nodes(Node* root) {
+  std::vector<Node*> order, stack{root};
+  std::unordered_set<Node*> seen{root};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    order.push_back(n);
+    for (const Edge& e : n->inputs())
+      if (e.fn && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  }
+  return order;
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  TTT_CHECK(root.defined(), "backward", "called on an undefined tensor");
+  TTT_CHECK(root.requires_grad(), "backward", root.describe(),
+            " does not require grad: it was computed from no tensor with requires_grad=true, "
+            "under a no-grad scope, or was detached");
+  Tensor seed = grad;
+  if (!seed.defined()) {
+    TTT_CHECK(root.numel() == 1, "backward", "root ", root.describe(),
+              " is not a scalar: pass an explicit gradient of the same shape, or reduce it first (e.g. sum)");
+    seed = ones(root.shape(), root.dtype(), root.device());
+  }
+  TTT_CHECK(seed.shape() == root.shape() && seed.device() == root.device() && seed.dtype() == root.dtype(),
+            "backward", "gradient ", seed.describe(), " does not match root ", root.describe());
+
+  NoGradGuard no_grad;  // backward formulas are not themselves recorded (first-order autograd)
+  if (root.is_leaf()) {
+    accumulate_into_leaf(*root.autograd_meta(), seed);
+    return;
+  }
+
+  std::vector<Node*> nodes = reachable_nodes(root.grad_fn().get());
+  // Reverse tape order: a node runs only after every node that consumed its output.
+  std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence() > b->sequence(); });
+  std::unordered_map<Node*, Tensor> pending;
+  pending[root.grad_fn().get()] = seed;
+
+  for (Node* node : nodes) {
+    auto it = pending.find(node);
+    if (it == pending.end()) continue;  // no gradient reached this node
+    Tensor g = std::move(it->second);
+    pending.erase(it);
+    std::vector<Tensor> input_grads = node->apply(g);
+    if (!retain_graph) node->release();
+    TTT_CHECK(input_grads.size() == node->inputs().size(), "backward", "the backward of '", node->name(),
+              "' returned ", input_grads.size(), " gradients for ", node->inputs().size(), " inputs");
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      const Edge& e = node->inputs()[i];
+      const Tensor& gi = input_grads[i];
+      if (!e.active() || !gi.defined()) continue;
+      TTT_CHECK(gi.shape() == node->input_shape(i), "backward", "the backward of '", node->name(),
+                "' gave a gradient ", gi.describe(), " for input ", i, " of shape ", shape_str(node->input_shape(i)));
+      if (e.leaf) accumulate_into_leaf(*e.leaf, gi);
+      else accumulate(pending[e.fn.get()], gi);
+    }
+  }
+}
+
+void zero_grad(const std::vector<Tensor>& params) {
+  for (const Tensor& p : params)
+    if (p.defined() && p.autograd_meta()) p.autograd_meta()->grad = Tensor();
+}
+
+}  // namespace ttt

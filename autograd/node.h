@@ -1,0 +1,60 @@
+// One entry of the tape: an op that ran forward with at least one input requiring grad.
+//
+// The tape is the order in which nodes were created: each node gets an increasing sequence
+// number, and backward() replays the nodes reachable from the loss in decreasing sequence order
+// (the reverse of the forward pass, a Wengert list). Nodes are owned by the tensors they produced
+// (grad_fn), so a graph nobody can reach any more frees itself; there is no global list to clear.
+//
+// A node holds, for each input, where its gradient goes (an Edge): into the node that produced
+// that input, or into the .grad of a leaf. Its backward function maps the gradient of the output
+// to one gradient per input; the tensors it saved from the forward pass live in that closure and
+// are freed right after it runs.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace ttt {
+
+struct Edge {
+  std::shared_ptr<Node> fn;            // the input was produced by this op, or
+  std::shared_ptr<AutogradMeta> leaf;  // the input is a leaf that accumulates .grad
+  bool active() const { return fn || leaf; }
+};
+
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+class Node {
+ public:
+  Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, BackwardFn backward);
+
+  const std::string& name() const { return name_; }
+  uint64_t sequence() const { return sequence_; }
+  const std::vector<Edge>& inputs() const { return inputs_; }
+  const Shape& input_shape(size_t i) const { return input_shapes_[i]; }
+
+  // Gradients for each input (undefined where not needed). Throws if already released.
+  std::vector<Tensor> apply(const Tensor& grad_output);
+  // Frees the saved tensors (after backward unless retain_graph).
+  void release() { backward_ = nullptr; }
+
+ private:
+  std::string name_;
+  uint64_t sequence_;
+  std::vector<Edge> inputs_;
+  std::vector<Shape> input_shapes_;
+  BackwardFn backward_;
+};
+
+// True when recording is on and some input requires grad.
+bool should_record(std::initializer_list<const Tensor*> inputs);
+bool should_record(const std::vector<Tensor>& inputs);
+
+// Attaches a new tape node to `out` when should_record(inputs); returns out either way.
+Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward);
+
+}  // namespace ttt

@@ -1,0 +1,92 @@
+// The differentiable op library. Every function computes its result through core/compute.h and,
+// when an input requires grad, records one tape node whose backward sits next to its forward in
+// autograd/ops_*.cpp. Shapes broadcast NumPy-style where noted; dims may be negative.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
+#include "core/tensor.h"
+
+namespace ttt {
+
+// ---- elementwise (ops_elementwise.cpp); binary ops broadcast ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);  // a^b, a > 0 where b is not an integer
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor affine(const Tensor& x, double scale, double shift);  // scale * x + shift
+Tensor pow(const Tensor& x, double exponent);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor silu(const Tensor& x);
+Tensor gelu(const Tensor& x);       // tanh approximation
+Tensor gelu_grad(const Tensor& x);  // d gelu / dx, itself differentiable (TTT_SPEC E11)
+Tensor abs(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor clamp(const Tensor& x, double lo, double hi);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& x, double s) { return affine(x, 1.0, s); }
+inline Tensor operator+(double s, const Tensor& x) { return affine(x, 1.0, s); }
+inline Tensor operator-(const Tensor& x, double s) { return affine(x, 1.0, -s); }
+inline Tensor operator-(double s, const Tensor& x) { return affine(x, -1.0, s); }
+inline Tensor operator*(const Tensor& x, double s) { return affine(x, s, 0.0); }
+inline Tensor operator*(double s, const Tensor& x) { return affine(x, s, 0.0); }
+inline Tensor operator/(const Tensor& x, double s) { return affine(x, 1.0 / s, 0.0); }
+
+// ---- reductions (ops_reduce.cpp); empty dims = all dims ----
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Gradient is shared equally among tied maxima.
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false, bool unbiased = true);
+
+// ---- matmul (ops_matmul.cpp): [..., m, k] x [..., k, n], batch dims broadcast ----
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// ---- shape and layout (ops_shape.cpp) ----
+Tensor reshape(const Tensor& x, Shape shape);  // one extent may be -1; shares storage
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x, int64_t dim);  // dim must have extent 1
+Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);  // [start, end)
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);  // equal parts
+Tensor flip(const Tensor& x, int64_t dim);
+Tensor tril(const Tensor& x, int64_t k = 0);  // keep col - row <= k over the last two dims
+Tensor triu(const Tensor& x, int64_t k = 0);  // keep col - row >= k
+Tensor clone(const Tensor& x);               // a differentiable copy
+
+// ---- neural-network ops (ops_nn.cpp) ----
+Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, D], ids int -> [..., D]
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+// Over the last dim; weight/bias [D] or undefined. Biased variance, like PyTorch.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
+// logits [N, V], targets [N] int; mean over rows whose target != ignore_index (0 if none).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
+// Rotary embedding of interleaved pairs over x [..., L, d]; positions [L] int.
+Tensor rope(const Tensor& x, const Tensor& positions, double theta = 10000.0);
+// x / max(||x||_2, eps) along dim (like torch.nn.functional.normalize).
+Tensor l2_normalize(const Tensor& x, int64_t dim = -1, double eps = 1e-12);
+
+}  // namespace ttt

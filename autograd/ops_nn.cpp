@@ -1,0 +1,74 @@
+// Neural-network ops with fused kernels: embedding, softmax, norms, cross-entropy, RoPE.
+// Each backward calls the matching fused backward kernel in core/compute.h.
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/compute.h"
+#include "core/error.h"
+
+namespace ttt {
+
+using V = std::vector<Tensor>;
+
+// Backward: rows of the table receive the sum of the gradients of every position that read them.
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  Tensor y = compute::embedding(weight, ids);
+  return record(y, "embedding", {weight, ids}, [ids = ids.detach(), vocab = weight.size(0)](const Tensor& g) {
+    return V{compute::embedding_backward(g, ids, vocab), Tensor()};
+  });
+}
+
+static Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+  dim = normalize_dim(dim, x.dim(), log ? "log_softmax" : "softmax");
+  if (dim != x.dim() - 1)  // kernels work on the last dim: move `dim` there and back
+    return transpose(softmax_impl(transpose(x, dim, -1), -1, log), dim, -1);
+  Tensor y = compute::softmax(x, log);
+  return record(y, log ? "log_softmax" : "softmax", {x},
+                [y = y.detach(), log](const Tensor& g) { return V{compute::softmax_backward(g, y, log)}; });
+}
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  auto r = compute::layer_norm(x, weight, bias, eps);
+  return record(r.y, "layer_norm", {x, weight, bias},
+                [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean = r.mean, rstd = r.rstd,
+                 nw = weight.requires_grad(), nb = bias.requires_grad()](const Tensor& g) {
+                  auto d = compute::layer_norm_backward(g, x, w, mean, rstd, nw, nb);
+                  return V{d.x, d.weight, d.bias};
+                });
+}
+
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+  auto r = compute::rms_norm(x, weight, eps);
+  return record(r.y, "rms_norm", {x, weight},
+                [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), rstd = r.rstd,
+                 nw = weight.requires_grad()](const Tensor& g) {
+                  auto d = compute::rms_norm_backward(g, x, w, rstd, nw);
+                  return V{d.x, d.weight};
+                });
+}
+
+// d loss / d logits = (softmax(logits) - onehot(target)) / count on counted rows.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  auto r = compute::cross_entropy(logits, targets, ignore_index);
+  return record(r.loss, "cross_entropy", {logits, targets},
+                [logits = logits.detach(), targets = targets.detach(), lse = r.lse, count = r.count,
+                 ignore_index](const Tensor& g) {
+                  return V{compute::cross_entropy_backward(logits, targets, ignore_index, lse, count, g), Tensor()};
+                });
+}
+
+// A rotation's transpose is its inverse, so backward rotates the gradient back.
+Tensor rope(const Tensor& x, const Tensor& positions, double theta) {
+  Tensor y = compute::rope(x, positions, theta, false);
+  return record(y, "rope", {x, positions}, [pos = positions.detach(), theta](const Tensor& g) {
+    return V{compute::rope(g, pos, theta, true), Tensor()};
+  });
+}
+
+Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
+  Tensor norm = sqrt(sum(square(x), {dim}, true));
+  return div(x, maximum(norm, full({}, eps, x.dtype(), x.device())));
+}
+
+}  // namespace ttt

@@ -1,0 +1,28 @@
+// Device memory. The host uses aligned malloc. CUDA memory goes through a caching allocator:
+// freed blocks are kept in size-bucketed free lists and handed out again, because cudaMalloc /
+// cudaFree synchronise the device and cost tens of microseconds each.
+#pragma once
+#include <cstddef>
+
+namespace ttt {
+
+struct AllocatorStats {
+  size_t current_bytes = 0;   // bytes handed out and not yet freed (rounded block sizes)
+  size_t peak_bytes = 0;      // maximum of current_bytes since start or reset_peak()
+  size_t reserved_bytes = 0;  // bytes obtained from cudaMalloc (in use + cached)
+  size_t num_allocs = 0;      // allocation requests served
+  size_t num_cache_hits = 0;  // requests served from a cached block
+};
+
+void* cpu_alloc(size_t bytes);
+void cpu_free(void* p);
+
+namespace cuda {
+void* device_alloc(size_t bytes, int device);  // throws ttt::Error with the figures on OOM
+void device_free(void* p);
+AllocatorStats allocator_stats();
+void reset_peak_memory();
+void empty_cache();  // returns every cached (free) block to the driver
+}  // namespace cuda
+
+}  // namespace ttt

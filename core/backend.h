@@ -1,0 +1,18 @@
+// Declares the two backends' kernel entry points (see backend_interface.inc for the list).
+#pragma once
+#include <cstdint>
+
+#include "core/kernel_args.h"
+#include "core/op_kinds.h"
+#include "core/tensor.h"
+
+namespace ttt::cpu {
+#include "core/backend_interface.inc"
+}  // namespace ttt::cpu
+
+namespace ttt::cuda {
+#include "core/backend_interface.inc"
+// Copies between host and device (blocking), and device to device.
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+void synchronize();
+}  // namespace ttt::cuda

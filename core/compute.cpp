@@ -1,0 +1,418 @@
+#include "core/compute.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/kernel_args.h"
+
+namespace ttt::compute {
+
+// Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely.
+#define TTT_RUN_KERNEL(t, fn, ...)             \
+  do {                                          \
+    if ((t).device().is_cpu()) cpu::fn(__VA_ARGS__);       \
+    else if ((t).device().is_cuda()) cuda::fn(__VA_ARGS__); \
+  } while (0)
+
+namespace {
+
+void check_defined(const char* op, const Tensor& t, const char* what) {
+  TTT_CHECK(t.defined(), op, what, " is an undefined tensor");
+}
+
+// Float kernels: f32 and f64 on the CPU, f32 on CUDA.
+void check_float(const char* op, const Tensor& t) {
+  check_defined(op, t, "input");
+  TTT_CHECK(is_floating(t.dtype()), op, "expected a floating tensor (f32/f64), got ", t.describe());
+  TTT_CHECK(!(t.device().is_cuda() && t.dtype() != DType::f32), op, "CUDA kernels take f32, got ",
+            t.describe(), " (convert with to_dtype or compute on the cpu)");
+}
+
+void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  check_defined(op, a, "first input");
+  check_defined(op, b, "second input");
+  TTT_CHECK(a.device() == b.device(), op, "inputs are on different devices: ", a.describe(), " and ",
+            b.describe(), " (move one with to_device)");
+  TTT_CHECK(a.dtype() == b.dtype(), op, "inputs have different dtypes: ", a.describe(), " and ",
+            b.describe());
+}
+
+void check_index(const char* op, const Tensor& ids, const Tensor& like) {
+  check_defined(op, ids, "index tensor");
+  TTT_CHECK(is_integral(ids.dtype()), op, "index tensor must be i32 or i64, got ", ids.describe());
+  TTT_CHECK(ids.device() == like.device(), op, "index tensor ", ids.describe(), " is not on ",
+            like.device().str(), " with ", like.describe());
+}
+
+bool skip_kernel(const Tensor& out) { return out.device().is_meta() || out.numel() == 0; }
+
+Shape without_last(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
+
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
+  check_float(unary_op_name(op), x);
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, unary, op, x, out, a, b);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y) {
+  const char* name = binary_op_name(op);
+  check_same(name, x, y);
+  check_float(name, x);
+  Shape shape = broadcast_shapes(x.shape(), y.shape(), name);
+  Tensor out = empty(shape, x.dtype(), x.device());
+  if (skip_kernel(out)) return out;
+  BroadcastArgs args = make_broadcast_args(shape, x.shape(), y.shape(), name);
+  TTT_RUN_KERNEL(x, binary, op, x, y, out, args);
+  return out;
+}
+
+Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  const char* name = op == ReduceOp::sum ? "sum" : "max";
+  check_float(name, x);
+  const int64_t rank = x.dim();
+  if (dims.empty())
+    for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
+  for (auto& d : dims) d = normalize_dim(d, rank, name);
+  std::sort(dims.begin(), dims.end());
+  TTT_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(), name, "a dim is listed twice");
+  std::vector<bool> reduced(rank, false);
+  for (auto d : dims) reduced[d] = true;
+
+  Shape out_shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!reduced[d]) out_shape.push_back(x.shape()[d]);
+    else if (keepdim) out_shape.push_back(1);
+  }
+  int64_t r = 1;
+  for (auto d : dims) r *= x.shape()[d];
+  TTT_CHECK(op != ReduceOp::max || r > 0, name, "max over an empty dim of ", x.describe());
+  if (dims.empty()) return clone_data(x);  // a rank-0 tensor: nothing to reduce
+  Tensor out = empty(out_shape, x.dtype(), x.device());
+  if (out.device().is_meta() || out.numel() == 0) return out;
+
+  // The kernel reduces the middle of [outer, r, inner]. A contiguous block of reduced dims fits
+  // directly; otherwise move the reduced dims to the end first.
+  Tensor src = x;
+  DimView v;
+  bool contiguous_block = dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
+  if (contiguous_block) {
+    for (int64_t d = 0; d < dims.front(); ++d) v.outer *= x.shape()[d];
+    for (int64_t d = dims.back() + 1; d < rank; ++d) v.inner *= x.shape()[d];
+    v.dim = r;
+  } else {
+    std::vector<int64_t> perm;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!reduced[d]) perm.push_back(d);
+    for (auto d : dims) perm.push_back(d);
+    src = permute(x, perm);
+    v.outer = out.numel();
+    v.dim = r;
+    v.inner = 1;
+  }
+  TTT_RUN_KERNEL(x, reduce, op, src, out, v);
+  return out;
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
+  TTT_CHECK(lead >= 0, "sum_to", "cannot sum ", x.describe(), " to the larger shape ", shape_str(shape));
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d < lead) dims.push_back(d);
+    else if (shape[d - lead] == 1 && x.shape()[d] != 1) dims.push_back(d);
+    else TTT_CHECK(shape[d - lead] == x.shape()[d], "sum_to", "cannot sum ", x.describe(), " to ", shape_str(shape));
+  }
+  if (dims.empty()) return view_shape(x, shape);
+  return view_shape(reduce(ReduceOp::sum, x, dims, true), shape);
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  check_same("matmul", a, b);
+  check_float("matmul", a);
+  TTT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul", "both inputs need at least 2 dims, got ", a.describe(),
+            " and ", b.describe());
+  const int64_t m = a.size(trans_a ? -1 : -2), ka = a.size(trans_a ? -2 : -1);
+  const int64_t kb = b.size(trans_b ? -1 : -2), n = b.size(trans_b ? -2 : -1);
+  TTT_CHECK(ka == kb, "matmul", "inner dims differ: ", a.describe(), (trans_a ? " (transposed)" : ""), " x ",
+            b.describe(), (trans_b ? " (transposed)" : ""), ": ", ka, " vs ", kb);
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  Tensor c = empty(out_shape, a.dtype(), a.device());
+  if (skip_kernel(c)) return c;
+
+  // Each operand either has the full batch (stride = one matrix), one matrix for all (stride 0),
+  // or a partial broadcast, which we materialise.
+  auto batched = [&](const Tensor& t, const Shape& tb, int64_t& stride) {
+    const int64_t mat = t.size(-1) * t.size(-2);
+    if (numel_of(tb) == 1) { stride = 0; return t; }
+    stride = mat;
+    if (numel_of(tb) == numel_of(batch)) return t;
+    Shape full = batch;
+    full.push_back(t.size(-2));
+    full.push_back(t.size(-1));
+    return expand(t, full);
+  };
+  MatmulArgs args;
+  args.batch = numel_of(batch);
+  args.m = m; args.n = n; args.k = ka;
+  args.trans_a = trans_a; args.trans_b = trans_b;
+  Tensor ea = batched(a, batch_a, args.stride_a), eb = batched(b, batch_b, args.stride_b);
+  args.stride_c = m * n;
+  TTT_RUN_KERNEL(a, matmul, ea, eb, c, args);
+  return c;
+}
+
+Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
+  check_defined("permute", x, "input");
+  const int64_t rank = x.dim();
+  TTT_CHECK(static_cast<int64_t>(perm.size()) == rank, "permute", "permutation of length ", perm.size(),
+            " for ", x.describe());
+  std::vector<bool> seen(rank, false);
+  Shape out_shape(rank);
+  Shape st = contiguous_strides(x.shape());
+  GatherArgs args;
+  TTT_CHECK(rank <= kMaxDims, "permute", "rank ", rank, " exceeds ", kMaxDims);
+  args.rank = static_cast<int>(rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t p = normalize_dim(perm[i], rank, "permute");
+    TTT_CHECK(!seen[p], "permute", "dim ", p, " appears twice in the permutation");
+    seen[p] = true;
+    out_shape[i] = x.shape()[p];
+    args.out_shape[i] = out_shape[i];
+    args.in_stride[i] = st[p];
+  }
+  Tensor out = empty(out_shape, x.dtype(), x.device());
+  args.numel = out.numel();
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, gather, x, out, args);
+  return out;
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  check_defined("expand", x, "input");
+  const size_t r = shape.size();
+  TTT_CHECK(x.shape().size() <= r, "expand", "cannot expand ", x.describe(), " to fewer dims ", shape_str(shape));
+  TTT_CHECK(static_cast<int>(r) <= kMaxDims, "expand", "rank ", r, " exceeds ", kMaxDims);
+  Shape st = contiguous_strides(x.shape());
+  GatherArgs args;
+  args.rank = static_cast<int>(r);
+  const size_t lead = r - x.shape().size();
+  for (size_t i = 0; i < r; ++i) {
+    int64_t src = i < lead ? 1 : x.shape()[i - lead];
+    TTT_CHECK(src == shape[i] || src == 1, "expand", "cannot expand ", x.describe(), " to ", shape_str(shape));
+    args.out_shape[i] = shape[i];
+    args.in_stride[i] = (i < lead || src == 1) ? 0 : st[i - lead];
+  }
+  Tensor out = empty(shape, x.dtype(), x.device());
+  args.numel = out.numel();
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, gather, x, out, args);
+  return out;
+}
+
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  check_defined("slice", x, "input");
+  dim = normalize_dim(dim, x.dim(), "slice");
+  const int64_t n = x.shape()[dim];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::clamp<int64_t>(start, 0, n);
+  end = std::clamp<int64_t>(end, start, n);
+  Shape out_shape = x.shape();
+  out_shape[dim] = end - start;
+  DimView v = dim_view(x.shape(), dim);
+  if (v.outer == 1)  // a contiguous run of the storage: share it
+    return Tensor::make(x.storage(), x.storage_offset() + start * v.inner, out_shape, x.dtype());
+  Tensor out = empty(out_shape, x.dtype(), x.device());
+  if (skip_kernel(out)) return out;
+  BlockCopyArgs args{v.outer, v.inner, end - start, n, start, end - start, 0};
+  TTT_RUN_KERNEL(x, copy_block, x, out, args);
+  return out;
+}
+
+Tensor slice_backward(const Tensor& g, const Shape& full_shape, int64_t dim, int64_t start) {
+  Tensor out = zeros(full_shape, g.dtype(), g.device());
+  if (skip_kernel(g) || out.device().is_meta()) return out;
+  DimView v = dim_view(full_shape, dim);
+  BlockCopyArgs args{v.outer, v.inner, g.shape()[dim], g.shape()[dim], 0, v.dim, start};
+  TTT_RUN_KERNEL(g, copy_block, g, out, args);
+  return out;
+}
+
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+  TTT_CHECK(!xs.empty(), "cat", "needs at least one tensor");
+  const Tensor& first = xs[0];
+  check_defined("cat", first, "tensor 0");
+  dim = normalize_dim(dim, first.dim(), "cat");
+  Shape out_shape = first.shape();
+  out_shape[dim] = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    check_same("cat", first, xs[i]);
+    bool ok = xs[i].dim() == first.dim();
+    for (int64_t d = 0; ok && d < first.dim(); ++d) ok = d == dim || xs[i].shape()[d] == first.shape()[d];
+    TTT_CHECK(ok, "cat", "tensor ", i, " ", xs[i].describe(), " does not match tensor 0 ", first.describe(),
+              " outside dim ", dim);
+    out_shape[dim] += xs[i].shape()[dim];
+  }
+  Tensor out = empty(out_shape, first.dtype(), first.device());
+  if (out.device().is_meta()) return out;
+  DimView v = dim_view(out_shape, dim);
+  int64_t at = 0;
+  for (const Tensor& x : xs) {
+    int64_t count = x.shape()[dim];
+    BlockCopyArgs args{v.outer, v.inner, count, count, 0, v.dim, at};
+    if (x.numel() > 0) TTT_RUN_KERNEL(x, copy_block, x, out, args);
+    at += count;
+  }
+  return out;
+}
+
+Tensor flip(const Tensor& x, int64_t dim) {
+  check_defined("flip", x, "input");
+  dim = normalize_dim(dim, x.dim(), "flip");
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, flip, x, out, dim_view(x.shape(), dim));
+  return out;
+}
+
+Tensor tri(const Tensor& x, int64_t k, bool lower) {
+  const char* name = lower ? "tril" : "triu";
+  check_float(name, x);
+  TTT_CHECK(x.dim() >= 2, name, "needs at least 2 dims, got ", x.describe());
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, tri, x, out, k, lower);
+  return out;
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  check_float("embedding", weight);
+  check_index("embedding", ids, weight);
+  TTT_CHECK(weight.dim() == 2, "embedding", "weight must be [vocab, dim], got ", weight.describe());
+  Shape out_shape = ids.shape();
+  out_shape.push_back(weight.size(1));
+  Tensor out = empty(out_shape, weight.dtype(), weight.device());
+  if (skip_kernel(out)) return out;
+  // Out-of-range ids would read outside the table: check them (one small host copy).
+  for (int64_t id : ids.to_vector<int64_t>())
+    TTT_CHECK(id >= 0 && id < weight.size(0), "embedding", "id ", id, " is outside the table of ",
+              weight.size(0), " rows (", weight.describe(), ")");
+  TTT_RUN_KERNEL(weight, embedding, weight, ids, out);
+  return out;
+}
+
+Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab) {
+  Tensor gw = zeros({vocab, grad.size(-1)}, grad.dtype(), grad.device());
+  if (!skip_kernel(grad)) TTT_RUN_KERNEL(grad, embedding_backward, grad, ids, gw);
+  return gw;
+}
+
+Tensor softmax(const Tensor& x, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  check_float(name, x);
+  TTT_CHECK(x.dim() >= 1, name, "needs at least 1 dim");
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(y)) TTT_RUN_KERNEL(x, softmax, x, y, log);
+  return y;
+}
+
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, bool log) {
+  Tensor gx = empty(y.shape(), y.dtype(), y.device());
+  if (!skip_kernel(gx)) TTT_RUN_KERNEL(y, softmax_backward, grad, y, gx, log);
+  return gx;
+}
+
+static void check_norm_param(const char* op, const Tensor& p, const Tensor& x, const char* what) {
+  if (!p.defined()) return;
+  check_same(op, x, p);
+  TTT_CHECK(p.dim() == 1 && p.size(0) == x.size(-1), op, what, " must be [", x.size(-1), "] for input ",
+            x.describe(), ", got ", p.describe());
+}
+
+LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  check_float("layer_norm", x);
+  TTT_CHECK(x.dim() >= 1, "layer_norm", "needs at least 1 dim");
+  check_norm_param("layer_norm", weight, x, "weight");
+  check_norm_param("layer_norm", bias, x, "bias");
+  LayerNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device()),
+                 empty(without_last(x.shape()), x.dtype(), x.device())};
+  if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, layer_norm, x, weight, bias, eps, r.y, r.mean, r.rstd);
+  return r;
+}
+
+LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                   const Tensor& mean, const Tensor& rstd, bool want_weight, bool want_bias) {
+  const int64_t d = x.size(-1);
+  LayerNormGrads g{empty(x.shape(), x.dtype(), x.device()),
+                   want_weight ? zeros({d}, x.dtype(), x.device()) : Tensor(),
+                   want_bias ? zeros({d}, x.dtype(), x.device()) : Tensor()};
+  if (!skip_kernel(g.x)) TTT_RUN_KERNEL(x, layer_norm_backward, grad, x, weight, mean, rstd, g.x, g.weight, g.bias);
+  return g;
+}
+
+RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+  check_float("rms_norm", x);
+  TTT_CHECK(x.dim() >= 1, "rms_norm", "needs at least 1 dim");
+  check_norm_param("rms_norm", weight, x, "weight");
+  RmsNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device())};
+  if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, rms_norm, x, weight, eps, r.y, r.rstd);
+  return r;
+}
+
+RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                               bool want_weight) {
+  RmsNormGrads g{empty(x.shape(), x.dtype(), x.device()),
+                 want_weight ? zeros({x.size(-1)}, x.dtype(), x.device()) : Tensor()};
+  if (!skip_kernel(g.x)) TTT_RUN_KERNEL(x, rms_norm_backward, grad, x, weight, rstd, g.x, g.weight);
+  return g;
+}
+
+CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  check_float("cross_entropy", logits);
+  check_index("cross_entropy", targets, logits);
+  TTT_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "cross_entropy",
+            "expected logits [N, V] and targets [N], got ", logits.describe(), " and ", targets.describe());
+  const int64_t n = logits.size(0);
+  Tensor row_loss = empty({n}, logits.dtype(), logits.device());
+  Tensor row_valid = empty({n}, logits.dtype(), logits.device());
+  Tensor lse = empty({n}, logits.dtype(), logits.device());
+  if (!skip_kernel(row_loss)) {
+    if (logits.device().is_cpu())  // targets outside [0, V) that are not ignore_index are user errors
+      for (int64_t t : targets.to_vector<int64_t>())
+        TTT_CHECK(t == ignore_index || (t >= 0 && t < logits.size(1)), "cross_entropy", "target ", t,
+                  " is outside [0, ", logits.size(1), ") and is not the ignore index ", ignore_index);
+    TTT_RUN_KERNEL(logits, cross_entropy, logits, targets, ignore_index, row_loss, row_valid, lse);
+  }
+  Tensor count = reduce(ReduceOp::sum, row_valid, {}, false);
+  Tensor total = reduce(ReduceOp::sum, row_loss, {}, false);
+  Tensor loss = binary(BinaryOp::div, total, binary(BinaryOp::maximum, count, scalar_tensor(1, count.dtype(), count.device())));
+  return {loss, lse, count};
+}
+
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
+                              const Tensor& count, const Tensor& grad_loss) {
+  Tensor scale = binary(BinaryOp::div, grad_loss,
+                        binary(BinaryOp::maximum, count, scalar_tensor(1, count.dtype(), count.device())));
+  Tensor g = empty(logits.shape(), logits.dtype(), logits.device());
+  if (!skip_kernel(g)) TTT_RUN_KERNEL(logits, cross_entropy_backward, logits, targets, ignore_index, lse, scale, g);
+  return g;
+}
+
+Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse) {
+  check_float("rope", x);
+  check_index("rope", positions, x);
+  TTT_CHECK(x.dim() >= 2 && x.size(-1) % 2 == 0, "rope", "expected [..., L, d] with even d, got ", x.describe());
+  TTT_CHECK(positions.dim() == 1 && positions.size(0) == x.size(-2), "rope", "positions must be [L] = [",
+            x.size(-2), "] for ", x.describe(), ", got ", positions.describe());
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, rope, x, positions, theta, inverse, out);
+  return out;
+}
+
+}  // namespace ttt::compute

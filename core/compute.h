@@ -1,0 +1,56 @@
+// Tensor computations without autograd: each function checks its arguments (throwing errors
+// that name the op, shapes, dtypes and devices), allocates the result on the inputs' device and
+// runs the CPU or CUDA kernel. On the meta device only the result shape is computed.
+// autograd/ builds the differentiable ops on top of these; backward formulas use them too.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/op_kinds.h"
+#include "core/tensor.h"
+
+namespace ttt::compute {
+
+Tensor unary(UnaryOp op, const Tensor& x, double a = 0, double b = 0);
+Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y);
+// Reduces over `dims` (negative allowed; empty = all dims).
+Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim);
+// Sums a broadcast result back to `shape` (the inverse of broadcasting, for gradients).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+// [..., m, k] x [..., k, n] -> [..., m, n]; transposes as flags; batch dims broadcast.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast copy to `shape`
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);
+// Zeros of `full_shape` with g placed at [start, start + g.size(dim)) along dim.
+Tensor slice_backward(const Tensor& g, const Shape& full_shape, int64_t dim, int64_t start);
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor flip(const Tensor& x, int64_t dim);
+Tensor tri(const Tensor& x, int64_t k, bool lower);
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab);
+Tensor softmax(const Tensor& x, bool log);
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, bool log);
+
+struct LayerNormOut { Tensor y, mean, rstd; };
+LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+struct LayerNormGrads { Tensor x, weight, bias; };
+LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                   const Tensor& mean, const Tensor& rstd, bool want_weight,
+                                   bool want_bias);
+struct RmsNormOut { Tensor y, rstd; };
+RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps);
+struct RmsNormGrads { Tensor x, weight; };
+RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                               const Tensor& rstd, bool want_weight);
+
+// loss: mean over rows whose target is not ignore_index (0 when every row is ignored);
+// count: the number of such rows, as a one-element tensor (kept on the device).
+struct CrossEntropyOut { Tensor loss, lse, count; };
+CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index);
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                              const Tensor& lse, const Tensor& count, const Tensor& grad_loss);
+
+Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse);
+
+}  // namespace ttt::compute

@@ -1,0 +1,89 @@
+// CPU kernels: fill, dtype conversion, unary and broadcasting binary ops, random fills.
+#include "core/backend.h"
+#include "core/cpu/dispatch.h"
+#include "core/philox.h"
+#include "core/scalar_math.h"
+
+namespace ttt::cpu {
+
+void fill(const Tensor& out, double value) {
+  dispatch_any(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(out.raw_data());
+    const T v = static_cast<T>(value);
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = v;
+  });
+}
+
+void cast(const Tensor& in, const Tensor& out) {
+  dispatch_any(in.dtype(), [&](auto in_tag) {
+    using S = decltype(in_tag);
+    dispatch_any(out.dtype(), [&](auto out_tag) {
+      using D = decltype(out_tag);
+      const S* s = static_cast<const S*>(in.raw_data());
+      D* d = static_cast<D*>(out.raw_data());
+      for (int64_t i = 0, n = in.numel(); i < n; ++i) d[i] = static_cast<D>(s[i]);
+    });
+  });
+}
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    for (int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = math::unary<T>(op, px[i], ta, tb);
+  });
+}
+
+void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, const BroadcastArgs& args) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* py = y.data<T>();
+    T* po = out.data<T>();
+    if (args.same_shape) {
+      for (int64_t i = 0; i < args.numel; ++i) po[i] = math::binary<T>(op, px[i], py[i]);
+      return;
+    }
+    // Odometer over the (merged) output dims; the innermost dim is a tight loop.
+    const int r = args.rank;
+    if (r == 0) {
+      po[0] = math::binary<T>(op, px[0], py[0]);
+      return;
+    }
+    int64_t idx[kMaxDims] = {};
+    const int64_t inner = args.shape[r - 1], sa = args.stride_a[r - 1], sb = args.stride_b[r - 1];
+    for (int64_t base = 0; base < args.numel; base += inner) {
+      int64_t ia = 0, ib = 0;
+      for (int d = 0; d < r - 1; ++d) {
+        ia += idx[d] * args.stride_a[d];
+        ib += idx[d] * args.stride_b[d];
+      }
+      for (int64_t j = 0; j < inner; ++j) po[base + j] = math::binary<T>(op, px[ia + j * sa], py[ib + j * sb]);
+      for (int d = r - 2; d >= 0; --d) {
+        if (++idx[d] < args.shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+void random_normal(const Tensor& out, uint64_t seed, uint64_t offset) {
+  dispatch_float(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(philox::normal(offset + i, seed));
+  });
+}
+
+void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset) {
+  dispatch_float(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(philox::uniform(offset + i, seed));
+  });
+}
+
+}  // namespace ttt::cpu

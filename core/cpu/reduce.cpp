@@ -1,0 +1,210 @@
+// CPU kernels that reduce along a dim or over rows: sum/max, softmax, layer/RMS norm, cross-entropy.
+// Statistics accumulate in double.
+#include <cmath>
+#include <limits>
+
+#include "core/backend.h"
+#include "core/cpu/dispatch.h"
+
+namespace ttt::cpu {
+
+void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for (int64_t o = 0; o < v.outer; ++o)
+      for (int64_t i = 0; i < v.inner; ++i) {
+        const T* p = px + o * v.dim * v.inner + i;
+        if (op == ReduceOp::sum) {
+          double acc = 0;
+          for (int64_t r = 0; r < v.dim; ++r) acc += p[r * v.inner];
+          po[o * v.inner + i] = static_cast<T>(acc);
+        } else {
+          T m = p[0];
+          for (int64_t r = 1; r < v.dim; ++r) m = p[r * v.inner] > m ? p[r * v.inner] : m;
+          po[o * v.inner + i] = m;
+        }
+      }
+  });
+}
+
+void softmax(const Tensor& x, const Tensor& y, bool log) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* a = px + r * d;
+      T* b = py + r * d;
+      double m = -std::numeric_limits<double>::infinity(), s = 0;
+      for (int64_t j = 0; j < d; ++j) m = std::max<double>(m, a[j]);
+      for (int64_t j = 0; j < d; ++j) s += std::exp(a[j] - m);
+      for (int64_t j = 0; j < d; ++j)
+        b[j] = static_cast<T>(log ? a[j] - m - std::log(s) : std::exp(a[j] - m) / s);
+    }
+  });
+}
+
+// softmax: dx = y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g)
+void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, bool log) {
+  dispatch_float(y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = y.size(-1), rows = y.numel() / d;
+    const T *pg = grad.data<T>(), *py = y.data<T>();
+    T* pd = grad_x.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *g = pg + r * d, *a = py + r * d;
+      T* o = pd + r * d;
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) s += log ? g[j] : g[j] * a[j];
+      for (int64_t j = 0; j < d; ++j) o[j] = static_cast<T>(log ? g[j] - std::exp(a[j]) * s : a[j] * (g[j] - s));
+    }
+  });
+}
+
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
+                const Tensor& mean, const Tensor& rstd) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    const T* px = x.data<T>();
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    const T* b = bias.defined() ? bias.data<T>() : nullptr;
+    T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* a = px + r * d;
+      double mu = 0, var = 0;
+      for (int64_t j = 0; j < d; ++j) mu += a[j];
+      mu /= d;
+      for (int64_t j = 0; j < d; ++j) var += (a[j] - mu) * (a[j] - mu);
+      var /= d;  // biased variance, as in PyTorch's LayerNorm
+      const double rs = 1.0 / std::sqrt(var + eps);
+      pm[r] = static_cast<T>(mu);
+      pr[r] = static_cast<T>(rs);
+      for (int64_t j = 0; j < d; ++j) {
+        double h = (a[j] - mu) * rs;
+        py[r * d + j] = static_cast<T>(h * (w ? w[j] : 1) + (b ? b[j] : 0));
+      }
+    }
+  });
+}
+
+// With xhat = (x - mu) rstd and gh = g w:  dx = rstd (gh - mean(gh) - xhat mean(gh xhat)),
+// dw = sum_rows(g xhat), db = sum_rows(g).
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& grad_x, const Tensor& grad_weight,
+                         const Tensor& grad_bias) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    const T *pg = grad.data<T>(), *px = x.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    T* pdx = grad_x.data<T>();
+    T* pdw = grad_weight.defined() ? grad_weight.data<T>() : nullptr;
+    T* pdb = grad_bias.defined() ? grad_bias.data<T>() : nullptr;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *g = pg + r * d, *a = px + r * d;
+      const double mu = pm[r], rs = pr[r];
+      double s1 = 0, s2 = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        double gh = g[j] * (w ? w[j] : 1), xh = (a[j] - mu) * rs;
+        s1 += gh;
+        s2 += gh * xh;
+        if (pdw) pdw[j] += static_cast<T>(g[j] * xh);
+        if (pdb) pdb[j] += g[j];
+      }
+      s1 /= d;
+      s2 /= d;
+      for (int64_t j = 0; j < d; ++j) {
+        double gh = g[j] * (w ? w[j] : 1), xh = (a[j] - mu) * rs;
+        pdx[r * d + j] = static_cast<T>(rs * (gh - s1 - xh * s2));
+      }
+    }
+  });
+}
+
+void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    const T* px = x.data<T>();
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    T *py = y.data<T>(), *pr = rstd.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* a = px + r * d;
+      double ms = 0;
+      for (int64_t j = 0; j < d; ++j) ms += double(a[j]) * a[j];
+      const double rs = 1.0 / std::sqrt(ms / d + eps);
+      pr[r] = static_cast<T>(rs);
+      for (int64_t j = 0; j < d; ++j) py[r * d + j] = static_cast<T>(a[j] * rs * (w ? w[j] : 1));
+    }
+  });
+}
+
+// xhat = x rstd, gh = g w:  dx = rstd (gh - xhat mean(gh xhat)),  dw = sum_rows(g xhat).
+void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                       const Tensor& grad_x, const Tensor& grad_weight) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    const T *pg = grad.data<T>(), *px = x.data<T>(), *pr = rstd.data<T>();
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    T* pdx = grad_x.data<T>();
+    T* pdw = grad_weight.defined() ? grad_weight.data<T>() : nullptr;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *g = pg + r * d, *a = px + r * d;
+      const double rs = pr[r];
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        double xh = a[j] * rs;
+        s += g[j] * (w ? w[j] : 1) * xh;
+        if (pdw) pdw[j] += static_cast<T>(g[j] * xh);
+      }
+      s /= d;
+      for (int64_t j = 0; j < d; ++j) pdx[r * d + j] = static_cast<T>(rs * (g[j] * (w ? w[j] : 1) - a[j] * rs * s));
+    }
+  });
+}
+
+void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& row_loss,
+                   const Tensor& row_valid, const Tensor& lse) {
+  dispatch_float(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = logits.size(0), v = logits.size(1);
+    const T* px = logits.data<T>();
+    T *pl = row_loss.data<T>(), *pv = row_valid.data<T>(), *ps = lse.data<T>();
+    for (int64_t r = 0; r < n; ++r) {
+      const T* a = px + r * v;
+      double m = -std::numeric_limits<double>::infinity(), s = 0;
+      for (int64_t j = 0; j < v; ++j) m = std::max<double>(m, a[j]);
+      for (int64_t j = 0; j < v; ++j) s += std::exp(a[j] - m);
+      const double l = m + std::log(s);
+      const int64_t t = index_at(targets.raw_data(), targets.dtype(), r);
+      ps[r] = static_cast<T>(l);
+      pv[r] = t == ignore_index ? T(0) : T(1);
+      pl[r] = t == ignore_index ? T(0) : static_cast<T>(l - a[t]);
+    }
+  });
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
+                            const Tensor& scale, const Tensor& grad_logits) {
+  dispatch_float(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = logits.size(0), v = logits.size(1);
+    const T *px = logits.data<T>(), *ps = lse.data<T>();
+    const double k = scale.data<T>()[0];
+    T* pg = grad_logits.data<T>();
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t t = index_at(targets.raw_data(), targets.dtype(), r);
+      for (int64_t j = 0; j < v; ++j) {
+        double p = std::exp(double(px[r * v + j]) - ps[r]);
+        pg[r * v + j] = t == ignore_index ? T(0) : static_cast<T>(k * (p - (j == t ? 1.0 : 0.0)));
+      }
+    }
+  });
+}
+
+}  // namespace ttt::cpu

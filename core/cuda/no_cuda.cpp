@@ -1,0 +1,62 @@
+// Built instead of the CUDA backend when CUDA is off (TTT_CUDA=OFF or no nvcc): every CUDA
+// entry point explains that this build has no GPU support. Tensor factories already refuse
+// cuda devices (cuda_available() is false), so these are a last line of defence.
+#include "core/allocator.h"
+#include "core/backend.h"
+#include "core/error.h"
+
+namespace ttt {
+
+bool cuda_available() { return false; }
+
+namespace cuda {
+
+[[noreturn]] static void no_cuda(const char* fn) {
+  fail(fn, "this build of ttt.cpp has no CUDA support (configure with nvcc present and TTT_CUDA=ON)");
+}
+
+void* device_alloc(size_t, int) { no_cuda("cuda::device_alloc"); }
+void device_free(void*) {}
+AllocatorStats allocator_stats() { return {}; }
+void reset_peak_memory() {}
+void empty_cache() {}
+void copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda("cuda::copy_bytes"); }
+void synchronize() {}
+
+void fill(const Tensor&, double) { no_cuda("cuda::fill"); }
+void cast(const Tensor&, const Tensor&) { no_cuda("cuda::cast"); }
+void unary(UnaryOp, const Tensor&, const Tensor&, double, double) { no_cuda("cuda::unary"); }
+void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&, const BroadcastArgs&) { no_cuda("cuda::binary"); }
+void reduce(ReduceOp, const Tensor&, const Tensor&, const DimView&) { no_cuda("cuda::reduce"); }
+void matmul(const Tensor&, const Tensor&, const Tensor&, const MatmulArgs&) { no_cuda("cuda::matmul"); }
+void gather(const Tensor&, const Tensor&, const GatherArgs&) { no_cuda("cuda::gather"); }
+void copy_block(const Tensor&, const Tensor&, const BlockCopyArgs&) { no_cuda("cuda::copy_block"); }
+void flip(const Tensor&, const Tensor&, const DimView&) { no_cuda("cuda::flip"); }
+void tri(const Tensor&, const Tensor&, int64_t, bool) { no_cuda("cuda::tri"); }
+void embedding(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::embedding"); }
+void embedding_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::embedding_backward"); }
+void softmax(const Tensor&, const Tensor&, bool) { no_cuda("cuda::softmax"); }
+void softmax_backward(const Tensor&, const Tensor&, const Tensor&, bool) { no_cuda("cuda::softmax_backward"); }
+void layer_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::layer_norm");
+}
+void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         const Tensor&, const Tensor&) {
+  no_cuda("cuda::layer_norm_backward");
+}
+void rms_norm(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) { no_cuda("cuda::rms_norm"); }
+void rms_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::rms_norm_backward");
+}
+void cross_entropy(const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::cross_entropy");
+}
+void cross_entropy_backward(const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::cross_entropy_backward");
+}
+void rope(const Tensor&, const Tensor&, double, bool, const Tensor&) { no_cuda("cuda::rope"); }
+void random_normal(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_normal"); }
+void random_uniform(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_uniform"); }
+
+}  // namespace cuda
+}  // namespace ttt

@@ -1,0 +1,52 @@
+// Small fixed-size argument structs passed by value to kernels (CPU loops and CUDA launches).
+#pragma once
+#include <cstdint>
+
+#include "core/shape.h"
+
+namespace ttt {
+
+constexpr int kMaxDims = 8;
+
+// out[i] = f(a[ia], b[ib]) where, for the multi-index i of the output, ia = sum_k i_k * stride_a[k]
+// (stride 0 on a broadcast dim). Adjacent dims are merged where possible to keep loops short.
+struct BroadcastArgs {
+  int rank = 0;
+  int64_t numel = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t stride_a[kMaxDims] = {};
+  int64_t stride_b[kMaxDims] = {};
+  bool same_shape = false;  // fast path: a, b and out all have the output's shape
+};
+BroadcastArgs make_broadcast_args(const Shape& out, const Shape& a, const Shape& b, const char* op);
+
+// out[i] = in[sum_k i_k * in_stride[k]]: permute (strides reordered) and expand (stride 0).
+struct GatherArgs {
+  int rank = 0;
+  int64_t numel = 0;
+  int64_t out_shape[kMaxDims] = {};
+  int64_t in_stride[kMaxDims] = {};
+};
+
+// A tensor viewed as [outer, dim, inner] around one dim.
+struct DimView {
+  int64_t outer = 1, dim = 1, inner = 1;
+};
+DimView dim_view(const Shape& s, int64_t dim);
+
+// Copies `count` slabs: dst[o, dst_start + j, :] = src[o, src_start + j, :], j < count.
+struct BlockCopyArgs {
+  int64_t outer = 1, inner = 1, count = 0;
+  int64_t src_dim = 0, src_start = 0;
+  int64_t dst_dim = 0, dst_start = 0;
+};
+
+// Batched GEMM in row-major terms: C[b] = op(A[b]) op(B[b]), op = transpose when flagged.
+// A batch stride of 0 reuses one matrix for every batch entry.
+struct MatmulArgs {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+};
+
+}  // namespace ttt

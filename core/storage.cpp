@@ -1,0 +1,32 @@
+#include "core/storage.h"
+
+#include <cstdlib>
+
+#include "core/allocator.h"
+#include "core/error.h"
+
+namespace ttt {
+
+void* cpu_alloc(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  size_t rounded = (bytes + 63) / 64 * 64;  // aligned_alloc needs a multiple of the alignment
+  void* p = std::aligned_alloc(64, rounded);
+  TTT_CHECK(p != nullptr, "cpu_alloc", "out of host memory allocating ", bytes, " bytes");
+  return p;
+}
+
+void cpu_free(void* p) { std::free(p); }
+
+Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (device.is_cpu()) data_ = cpu_alloc(bytes);
+  else if (device.is_cuda()) data_ = bytes ? cuda::device_alloc(bytes, device.index) : nullptr;
+  // meta: nothing is allocated
+}
+
+Storage::~Storage() {
+  if (!data_) return;
+  if (device_.is_cpu()) cpu_free(data_);
+  else if (device_.is_cuda()) cuda::device_free(data_);
+}
+
+}  // namespace ttt

@@ -1,0 +1,127 @@
+// The tape and backward(): accumulation, reuse, no-grad scopes, detach, freeing, error cases.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace ttt {
+namespace {
+
+Tensor leaf(std::vector<double> v, Shape s) { return from_vector(v, s, DType::f64).set_requires_grad(true); }
+
+TEST(Engine, UsingATensorTwiceAddsBothPaths) {
+  Tensor x = leaf({3.0}, {});
+  backward(mul(x, x) + x * 4.0);  // d/dx (x^2 + 4x) = 2x + 4 = 10
+  EXPECT_DOUBLE_EQ(x.grad().item<double>(), 10.0);
+}
+
+TEST(Engine, GradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  backward(sum(x * 3.0));
+  backward(sum(x * 3.0));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6.0, 6.0}));
+  zero_grad({x});
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Engine, LeafGradientsDoNotShareStorage) {
+  Tensor a = leaf({1.0}, {}), b = leaf({2.0}, {});
+  backward(a + b);  // add's backward hands the same gradient to both inputs
+  EXPECT_NE(a.grad().storage().get(), b.grad().storage().get());
+}
+
+TEST(Engine, NoGradScopeRecordsNothing) {
+  Tensor x = leaf({1.0}, {});
+  Tensor y;
+  {
+    NoGradGuard guard;
+    y = exp(x);
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE(exp(x).requires_grad());
+}
+
+TEST(Engine, DetachStopsTheGradient) {
+  Tensor x = leaf({2.0}, {});
+  backward(mul(x, x.detach()));  // only one path: d/dx (x * c) = c = 2
+  EXPECT_DOUBLE_EQ(x.grad().item<double>(), 2.0);
+}
+
+TEST(Engine, SavedTensorsAreFreedAfterBackward) {
+  Tensor x = leaf({2.0}, {});
+  Tensor y = exp(x);
+  backward(y, Tensor(), /*retain_graph=*/true);
+  backward(y);  // allowed: the graph was retained
+  EXPECT_NEAR(x.grad().item<double>(), 2 * std::exp(2.0), 1e-12);
+  try {
+    backward(y);
+    FAIL() << "a third backward through a freed graph must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("retain_graph"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Engine, GraphIsFreedWhenTheOutputGoes) {
+  std::weak_ptr<Node> node;
+  Tensor x = leaf({1.0}, {});
+  {
+    Tensor y = exp(x);
+    node = y.grad_fn();
+    EXPECT_FALSE(node.expired());
+  }
+  EXPECT_TRUE(node.expired());
+}
+
+TEST(Engine, BackwardThroughTensorWithoutGradIsAnError) {
+  Tensor x = from_vector({1.0}, {}, DType::f64);
+  try {
+    backward(exp(x));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not require grad"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Engine, NonScalarRootNeedsAnExplicitGradient) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  Tensor y = x * 2.0;
+  try {
+    backward(y);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a scalar"), std::string::npos) << e.what();
+  }
+  backward(y, from_vector({1.0, 10.0}, {2}, DType::f64));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2.0, 20.0}));
+}
+
+TEST(Engine, DeepChainsDoNotOverflowTheStack) {
+  Tensor x = leaf({1.0}, {});
+  Tensor y = x;
+  for (int i = 0; i < 20000; ++i) y = y * 1.0;
+  backward(y);
+  EXPECT_DOUBLE_EQ(x.grad().item<double>(), 1.0);
+}
+
+TEST(Engine, OnlyInputsThatRequireGradReceiveOne) {
+  Tensor a = leaf({1.0, 2.0}, {2});
+  Tensor b = from_vector({3.0, 4.0}, {2}, DType::f64);
+  backward(sum(mul(a, b)));
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{3.0, 4.0}));
+  EXPECT_FALSE(b.grad().defined());
+}
+
+TEST(Engine, DiamondGraphRunsEachNodeOnce) {
+  // y = exp(x); z = y * y + y: dz/dx = (2y + 1) * y
+  Tensor x = leaf({0.5}, {});
+  Tensor y = exp(x);
+  backward(y * y + y);
+  const double e = std::exp(0.5);
+  EXPECT_NEAR(x.grad().item<double>(), (2 * e + 1) * e, 1e-12);
+}
+
+}  // namespace
+}  // namespace ttt

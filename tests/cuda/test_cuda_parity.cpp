@@ -1,0 +1,163 @@
+// CPU/CUDA parity: every op case (tests/op_cases.h) plus larger odd-shaped and empty cases run in
+// f32 on both backends; outputs and every input gradient must agree. Skipped without a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/allocator.h"
+#include "core/error.h"
+#include "tests/op_cases.h"
+
+namespace ttt::testing {
+namespace {
+
+#define SKIP_WITHOUT_GPU() \
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: CUDA parity tests skipped (run them on the device machine)"
+
+// max |a - b| / max(max |a|, 1e-3): one relative figure per tensor.
+double rel_error(const Tensor& a, const Tensor& b) {
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  EXPECT_EQ(x.size(), y.size());
+  double diff = 0, scale = 1e-3;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i]) || std::isnan(y[i])) return INFINITY;
+    diff = std::max(diff, std::fabs(x[i] - y[i]));
+    scale = std::max(scale, std::fabs(x[i]));
+  }
+  return diff / scale;
+}
+
+struct Run {
+  Tensor out;
+  std::vector<Tensor> grads;
+};
+
+Run run_case(const OpCase& op, Device device, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<Tensor> inputs;
+  for (const Shape& s : op.shapes)
+    inputs.push_back(make_input(s, op.domain, DType::f32, device, gen).set_requires_grad(true));
+  Run r;
+  r.out = op.fn(inputs);
+  Generator wgen(seed + 1);
+  Tensor w = to_device(randn(r.out.shape(), wgen), device);
+  backward(sum(mul(r.out, w)));
+  for (const Tensor& x : inputs) r.grads.push_back(x.grad());
+  return r;
+}
+
+void expect_parity(const OpCase& op, double tol) {
+  Run cpu = run_case(op, Device::cpu(), 5);
+  Run gpu = run_case(op, Device::cuda(0), 5);
+  ASSERT_EQ(cpu.out.shape(), gpu.out.shape()) << op.name;
+  EXPECT_LE(rel_error(cpu.out, gpu.out), tol) << op.name << " forward";
+  for (size_t i = 0; i < cpu.grads.size(); ++i) {
+    ASSERT_EQ(cpu.grads[i].defined(), gpu.grads[i].defined()) << op.name << " grad " << i;
+    if (cpu.grads[i].defined()) {
+      EXPECT_LE(rel_error(cpu.grads[i], gpu.grads[i]), tol) << op.name << " grad of input " << i;
+    }
+  }
+}
+
+class CudaParity : public ::testing::TestWithParam<OpCase> {};
+
+TEST_P(CudaParity, MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  expect_parity(GetParam(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, CudaParity, ::testing::ValuesIn(op_cases()),
+                         [](const auto& p) { return p.param.name; });
+
+// Larger shapes that are not multiples of 32 (several blocks, ragged tails) and empty dims.
+std::vector<OpCase> large_cases() {
+  using T = const std::vector<Tensor>&;
+  std::vector<OpCase> c;
+  c.push_back({"binary_broadcast_big", {{37, 1, 1000}, {33, 1}}, [](T x) { return mul(x[0], x[1]) + x[1]; }});
+  c.push_back({"unary_chain_big", {{1001, 67}}, [](T x) { return gelu(tanh(x[0])) * sigmoid(x[0]); }});
+  c.push_back({"sum_rows_big", {{67, 2049}}, [](T x) { return sum(x[0], {1}); }});
+  c.push_back({"sum_cols_big", {{2049, 67}}, [](T x) { return sum(x[0], {0}); }});
+  c.push_back({"max_mid_big", {{5, 333, 7}}, [](T x) { return max(x[0], {1}); }});
+  c.push_back({"matmul_big", {{3, 65, 129}, {3, 129, 47}}, [](T x) { return matmul(x[0], x[1]); }});
+  c.push_back({"matmul_big_t", {{3, 129, 65}, {47, 129}}, [](T x) { return matmul(x[0], x[1], true, true); }});
+  c.push_back({"permute_big", {{7, 33, 65}}, [](T x) { return permute(x[0], {2, 0, 1}) * 1.0; }});
+  c.push_back({"softmax_big", {{33, 1025}}, [](T x) { return softmax(x[0]); }});
+  c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
+  c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
+  c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
+  c.push_back({"cross_entropy_big", {{65, 1001}}, [](T x) {
+                 std::vector<int64_t> t;
+                 for (int i = 0; i < 65; ++i) t.push_back(i % 5 == 0 ? -1 : (i * 37) % 1001);
+                 return cross_entropy(x[0], ids_on(t, {65}, x[0]), -1);
+               }});
+  c.push_back({"embedding_big", {{1000, 67}}, [](T x) {
+                 std::vector<int64_t> ids;
+                 for (int i = 0; i < 3 * 41; ++i) ids.push_back((i * 7) % 50);  // repeats: scatter-add collisions
+                 return embedding(x[0], ids_on(ids, {3, 41}, x[0]));
+               }});
+  c.push_back({"rope_big", {{2, 4, 37, 64}}, [](T x) {
+                 std::vector<int64_t> p;
+                 for (int i = 0; i < 37; ++i) p.push_back(i * 55);
+                 return rope(x[0], ids_on(p, {37}, x[0]));
+               }});
+  c.push_back({"slice_cat_flip_big", {{3, 100, 33}}, [](T x) {
+                 return cat({flip(slice(x[0], 1, 10, 77), 2), slice(x[0], 1, 0, 5)}, 1);
+               }});
+  c.push_back({"tril_big", {{3, 70, 45}}, [](T x) { return tril(x[0], -2); }});
+  c.push_back({"empty_binary", {{0, 5}, {5}}, [](T x) { return add(x[0], x[1]); }});
+  c.push_back({"empty_matmul", {{4, 0}, {0, 3}}, [](T x) { return matmul(x[0], x[1]); }});
+  c.push_back({"empty_reduce", {{0, 7}}, [](T x) { return sum(x[0], {0}); }});
+  return c;
+}
+
+class CudaParityLarge : public ::testing::TestWithParam<OpCase> {};
+
+TEST_P(CudaParityLarge, MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  expect_parity(GetParam(), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLarge, ::testing::ValuesIn(large_cases()),
+                         [](const auto& p) { return p.param.name; });
+
+TEST(CudaRng, SameNumbersAsCpu) {
+  SKIP_WITHOUT_GPU();
+  Generator a(99, 12345), b(99, 12345);
+  std::vector<float> cpu_n = randn({100003}, a).to_vector<float>();
+  std::vector<float> gpu_n = randn({100003}, b, DType::f32, Device::cuda(0)).to_vector<float>();
+  size_t exact = 0;
+  double worst = 0;
+  for (size_t i = 0; i < cpu_n.size(); ++i) {
+    exact += cpu_n[i] == gpu_n[i];
+    worst = std::max(worst, double(std::fabs(cpu_n[i] - gpu_n[i])));
+  }
+  EXPECT_LE(worst, 1e-6);
+  EXPECT_GE(exact, cpu_n.size() - 10) << "normals computed in double should round to the same float";
+  EXPECT_EQ(rand({5000}, a).to_vector<float>(), rand({5000}, b, DType::f32, Device::cuda(0)).to_vector<float>());
+}
+
+TEST(CudaCopies, RoundTripAllDtypes) {
+  SKIP_WITHOUT_GPU();
+  for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64}) {
+    Tensor h = from_vector({1, -2, 3, 40000}, {2, 2}, t);
+    Tensor d = to_device(h, Device::cuda(0));
+    EXPECT_EQ(to_device(d, Device::cpu()).to_vector<double>(), h.to_vector<double>()) << dtype_name(t);
+    EXPECT_EQ(to_dtype(d, DType::f32).to_vector<double>(), h.to_vector<double>()) << dtype_name(t);
+  }
+}
+
+TEST(CudaErrors, F64OnCudaIsRefusedClearly) {
+  SKIP_WITHOUT_GPU();
+  Tensor d = zeros({3}, DType::f64, Device::cuda(0));
+  try {
+    exp(d);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA kernels take f32"), std::string::npos) << e.what();
+  }
+  Tensor c = zeros({3});
+  EXPECT_THROW(add(c, zeros({3}, DType::f32, Device::cuda(0))), Error);
+}
+
+}  // namespace
+}  // namespace ttt::testing

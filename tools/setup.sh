@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine and builds ttt.cpp (safe to run again).
+#   bash tools/setup.sh            # install packages, configure, build (preset "default")
+#   TTT_PRESET=cpu bash tools/setup.sh   # a CPU-only build in build-cpu/
+# Then, once ttt-train exists, it trains on the default config (see README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${TTT_PRESET:-default}
+
+packages=(build-essential cmake ninja-build ccache pkg-config libopenblas-dev libgtest-dev
+          libyaml-cpp-dev nlohmann-json3-dev python3 python3-pip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo_cmd apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi
+
+cmake --preset "$preset"
+cmake --build --preset "$preset"
+
+build_dir=build
+[ "$preset" = cpu ] && build_dir=build-cpu
+[ "$preset" = debug ] && build_dir=build-debug
+if [ -x "$build_dir/ttt-train" ]; then
+  "$build_dir/ttt-train" --config configs/tiny.yaml
+else
+  echo "setup: built the library and tests. The ttt-train executable does not exist yet (see README.md)."
+fi
