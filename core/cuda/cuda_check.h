@@ -1,0 +1,39 @@
+// Status checks for the CUDA runtime and cuBLAS: every call is checked, and a failure names the
+// call, the file:line and a hint the user can act on.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+namespace ttt::cuda {
+
+[[noreturn]] void throw_cuda_error(const char* call, cudaError_t status, const char* file, int line);
+[[noreturn]] void throw_cublas_error(const char* call, cublasStatus_t status, const char* file, int line);
+
+cudaStream_t current_stream();  // all kernels and copies run on this stream, in order
+cublasHandle_t cublas_handle();  // bound to current_stream()
+
+// Threads per block and blocks for an n-element grid-stride loop.
+constexpr int kBlock = 256;
+inline unsigned grid_for(int64_t n) {
+  int64_t blocks = (n + kBlock - 1) / kBlock;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 16 ? 65535 * 16 : blocks));
+}
+
+}  // namespace ttt::cuda
+
+#define TTT_CUDA_CHECK(call)                                                     \
+  do {                                                                           \
+    cudaError_t status_ = (call);                                                \
+    if (status_ != cudaSuccess) ::ttt::cuda::throw_cuda_error(#call, status_, __FILE__, __LINE__); \
+  } while (0)
+
+#define TTT_CUBLAS_CHECK(call)                                                   \
+  do {                                                                           \
+    cublasStatus_t status_ = (call);                                             \
+    if (status_ != CUBLAS_STATUS_SUCCESS) ::ttt::cuda::throw_cublas_error(#call, status_, __FILE__, __LINE__); \
+  } while (0)
+
+// After a kernel launch: reports bad launch configurations right away.
+#define TTT_CUDA_CHECK_LAUNCH() TTT_CUDA_CHECK(cudaGetLastError())

@@ -1,0 +1,116 @@
+// CUDA kernels: fill, dtype conversion, unary and broadcasting binary ops, Philox random fills.
+// Formulas come from core/scalar_math.h and core/philox.h, shared with the CPU backend.
+#include "core/backend.h"
+#include "core/cuda/cuda_check.h"
+#include "core/philox.h"
+#include "core/scalar_math.h"
+
+namespace ttt::cuda {
+
+namespace {
+
+#define GRID_STRIDE_LOOP(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
+
+template <class T>
+__global__ void fill_kernel(T* out, T value, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = value;
+}
+
+template <class S, class D>
+__global__ void cast_kernel(const S* in, D* out, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = static_cast<D>(in[i]);
+}
+
+__global__ void unary_kernel(UnaryOp op, const float* x, float* out, float a, float b, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = math::unary<float>(op, x[i], a, b);
+}
+
+__global__ void binary_same_kernel(BinaryOp op, const float* x, const float* y, float* out, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = math::binary<float>(op, x[i], y[i]);
+}
+
+// Decomposes the output index into the (merged) dims to find each input's element.
+__global__ void binary_broadcast_kernel(BinaryOp op, const float* x, const float* y, float* out, BroadcastArgs args) {
+  GRID_STRIDE_LOOP(i, args.numel) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (int d = args.rank - 1; d >= 0; --d) {
+      const int64_t idx = rest % args.shape[d];
+      rest /= args.shape[d];
+      ia += idx * args.stride_a[d];
+      ib += idx * args.stride_b[d];
+    }
+    out[i] = math::binary<float>(op, x[ia], y[ib]);
+  }
+}
+
+__global__ void normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  GRID_STRIDE_LOOP(i, n) out[i] = static_cast<float>(philox::normal(offset + i, seed));
+}
+
+__global__ void uniform_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  GRID_STRIDE_LOOP(i, n) out[i] = static_cast<float>(philox::uniform(offset + i, seed));
+}
+
+// Calls fn(T{}) for the C++ type of a dtype.
+template <class Fn>
+void dispatch_any(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::f32: fn(float{}); break;
+    case DType::f64: fn(double{}); break;
+    case DType::i32: fn(int32_t{}); break;
+    case DType::i64: fn(int64_t{}); break;
+  }
+}
+
+}  // namespace
+
+void fill(const Tensor& out, double value) {
+  const int64_t n = out.numel();
+  dispatch_any(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fill_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(static_cast<T*>(out.raw_data()), static_cast<T>(value), n);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void cast(const Tensor& in, const Tensor& out) {
+  const int64_t n = in.numel();
+  dispatch_any(in.dtype(), [&](auto s) {
+    dispatch_any(out.dtype(), [&](auto d) {
+      using S = decltype(s);
+      using D = decltype(d);
+      cast_kernel<S, D><<<grid_for(n), kBlock, 0, current_stream()>>>(static_cast<const S*>(in.raw_data()),
+                                                                       static_cast<D*>(out.raw_data()), n);
+    });
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
+  const int64_t n = x.numel();
+  unary_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(op, x.data<float>(), out.data<float>(), float(a), float(b), n);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, const BroadcastArgs& args) {
+  if (args.same_shape)
+    binary_same_kernel<<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<float>(), y.data<float>(),
+                                                                              out.data<float>(), args.numel);
+  else
+    binary_broadcast_kernel<<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<float>(), y.data<float>(),
+                                                                                   out.data<float>(), args);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void random_normal(const Tensor& out, uint64_t seed, uint64_t offset) {
+  normal_kernel<<<grid_for(out.numel()), kBlock, 0, current_stream()>>>(out.data<float>(), out.numel(), seed, offset);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset) {
+  uniform_kernel<<<grid_for(out.numel()), kBlock, 0, current_stream()>>>(out.data<float>(), out.numel(), seed, offset);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ttt::cuda

@@ -1,0 +1,152 @@
+// CUDA kernels that move elements: gather (permute/expand), block copies (slice/cat), flip,
+// triangular masks, embedding lookup and scatter-add, rotary embeddings.
+#include "core/backend.h"
+#include "core/cuda/cuda_check.h"
+
+namespace ttt::cuda {
+
+namespace {
+
+#define GRID_STRIDE_LOOP(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
+
+__device__ __forceinline__ int64_t index_at(const void* p, bool is_i32, int64_t i) {
+  return is_i32 ? static_cast<const int32_t*>(p)[i] : static_cast<const int64_t*>(p)[i];
+}
+
+template <class T>
+__global__ void gather_kernel(const T* in, T* out, GatherArgs a) {
+  GRID_STRIDE_LOOP(i, a.numel) {
+    int64_t rest = i, s = 0;
+    for (int d = a.rank - 1; d >= 0; --d) {
+      s += (rest % a.out_shape[d]) * a.in_stride[d];
+      rest /= a.out_shape[d];
+    }
+    out[i] = in[s];
+  }
+}
+
+template <class T>
+__global__ void copy_block_kernel(const T* src, T* dst, BlockCopyArgs a) {
+  const int64_t n = a.outer * a.count * a.inner;
+  GRID_STRIDE_LOOP(t, n) {
+    const int64_t i = t % a.inner, j = (t / a.inner) % a.count, o = t / (a.inner * a.count);
+    dst[(o * a.dst_dim + a.dst_start + j) * a.inner + i] = src[(o * a.src_dim + a.src_start + j) * a.inner + i];
+  }
+}
+
+template <class T>
+__global__ void flip_kernel(const T* src, T* dst, DimView v) {
+  const int64_t n = v.outer * v.dim * v.inner;
+  GRID_STRIDE_LOOP(t, n) {
+    const int64_t i = t % v.inner, j = (t / v.inner) % v.dim, o = t / (v.inner * v.dim);
+    dst[t] = src[(o * v.dim + (v.dim - 1 - j)) * v.inner + i];
+  }
+}
+
+__global__ void tri_kernel(const float* x, float* out, int64_t rows, int64_t cols, int64_t k, bool lower, int64_t n) {
+  GRID_STRIDE_LOOP(t, n) {
+    const int64_t c = t % cols, r = (t / cols) % rows;
+    const bool keep = lower ? (c - r <= k) : (c - r >= k);
+    out[t] = keep ? x[t] : 0.0f;
+  }
+}
+
+__global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d) {
+  GRID_STRIDE_LOOP(t, n * d) {
+    const int64_t row = t / d, j = t % d;
+    out[t] = w[index_at(ids, i32, row) * d + j];
+  }
+}
+
+// Several positions may hold the same id: atomic adds (order, hence rounding, may vary).
+__global__ void embedding_backward_kernel(const float* g, const void* ids, bool i32, float* gw, int64_t n, int64_t d) {
+  GRID_STRIDE_LOOP(t, n * d) {
+    const int64_t row = t / d, j = t % d;
+    atomicAdd(&gw[index_at(ids, i32, row) * d + j], g[t]);
+  }
+}
+
+// One thread per pair; the angle is computed in double (as on the CPU) because pos * freq can
+// reach thousands of radians, where float angles lose digits.
+__global__ void rope_kernel(const float* x, const void* pos, bool i32, double theta, bool inverse, float* out,
+                            int64_t len, int64_t d, int64_t pairs_total) {
+  GRID_STRIDE_LOOP(t, pairs_total) {
+    const int64_t i = t % (d / 2), l = (t / (d / 2)) % len;
+    const double angle = static_cast<double>(index_at(pos, i32, l)) * pow(theta, -2.0 * i / d);
+    double s, c;
+    sincos(angle, &s, &c);
+    if (inverse) s = -s;
+    const int64_t at = 2 * t;
+    const double x0 = x[at], x1 = x[at + 1];
+    out[at] = static_cast<float>(x0 * c - x1 * s);
+    out[at + 1] = static_cast<float>(x0 * s + x1 * c);
+  }
+}
+
+template <class Fn>
+void dispatch_bytes(DType t, Fn&& fn) {
+  if (dtype_size(t) == 4) fn(uint32_t{});
+  else fn(uint64_t{});
+}
+
+}  // namespace
+
+void gather(const Tensor& in, const Tensor& out, const GatherArgs& args) {
+  dispatch_bytes(in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    gather_kernel<T><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(static_cast<const T*>(in.raw_data()),
+                                                                            static_cast<T*>(out.raw_data()), args);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void copy_block(const Tensor& src, const Tensor& dst, const BlockCopyArgs& args) {
+  const int64_t n = args.outer * args.count * args.inner;
+  if (n == 0) return;
+  dispatch_bytes(src.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    copy_block_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(static_cast<const T*>(src.raw_data()),
+                                                                       static_cast<T*>(dst.raw_data()), args);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void flip(const Tensor& x, const Tensor& out, const DimView& v) {
+  dispatch_bytes(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    flip_kernel<T><<<grid_for(x.numel()), kBlock, 0, current_stream()>>>(static_cast<const T*>(x.raw_data()),
+                                                                         static_cast<T*>(out.raw_data()), v);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void tri(const Tensor& x, const Tensor& out, int64_t k, bool lower) {
+  tri_kernel<<<grid_for(x.numel()), kBlock, 0, current_stream()>>>(x.data<float>(), out.data<float>(), x.size(-2),
+                                                                   x.size(-1), k, lower, x.numel());
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void embedding(const Tensor& weight, const Tensor& ids, const Tensor& out) {
+  const int64_t d = weight.size(1);
+  embedding_kernel<<<grid_for(ids.numel() * d), kBlock, 0, current_stream()>>>(
+      weight.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, out.data<float>(), ids.numel(), d);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void embedding_backward(const Tensor& grad, const Tensor& ids, const Tensor& grad_weight) {
+  const int64_t d = grad_weight.size(1);
+  embedding_backward_kernel<<<grid_for(ids.numel() * d), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, grad_weight.data<float>(), ids.numel(), d);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse, const Tensor& out) {
+  const int64_t pairs = x.numel() / 2;
+  rope_kernel<<<grid_for(pairs), kBlock, 0, current_stream()>>>(x.data<float>(), positions.raw_data(),
+                                                                positions.dtype() == DType::i32, theta, inverse,
+                                                                out.data<float>(), x.size(-2), x.size(-1), pairs);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ttt::cuda

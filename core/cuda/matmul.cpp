@@ -1,0 +1,24 @@
+// CUDA batched GEMM through cuBLAS. cuBLAS is column-major; a row-major matrix is its transpose
+// in column-major terms, so C = op(A) op(B) (row-major) is computed as C^T = op(B)^T op(A)^T.
+#include "core/backend.h"
+#include "core/cuda/cuda_check.h"
+
+namespace ttt::cuda {
+
+void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
+  if (g.k == 0) {  // an empty sum: C = 0
+    fill(c, 0.0);
+    return;
+  }
+  const float one = 1.0f, zero = 0.0f;
+  const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
+  const int lda = static_cast<int>(g.trans_a ? g.m : g.k);  // row length of the stored A
+  const int ldb = static_cast<int>(g.trans_b ? g.k : g.n);
+  TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>(), ldb,
+                                             g.stride_b, a.data<float>(), lda, g.stride_a, &zero, c.data<float>(), n,
+                                             g.stride_c, static_cast<int>(g.batch)));
+}
+
+}  // namespace ttt::cuda

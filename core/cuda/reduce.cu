@@ -1,0 +1,245 @@
+// CUDA kernels that reduce: sum/max along a dim, softmax, layer/RMS norm, cross-entropy.
+// Row kernels use one block per row and block-wide reductions (block_reduce.cuh).
+#include "core/backend.h"
+#include "core/cuda/block_reduce.cuh"
+#include "core/cuda/cuda_check.h"
+
+namespace ttt::cuda {
+
+namespace {
+
+__device__ __forceinline__ int64_t index_at(const void* p, bool is_i32, int64_t i) {
+  return is_i32 ? static_cast<const int32_t*>(p)[i] : static_cast<const int64_t*>(p)[i];
+}
+
+// inner == 1: one block per output, the threads split the reduced run.
+__global__ void reduce_rows_kernel(ReduceOp op, const float* x, float* out, int64_t r) {
+  const float* row = x + blockIdx.x * r;
+  float acc = op == ReduceOp::sum ? 0.0f : -INFINITY;
+  for (int64_t j = threadIdx.x; j < r; j += blockDim.x) acc = op == ReduceOp::sum ? acc + row[j] : fmaxf(acc, row[j]);
+  acc = op == ReduceOp::sum ? block_sum(acc) : block_max(acc);
+  if (threadIdx.x == 0) out[blockIdx.x] = acc;
+}
+
+// inner > 1: one thread per output (o, i); neighbouring threads read neighbouring addresses.
+__global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, DimView v) {
+  const int64_t n = v.outer * v.inner;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n; t += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t o = t / v.inner, i = t % v.inner;
+    const float* p = x + o * v.dim * v.inner + i;
+    float acc = op == ReduceOp::sum ? 0.0f : -INFINITY;
+    for (int64_t j = 0; j < v.dim; ++j) acc = op == ReduceOp::sum ? acc + p[j * v.inner] : fmaxf(acc, p[j * v.inner]);
+    out[t] = acc;
+  }
+}
+
+__global__ void softmax_kernel(const float* x, float* y, int64_t d, bool log) {
+  const float* a = x + blockIdx.x * d;
+  float* b = y + blockIdx.x * d;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) m = fmaxf(m, a[j]);
+  m = block_max(m);
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += expf(a[j] - m);
+  s = block_sum(s);
+  const float log_s = logf(s);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) b[j] = log ? a[j] - m - log_s : expf(a[j] - m) / s;
+}
+
+__global__ void softmax_backward_kernel(const float* g, const float* y, float* dx, int64_t d, bool log) {
+  const int64_t off = blockIdx.x * d;
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += log ? g[off + j] : g[off + j] * y[off + j];
+  s = block_sum(s);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    dx[off + j] = log ? g[off + j] - expf(y[off + j]) * s : y[off + j] * (g[off + j] - s);
+}
+
+__global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean,
+                                  float* rstd, int64_t d) {
+  const float* a = x + blockIdx.x * d;
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += a[j];
+  const float mu = block_sum(s) / d;
+  float v = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) v += (a[j] - mu) * (a[j] - mu);
+  const float rs = rsqrtf(block_sum(v) / d + eps);
+  if (threadIdx.x == 0) {
+    mean[blockIdx.x] = mu;
+    rstd[blockIdx.x] = rs;
+  }
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    y[blockIdx.x * d + j] = (a[j] - mu) * rs * (w ? w[j] : 1.0f) + (b ? b[j] : 0.0f);
+}
+
+// dx = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w
+__global__ void layer_norm_backward_kernel(const float* g, const float* x, const float* w, const float* mean,
+                                           const float* rstd, float* dx, int64_t d) {
+  const int64_t off = blockIdx.x * d;
+  const float mu = mean[blockIdx.x], rs = rstd[blockIdx.x];
+  float s1 = 0, s2 = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float gh = g[off + j] * (w ? w[j] : 1.0f);
+    s1 += gh;
+    s2 += gh * (x[off + j] - mu) * rs;
+  }
+  s1 = block_sum(s1) / d;
+  s2 = block_sum(s2) / d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float gh = g[off + j] * (w ? w[j] : 1.0f);
+    dx[off + j] = rs * (gh - s1 - (x[off + j] - mu) * rs * s2);
+  }
+}
+
+// dw[j] = sum_rows g xhat, db[j] = sum_rows g: one thread per column (coalesced across columns).
+// mean == nullptr selects RMS norm (xhat = x rstd).
+__global__ void norm_param_grad_kernel(const float* g, const float* x, const float* mean, const float* rstd, float* dw,
+                                       float* db, int64_t rows, int64_t d) {
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d; j += int64_t(blockDim.x) * gridDim.x) {
+    float sw = 0, sb = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float xh = (x[r * d + j] - (mean ? mean[r] : 0.0f)) * rstd[r];
+      sw += g[r * d + j] * xh;
+      sb += g[r * d + j];
+    }
+    if (dw) dw[j] = sw;
+    if (db) db[j] = sb;
+  }
+}
+
+__global__ void rms_norm_kernel(const float* x, const float* w, float eps, float* y, float* rstd, int64_t d) {
+  const float* a = x + blockIdx.x * d;
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += a[j] * a[j];
+  const float rs = rsqrtf(block_sum(s) / d + eps);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = rs;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) y[blockIdx.x * d + j] = a[j] * rs * (w ? w[j] : 1.0f);
+}
+
+// dx = rstd (gh - xhat mean(gh xhat)), gh = g w, xhat = x rstd
+__global__ void rms_norm_backward_kernel(const float* g, const float* x, const float* w, const float* rstd, float* dx,
+                                         int64_t d) {
+  const int64_t off = blockIdx.x * d;
+  const float rs = rstd[blockIdx.x];
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += g[off + j] * (w ? w[j] : 1.0f) * x[off + j] * rs;
+  s = block_sum(s) / d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    dx[off + j] = rs * (g[off + j] * (w ? w[j] : 1.0f) - x[off + j] * rs * s);
+}
+
+// A target outside [0, V) that is not ignore_index yields a NaN loss (visible, never a bad read).
+__global__ void cross_entropy_kernel(const float* logits, const void* targets, bool i32, int64_t ignore, float* loss,
+                                     float* valid, float* lse, int64_t v) {
+  const float* a = logits + blockIdx.x * v;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) m = fmaxf(m, a[j]);
+  m = block_max(m);
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) s += expf(a[j] - m);
+  s = block_sum(s);
+  if (threadIdx.x == 0) {
+    const float l = m + logf(s);
+    const int64_t t = index_at(targets, i32, blockIdx.x);
+    lse[blockIdx.x] = l;
+    valid[blockIdx.x] = t == ignore ? 0.0f : 1.0f;
+    loss[blockIdx.x] = t == ignore ? 0.0f : (t >= 0 && t < v ? l - a[t] : NAN);
+  }
+}
+
+__global__ void cross_entropy_backward_kernel(const float* logits, const void* targets, bool i32, int64_t ignore,
+                                              const float* lse, const float* scale, float* g, int64_t v) {
+  const int64_t t = index_at(targets, i32, blockIdx.x);
+  const float k = scale[0], l = lse[blockIdx.x];
+  const int64_t off = blockIdx.x * v;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+    g[off + j] = t == ignore ? 0.0f : k * (expf(logits[off + j] - l) - (j == t ? 1.0f : 0.0f));
+}
+
+const float* opt(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+float* opt_mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+unsigned rows_of(const Tensor& x) { return static_cast<unsigned>(x.numel() / x.size(-1)); }
+
+}  // namespace
+
+void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
+  if (v.inner == 1)
+    reduce_rows_kernel<<<static_cast<unsigned>(v.outer), kBlock, 0, current_stream()>>>(op, x.data<float>(),
+                                                                                        out.data<float>(), v.dim);
+  else
+    reduce_strided_kernel<<<grid_for(v.outer * v.inner), kBlock, 0, current_stream()>>>(op, x.data<float>(),
+                                                                                        out.data<float>(), v);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void softmax(const Tensor& x, const Tensor& y, bool log) {
+  softmax_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), x.size(-1), log);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, bool log) {
+  softmax_backward_kernel<<<rows_of(y), kBlock, 0, current_stream()>>>(grad.data<float>(), y.data<float>(),
+                                                                       grad_x.data<float>(), y.size(-1), log);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
+                const Tensor& mean, const Tensor& rstd) {
+  layer_norm_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), opt(weight), opt(bias), float(eps),
+                                                                 y.data<float>(), mean.data<float>(), rstd.data<float>(),
+                                                                 x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
+  const int64_t d = x.size(-1);
+  layer_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), x.data<float>(), opt(weight), mean.data<float>(), rstd.data<float>(), grad_x.data<float>(), d);
+  TTT_CUDA_CHECK_LAUNCH();
+  if (grad_weight.defined() || grad_bias.defined()) {
+    norm_param_grad_kernel<<<grid_for(d), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(),
+                                                                         mean.data<float>(), rstd.data<float>(),
+                                                                         opt_mut(grad_weight), opt_mut(grad_bias),
+                                                                         rows_of(x), d);
+    TTT_CUDA_CHECK_LAUNCH();
+  }
+}
+
+void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
+  rms_norm_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), opt(weight), float(eps), y.data<float>(),
+                                                               rstd.data<float>(), x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                       const Tensor& grad_x, const Tensor& grad_weight) {
+  const int64_t d = x.size(-1);
+  rms_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(), opt(weight),
+                                                                        rstd.data<float>(), grad_x.data<float>(), d);
+  TTT_CUDA_CHECK_LAUNCH();
+  if (grad_weight.defined()) {
+    norm_param_grad_kernel<<<grid_for(d), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(), nullptr,
+                                                                         rstd.data<float>(), grad_weight.data<float>(),
+                                                                         nullptr, rows_of(x), d);
+    TTT_CUDA_CHECK_LAUNCH();
+  }
+}
+
+void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& row_loss,
+                   const Tensor& row_valid, const Tensor& lse) {
+  cross_entropy_kernel<<<static_cast<unsigned>(logits.size(0)), kBlock, 0, current_stream()>>>(
+      logits.data<float>(), targets.raw_data(), targets.dtype() == DType::i32, ignore_index, row_loss.data<float>(),
+      row_valid.data<float>(), lse.data<float>(), logits.size(1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
+                            const Tensor& scale, const Tensor& grad_logits) {
+  cross_entropy_backward_kernel<<<static_cast<unsigned>(logits.size(0)), kBlock, 0, current_stream()>>>(
+      logits.data<float>(), targets.raw_data(), targets.dtype() == DType::i32, ignore_index, lse.data<float>(),
+      scale.data<float>(), grad_logits.data<float>(), logits.size(1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ttt::cuda

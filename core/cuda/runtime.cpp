@@ -1,0 +1,163 @@
+// The CUDA runtime side of the backend: device discovery, the stream and cuBLAS handle, host <->
+// device copies, error reporting, and the caching allocator.
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/allocator.h"
+#include "core/backend.h"
+#include "core/cuda/cuda_check.h"
+#include "core/error.h"
+
+namespace ttt {
+
+bool cuda_available() {
+  static const bool available = [] {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+  }();
+  return available;
+}
+
+namespace cuda {
+
+void throw_cuda_error(const char* call, cudaError_t status, const char* file, int line) {
+  std::string hint;
+  if (status == cudaErrorMemoryAllocation) hint = " (hint: lower the batch size or sequence length)";
+  else if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver)
+    hint = " (hint: no usable GPU; use device: cpu)";
+  else if (status == cudaErrorIllegalAddress || status == cudaErrorLaunchFailure)
+    hint = " (hint: a kernel read or wrote out of bounds; run under compute-sanitizer)";
+  fail(call, cat_str("CUDA error ", cudaGetErrorName(status), ": ", cudaGetErrorString(status), " at ", file, ":",
+                     line, hint));
+}
+
+void throw_cublas_error(const char* call, cublasStatus_t status, const char* file, int line) {
+  fail(call, cat_str("cuBLAS error ", cublasGetStatusName(status), ": ", cublasGetStatusString(status), " at ", file,
+                     ":", line));
+}
+
+cudaStream_t current_stream() { return nullptr; }  // the default stream: every op runs in order
+
+cublasHandle_t cublas_handle() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t h;
+    TTT_CUBLAS_CHECK(cublasCreate(&h));
+    TTT_CUBLAS_CHECK(cublasSetStream(h, current_stream()));
+    return h;
+  }();
+  return handle;
+}
+
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+  cudaMemcpyKind kind = cudaMemcpyDefault;  // unified addressing tells the directions apart
+  (void)dst_dev;
+  (void)src_dev;
+  TTT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, current_stream()));
+  TTT_CUDA_CHECK(cudaStreamSynchronize(current_stream()));  // host buffers may be reused right after
+}
+
+void synchronize() { TTT_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
+
+// ---- the caching allocator ----
+// Freed blocks go into a size-ordered free list and serve later requests of a similar size.
+// All work runs on one stream, in order, so a block freed by the host can be handed out again at
+// once: any kernel that still reads it was queued before the kernels of its next owner.
+namespace {
+
+struct Pool {
+  std::mutex mutex;
+  std::multimap<size_t, void*> free_blocks;     // size -> block
+  std::unordered_map<void*, size_t> live;       // block -> size
+  AllocatorStats stats;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: tensors may be freed during static teardown
+  return *p;
+}
+
+size_t round_size(size_t bytes) {
+  const size_t small = 512, large = size_t{2} << 20;
+  return bytes < (size_t{1} << 20) ? (bytes + small - 1) / small * small : (bytes + large - 1) / large * large;
+}
+
+void release_cached(Pool& p) {
+  for (auto& [size, ptr] : p.free_blocks) {
+    cudaFree(ptr);
+    p.stats.reserved_bytes -= size;
+  }
+  p.free_blocks.clear();
+}
+
+}  // namespace
+
+void* device_alloc(size_t bytes, int device) {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  const size_t size = round_size(bytes);
+  ++p.stats.num_allocs;
+  void* ptr = nullptr;
+  // Reuse the smallest cached block that fits without wasting more than half of it.
+  auto it = p.free_blocks.lower_bound(size);
+  if (it != p.free_blocks.end() && it->first <= 2 * size) {
+    ptr = it->second;
+    const size_t got = it->first;
+    p.free_blocks.erase(it);
+    p.live[ptr] = got;
+    p.stats.current_bytes += got;
+    ++p.stats.num_cache_hits;
+  } else {
+    TTT_CUDA_CHECK(cudaSetDevice(device));
+    cudaError_t st = cudaMalloc(&ptr, size);
+    if (st == cudaErrorMemoryAllocation) {  // return the cache to the driver and try once more
+      cudaGetLastError();
+      release_cached(p);
+      st = cudaMalloc(&ptr, size);
+    }
+    if (st != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      const double mib = 1024.0 * 1024.0;
+      fail("cuda allocator",
+           cat_str("out of memory allocating ", bytes / mib, " MiB on cuda:", device, ": ", p.stats.current_bytes / mib,
+                   " MiB in use by tensors, ", p.stats.reserved_bytes / mib, " MiB reserved, peak ",
+                   p.stats.peak_bytes / mib, " MiB; the device reports ", free_b / mib, " MiB free of ", total_b / mib,
+                   " MiB (", cudaGetErrorString(st), "). Hint: lower the batch size or sequence length."));
+    }
+    p.live[ptr] = size;
+    p.stats.current_bytes += size;
+    p.stats.reserved_bytes += size;
+  }
+  p.stats.peak_bytes = std::max(p.stats.peak_bytes, p.stats.current_bytes);
+  return ptr;
+}
+
+void device_free(void* ptr) {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  auto it = p.live.find(ptr);
+  if (it == p.live.end()) return;
+  p.stats.current_bytes -= it->second;
+  p.free_blocks.emplace(it->second, ptr);
+  p.live.erase(it);
+}
+
+AllocatorStats allocator_stats() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  return pool().stats;
+}
+
+void reset_peak_memory() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  pool().stats.peak_bytes = pool().stats.current_bytes;
+}
+
+void empty_cache() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  release_cached(pool());
+}
+
+}  // namespace cuda
+}  // namespace ttt
