@@ -123,5 +123,17 @@ TEST(Engine, DiamondGraphRunsEachNodeOnce) {
   EXPECT_NEAR(x.grad().item<double>(), (2 * e + 1) * e, 1e-12);
 }
 
+// The worked example of docs/autograd.md.
+TEST(Engine, DocsWorkedExample) {
+  Tensor w = from_vector({2.0}, {}, DType::f64).set_requires_grad(true);
+  Tensor x = from_vector({3.0}, {}, DType::f64);
+  Tensor y = exp(mul(w, x));
+  Tensor L = y + w;
+  EXPECT_EQ(L.grad_fn()->name(), "add");
+  backward(L);
+  EXPECT_NEAR(w.grad().item<double>(), 3 * std::exp(6.0) + 1, 1e-9);
+  EXPECT_FALSE(x.grad().defined());
+}
+
 }  // namespace
 }  // namespace ttt
