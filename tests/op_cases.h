@@ -111,6 +111,7 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"flip", {{3, 4, 2}}, [](T x) { return flip(x[0], 1); }});
   c.push_back({"tril", {{2, 4, 4}}, [](T x) { return tril(x[0]); }});
   c.push_back({"triu_k1", {{3, 5}}, [](T x) { return triu(x[0], 1); }});
+  c.push_back({"clone", {{2, 3}}, [](T x) { return clone(x[0]) * x[0]; }});
   c.push_back({"unsqueeze_squeeze", {{3, 4}}, [](T x) { return squeeze(unsqueeze(x[0], 1) * 2.0, 1); }});
   // neural-network ops
   c.push_back({"embedding", {{7, 5}}, [](T x) { return embedding(x[0], ids_on({1, 3, 1, 6, 0, 3}, {2, 3}, x[0])); }});
