@@ -1,6 +1,7 @@
 // Declares the two backends' kernel entry points (see backend_interface.inc for the list).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/kernel_args.h"
 #include "core/op_kinds.h"

@@ -50,3 +50,23 @@ struct MatmulArgs {
 };
 
 }  // namespace ttt
+
+namespace ttt {
+
+// One tensor of a multi-tensor AdamW step (f32 device or host pointers).
+struct AdamWTensor {
+  float* param = nullptr;
+  const float* grad = nullptr;
+  float* exp_avg = nullptr;
+  float* exp_avg_sq = nullptr;
+  int64_t numel = 0;
+  float lr = 0, weight_decay = 0;
+};
+
+// PyTorch's AdamW formula (see nn/optim/adamw.h); bias corrections are 1 - beta^step.
+struct AdamWHyper {
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float bias_correction1 = 1, bias_correction2 = 1;
+};
+
+}  // namespace ttt

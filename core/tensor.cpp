@@ -89,6 +89,15 @@ void Tensor::set_grad_fn(std::shared_ptr<Node> fn) {
   meta->grad_fn = std::move(fn);
   meta->requires_grad = meta->grad_fn != nullptr;
 }
+void Tensor::set_data(const Tensor& other) {
+  TTT_CHECK(other.defined(), "set_data", "new data is an undefined tensor");
+  TTT_CHECK(is_leaf(), "set_data", "only leaf tensors (parameters, buffers) can take new data, not ", describe());
+  impl().storage = other.impl().storage;
+  impl_->offset = other.impl_->offset;
+  impl_->shape = other.impl_->shape;
+  impl_->dtype = other.impl_->dtype;
+}
+
 Tensor Tensor::detach() const { return make(impl().storage, impl().offset, impl().shape, impl().dtype); }
 
 // ---- host conveniences ----
@@ -157,7 +166,9 @@ Tensor arange(int64_t n, DType dtype, Device device) {
 // ---- data movement ----
 void copy_into(const Tensor& dst, const Tensor& src) {
   TTT_CHECK(dst.shape() == src.shape(), "copy_into", "shape mismatch: dst ", dst.describe(), ", src ", src.describe());
-  if (dst.device().is_meta() || src.device().is_meta() || src.numel() == 0) return;
+  TTT_CHECK(!src.device().is_meta() || dst.device().is_meta(), "copy", "a meta tensor has no values to copy into ",
+            dst.describe(), " (build the model on a real device, or load a state dict after moving it)");
+  if (dst.device().is_meta() || src.numel() == 0) return;
   Tensor s = src;
   if (s.dtype() != dst.dtype()) s = to_dtype(s, dst.dtype());  // convert on the source device
   size_t bytes = s.numel() * dtype_size(s.dtype());

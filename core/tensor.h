@@ -55,6 +55,11 @@ class Tensor {
   void set_grad_fn(std::shared_ptr<Node> fn);  // used by op recording only
   std::shared_ptr<AutogradMeta> autograd_meta() const;  // created on first use
 
+  // Points this tensor (every handle on it) at other's storage, offset, shape and dtype, keeping
+  // its autograd flags. What modules use to move parameters between devices or swap in loaded
+  // values without invalidating the handles their layers hold. No autograd.
+  void set_data(const Tensor& other);
+
   // A new handle on the same data with no autograd history (requires_grad false).
   Tensor detach() const;
   // True when both handles are the same tensor object (not just equal data).

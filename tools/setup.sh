@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 preset=${TTT_PRESET:-default}
 
 packages=(build-essential cmake ninja-build ccache pkg-config libopenblas-dev libgtest-dev
-          libyaml-cpp-dev nlohmann-json3-dev python3 python3-pip)
+          libyaml-cpp-dev nlohmann-json3-dev python3 python3-pip python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +21,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# Python tools for the interop tests and plots, in a project-local virtual environment.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import numpy, safetensors" 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check numpy safetensors
 fi
 
 cmake --preset "$preset"

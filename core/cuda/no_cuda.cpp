@@ -57,6 +57,7 @@ void cross_entropy_backward(const Tensor&, const Tensor&, int64_t, const Tensor&
 void rope(const Tensor&, const Tensor&, double, bool, const Tensor&) { no_cuda("cuda::rope"); }
 void random_normal(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_normal"); }
 void random_uniform(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_uniform"); }
+void adamw_step(const std::vector<AdamWTensor>&, const AdamWHyper&, const float*) { no_cuda("cuda::adamw_step"); }
 
 }  // namespace cuda
 }  // namespace ttt

@@ -1,0 +1,52 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace ttt::nn {
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen, Device device) : Module("Linear") {
+  const double k = 1.0 / std::sqrt(static_cast<double>(in));
+  weight = register_parameter("weight", init::uniform({out, in}, -k, k, gen, device));
+  if (with_bias) bias = register_parameter("bias", init::uniform({out}, -k, k, gen, device));
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  Scope scope(*this);
+  Tensor y = matmul(x, weight, false, true);
+  return bias.defined() ? add(y, bias) : y;
+}
+
+Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, Device device) : Module("Embedding") {
+  weight = register_parameter("weight", init::normal({num, dim}, 0.0, 1.0, gen, device));
+}
+
+Tensor Embedding::forward(const Tensor& ids) const {
+  Scope scope(*this);
+  return embedding(weight, ids);
+}
+
+LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine, Device device) : Module("LayerNorm"), eps(eps_) {
+  if (affine) {
+    weight = register_parameter("weight", init::ones({dim}, device));
+    bias = register_parameter("bias", init::zeros({dim}, device));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const {
+  Scope scope(*this);
+  return layer_norm(x, weight, bias, eps);
+}
+
+RMSNorm::RMSNorm(int64_t dim, double eps_, Device device) : Module("RMSNorm"), eps(eps_) {
+  weight = register_parameter("weight", init::ones({dim}, device));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) const {
+  Scope scope(*this);
+  return rms_norm(x, weight, eps);
+}
+
+}  // namespace ttt::nn

@@ -1,0 +1,235 @@
+#include "nn/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/half.h"
+
+namespace ttt::nn {
+
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+struct FileDType {
+  const char* name;
+  size_t size;
+  int order;  // the Python package's dtype order; wider / later first in the file
+};
+
+const FileDType kDTypes[] = {{"F16", 2, 11}, {"BF16", 2, 12}, {"I32", 4, 13}, {"F32", 4, 15},
+                             {"F64", 8, 16}, {"I64", 8, 17}};
+
+const FileDType* find_dtype(const std::string& name) {
+  for (const auto& d : kDTypes)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+std::string file_dtype_of(DType t) {
+  switch (t) {
+    case DType::f32: return "F32";
+    case DType::f64: return "F64";
+    case DType::i32: return "I32";
+    case DType::i64: return "I64";
+  }
+  return "?";
+}
+
+// The tensor's bytes as stored in the file (little-endian hosts only).
+std::string encode(const Tensor& t, const std::string& file_dtype) {
+  Tensor host = to_device(t, Device::cpu());
+  if (file_dtype == "F16" || file_dtype == "BF16") {
+    std::vector<float> v = host.to_vector<float>();
+    std::string out(v.size() * 2, '\0');
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint16_t h = file_dtype == "F16" ? float_to_f16(v[i]) : float_to_bf16(v[i]);
+      std::memcpy(&out[2 * i], &h, 2);
+    }
+    return out;
+  }
+  return std::string(static_cast<const char*>(host.raw_data()), host.numel() * dtype_size(host.dtype()));
+}
+
+Tensor decode(const char* bytes, const std::string& file_dtype, const Shape& shape) {
+  const int64_t n = numel_of(shape);
+  if (file_dtype == "F16" || file_dtype == "BF16") {
+    Tensor t = empty(shape, DType::f32);
+    float* p = t.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, bytes + 2 * i, 2);
+      p[i] = file_dtype == "F16" ? f16_to_float(h) : bf16_to_float(h);
+    }
+    return t;
+  }
+  DType dt = file_dtype == "F32" ? DType::f32 : file_dtype == "F64" ? DType::f64 : file_dtype == "I32" ? DType::i32 : DType::i64;
+  Tensor t = empty(shape, dt);
+  if (n) std::memcpy(t.raw_data(), bytes, n * dtype_size(dt));
+  return t;
+}
+
+void sync_or_fail(int fd, const std::string& what) {
+  if (fsync(fd) != 0) fail("write_file_atomically", "fsync of " + what + " failed: " + std::strerror(errno));
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(getpid()))).string();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail("write_file_atomically", "cannot create " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("write_file_atomically", "writing " + path + " failed after " + std::to_string(done) + " of " +
+                                        std::to_string(bytes.size()) + " bytes: " + err + " (the previous file is kept)");
+    }
+    done += static_cast<size_t>(w);
+  }
+  try {
+    sync_or_fail(fd, tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    fail("write_file_atomically", "renaming " + tmp + " to " + path + " failed: " + err);
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {  // make the rename itself durable
+    fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                      const std::map<std::string, std::string>& metadata,
+                      const std::map<std::string, std::string>& store_as) {
+  struct Item {
+    std::string name, dtype;
+    Tensor t;
+  };
+  std::vector<Item> items;
+  for (const auto& [name, t] : tensors) {
+    TTT_CHECK(t.defined() && !t.device().is_meta(), "save_safetensors", "tensor '", name, "' has no data (",
+              t.describe(), ")");
+    std::string dt = file_dtype_of(t.dtype());
+    if (auto it = store_as.find(name); it != store_as.end()) {
+      TTT_CHECK((it->second == "F16" || it->second == "BF16") && t.dtype() == DType::f32, "save_safetensors",
+                "tensor '", name, "' can be stored as F16/BF16 only from f32, asked ", it->second, " for ", t.describe());
+      dt = it->second;
+    }
+    items.push_back({name, dt, t});
+  }
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    int oa = find_dtype(a.dtype)->order, ob = find_dtype(b.dtype)->order;
+    return oa != ob ? oa > ob : a.name < b.name;
+  });
+  ordered_json header = ordered_json::object();
+  if (!metadata.empty()) {
+    ordered_json meta = ordered_json::object();
+    for (const auto& [k, v] : metadata) meta[k] = v;
+    header["__metadata__"] = meta;
+  }
+  std::string data;
+  for (const Item& it : items) {
+    TTT_CHECK(!header.contains(it.name), "save_safetensors", "tensor name '", it.name, "' appears twice");
+    std::string bytes = encode(it.t, it.dtype);
+    ordered_json entry = ordered_json::object();
+    entry["dtype"] = it.dtype;
+    entry["shape"] = it.t.shape();
+    entry["data_offsets"] = {data.size(), data.size() + bytes.size()};
+    header[it.name] = entry;
+    data += bytes;
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');
+  std::string file(8, '\0');
+  const uint64_t n = json.size();
+  std::memcpy(&file[0], &n, 8);
+  file += json;
+  file += data;
+  write_file_atomically(path, file);
+}
+
+SafetensorsData load_safetensors(const std::string& path) {
+  const std::string where = "load_safetensors(" + path + ")";
+  std::ifstream in(path, std::ios::binary);
+  TTT_CHECK(in.good(), where, "cannot open the file: ", std::strerror(errno));
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TTT_CHECK(file.size() >= 8, where, "the file is ", file.size(), " bytes: too short to hold a safetensors header (truncated?)");
+  uint64_t n = 0;
+  std::memcpy(&n, file.data(), 8);
+  TTT_CHECK(n <= file.size() - 8, where, "the header claims ", n, " bytes but the file has only ", file.size() - 8,
+            " after the length field (truncated or not a safetensors file)");
+  ordered_json header;
+  try {
+    header = ordered_json::parse(file.begin() + 8, file.begin() + 8 + static_cast<int64_t>(n));
+  } catch (const std::exception& e) {
+    fail(where, std::string("the header is not valid JSON: ") + e.what());
+  }
+  TTT_CHECK(header.is_object(), where, "the header is not a JSON object");
+  const char* data = file.data() + 8 + n;
+  const uint64_t data_size = file.size() - 8 - n;
+  SafetensorsData out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const auto& e = it.value();
+    if (name == "__metadata__") {
+      TTT_CHECK(e.is_object(), where, "__metadata__ is not an object");
+      for (auto m = e.begin(); m != e.end(); ++m) {
+        TTT_CHECK(m.value().is_string(), where, "metadata value '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    TTT_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"), where,
+              "tensor '", name, "' lacks dtype, shape or data_offsets");
+    TTT_CHECK(e["dtype"].is_string(), where, "tensor '", name, "': dtype is not a string");
+    const std::string dt = e["dtype"].get<std::string>();
+    const FileDType* fd = find_dtype(dt);
+    TTT_CHECK(fd != nullptr, where, "tensor '", name, "' has dtype ", dt, ", which ttt.cpp does not read (F32, F16, BF16, F64, I32, I64)");
+    Shape shape;
+    TTT_CHECK(e["shape"].is_array(), where, "tensor '", name, "': shape is not a list");
+    for (const auto& d : e["shape"]) {
+      TTT_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where, "tensor '", name,
+                "' has a bad extent in its shape");
+      shape.push_back(d.get<int64_t>());
+    }
+    const auto& off = e["data_offsets"];
+    TTT_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), where,
+              "tensor '", name, "': data_offsets must be two non-negative integers");
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    TTT_CHECK(begin <= end && end <= data_size, where, "tensor '", name, "' spans bytes [", begin, ", ", end,
+              ") but the data section has ", data_size, " bytes (truncated?)");
+    const uint64_t expected = static_cast<uint64_t>(numel_of(shape)) * fd->size;
+    TTT_CHECK(end - begin == expected, where, "tensor '", name, "' of shape ", shape_str(shape), " and dtype ", dt,
+              " needs ", expected, " bytes, its offsets give ", end - begin);
+    out.tensors.emplace_back(name, decode(data + begin, dt, shape));
+    out.file_dtypes[name] = dt;
+  }
+  return out;
+}
+
+}  // namespace ttt::nn
