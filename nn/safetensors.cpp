@@ -212,10 +212,15 @@ SafetensorsData load_safetensors(const std::string& path) {
     TTT_CHECK(fd != nullptr, where, "tensor '", name, "' has dtype ", dt, ", which ttt.cpp does not read (F32, F16, BF16, F64, I32, I64)");
     Shape shape;
     TTT_CHECK(e["shape"].is_array(), where, "tensor '", name, "': shape is not a list");
+    int64_t count = 1;  // checked as it grows, so a hostile shape cannot overflow it
     for (const auto& d : e["shape"]) {
       TTT_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where, "tensor '", name,
                 "' has a bad extent in its shape");
-      shape.push_back(d.get<int64_t>());
+      const int64_t extent = d.get<int64_t>();
+      TTT_CHECK(extent <= (int64_t{1} << 40) && (count == 0 || extent <= (int64_t{1} << 50) / count), where,
+                "tensor '", name, "' has an implausible shape (extent ", extent, " after ", shape.size(), " dims)");
+      count *= extent;
+      shape.push_back(extent);
     }
     const auto& off = e["data_offsets"];
     TTT_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), where,
