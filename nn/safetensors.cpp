@@ -87,7 +87,9 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(getpid()))).string();
+  std::string tmp_name = target.filename().string();
+  tmp_name.insert(0, ".").append(".tmp.").append(std::to_string(getpid()));  // ".name.tmp.<pid>"
+  const std::string tmp = (dir / tmp_name).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) fail("write_file_atomically", "cannot create " + tmp + ": " + std::strerror(errno));
   size_t done = 0;
