@@ -87,8 +87,10 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp_name = target.filename().string();
-  tmp_name.insert(0, ".").append(".tmp.").append(std::to_string(getpid()));  // ".name.tmp.<pid>"
+  std::string tmp_name = ".";  // ".<name>.tmp.<pid>"
+  tmp_name += target.filename().string();
+  tmp_name += ".tmp.";
+  tmp_name += std::to_string(getpid());
   const std::string tmp = (dir / tmp_name).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) fail("write_file_atomically", "cannot create " + tmp + ": " + std::strerror(errno));
