@@ -21,4 +21,16 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Sets recording on or off for a scope (checkpointing re-enables it inside backward).
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool on) : previous_(GradMode::enabled()) { GradMode::set_enabled(on); }
+  ~GradModeGuard() { GradMode::set_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace ttt

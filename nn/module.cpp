@@ -106,6 +106,14 @@ void Module::to(Device device) {
     }
 }
 
+void Module::to_dtype(DType dtype) {
+  std::vector<NamedTensor> params, buffers;
+  collect("", params, &buffers, false);
+  for (auto* list : {&params, &buffers})
+    for (auto& [n, t] : *list)
+      if (is_floating(t.dtype())) t.set_data(ttt::to_dtype(t, dtype));
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, m] : children_) m->train(on);

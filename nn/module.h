@@ -51,6 +51,7 @@ class Module {
 
   // ---- state ----
   void to(Device device);  // moves every parameter and buffer; handles stay valid
+  void to_dtype(DType dtype);  // converts every floating parameter and buffer (e.g. f64 for gradchecks)
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

@@ -1,0 +1,60 @@
+#include "autograd/checkpoint.h"
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace ttt {
+
+Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs) {
+  if (!should_record(inputs)) return fn(inputs);
+  Tensor out;
+  {
+    NoGradGuard no_grad;  // forward: keep nothing but the inputs and the result
+    out = fn(inputs);
+  }
+  std::vector<Tensor> saved;
+  std::vector<bool> needs;
+  for (const Tensor& x : inputs) {
+    saved.push_back(x.detach());
+    needs.push_back(x.requires_grad());
+  }
+  return record(out, "checkpoint", inputs, [fn, saved, needs](const Tensor& g) {
+    // Recompute from fresh leaves that stand for the inputs, then backpropagate into them.
+    std::vector<Tensor> leaves;
+    for (size_t i = 0; i < saved.size(); ++i) {
+      Tensor leaf = saved[i].detach();
+      if (needs[i]) leaf.set_requires_grad(true);
+      leaves.push_back(leaf);
+    }
+    Tensor y;
+    {
+      GradModeGuard record_again(true);
+      y = fn(leaves);
+    }
+    if (y.requires_grad()) backward(y, g);
+    std::vector<Tensor> grads;
+    for (size_t i = 0; i < leaves.size(); ++i) grads.push_back(needs[i] ? leaves[i].grad() : Tensor());
+    return grads;
+  });
+}
+
+Tensor pack(const std::vector<Tensor>& parts) {
+  std::vector<Tensor> flat;
+  for (const Tensor& p : parts) flat.push_back(reshape(p, {-1}));
+  return cat(flat, 0);
+}
+
+std::vector<Tensor> unpack(const Tensor& packed, const std::vector<Shape>& shapes) {
+  std::vector<Tensor> out;
+  int64_t at = 0;
+  for (const Shape& s : shapes) {
+    const int64_t n = numel_of(s);
+    out.push_back(reshape(slice(packed, 0, at, at + n), s));
+    at += n;
+  }
+  TTT_CHECK(at == packed.numel(), "unpack", "shapes cover ", at, " of ", packed.numel(), " elements");
+  return out;
+}
+
+}  // namespace ttt

@@ -1,0 +1,55 @@
+#include "ttt/config.h"
+
+#include "core/error.h"
+
+namespace ttt {
+
+std::vector<int64_t> TTTConfig::inner_dims() const {
+  const int64_t d = head_dim();
+  if (variant == "linear") return {d, d};
+  if (variant == "mlp") return {d, mlp_expansion * d, d};
+  return mlp_dims;
+}
+
+void validate(const TTTConfig& c, const std::string& where) {
+  std::vector<std::string> problems;
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) problems.push_back(what);
+  };
+  need(c.variant == "linear" || c.variant == "mlp" || c.variant == "multilayer",
+       "variant '" + c.variant + "' is unknown (expected linear, mlp or multilayer)");
+  need(c.width > 0 && c.heads > 0, "width and heads must be positive");
+  need(c.heads > 0 && c.width % c.heads == 0,
+       "width " + std::to_string(c.width) + " is not divisible by heads " + std::to_string(c.heads));
+  need(c.mini_batch_size >= 1, "mini_batch_size must be at least 1");
+  need(c.ttt_base_lr >= 0, "ttt_base_lr must be >= 0");
+  need(c.rope_positions == "global" || c.rope_positions == "minibatch" || c.rope_positions == "none",
+       "rope_positions '" + c.rope_positions + "' is unknown (expected global, minibatch or none)");
+  need(c.rope_theta > 0, "rope_theta must be positive");
+  need(c.rope_positions == "none" || c.head_dim() % 2 == 0, "RoPE needs an even head dim");
+  need(c.lr_gate == "per_head" || c.lr_gate == "full_width",
+       "lr_gate '" + c.lr_gate + "' is unknown (expected per_head or full_width)");
+  need(c.minibatch_mode == "causal" || c.minibatch_mode == "full",
+       "minibatch_mode '" + c.minibatch_mode + "' is unknown (expected causal or full)");
+  need(c.scan_checkpoint_group >= 0, "scan_checkpoint_group must be >= 0");
+  need(c.scan_form == "dual" || c.scan_form == "primal", "scan_form must be dual or primal");
+  need(!c.use_kernel, "use_kernel: the fused TTT scan kernels are not built yet; use the composed scan");
+  need(c.variant != "mlp" || c.mlp_expansion >= 1, "mlp_expansion must be >= 1");
+  if (c.variant == "multilayer") {
+    const auto& dims = c.mlp_dims;
+    need(dims.size() >= 2, "multilayer needs mlp_dims with at least two entries [d, ..., d]");
+    if (dims.size() >= 2 && c.heads > 0 && c.width % c.heads == 0)
+      need(dims.front() == c.head_dim() && dims.back() == c.head_dim(),
+           "mlp_dims must start and end at the head dim " + std::to_string(c.head_dim()) + " (width " +
+               std::to_string(c.width) + " / heads " + std::to_string(c.heads) + ")");
+    for (int64_t v : dims) need(v > 0, "mlp_dims entries must be positive");
+  } else {
+    need(c.mlp_dims.empty(), "mlp_dims is only for the multilayer variant");
+  }
+  if (problems.empty()) return;
+  std::string msg = std::to_string(problems.size()) + " problem(s):";
+  for (const auto& p : problems) msg += "\n  " + p;
+  fail(where, msg);
+}
+
+}  // namespace ttt
