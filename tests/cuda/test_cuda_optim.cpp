@@ -47,3 +47,25 @@ TEST(CudaAdamW, FusedMatchesCpuWithClipping) {
 
 }  // namespace
 }  // namespace ttt::nn
+
+namespace ttt::nn {
+namespace {
+
+TEST(CudaModule, ToDeviceKeepsHandlesAndValues) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: Module::to(cuda) skipped";
+  Generator gen(4);
+  ManyParams m(gen, Device::cpu());
+  auto before = m.named_parameters();
+  std::vector<std::vector<float>> values;
+  for (auto& [n, t] : before) values.push_back(t.to_vector<float>());
+  m.to(Device::cuda(0));
+  auto after = m.named_parameters();
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_TRUE(after[i].second.device().is_cuda());
+    EXPECT_TRUE(before[i].second.device().is_cuda()) << "an old handle must see the move";
+    EXPECT_EQ(after[i].second.to_vector<float>(), values[i]);
+  }
+}
+
+}  // namespace
+}  // namespace ttt::nn
