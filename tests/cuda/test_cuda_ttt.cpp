@@ -53,7 +53,7 @@ struct LayerRun {
 
 LayerRun run(const TTTConfig& c, Device device, const Tensor& x_cpu, const SeqMetadata& meta = {}) {
   auto layer = build(c, device);
-  Tensor x = to_device(x_cpu, device).set_requires_grad(true);
+  Tensor x = clone_data(to_device(x_cpu, device)).set_requires_grad(true);  // a fresh leaf per run
   Tensor y = layer->forward(x, meta);
   backward(sum(square(y)));
   LayerRun r{y, x.grad(), {}};
