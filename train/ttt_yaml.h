@@ -4,17 +4,16 @@
 #pragma once
 #include <string>
 
+#include "train/yaml_reader.h"
 #include "ttt/config.h"
-
-namespace YAML {
-class Node;
-}
 
 namespace ttt {
 
-// `where` is the key path of the block ("model.layers.ttt"), used in messages.
-TTTConfig ttt_config_from_yaml(const YAML::Node& node, const std::string& where);
-// Parses a YAML document (text) whose top level is the TTT block; `source` names it in messages.
+// Reads the block at `where` (e.g. "ttt"), appending problems instead of throwing. `defaults`
+// supplies values the block may omit (the training config fills in width and heads).
+TTTConfig read_ttt_config(const YAML::Node& node, const std::string& where, Problems& problems,
+                          const TTTConfig& defaults = TTTConfig());
+// Parses a YAML document whose top level is the TTT block; throws ttt::Error listing every problem.
 TTTConfig ttt_config_from_yaml_text(const std::string& text, const std::string& source);
 
 }  // namespace ttt

@@ -1,0 +1,54 @@
+#include "nn/attention.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace ttt::nn {
+
+MultiHeadAttention::MultiHeadAttention(int64_t width, int64_t heads_, int64_t context_, double theta, bool causal_,
+                                       Generator& gen, Device device)
+    : Module("MultiHeadAttention"), heads(heads_), context(context_), rope_theta(theta), causal(causal_) {
+  TTT_CHECK(heads > 0 && width % heads == 0, "MultiHeadAttention", "width ", width, " is not divisible by heads ", heads);
+  in_proj = register_module("in_proj", std::make_shared<Linear>(width, 3 * width, false, gen, device));
+  out_proj = register_module("out_proj", std::make_shared<Linear>(width, width, false, gen, device));
+}
+
+Tensor MultiHeadAttention::forward(const Tensor& x) const {
+  Scope scope(*this);
+  TTT_CHECK(x.dim() == 3, "forward", "expected [B, S, C], got ", x.describe());
+  const int64_t B = x.size(0), S = x.size(1), C = x.size(2), H = heads, d = C / H;
+  // [B, S, 3C] -> three [B, H, S, d]
+  Tensor qkv = permute(reshape(in_proj->forward(x), {B, S, 3, H, d}), {2, 0, 3, 1, 4});
+  auto part = [&](int64_t i) { return squeeze(slice(qkv, 0, i, i + 1), 0); };
+  Tensor positions = arange(S, DType::i64, x.device());
+  Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
+  Tensor scores = matmul(q, k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));  // [B, H, S, S]
+  if (causal || context > 0) {
+    // additive mask: 0 where query i may see key j, -1e9 elsewhere (finite, so no NaN rows)
+    std::vector<double> mask(S * S, 0.0);
+    for (int64_t i = 0; i < S; ++i)
+      for (int64_t j = 0; j < S; ++j) {
+        const bool future = causal && j > i;
+        const bool too_far = context > 0 && (i - j >= context || j - i >= context);
+        if (future || too_far) mask[i * S + j] = -1e9;
+      }
+    scores = add(scores, from_vector(mask, {S, S}, x.dtype(), x.device()));
+  }
+  Tensor out = matmul(softmax(scores), v);  // [B, H, S, d]
+  return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
+}
+
+SwiGLU::SwiGLU(int64_t width, int64_t hidden_, Generator& gen, Device device) : Module("SwiGLU"), hidden(hidden_) {
+  linear_in = register_module("linear_in", std::make_shared<Linear>(width, 2 * hidden, false, gen, device));
+  linear_out = register_module("linear_out", std::make_shared<Linear>(hidden, width, false, gen, device));
+}
+
+Tensor SwiGLU::forward(const Tensor& x) const {
+  Scope scope(*this);
+  auto halves = chunk(linear_in->forward(x), 2, -1);
+  return linear_out->forward(mul(silu(halves[0]), halves[1]));
+}
+
+}  // namespace ttt::nn

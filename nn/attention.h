@@ -1,0 +1,35 @@
+// Causal multi-head self-attention in Moshi's style: one fused bias-free QKV projection
+// (in_proj [3C, C]), RoPE on queries and keys (interleaved pairs, max period rope_theta), an
+// optional sliding context window, softmax(QK^T / sqrt(d)) V, and a bias-free output projection.
+#pragma once
+#include "core/rng.h"
+#include "nn/layers.h"
+
+namespace ttt::nn {
+
+class MultiHeadAttention : public Module {
+ public:
+  // context: how many past steps a query may see (itself included); 0 = unlimited.
+  // causal = false lets every position attend to every other (video-style use).
+  MultiHeadAttention(int64_t width, int64_t heads, int64_t context, double rope_theta, bool causal, Generator& gen,
+                     Device device = Device::cpu());
+  Tensor forward(const Tensor& x) const;  // [B, S, C] -> [B, S, C]
+
+  std::shared_ptr<Linear> in_proj, out_proj;
+  int64_t heads, context;
+  double rope_theta;
+  bool causal;
+};
+
+// Moshi's gated feed-forward: linear_in [2h, C] (first half through SiLU, times the second half),
+// then linear_out [C, h]; no biases.
+class SwiGLU : public Module {
+ public:
+  SwiGLU(int64_t width, int64_t hidden, Generator& gen, Device device = Device::cpu());
+  Tensor forward(const Tensor& x) const;
+
+  std::shared_ptr<Linear> linear_in, linear_out;
+  int64_t hidden;
+};
+
+}  // namespace ttt::nn

@@ -1,0 +1,46 @@
+// Reading YAML maps field by field while collecting every problem with its key path and
+// line:column, so a bad config is reported in full, once, before anything is allocated.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ttt {
+
+using Problems = std::vector<std::string>;
+
+// "run.max_steps (line 12:14)", or "(command line)" for values set by an override.
+std::string yaml_place(const YAML::Node& node, const std::string& path);
+
+class YamlSection {
+ public:
+  // A missing section is fine (defaults); a section that is not a map is a problem.
+  YamlSection(const YAML::Node& node, std::string path, Problems& problems);
+
+  bool has(const char* key) const { return node_.IsMap() && node_[key]; }
+  YAML::Node node(const char* key) const;
+  std::string path(const char* key) const { return path_ + "." + key; }
+  Problems& problems() { return problems_; }
+
+  void get(const char* key, int64_t& out, int64_t min, int64_t max);
+  void get(const char* key, double& out, double min, double max);
+  void get(const char* key, bool& out);
+  void get(const char* key, std::string& out, const std::vector<std::string>& allowed = {});
+  void get(const char* key, std::vector<int64_t>& out);
+  void get(const char* key, std::vector<double>& out);
+  void mark(const char* key) { used_.insert(key); }  // read by the caller itself
+  // Reports every key that no get/mark asked for.
+  void finish();
+
+ private:
+  template <class T>
+  bool read(const char* key, T& out, const char* type_name);
+  YAML::Node node_;
+  std::string path_;
+  Problems& problems_;
+  mutable std::set<std::string> used_;
+};
+
+}  // namespace ttt

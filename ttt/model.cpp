@@ -1,0 +1,137 @@
+#include "ttt/model.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace ttt {
+
+int64_t ModelConfig::hidden() const {
+  if (ffn_hidden > 0) return ffn_hidden;
+  const double h = 2.0 / 3.0 * 4.125 * static_cast<double>(width);
+  return std::max<int64_t>(64, static_cast<int64_t>(std::llround(h / 64.0)) * 64);
+}
+
+bool ModelConfig::is_hybrid(int64_t layer) const {
+  for (int64_t i : hybrid_layers)
+    if ((i < 0 ? i + num_layers : i) == layer) return true;
+  return false;
+}
+
+std::vector<std::string> model_config_problems(const ModelConfig& c, const std::string& where) {
+  std::vector<std::string> p;
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) p.push_back(where + "." + what);
+  };
+  need(c.width > 0, "width: must be positive");
+  need(c.num_layers > 0, "num_layers: must be positive");
+  need(c.num_heads > 0 && c.width % c.num_heads == 0,
+       "num_heads: width " + std::to_string(c.width) + " is not divisible by " + std::to_string(c.num_heads));
+  need(c.num_heads <= 0 || (c.width / c.num_heads) % 2 == 0, "num_heads: RoPE needs an even head dim");
+  need(c.text_vocab > 0, "text_vocab: must be positive");
+  need(c.audio_streams >= 0, "audio_streams: must be >= 0");
+  need(c.audio_streams == 0 || c.audio_vocab > 0, "audio_vocab: must be positive when audio_streams > 0");
+  need(c.context >= 0, "context: must be >= 0");
+  need(c.stream_weights.empty() || static_cast<int64_t>(c.stream_weights.size()) == c.num_streams(),
+       "stream_weights: needs one weight per stream (" + std::to_string(c.num_streams()) + ")");
+  for (int64_t i : c.hybrid_layers)
+    need(i >= -c.num_layers && i < c.num_layers,
+         "hybrid_layers: index " + std::to_string(i) + " is outside the " + std::to_string(c.num_layers) + " layers");
+  if (!c.hybrid_layers.empty() && c.causal) {
+    need(c.ttt.minibatch_mode == "causal",
+         "causal: a causal stack needs ttt.minibatch_mode: causal (full mode lets each token see the inner-loop "
+         "gradients of up to b-1 future tokens); set causal: false for non-causal use");
+    need(!c.bidirectional, "bidirectional: a causal stack cannot have a reversed-sequence TTT branch");
+  }
+  return p;
+}
+
+TransformerLayer::TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device)
+    : nn::Module(hybrid ? "HybridLayer" : "TransformerLayer") {
+  norm1 = register_module("norm1", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
+  self_attn = register_module("self_attn", std::make_shared<nn::MultiHeadAttention>(c.width, c.num_heads, c.context,
+                                                                                   c.rope_theta, c.causal, gen, device));
+  if (hybrid) {
+    if (c.ttt_input_norm) norm_ttt = register_module("norm_ttt", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
+    TTTConfig tc = c.ttt;
+    tc.width = c.width;
+    ttt = register_module("ttt", make_ttt(tc, gen, device));
+    forward_ssm_gating = register_module("forward_ssm_gating", std::make_shared<SSMGating>(c.width, c.gate_init, c.gate_clamp, device));
+    if (c.bidirectional)
+      backward_ssm_gating = register_module("backward_ssm_gating", std::make_shared<SSMGating>(c.width, c.gate_init, c.gate_clamp, device));
+  }
+  norm2 = register_module("norm2", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
+  ffn = register_module("ffn", std::make_shared<nn::SwiGLU>(c.width, c.hidden(), gen, device));
+}
+
+Tensor TransformerLayer::forward(const Tensor& h_in, const SeqMetadata& meta) const {
+  Scope scope(*this);
+  Tensor h = add(h_in, self_attn->forward(norm1->forward(h_in)));
+  if (ttt) {
+    Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
+    Tensor branch = forward_ssm_gating->forward(ttt->forward(u, meta));
+    if (backward_ssm_gating)  // the same TTT weights over the reversed sequence (TTT_SPEC.md section 6)
+      branch = add(branch, backward_ssm_gating->forward(flip(ttt->forward(flip(u, 1), meta), 1)));
+    h = add(h, branch);
+  }
+  return add(h, ffn->forward(norm2->forward(h)));
+}
+
+HybridLM::HybridLM(const ModelConfig& c, Generator& gen, Device device) : nn::Module("HybridLM"), config_(c) {
+  auto problems = model_config_problems(c);
+  if (!problems.empty()) {
+    std::string msg;
+    for (auto& p : problems) msg += "\n  " + p;
+    fail("HybridLM", "invalid model config:" + msg);
+  }
+  emb = register_module("emb", std::make_shared<nn::ModuleList>());
+  for (int64_t s = 0; s < c.num_streams(); ++s)
+    emb->push_back(std::make_shared<nn::Embedding>(c.vocab(s) + 1, c.width, gen, device));
+  layers = register_module("layers", std::make_shared<nn::ModuleList>());
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    layers->push_back(std::make_shared<TransformerLayer>(c, c.is_hybrid(l), gen, device));
+  out_norm = register_module("out_norm", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
+  heads = register_module("heads", std::make_shared<nn::ModuleList>());
+  for (int64_t s = 0; s < c.num_streams(); ++s)
+    heads->push_back(std::make_shared<nn::Linear>(c.width, c.vocab(s), false, gen, device));
+}
+
+std::vector<Tensor> HybridLM::forward(const Tensor& tokens) const {
+  Scope scope(*this);
+  TTT_CHECK(tokens.dim() == 3 && tokens.size(2) == config_.num_streams(), "forward", "expected tokens [B, S, ",
+            config_.num_streams(), "], got ", tokens.describe());
+  Tensor h;
+  for (int64_t s = 0; s < config_.num_streams(); ++s) {
+    Tensor ids = squeeze(slice(tokens, 2, s, s + 1), 2);
+    Tensor e = emb->at<nn::Embedding>(static_cast<size_t>(s))->forward(ids);
+    h = h.defined() ? add(h, e) : e;
+  }
+  const SeqMetadata meta;  // built once per forward, passed down unchanged
+  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->forward(h, meta);
+  h = out_norm->forward(h);
+  std::vector<Tensor> logits;
+  for (size_t s = 0; s < heads->size(); ++s) logits.push_back(heads->at<nn::Linear>(s)->forward(h));
+  return logits;
+}
+
+HybridLM::Loss HybridLM::loss(const Tensor& inputs, const Tensor& targets) const {
+  TTT_CHECK(targets.shape() == inputs.shape(), "HybridLM::loss", "targets ", targets.describe(), " and inputs ",
+            inputs.describe(), " differ in shape");
+  std::vector<Tensor> logits = forward(inputs);
+  Loss out;
+  double weight_sum = 0;
+  for (int64_t s = 0; s < config_.num_streams(); ++s) {
+    const int64_t V = config_.vocab(s);
+    Tensor t = reshape(squeeze(slice(targets, 2, s, s + 1), 2), {-1});
+    Tensor ce = cross_entropy(reshape(logits[s], {-1, V}), t, config_.pad_id(s));
+    out.per_stream.push_back(ce);
+    const double w = config_.stream_weights.empty() ? 1.0 : config_.stream_weights[s];
+    weight_sum += w;
+    out.total = out.total.defined() ? add(out.total, ce * w) : ce * w;
+  }
+  out.total = out.total * (1.0 / weight_sum);
+  return out;
+}
+
+}  // namespace ttt
