@@ -24,9 +24,9 @@ else
 fi
 
 # Python tools for the interop tests and plots, in a project-local virtual environment.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import numpy, safetensors" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import numpy, safetensors, matplotlib" 2>/dev/null; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check numpy safetensors
+  .venv/bin/pip install --quiet --disable-pip-version-check numpy safetensors matplotlib
 fi
 
 cmake --preset "$preset"

@@ -1,0 +1,274 @@
+#include "train/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "train/ttt_yaml.h"
+#include "train/yaml_reader.h"
+
+namespace ttt {
+
+namespace {
+
+constexpr int64_t kBig = int64_t{1} << 40;
+
+void apply_override(YAML::Node& root, const std::string& assignment, Problems& problems) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    problems.push_back("override '" + assignment + "': expected key.path=value");
+    return;
+  }
+  const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  YAML::Node cur = root;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) {
+      problems.push_back("override '" + assignment + "': empty key in '" + path + "'");
+      return;
+    }
+    if (dot == std::string::npos) {
+      YAML::Node parsed;
+      try {
+        parsed = YAML::Load(value);
+      } catch (const YAML::Exception&) {
+        parsed = YAML::Node(value);
+      }
+      cur[key] = parsed;
+      return;
+    }
+    if (cur[key] && !cur[key].IsMap()) {
+      problems.push_back("override '" + assignment + "': '" + path.substr(0, dot) + "' is not a section");
+      return;
+    }
+    YAML::Node next = cur[key];
+    cur.reset(next);
+    start = dot + 1;
+  }
+}
+
+nn::Selector read_selector(YamlSection& s) {
+  nn::Selector sel;
+  s.get("name", sel.name);
+  s.get("kind", sel.kind);
+  if (sel.name.empty() && sel.kind.empty())
+    s.problems().push_back(s.path("name") + ": a rule needs a name glob, a module kind, or both");
+  return sel;
+}
+
+void read_model(const YAML::Node& node, TrainConfig& c, Problems& p) {
+  YamlSection s(node, "model", p);
+  ModelConfig& m = c.model;
+  s.get("width", m.width, 1, kBig);
+  s.get("num_layers", m.num_layers, 1, 4096);
+  s.get("num_heads", m.num_heads, 1, 4096);
+  s.get("ffn_hidden", m.ffn_hidden, 0, kBig);
+  s.get("hybrid_layers", m.hybrid_layers);
+  s.get("text_vocab", m.text_vocab, 1, kBig);
+  s.get("audio_streams", m.audio_streams, 0, 64);
+  s.get("audio_vocab", m.audio_vocab, 0, kBig);
+  s.get("context", m.context, 0, kBig);
+  s.get("rope_theta", m.rope_theta, 1e-6, 1e12);
+  s.get("norm_eps", m.norm_eps, 0.0, 1.0);
+  s.get("causal", m.causal);
+  s.get("bidirectional", m.bidirectional);
+  s.get("ttt_input_norm", m.ttt_input_norm);
+  s.get("gate_init", m.gate_init, -10.0, 10.0);
+  s.get("gate_clamp", m.gate_clamp, 0.0, 100.0);
+  s.get("stream_weights", m.stream_weights);
+  s.finish();
+}
+
+void read_trainable(const YAML::Node& node, TrainConfig& c, Problems& p) {
+  YamlSection s(node, "trainable", p);
+  int64_t expected = -1;
+  s.get("expected_trainable", expected, 0, int64_t{1} << 50);
+  if (expected >= 0) c.trainable.expected_trainable = expected;
+  const YAML::Node rules = s.node("rules");
+  if (rules && !rules.IsSequence()) p.push_back(yaml_place(rules, "trainable.rules") + ": expected a list of rules");
+  if (rules && rules.IsSequence())
+    for (size_t i = 0; i < rules.size(); ++i) {
+      YamlSection r(rules[i], "trainable.rules[" + std::to_string(i) + "]", p);
+      nn::PolicyRule rule;
+      rule.select = read_selector(r);
+      if (!r.has("train")) p.push_back(yaml_place(rules[i], r.path("train")) + ": every rule needs train: true or false");
+      r.get("train", rule.requires_grad);
+      r.finish();
+      c.trainable.rules.push_back(rule);
+    }
+  s.finish();
+}
+
+void read_optim(const YAML::Node& node, TrainConfig& c, Problems& p) {
+  YamlSection s(node, "optim", p);
+  s.get("lr", c.lr, 1e-12, 10.0);
+  s.get("weight_decay", c.optim.weight_decay, 0.0, 10.0);
+  s.get("beta1", c.optim.beta1, 0.0, 0.999999);
+  s.get("beta2", c.optim.beta2, 0.0, 0.99999999);
+  s.get("eps", c.optim.eps, 0.0, 1.0);
+  const YAML::Node groups = s.node("groups");
+  if (groups && !groups.IsSequence()) p.push_back(yaml_place(groups, "optim.groups") + ": expected a list of group rules");
+  if (groups && groups.IsSequence())
+    for (size_t i = 0; i < groups.size(); ++i) {
+      YamlSection g(groups[i], "optim.groups[" + std::to_string(i) + "]", p);
+      nn::ParamGroupRule rule;
+      rule.select = read_selector(g);
+      double wd = -1, scale = -1;
+      g.get("weight_decay", wd, 0.0, 10.0);
+      g.get("lr_scale", scale, 0.0, 1e6);
+      if (wd >= 0) rule.weight_decay = wd;
+      if (scale >= 0) rule.lr_scale = scale;
+      g.finish();
+      c.groups.push_back(rule);
+    }
+  s.finish();
+}
+
+void read_schedule(const YAML::Node& node, TrainConfig& c, Problems& p) {
+  YamlSection s(node, "schedule", p);
+  nn::Schedule& sc = c.schedule;
+  s.get("kind", sc.kind, {"constant", "cosine", "linear", "one_cycle"});
+  s.get("warmup_steps", sc.warmup_steps, 0, kBig);
+  s.get("min_lr", sc.min_lr, 0.0, 10.0);
+  s.get("pct_start", sc.pct_start, 1e-6, 1 - 1e-6);
+  s.get("div_factor", sc.div_factor, 1.0, 1e9);
+  s.get("final_div_factor", sc.final_div_factor, 1.0, 1e12);
+  s.finish();
+}
+
+void read_data(const YAML::Node& node, TrainConfig& c, Problems& p) {
+  YamlSection s(node, "data", p);
+  DataConfig& d = c.data;
+  s.get("source", d.source, {"recall", "text", "tokens"});
+  s.get("path", d.path);
+  s.get("val_fraction", d.val_fraction, 0.0, 0.9);
+  YamlSection r(s.node("recall"), "data.recall", p);
+  r.get("num_pairs", d.recall.num_pairs, 1, 1 << 20);
+  r.get("num_keys", d.recall.num_keys, 1, 1 << 20);
+  r.get("num_values", d.recall.num_values, 1, 1 << 20);
+  r.finish();
+  s.finish();
+}
+
+void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
+  YamlSection s(node, "run", p);
+  RunConfig& r = c.run;
+  s.get("run_dir", r.run_dir);
+  s.get("overwrite_run_dir", r.overwrite_run_dir);
+  int64_t seed = static_cast<int64_t>(r.seed);
+  s.get("seed", seed, 0, kBig);
+  r.seed = static_cast<uint64_t>(seed);
+  s.get("max_steps", r.max_steps, 1, kBig);
+  s.get("batch_size", r.batch_size, 1, 1 << 20);
+  s.get("seq_len", r.seq_len, 1, 1 << 24);
+  s.get("num_microbatches", r.num_microbatches, 1, 1 << 16);
+  s.get("max_norm", r.max_norm, 0.0, 1e9);
+  s.get("log_freq", r.log_freq, 1, kBig);
+  s.get("eval_freq", r.eval_freq, 0, kBig);
+  s.get("eval_batches", r.eval_batches, 1, 1 << 20);
+  s.get("ckpt_freq", r.ckpt_freq, 0, kBig);
+  s.get("num_ckpt_keep", r.num_ckpt_keep, 1, 1 << 20);
+  s.get("device", r.device);
+  s.get("grad_audit", r.grad_audit, {"error", "warn", "off"});
+  s.get("stop_at_step", r.stop_at_step, 0, kBig);
+  s.finish();
+  if (r.device != "auto") {
+    try {
+      Device::parse(r.device);
+    } catch (const Error&) {
+      p.push_back(yaml_place(node["device"], "run.device") + ": '" + r.device + "' is not auto, cpu, cuda or cuda:N");
+    }
+  }
+  if (r.run_dir.empty()) p.push_back("run.run_dir: must not be empty");
+}
+
+// Rules that involve several sections.
+void cross_checks(TrainConfig& c, Problems& p) {
+  for (auto& m : model_config_problems(c.model)) p.push_back(m);
+  const DataConfig& d = c.data;
+  if (d.source != "recall" && d.path.empty()) p.push_back("data.path: the " + d.source + " source needs a file path");
+  if (d.source == "recall") {
+    if (c.model.audio_streams != 0) p.push_back("model.audio_streams: the recall task has one stream (set 0)");
+    const int64_t need = d.recall.num_keys + d.recall.num_values;
+    if (c.model.text_vocab < need)
+      p.push_back("model.text_vocab: the recall task needs num_keys + num_values = " + std::to_string(need) + " tokens");
+    if (d.recall.num_pairs > d.recall.num_keys)
+      p.push_back("data.recall.num_pairs: cannot exceed num_keys (keys are distinct)");
+    if (c.run.seq_len < 2 * d.recall.num_pairs + 2)
+      p.push_back("run.seq_len: the recall task needs at least 2 * num_pairs + 2 = " +
+                  std::to_string(2 * d.recall.num_pairs + 2) + " tokens (pairs, then queries)");
+  }
+  if (d.source == "text" && c.model.text_vocab < 256) p.push_back("model.text_vocab: byte-level text needs at least 256");
+  c.schedule.lr = c.lr;
+  c.schedule.total_steps = c.run.max_steps;
+  try {
+    nn::validate(c.schedule);
+  } catch (const Error& e) {
+    p.push_back(std::string("schedule: ") + e.what());
+  }
+}
+
+}  // namespace
+
+TrainConfig parse_config(const std::string& yaml_text, const std::string& source, const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    fail("config " + source, "not valid YAML at line " + std::to_string(e.mark.line + 1) + ":" +
+                                 std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  TTT_CHECK(root.IsDefined() && !root.IsNull(), "config " + source,
+            "the file is empty (start from configs/tiny.yaml; docs/training.md lists every key)");
+  TTT_CHECK(root.IsMap(), "config " + source, "the top level must be a map of sections (model, ttt, run, ...)");
+  Problems p;
+  for (const std::string& o : overrides) apply_override(root, o, p);
+  TrainConfig c;
+  YamlSection top(root, "", p);
+  read_model(top.node("model"), c, p);
+  TTTConfig ttt_defaults;
+  ttt_defaults.width = c.model.width;
+  ttt_defaults.heads = c.model.num_heads;
+  if (top.has("ttt") || !c.model.hybrid_layers.empty()) {
+    c.model.ttt = read_ttt_config(top.node("ttt"), "ttt", p, ttt_defaults);
+    if (c.model.ttt.width != c.model.width)
+      p.push_back("ttt.width: " + std::to_string(c.model.ttt.width) + " differs from model.width " +
+                  std::to_string(c.model.width) + " (leave it out)");
+  } else {
+    c.model.ttt = ttt_defaults;
+  }
+  read_trainable(top.node("trainable"), c, p);
+  read_optim(top.node("optim"), c, p);
+  read_schedule(top.node("schedule"), c, p);
+  read_data(top.node("data"), c, p);
+  read_run(top.node("run"), c, p);
+  // unknown top-level sections (YamlSection prefixes "."): report them plainly
+  for (const auto& kv : root) {
+    const std::string k = kv.first.Scalar();
+    if (k != "model" && k != "ttt" && k != "trainable" && k != "optim" && k != "schedule" && k != "data" && k != "run")
+      p.push_back(yaml_place(kv.first, k) + ": unknown section '" + k +
+                  "' (expected model, ttt, trainable, optim, schedule, data, run)");
+  }
+  if (p.empty()) cross_checks(c, p);
+  if (!p.empty()) {
+    std::string msg;
+    for (const auto& line : p) msg += "\n  " + line;
+    fail("config " + source, std::to_string(p.size()) + " problem(s); nothing was run:" + msg);
+  }
+  YAML::Emitter out;
+  out << root;
+  c.resolved_yaml = out.c_str();
+  return c;
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  TTT_CHECK(in.good(), "config", "cannot read '", path, "' (does the file exist?)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path, overrides);
+}
+
+}  // namespace ttt

@@ -1,0 +1,189 @@
+#include "train/data.h"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/philox.h"
+#include "nn/safetensors.h"
+
+namespace ttt {
+
+namespace {
+
+// Separate random streams for the two splits; draw k of sample s is Philox(seed', s * 2^20 + k).
+uint64_t split_seed(uint64_t seed, bool validation) { return seed * 2654435761ULL + (validation ? 0x5eed0001ULL : 0x5eed0000ULL); }
+
+struct Draws {
+  uint64_t seed, base;
+  uint64_t k = 0;
+  int64_t below(int64_t n) { return static_cast<int64_t>(philox::uniform(base + k++, seed) * static_cast<double>(n)) % n; }
+};
+
+std::string read_all(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  TTT_CHECK(in.good(), "data", "cannot read the ", what, " '", path, "' (does the file exist? see data.path)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class RecallData : public DataSource {
+ public:
+  RecallData(const TrainConfig& c) : task_(c.data.recall), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len) {}
+
+  // keys k_1 v_1 ... k_P v_P, then queries k_j v_j for random pairs j; the target of a query key
+  // is its value, every other position predicts nothing (pad id).
+  Batch batch(int64_t index, bool validation) const override {
+    const int64_t P = task_.num_pairs, pad = task_.num_keys + task_.num_values;
+    std::vector<double> in(B_ * S_, static_cast<double>(pad)), tg(B_ * S_, static_cast<double>(pad));
+    for (int64_t b = 0; b < B_; ++b) {
+      Draws r{split_seed(seed_, validation), static_cast<uint64_t>(index * B_ + b) << 20};
+      std::vector<int64_t> keys(task_.num_keys), vals(P);
+      for (int64_t i = 0; i < task_.num_keys; ++i) keys[i] = i;
+      for (int64_t i = 0; i < P; ++i) std::swap(keys[i], keys[i + r.below(task_.num_keys - i)]);  // distinct keys
+      for (int64_t i = 0; i < P; ++i) vals[i] = task_.num_keys + r.below(task_.num_values);
+      double* row = in.data() + b * S_;
+      double* trow = tg.data() + b * S_;
+      int64_t t = 0;
+      for (int64_t i = 0; i < P; ++i) {
+        row[t++] = static_cast<double>(keys[i]);
+        row[t++] = static_cast<double>(vals[i]);
+      }
+      while (t + 1 < S_) {
+        const int64_t j = r.below(P);
+        row[t] = static_cast<double>(keys[j]);
+        trow[t] = static_cast<double>(vals[j]);
+        row[t + 1] = static_cast<double>(vals[j]);
+        t += 2;
+      }
+    }
+    return {from_vector(in, {B_, S_, 1}, DType::i64), from_vector(tg, {B_, S_, 1}, DType::i64)};
+  }
+  std::string describe() const override {
+    return "recall: " + std::to_string(task_.num_pairs) + " pairs over " + std::to_string(task_.num_keys) + " keys and " +
+           std::to_string(task_.num_values) + " values (chance accuracy " + std::to_string(1.0 / task_.num_values).substr(0, 6) + ")";
+  }
+
+ private:
+  RecallTask task_;
+  uint64_t seed_;
+  int64_t B_, S_;
+};
+
+// Windows of seq_len + 1 steps from a [steps, streams] token array; the last val_fraction of
+// the steps is the validation split.
+class WindowData : public DataSource {
+ public:
+  WindowData(TokenFile file, const TrainConfig& c, std::string what)
+      : file_(std::move(file)), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len), what_(std::move(what)) {
+    const int64_t steps = file_.num_steps();
+    val_start_ = steps - static_cast<int64_t>(static_cast<double>(steps) * c.data.val_fraction);
+    TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data",
+              what_, " has ", steps, " steps: too few for windows of run.seq_len + 1 = ", S_ + 1,
+              " in both splits (val_fraction ", c.data.val_fraction, ")");
+    TTT_CHECK(file_.num_streams == c.model.num_streams(), "data", what_, " has ", file_.num_streams,
+              " streams but the model has 1 + model.audio_streams = ", c.model.num_streams());
+    for (size_t i = 0; i < file_.tokens.size(); ++i) {
+      const int64_t s = static_cast<int64_t>(i) % file_.num_streams;
+      TTT_CHECK(file_.tokens[i] < static_cast<uint64_t>(c.model.vocab(s)), "data", what_, ": token ", file_.tokens[i],
+                " of stream ", s, " at step ", static_cast<int64_t>(i) / file_.num_streams, " is outside the vocab ",
+                c.model.vocab(s));
+    }
+  }
+  Batch batch(int64_t index, bool validation) const override {
+    const int64_t N = file_.num_streams, lo = validation ? val_start_ : 0, hi = validation ? file_.num_steps() : val_start_;
+    std::vector<double> in(B_ * S_ * N), tg(B_ * S_ * N);
+    for (int64_t b = 0; b < B_; ++b) {
+      Draws r{split_seed(seed_, validation), static_cast<uint64_t>(index * B_ + b) << 20};
+      const int64_t start = lo + r.below(hi - lo - S_ - 1 + 1);
+      for (int64_t t = 0; t < S_; ++t)
+        for (int64_t s = 0; s < N; ++s) {
+          in[(b * S_ + t) * N + s] = file_.tokens[(start + t) * N + s];
+          tg[(b * S_ + t) * N + s] = file_.tokens[(start + t + 1) * N + s];
+        }
+    }
+    return {from_vector(in, {B_, S_, N}, DType::i64), from_vector(tg, {B_, S_, N}, DType::i64)};
+  }
+  std::string describe() const override {
+    return what_ + ": " + std::to_string(file_.num_steps()) + " steps x " + std::to_string(file_.num_streams) +
+           " stream(s), validation from step " + std::to_string(val_start_);
+  }
+
+ private:
+  TokenFile file_;
+  uint64_t seed_;
+  int64_t B_, S_, val_start_ = 0;
+  std::string what_;
+};
+
+}  // namespace
+
+TokenFile token_file_from_text(const std::string& text_path) {
+  const std::string bytes = read_all(text_path, "text file");
+  TokenFile f;
+  f.num_streams = 1;
+  f.tokens.assign(bytes.begin(), bytes.end());
+  for (auto& t : f.tokens) t &= 0xffu;  // char may be signed
+  return f;
+}
+
+TokenFile read_token_file(const std::string& path) {
+  const std::string b = read_all(path, "token file");
+  const std::string where = "token file " + path;
+  TTT_CHECK(b.size() >= 32, where, "is ", b.size(), " bytes, shorter than the 32-byte header (truncated?)");
+  TTT_CHECK(b.compare(0, 8, "TTTTOKNS") == 0, where, "does not start with the magic 'TTTTOKNS' (not a token file)");
+  uint32_t version, streams, width, reserved;
+  uint64_t steps;
+  std::memcpy(&version, b.data() + 8, 4);
+  std::memcpy(&streams, b.data() + 12, 4);
+  std::memcpy(&width, b.data() + 16, 4);
+  std::memcpy(&reserved, b.data() + 20, 4);
+  std::memcpy(&steps, b.data() + 24, 8);
+  TTT_CHECK(version == 1, where, "has version ", version, "; this build reads version 1");
+  TTT_CHECK(streams >= 1 && streams <= 64, where, "has ", streams, " streams (expected 1 to 64)");
+  TTT_CHECK(width == 2 || width == 4, where, "has ", width, " bytes per token (expected 2 or 4)");
+  TTT_CHECK(steps <= (uint64_t{1} << 40), where, "claims ", steps, " steps");
+  const uint64_t need = 32 + steps * streams * width;
+  TTT_CHECK(b.size() == need, where, "should be ", need, " bytes for ", steps, " steps x ", streams, " streams x ", width,
+            " bytes, but is ", b.size(), " (truncated or corrupt)");
+  TokenFile f;
+  f.num_streams = streams;
+  f.tokens.resize(steps * streams);
+  for (size_t i = 0; i < f.tokens.size(); ++i) {
+    if (width == 2) {
+      uint16_t v;
+      std::memcpy(&v, b.data() + 32 + 2 * i, 2);
+      f.tokens[i] = v;
+    } else {
+      std::memcpy(&f.tokens[i], b.data() + 32 + 4 * i, 4);
+    }
+  }
+  return f;
+}
+
+void write_token_file(const std::string& path, const TokenFile& f, int width) {
+  TTT_CHECK(width == 2 || width == 4, "write_token_file", "bytes per token must be 2 or 4");
+  std::string b(32, '\0');
+  std::memcpy(&b[0], "TTTTOKNS", 8);
+  const uint32_t version = 1, streams = static_cast<uint32_t>(f.num_streams), w = static_cast<uint32_t>(width);
+  const uint64_t steps = static_cast<uint64_t>(f.num_steps());
+  std::memcpy(&b[8], &version, 4);
+  std::memcpy(&b[12], &streams, 4);
+  std::memcpy(&b[16], &w, 4);
+  std::memcpy(&b[24], &steps, 8);
+  for (uint32_t t : f.tokens) {
+    TTT_CHECK(width == 4 || t <= 0xffffu, "write_token_file", "token ", t, " does not fit in 2 bytes");
+    b.append(reinterpret_cast<const char*>(&t), static_cast<size_t>(width));  // little-endian hosts
+  }
+  nn::write_file_atomically(path, b);
+}
+
+std::unique_ptr<DataSource> make_data(const TrainConfig& c) {
+  if (c.data.source == "recall") return std::make_unique<RecallData>(c);
+  if (c.data.source == "text") return std::make_unique<WindowData>(token_file_from_text(c.data.path), c, "text file " + c.data.path);
+  return std::make_unique<WindowData>(read_token_file(c.data.path), c, "token file " + c.data.path);
+}
+
+}  // namespace ttt

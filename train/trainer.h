@@ -1,0 +1,17 @@
+// The training loop behind ttt-train: build, report, train, evaluate, checkpoint, resume.
+#pragma once
+#include <string>
+
+#include "train/config.h"
+
+namespace ttt {
+
+struct TrainOptions {
+  bool dry_run = false;     // build on the meta device, apply the policy, print the tables, exit
+  std::string resume_dir;   // continue this run from its newest checkpoint
+};
+
+// Returns the process exit code (0 on success). Errors are thrown as ttt::Error.
+int run_training(const TrainConfig& config, const TrainOptions& options);
+
+}  // namespace ttt
