@@ -13,6 +13,17 @@ namespace {
 
 constexpr int64_t kBig = int64_t{1} << 40;
 
+// A copy without source marks, so messages about overridden values say "(command line)".
+YAML::Node without_marks(const YAML::Node& n) {
+  if (n.IsScalar()) return YAML::Node(n.Scalar());
+  YAML::Node out;
+  if (n.IsSequence())
+    for (const auto& e : n) out.push_back(without_marks(e));
+  else if (n.IsMap())
+    for (const auto& kv : n) out[kv.first.Scalar()] = without_marks(kv.second);
+  return out;
+}
+
 void apply_override(YAML::Node& root, const std::string& assignment, Problems& problems) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -36,7 +47,7 @@ void apply_override(YAML::Node& root, const std::string& assignment, Problems& p
       } catch (const YAML::Exception&) {
         parsed = YAML::Node(value);
       }
-      cur[key] = parsed;
+      cur[key] = without_marks(parsed);
       return;
     }
     if (cur[key] && !cur[key].IsMap()) {
@@ -206,7 +217,7 @@ void cross_checks(TrainConfig& c, Problems& p) {
   try {
     nn::validate(c.schedule);
   } catch (const Error& e) {
-    p.push_back(std::string("schedule: ") + e.what());
+    p.push_back(e.what());
   }
 }
 

@@ -3,13 +3,15 @@
 namespace ttt {
 
 std::string yaml_place(const YAML::Node& node, const std::string& path) {
+  if (!node.IsDefined()) return path;
   const YAML::Mark m = node.Mark();
   if (m.line < 0 || m.is_null()) return path + " (command line)";
   return path + " (line " + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ")";
 }
 
 YamlSection::YamlSection(const YAML::Node& node, std::string path, Problems& problems)
-    : node_(node), path_(std::move(path)), problems_(problems) {
+    : node_(node.IsDefined() ? node : YAML::Node()), path_(std::move(path)), problems_(problems) {
+  // (a missing key gives an "invalid" node that throws on use; it stands for "not given")
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     problems_.push_back(yaml_place(node_, path_) + ": expected a map of settings");
     node_ = YAML::Node();
@@ -18,14 +20,16 @@ YamlSection::YamlSection(const YAML::Node& node, std::string path, Problems& pro
 
 YAML::Node YamlSection::node(const char* key) const {
   used_.insert(key);
-  return node_.IsMap() ? node_[key] : YAML::Node();
+  const YAML::Node& n = node_;  // const lookup: never inserts the key
+  return n.IsMap() && n[key] ? n[key] : YAML::Node(YAML::NodeType::Undefined);
 }
 
 template <class T>
 bool YamlSection::read(const char* key, T& out, const char* type_name) {
   used_.insert(key);
   if (!node_.IsMap()) return false;
-  const YAML::Node v = node_[key];
+  const YAML::Node& n = node_;
+  const YAML::Node v = n[key];
   if (!v) return false;
   try {
     out = v.as<T>();
@@ -41,7 +45,7 @@ void YamlSection::get(const char* key, int64_t& out, int64_t min, int64_t max) {
   int64_t v = out;
   if (!read(key, v, "an integer")) return;
   if (v < min || v > max) {
-    problems_.push_back(yaml_place(node_[key], path(key)) + ": " + std::to_string(v) + " is out of range [" +
+    problems_.push_back(yaml_place(node(key), path(key)) + ": " + std::to_string(v) + " is out of range [" +
                         std::to_string(min) + ", " + std::to_string(max) + "]");
     return;
   }
@@ -52,7 +56,7 @@ void YamlSection::get(const char* key, double& out, double min, double max) {
   double v = out;
   if (!read(key, v, "a number")) return;
   if (!(v >= min && v <= max)) {
-    problems_.push_back(yaml_place(node_[key], path(key)) + ": " + node_[key].Scalar() + " is out of range [" +
+    problems_.push_back(yaml_place(node(key), path(key)) + ": " + node(key).Scalar() + " is out of range [" +
                         std::to_string(min) + ", " + std::to_string(max) + "]");
     return;
   }
@@ -72,7 +76,7 @@ void YamlSection::get(const char* key, std::string& out, const std::vector<std::
       list += (list.empty() ? "" : ", ") + a;
     }
     if (!ok) {
-      problems_.push_back(yaml_place(node_[key], path(key)) + ": '" + v + "' is not one of " + list);
+      problems_.push_back(yaml_place(node(key), path(key)) + ": '" + v + "' is not one of " + list);
       return;
     }
   }

@@ -19,7 +19,10 @@ class YamlSection {
   // A missing section is fine (defaults); a section that is not a map is a problem.
   YamlSection(const YAML::Node& node, std::string path, Problems& problems);
 
-  bool has(const char* key) const { return node_.IsMap() && node_[key]; }
+  bool has(const char* key) const {
+    const YAML::Node& n = node_;
+    return n.IsMap() && n[key];
+  }
   YAML::Node node(const char* key) const;
   std::string path(const char* key) const { return path_ + "." + key; }
   Problems& problems() { return problems_; }

@@ -1,0 +1,175 @@
+// ttt-train end to end: training runs, resume is exact, the 7B dry run reconciles, and bad
+// configs exit with a message naming the problem and its place (never a crash).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "tests/test_paths.h"
+#include "train/data.h"
+
+namespace ttt {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string train_exe() {
+  const char* env = std::getenv("TTT_TRAIN_EXE");
+  return env && *env ? env : TTT_TRAIN_EXE;
+}
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& f) const { return (path / f).string(); }
+};
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+// Runs ttt-train from the source tree (configs/ and tools/ are relative to it).
+Result train(const std::string& args, const TempDir& dir) {
+  const std::string log = dir / "log.txt";
+  const std::string cmd = "cd " + testing::source_dir() + " && " + train_exe() + " " + args + " > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The "loss" entries of a metrics file, as text (full precision), by step.
+std::map<int, std::string> losses(const std::string& metrics) {
+  std::map<int, std::string> out;
+  std::istringstream in(read(metrics));
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t l = line.find("\"loss\":");
+    if (l == std::string::npos) continue;
+    const int step = std::stoi(line.substr(line.find("\"step\":") + 7));
+    out[step] = line.substr(l + 7, line.find(',', l) - l - 7);
+  }
+  return out;
+}
+
+const std::string kSmall =
+    " run.batch_size=4 run.seq_len=24 run.log_freq=2 run.eval_batches=1 run.eval_freq=0 data.recall.num_pairs=4"
+    " model.width=32 model.ffn_hidden=32 schedule.warmup_steps=2";
+
+TEST(TttTrain, TrainsAndWritesEverything) {
+  TempDir dir("ttt_train_run");
+  Result r = train("--config configs/tiny.yaml run.max_steps=6 run.run_dir=" + (dir / "run") + kSmall, dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("gradient flow: every trainable parameter"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("TOTAL"), std::string::npos) << r.output;
+  EXPECT_EQ(losses(dir / "run/metrics.jsonl").size(), 3u);
+  EXPECT_TRUE(fs::exists(dir / "run/config.yaml"));
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/optimizer.safetensors"));
+  // a second start into the same run_dir must not silently clobber it
+  Result again = train("--config configs/tiny.yaml run.overwrite_run_dir=false run.run_dir=" + (dir / "run") + kSmall, dir);
+  EXPECT_EQ(again.code, 1) << again.output;
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+}
+
+// Stopping after step 6 and resuming gives, bit for bit, the losses of a run that never stopped.
+TEST(TttTrain, ResumeIsExact) {
+  TempDir dir("ttt_train_resume");
+  const std::string common = "--config configs/tiny.yaml run.max_steps=12 run.ckpt_freq=4" + kSmall;
+  Result whole = train(common + " run.run_dir=" + (dir / "whole"), dir);
+  ASSERT_EQ(whole.code, 0) << whole.output;
+  Result first = train(common + " run.stop_at_step=6 run.run_dir=" + (dir / "split"), dir);
+  ASSERT_EQ(first.code, 0) << first.output;
+  EXPECT_EQ(losses(dir / "split/metrics.jsonl").size(), 3u);
+  Result rest = train("--resume " + (dir / "split"), dir);
+  ASSERT_EQ(rest.code, 0) << rest.output;
+  EXPECT_NE(rest.output.find("step_00000006 (step 6)"), std::string::npos) << rest.output;
+  auto a = losses(dir / "whole/metrics.jsonl"), b = losses(dir / "split/metrics.jsonl");
+  ASSERT_EQ(a.size(), 6u);
+  EXPECT_EQ(a, b) << "losses after resuming differ from the uninterrupted run";
+}
+
+// TTT_SPEC.md section 7 through the real config: five hybrid layers' TTT parts, trainable.
+TEST(TttTrain, Moshi7bDryRunReconciles) {
+  TempDir dir("ttt_train_dry");
+  Result r = train("--config configs/moshi7b_ttt_multilayer.yaml --dry-run", dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("trainable 398,868,640 of"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ttt (TTTMultiLayer)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing was allocated"), std::string::npos) << r.output;
+}
+
+struct BadCase {
+  std::string name, yaml, args;
+  std::vector<std::string> fragments;
+};
+
+TEST(TttTrain, BadConfigsExitWithAClearMessage) {
+  TempDir dir("ttt_train_bad");
+  const std::vector<BadCase> cases = {
+      {"unknown_key", "model:\n  width: 32\n  widht: 64\n", "", {"model.widht (line 3:3): unknown key 'widht'"}},
+      {"wrong_type", "run:\n  max_steps: many\n", "", {"run.max_steps (line 2:14): expected an integer, got 'many'"}},
+      {"out_of_range", "optim:\n  lr: -1\n", "", {"optim.lr (line 2:7)", "out of range"}},
+      {"empty", "", "", {"the file is empty"}},
+      {"truncated", "model: {width: 32, num_layers: 2\n", "", {"not valid YAML at line"}},
+      {"missing_data_file", "data:\n  source: text\n  path: /no/such/file.txt\n", "",
+       {"cannot read the text file '/no/such/file.txt'", "data.path"}},
+      {"unknown_section", "modle:\n  width: 3\n", "", {"modle (line 1:1): unknown section 'modle'"}},
+      {"several_at_once", "model:\n  width: 0\nrun:\n  batch_size: x\n", "", {"2 problem(s)", "model.width", "run.batch_size"}},
+      {"causal_full_mode", "model:\n  hybrid_layers: [0]\nttt:\n  minibatch_mode: full\n", "",
+       {"a causal stack needs ttt.minibatch_mode: causal"}},
+      {"bad_override", "run:\n  max_steps: 5\n", "run.max_steps=abc", {"run.max_steps (command line): expected an integer"}},
+      {"policy_rule_matches_nothing", "trainable:\n  rules:\n    - {name: '**.w1', train: true}\n", "",
+       {"rule 0 (train name '**.w1') matches no parameter"}},
+  };
+  for (const BadCase& bc : cases) {
+    std::ofstream(dir / (bc.name + ".yaml")) << bc.yaml;
+    Result r = train("--config " + (dir / (bc.name + ".yaml")) + " run.run_dir=" + (dir / ("run_" + bc.name)) + " " + bc.args, dir);
+    EXPECT_GE(r.code, 1) << bc.name << ": " << r.output;
+    EXPECT_LE(r.code, 127) << bc.name << ": " << r.output;
+    for (const auto& f : bc.fragments) EXPECT_NE(r.output.find(f), std::string::npos) << bc.name << ": missing '" << f << "' in\n" << r.output;
+    EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << bc.name;
+    EXPECT_FALSE(fs::exists(dir / ("run_" + bc.name) + "/checkpoints")) << bc.name << " left a checkpoint behind";
+  }
+  Result missing = train("--config " + (dir / "does_not_exist.yaml"), dir);
+  EXPECT_EQ(missing.code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("cannot read"), std::string::npos) << missing.output;
+  Result usage = train("--bogus", dir);
+  EXPECT_EQ(usage.code, 2) << usage.output;
+}
+
+TEST(TokenFiles, RoundTripAndCorruptionAreHandled) {
+  TempDir dir("ttt_tokens");
+  TokenFile f;
+  f.num_streams = 2;
+  for (uint32_t i = 0; i < 20; ++i) f.tokens.push_back(i * 3);
+  write_token_file(dir / "a.tok", f);
+  TokenFile g = read_token_file(dir / "a.tok");
+  EXPECT_EQ(g.num_streams, 2);
+  EXPECT_EQ(g.tokens, f.tokens);
+  std::string bytes = read(dir / "a.tok");
+  std::ofstream(dir / "cut.tok", std::ios::binary) << bytes.substr(0, bytes.size() - 1);
+  EXPECT_THROW(read_token_file(dir / "cut.tok"), Error);
+  std::ofstream(dir / "magic.tok", std::ios::binary) << "NOTATOKENFILE" + bytes.substr(13);
+  EXPECT_THROW(read_token_file(dir / "magic.tok"), Error);
+}
+
+}  // namespace
+}  // namespace ttt
