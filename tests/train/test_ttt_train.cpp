@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -83,10 +84,51 @@ TEST(TttTrain, TrainsAndWritesEverything) {
   EXPECT_TRUE(fs::exists(dir / "run/config.yaml"));
   EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/model.safetensors"));
   EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/optimizer.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/trainer.json"));
   // a second start into the same run_dir must not silently clobber it
   Result again = train("--config configs/tiny.yaml run.overwrite_run_dir=false run.run_dir=" + (dir / "run") + kSmall, dir);
   EXPECT_EQ(again.code, 1) << again.output;
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+}
+
+TEST(TttTrain, KeepsTheLastKCheckpoints) {
+  TempDir dir("ttt_train_keep");
+  Result r = train("--config configs/tiny.yaml run.max_steps=8 run.ckpt_freq=2 run.num_ckpt_keep=2 run.run_dir=" +
+                       (dir / "run") + kSmall, dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(dir / "run/checkpoints")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step_00000006", "step_00000008"}));
+}
+
+// Byte-level text and a two-stream token file (text + one audio stream) train end to end.
+TEST(TttTrain, TextAndTokenFileSources) {
+  TempDir dir("ttt_train_data");
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "the quick brown fox jumps over the lazy dog " + std::to_string(i) + "\n";
+  std::ofstream(dir / "book.txt") << text;
+  Result t = train("--config configs/tiny.yaml run.max_steps=4 data.source=text data.path=" + (dir / "book.txt") +
+                       " model.text_vocab=256 run.run_dir=" + (dir / "text") + kSmall, dir);
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("text file"), std::string::npos) << t.output;
+
+  TokenFile f;
+  f.num_streams = 2;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    f.tokens.push_back((i * 7) % 32);  // text stream, vocab 32
+    f.tokens.push_back((i * 3) % 10);  // audio stream, vocab 10
+  }
+  write_token_file(dir / "two.tok", f);
+  Result k = train("--config configs/tiny.yaml run.max_steps=4 data.source=tokens data.path=" + (dir / "two.tok") +
+                       " model.audio_streams=1 model.audio_vocab=10 run.run_dir=" + (dir / "tok") + kSmall, dir);
+  ASSERT_EQ(k.code, 0) << k.output;
+  EXPECT_NE(k.output.find("3000 steps x 2 stream(s)"), std::string::npos) << k.output;
+  // a token outside its stream's vocab is refused with its place
+  Result bad = train("--config configs/tiny.yaml data.source=tokens data.path=" + (dir / "two.tok") +
+                         " model.audio_streams=1 model.audio_vocab=5 run.run_dir=" + (dir / "tok2") + kSmall, dir);
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("of stream 1 at step"), std::string::npos) << bad.output;
 }
 
 // Stopping after step 6 and resuming gives, bit for bit, the losses of a run that never stopped.

@@ -1,0 +1,123 @@
+// The hybrid stack: causality of the whole model, padding inside the TTT branch, multi-stream
+// inputs, and the refusal of non-causal TTT in a causal stack (MOSHI_SPEC.md).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "nn/policy.h"
+#include "ttt/model.h"
+
+namespace ttt {
+namespace {
+
+ModelConfig small_model() {
+  ModelConfig c;
+  c.width = 32;
+  c.num_layers = 3;
+  c.num_heads = 4;
+  c.ffn_hidden = 48;
+  c.hybrid_layers = {0, -1};
+  c.text_vocab = 20;
+  c.audio_streams = 2;
+  c.audio_vocab = 9;
+  c.ttt.variant = "mlp";
+  c.ttt.heads = 4;
+  c.ttt.mlp_expansion = 2;
+  c.ttt.mini_batch_size = 4;
+  c.gate_init = 0.8;  // a visible TTT branch
+  return c;
+}
+
+Tensor tokens(int64_t B, int64_t S, const ModelConfig& c, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<double> u = rand({B, S, c.num_streams()}, gen, DType::f64).to_vector<double>();
+  for (size_t i = 0; i < u.size(); ++i) u[i] = std::floor(u[i] * static_cast<double>(c.vocab(static_cast<int64_t>(i) % c.num_streams())));
+  return from_vector(u, {B, S, c.num_streams()}, DType::i64);
+}
+
+double max_diff(const Tensor& a, const Tensor& b) {
+  auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
+  return m;
+}
+
+TEST(HybridLM, WholeModelIsCausal) {
+  ModelConfig c = small_model();
+  Generator gen(1);
+  HybridLM model(c, gen);
+  model.to_dtype(DType::f64);
+  const int64_t S = 11;  // not a multiple of the TTT mini-batch: the branch pads inside
+  Tensor x = tokens(2, S, c, 2);
+  std::vector<Tensor> base = model.forward(x);
+  for (int64_t t : {0, 3, 4, 7, 9}) {
+    std::vector<double> v = x.to_vector<double>();
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t p = t + 1; p < S; ++p)
+        for (int64_t s = 0; s < c.num_streams(); ++s) {
+          double& tok = v[(b * S + p) * c.num_streams() + s];
+          tok = std::fmod(tok + 1, static_cast<double>(c.vocab(s)));
+        }
+    std::vector<Tensor> moved = model.forward(from_vector(v, x.shape(), DType::i64));
+    for (int64_t s = 0; s < c.num_streams(); ++s) {
+      EXPECT_LT(max_diff(slice(moved[s], 1, 0, t + 1), slice(base[s], 1, 0, t + 1)), 1e-12) << "stream " << s << " t=" << t;
+      EXPECT_GT(max_diff(slice(moved[s], 1, t + 1, S), slice(base[s], 1, t + 1, S)), 1e-6) << "stream " << s << " t=" << t;
+    }
+  }
+}
+
+TEST(HybridLM, PaddingInsideTheTTTBranchNeverReachesRealPositions) {
+  // The first 9 steps of an 11-step input (both padded to 12 inside TTT) give the outputs of a
+  // 9-step input alone.
+  ModelConfig c = small_model();
+  Generator gen(3);
+  HybridLM model(c, gen);
+  model.to_dtype(DType::f64);
+  Tensor x = tokens(1, 11, c, 4);
+  std::vector<Tensor> full = model.forward(x), part = model.forward(slice(x, 1, 0, 9));
+  for (int64_t s = 0; s < c.num_streams(); ++s) EXPECT_LT(max_diff(slice(full[s], 1, 0, 9), part[s]), 1e-12);
+}
+
+TEST(HybridLM, LossTrainsEveryStreamAndIgnoresPadding) {
+  ModelConfig c = small_model();
+  c.stream_weights = {2.0, 1.0, 0.5};
+  Generator gen(5);
+  HybridLM model(c, gen);
+  Tensor x = tokens(2, 8, c, 6), y = tokens(2, 8, c, 7);
+  auto loss = model.loss(x, y);
+  double expect = (2.0 * loss.per_stream[0].item<double>() + loss.per_stream[1].item<double>() +
+                   0.5 * loss.per_stream[2].item<double>()) / 3.5;
+  EXPECT_NEAR(loss.total.item<double>(), expect, 1e-5);
+  backward(loss.total);
+  EXPECT_TRUE(nn::audit_gradient_flow(model).empty()) << nn::format_gradient_flow(nn::audit_gradient_flow(model));
+  // every target set to the pad id: nothing to predict, loss 0
+  Tensor pads = full({2, 8, 3}, 0.0, DType::i64);
+  std::vector<double> pv(2 * 8 * 3);
+  for (size_t i = 0; i < pv.size(); ++i) pv[i] = static_cast<double>(c.pad_id(static_cast<int64_t>(i % 3)));
+  EXPECT_EQ(model.loss(x, from_vector(pv, {2, 8, 3}, DType::i64)).total.item<double>(), 0.0);
+}
+
+TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
+  ModelConfig c = small_model();
+  c.ttt.minibatch_mode = "full";
+  Generator gen(1);
+  try {
+    HybridLM model(c, gen);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a causal stack needs ttt.minibatch_mode: causal"), std::string::npos) << e.what();
+  }
+  c.ttt.minibatch_mode = "causal";
+  c.bidirectional = true;
+  EXPECT_THROW(HybridLM(c, gen), Error);
+  c.causal = false;  // video-style use may have both
+  c.ttt.minibatch_mode = "full";
+  HybridLM ok(c, gen);
+  EXPECT_NE(ok.layers->at<TransformerLayer>(0)->backward_ssm_gating, nullptr);
+  ok.forward(tokens(1, 6, c, 1));
+}
+
+}  // namespace
+}  // namespace ttt
