@@ -178,10 +178,14 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 }
 
 SafetensorsData load_safetensors(const std::string& path) {
-  const std::string where = "load_safetensors(" + path + ")";
   std::ifstream in(path, std::ios::binary);
-  TTT_CHECK(in.good(), where, "cannot open the file: ", std::strerror(errno));
+  TTT_CHECK(in.good(), "load_safetensors(" + path + ")", "cannot open the file: ", std::strerror(errno));
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_safetensors(file, path);
+}
+
+SafetensorsData parse_safetensors(const std::string& file, const std::string& source) {
+  const std::string where = "load_safetensors(" + source + ")";
   TTT_CHECK(file.size() >= 8, where, "the file is ", file.size(), " bytes: too short to hold a safetensors header (truncated?)");
   uint64_t n = 0;
   std::memcpy(&n, file.data(), 8);

@@ -29,6 +29,8 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 
 // Reads a whole file. A truncated or malformed file is a ttt::Error naming the file and the fault.
 SafetensorsData load_safetensors(const std::string& path);
+// The same from bytes in memory; `source` names them in messages.
+SafetensorsData parse_safetensors(const std::string& bytes, const std::string& source);
 
 // Writes `bytes` to `path` atomically (temporary name, fsync, rename, fsync of the folder).
 void write_file_atomically(const std::string& path, const std::string& bytes);

@@ -11,6 +11,9 @@
 
 #include "core/error.h"
 #include "nn/safetensors.h"
+#include "train/faults.h"
+
+#include <csignal>
 
 namespace ttt {
 
@@ -38,6 +41,7 @@ std::vector<fs::path> complete_checkpoints(const std::string& run_dir) {
   if (!fs::is_directory(dir)) return out;
   for (auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
+    // ".step_*.tmp" directories are checkpoints a killed process never finished: never loaded
     if (e.is_directory() && name.rfind("step_", 0) == 0 && fs::exists(e.path() / "trainer.json")) out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());  // zero-padded step numbers sort in order
@@ -57,11 +61,18 @@ std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
   const fs::path tmp = root / tmp_name;
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  nn::save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"step", std::to_string(state.step)}});
-  nn::save_safetensors((tmp / "optimizer.safetensors").string(), opt.state_dict());
-  nlohmann::json j = {{"step", state.step}, {"seed", state.seed}, {"data_position", state.data_position},
-                      {"config", state.config_yaml}};
-  nn::write_file_atomically((tmp / "trainer.json").string(), j.dump(2) + "\n");  // written last: marks completeness
+  try {
+    nn::save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"step", std::to_string(state.step)}});
+    if (fault_at("kill_in_checkpoint", state.step)) std::raise(SIGKILL);
+    nn::save_safetensors((tmp / "optimizer.safetensors").string(), opt.state_dict());
+    nlohmann::json j = {{"step", state.step}, {"seed", state.seed}, {"data_position", state.data_position},
+                        {"config", state.config_yaml}};
+    nn::write_file_atomically((tmp / "trainer.json").string(), j.dump(2) + "\n");  // written last: marks completeness
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);  // no partial checkpoint left behind; the older ones are untouched
+    throw;
+  }
   fsync_path(tmp);
   if (fs::exists(final_dir)) fs::remove_all(final_dir);  // same step saved again (e.g. the final save)
   fs::rename(tmp, final_dir);

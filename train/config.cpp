@@ -184,6 +184,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("device", r.device);
   s.get("grad_audit", r.grad_audit, {"error", "warn", "off"});
   s.get("stop_at_step", r.stop_at_step, 0, kBig);
+  s.get("nonfinite", r.nonfinite, {"stop", "skip"});
   s.finish();
   if (r.device != "auto") {
     try {

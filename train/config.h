@@ -42,6 +42,7 @@ struct RunConfig {
   int64_t num_ckpt_keep = 2;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string grad_audit = "error";  // error | warn | off: after step 1
+  std::string nonfinite = "stop";  // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
   int64_t stop_at_step = 0;     // stop (with a checkpoint) after this step, as if interrupted; 0 = off
 };
 

@@ -129,9 +129,10 @@ TokenFile token_file_from_text(const std::string& text_path) {
   return f;
 }
 
-TokenFile read_token_file(const std::string& path) {
-  const std::string b = read_all(path, "token file");
-  const std::string where = "token file " + path;
+TokenFile read_token_file(const std::string& path) { return parse_token_file(read_all(path, "token file"), path); }
+
+TokenFile parse_token_file(const std::string& b, const std::string& source) {
+  const std::string where = "token file " + source;
   TTT_CHECK(b.size() >= 32, where, "is ", b.size(), " bytes, shorter than the 32-byte header (truncated?)");
   TTT_CHECK(b.compare(0, 8, "TTTTOKNS") == 0, where, "does not start with the magic 'TTTTOKNS' (not a token file)");
   uint32_t version, streams, width, reserved;

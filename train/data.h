@@ -37,6 +37,7 @@ struct TokenFile {
   int64_t num_steps() const { return num_streams ? static_cast<int64_t>(tokens.size()) / num_streams : 0; }
 };
 TokenFile read_token_file(const std::string& path);
+TokenFile parse_token_file(const std::string& bytes, const std::string& source);
 void write_token_file(const std::string& path, const TokenFile& file, int bytes_per_token = 2);
 // One stream of bytes of a text file (the converter behind `ttt-tokens from-text`).
 TokenFile token_file_from_text(const std::string& text_path);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
@@ -17,6 +18,7 @@
 #include "nn/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/faults.h"
 
 namespace ttt {
 
@@ -116,19 +118,13 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     return 0;
   }
 
-  // ---- the run directory ----
+  // ---- data, model, policy, optimizer: everything that can fail on bad input comes first,
+  // so a refused run leaves no run directory or partial file behind ----
   const bool resuming = !opt.resume_dir.empty();
   const std::string run_dir = resuming ? opt.resume_dir : c.run.run_dir;
-  if (!resuming && fs::exists(run_dir) && !fs::is_empty(run_dir)) {
+  if (!resuming && fs::exists(run_dir) && !fs::is_empty(run_dir))
     TTT_CHECK(c.run.overwrite_run_dir, "run.run_dir", "'", run_dir, "' already exists and is not empty. Continue it with "
               "--resume ", run_dir, ", or set run.overwrite_run_dir=true to start over (its contents are deleted)");
-    fs::remove_all(run_dir);
-  }
-  fs::create_directories(run_dir);
-  const std::string metrics = (fs::path(run_dir) / "metrics.jsonl").string();
-  if (!resuming) nn::write_file_atomically((fs::path(run_dir) / "config.yaml").string(), c.resolved_yaml + "\n");
-
-  // ---- data, model, policy, optimizer ----
   const Device device = pick_device(c.run.device);
   std::unique_ptr<DataSource> data = make_data(c);
   Generator gen(c.run.seed);
@@ -137,11 +133,19 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   nn::PolicyReport report = nn::apply_policy(model, c.trainable);
   nn::AdamW adamw(model, c.optim, c.groups);
   int64_t start_step = 0;
+  std::optional<std::string> resume_from;
   if (resuming) {
-    auto ckpt = latest_checkpoint(run_dir);
-    TTT_CHECK(ckpt.has_value(), "--resume", "'", run_dir, "' has no complete checkpoint to resume from");
-    TrainerState st = load_checkpoint(*ckpt, model, adamw);
-    start_step = st.step;
+    resume_from = latest_checkpoint(run_dir);
+    TTT_CHECK(resume_from.has_value(), "--resume", "'", run_dir, "' has no complete checkpoint to resume from");
+    start_step = load_checkpoint(*resume_from, model, adamw).step;
+  }
+
+  // ---- the run directory ----
+  if (!resuming && fs::exists(run_dir)) fs::remove_all(run_dir);  // overwrite_run_dir (checked above)
+  fs::create_directories(run_dir);
+  const std::string metrics = (fs::path(run_dir) / "metrics.jsonl").string();
+  if (!resuming) nn::write_file_atomically((fs::path(run_dir) / "config.yaml").string(), c.resolved_yaml + "\n");
+  if (resuming) {
     // metrics written after this checkpoint came from a run that did not reach the next one
     std::ifstream in(metrics);
     std::string line, kept;
@@ -151,7 +155,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
       kept += line + "\n";
     }
     nn::write_file_atomically(metrics, kept);
-    std::cout << "resuming " << run_dir << " from " << *ckpt << " (step " << start_step << ")\n";
+    std::cout << "resuming " << run_dir << " from " << *resume_from << " (step " << start_step << ")\n";
   }
 
   std::cout << "ttt-train: " << model.num_parameters() << " parameters on " << device.str() << "; data " << data->describe()
@@ -166,6 +170,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   double last_loss = NAN;
   TrainerState state{start_step, c.run.seed, start_step * c.run.num_microbatches, c.resolved_yaml};
   const std::vector<Tensor> params = model.parameters();
+  int64_t skipped_steps = 0;
   for (int64_t step = start_step; step < c.run.max_steps; ++step) {
     const double lr = nn::lr_at(c.schedule, step);
     Tensor loss_sum;
@@ -186,11 +191,40 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
         std::cout << nn::format_gradient_flow(problems);
       }
     }
+    if (fault_at("nan_grad", step + 1))
+      for (const Tensor& p : params)
+        if (p.grad().defined()) {
+          Tensor(p).set_grad(full(p.shape(), NAN, p.dtype(), p.device()));
+          break;
+        }
     nn::GradNorm gn = nn::global_grad_norm(params, c.run.max_norm);
-    adamw.step(lr, gn.scale);
-    adamw.zero_grad();
     state.step = step + 1;
     state.data_position = state.step * c.run.num_microbatches;
+    if (!std::isfinite(gn.norm.item<double>()) || !std::isfinite(loss_sum.item<double>())) {
+      if (c.run.nonfinite == "stop") {
+        std::string first = "none (the loss itself)";
+        for (auto& [name, p] : model.named_parameters()) {
+          if (!p.grad().defined()) continue;
+          std::vector<double> g = p.grad().to_vector<double>();
+          if (std::any_of(g.begin(), g.end(), [](double v) { return !std::isfinite(v); })) {
+            first = name;
+            break;
+          }
+        }
+        auto last = latest_checkpoint(run_dir);
+        fail("training", cat_str("step ", state.step, ": non-finite loss or gradient; first parameter with a non-finite "
+                                 "gradient: ", first, ". The last good checkpoint is ", last ? *last : std::string("(none yet)"),
+                                 ". Lower optim.lr, clip with run.max_norm, or set run.nonfinite=skip to skip such steps"));
+      }
+      ++skipped_steps;
+      adamw.zero_grad();
+      append_line(metrics, "{\"step\":" + std::to_string(state.step) + ",\"skipped_nonfinite\":" + std::to_string(skipped_steps) + "}");
+      std::printf("%sstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", tty ? "\n" : "",
+                  static_cast<long long>(state.step), static_cast<long long>(skipped_steps));
+      continue;
+    }
+    adamw.step(lr, gn.scale);
+    adamw.zero_grad();
 
     const bool log_now = state.step % c.run.log_freq == 0 || state.step == c.run.max_steps;
     if (log_now) {

@@ -1,4 +1,5 @@
 // ttt-train --config configs/tiny.yaml [key.path=value ...] [--dry-run] [--resume RUN_DIR]
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -23,6 +24,8 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) should fail a write with an error, not kill the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::string config_path, resume;
   bool dry_run = false;
   std::vector<std::string> overrides;

@@ -10,51 +10,27 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "tests/test_paths.h"
+#include "tests/train/train_runner.h"
 #include "train/data.h"
 
 namespace ttt {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string train_exe() {
-  const char* env = std::getenv("TTT_TRAIN_EXE");
-  return env && *env ? env : TTT_TRAIN_EXE;
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
+using testing::TempDir;
+using testing::read_file;
 
 struct Result {
   int code;
   std::string output;
 };
 
-// Runs ttt-train from the source tree (configs/ and tools/ are relative to it).
 Result train(const std::string& args, const TempDir& dir) {
-  const std::string log = dir / "log.txt";
-  const std::string cmd = "cd " + testing::source_dir() + " && " + train_exe() + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+  testing::RunResult r = testing::run_train(args, dir);
+  return {r.code, r.output};
 }
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read(const std::string& path) { return read_file(path); }
 
 // The "loss" entries of a metrics file, as text (full precision), by step.
 std::map<int, std::string> losses(const std::string& metrics) {
@@ -70,9 +46,7 @@ std::map<int, std::string> losses(const std::string& metrics) {
   return out;
 }
 
-const std::string kSmall =
-    " run.batch_size=4 run.seq_len=24 run.log_freq=2 run.eval_batches=1 run.eval_freq=0 data.recall.num_pairs=4"
-    " model.width=32 model.ffn_hidden=32 schedule.warmup_steps=2";
+const std::string kSmall = testing::kSmallRun;
 
 TEST(TttTrain, TrainsAndWritesEverything) {
   TempDir dir("ttt_train_run");

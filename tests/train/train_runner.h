@@ -1,0 +1,68 @@
+// Running ttt-train as a real child process from tests.
+#pragma once
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "tests/test_paths.h"
+
+namespace ttt::testing {
+
+inline std::string train_exe() {
+  const char* env = std::getenv("TTT_TRAIN_EXE");
+  return env && *env ? env : TTT_TRAIN_EXE;
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& f) const { return (path / f).string(); }
+};
+
+struct RunResult {
+  int code = -1;    // exit code, or -1 when killed by a signal
+  int signal = 0;   // the signal that ended it, if any
+  std::string output;
+};
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `prefix ttt-train args` in the source tree (configs/ and tools/ are relative to it).
+// prefix may set the environment or limits, e.g. "TTT_FAULT=nan_grad:2" or "ulimit -f 64;".
+inline RunResult run_train(const std::string& args, const TempDir& dir, const std::string& prefix = "") {
+  const std::string log = dir / "log.txt";
+  const std::string cmd = "cd " + source_dir() + " && " + prefix + " " + train_exe() + " " + args + " > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.output = read_file(log);
+  // sh reports a child killed by signal N as exit status 128 + N
+  if (WIFEXITED(status)) {
+    r.code = WEXITSTATUS(status);
+    if (r.code > 128) r.signal = r.code - 128, r.code = -1;
+  } else if (WIFSIGNALED(status)) {
+    r.signal = WTERMSIG(status);
+  }
+  return r;
+}
+
+// Small, fast overrides of configs/tiny.yaml.
+inline const std::string kSmallRun =
+    " run.batch_size=4 run.seq_len=24 run.log_freq=2 run.eval_batches=1 run.eval_freq=0 data.recall.num_pairs=4"
+    " model.width=32 model.ffn_hidden=32 schedule.warmup_steps=2";
+
+}  // namespace ttt::testing
