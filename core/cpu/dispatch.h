@@ -1,8 +1,9 @@
-// Calls fn(T{}) with T the C++ type of a dtype, so one templated loop serves every dtype.
+// CPU dispatch helpers: float-only dispatch and index reads (dispatch_any/bytes: core/dtype_dispatch.h).
 #pragma once
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/dtype_dispatch.h"
 #include "core/error.h"
 
 namespace ttt::cpu {
@@ -12,23 +13,6 @@ void dispatch_float(DType t, Fn&& fn) {
   if (t == DType::f32) fn(float{});
   else if (t == DType::f64) fn(double{});
   else fail("cpu kernel", std::string("expected f32 or f64, got ") + dtype_name(t));
-}
-
-template <class Fn>
-void dispatch_any(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f32: fn(float{}); break;
-    case DType::f64: fn(double{}); break;
-    case DType::i32: fn(int32_t{}); break;
-    case DType::i64: fn(int64_t{}); break;
-  }
-}
-
-// Layout kernels only move bytes: pick an unsigned type of the element's size.
-template <class Fn>
-void dispatch_bytes(DType t, Fn&& fn) {
-  if (dtype_size(t) == 4) fn(uint32_t{});
-  else fn(uint64_t{});
 }
 
 // Reads element i of an index tensor (i32 or i64) as int64.

@@ -2,6 +2,7 @@
 // Formulas come from core/scalar_math.h and core/philox.h, shared with the CPU backend.
 #include "core/backend.h"
 #include "core/cuda/cuda_check.h"
+#include "core/dtype_dispatch.h"
 #include "core/philox.h"
 #include "core/scalar_math.h"
 
@@ -50,17 +51,6 @@ __global__ void normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t off
 
 __global__ void uniform_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset) {
   GRID_STRIDE_LOOP(i, n) out[i] = static_cast<float>(philox::uniform(offset + i, seed));
-}
-
-// Calls fn(T{}) for the C++ type of a dtype.
-template <class Fn>
-void dispatch_any(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f32: fn(float{}); break;
-    case DType::f64: fn(double{}); break;
-    case DType::i32: fn(int32_t{}); break;
-    case DType::i64: fn(int64_t{}); break;
-  }
 }
 
 }  // namespace

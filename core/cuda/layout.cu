@@ -2,6 +2,7 @@
 // triangular masks, embedding lookup and scatter-add, rotary embeddings.
 #include "core/backend.h"
 #include "core/cuda/cuda_check.h"
+#include "core/dtype_dispatch.h"
 
 namespace ttt::cuda {
 
@@ -82,12 +83,6 @@ __global__ void rope_kernel(const float* x, const void* pos, bool i32, double th
     out[at] = static_cast<float>(x0 * c - x1 * s);
     out[at + 1] = static_cast<float>(x0 * s + x1 * c);
   }
-}
-
-template <class Fn>
-void dispatch_bytes(DType t, Fn&& fn) {
-  if (dtype_size(t) == 4) fn(uint32_t{});
-  else fn(uint64_t{});
 }
 
 }  // namespace
