@@ -1,0 +1,111 @@
+// TTT layer forward+backward benchmark: one JSON line per run, for bench/run_ttt_bench.sh to put
+// side by side with tools/reference/bench_ttt_torch.py (same layer, same sizes, same precision).
+//   ttt-layer-bench --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64
+//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K]
+// Time: median over reps of one forward+backward, the device synchronised before and after.
+// FLOPs: the matrix products counted from the shapes (projections and the inner loop, forward),
+// times 3 for forward + backward.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "core/backend.h"
+#include "core/error.h"
+#include "ttt/ttt_variants.h"
+
+using namespace ttt;
+
+namespace {
+
+// Forward matmul FLOPs of one layer call (TTT_SPEC.md sections 1 and 4).
+double forward_flops(const TTTConfig& c, int64_t B, int64_t L) {
+  const double C = static_cast<double>(c.width), H = static_cast<double>(c.heads), b = static_cast<double>(c.mini_batch_size);
+  const double n = std::ceil(static_cast<double>(L) / b), tokens = static_cast<double>(B) * n * b;
+  double f = 4 * 2 * tokens * C * C;  // Q, K, V, O
+  const auto dims = c.inner_dims();
+  for (size_t l = 0; l + 1 < dims.size(); ++l) {
+    const double di = static_cast<double>(dims[l]), dn = static_cast<double>(dims[l + 1]);
+    double per_mb = 2 * b * di * dn;                   // key path
+    if (l > 0) per_mb += 2 * b * dn * di;              // inner backward into layer l (E11)
+    per_mb += 2 * b * b * di + 2 * b * di * dn + 4 * b * b * dn;  // E13: Xbar X^T, Xbar W, attn G, eta G
+    per_mb += 2 * b * di * dn + 2 * b * dn;            // E15
+    f += per_mb * static_cast<double>(B) * H * n;
+  }
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  TTTConfig c;
+  c.width = 1024;
+  c.heads = 16;
+  c.mini_batch_size = 64;
+  c.ttt_base_lr = 0.1;
+  int64_t B = 4, L = 2048, reps = 10, warmup = 3;
+  std::string device_name = "cuda";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--variant") c.variant = v;
+    else if (a == "--batch") B = std::stoll(v);
+    else if (a == "--len") L = std::stoll(v);
+    else if (a == "--width") c.width = std::stoll(v);
+    else if (a == "--heads") c.heads = std::stoll(v);
+    else if (a == "--mini-batch") c.mini_batch_size = std::stoll(v);
+    else if (a == "--reps") reps = std::stoll(v);
+    else if (a == "--warmup") warmup = std::stoll(v);
+    else if (a == "--device") device_name = v;
+    else if (a == "--ckpt") c.scan_checkpoint_group = std::stoll(v);
+    else {
+      std::cerr << "unknown argument " << a << "\n";
+      return 2;
+    }
+  }
+  if (c.variant == "multilayer") c.mlp_dims = {c.head_dim(), 4 * c.head_dim(), 4 * c.head_dim(), c.head_dim()};
+  try {
+    const Device device = Device::parse(device_name);
+    Generator gen(0);
+    auto layer = make_ttt(c, gen, Device::cpu());
+    layer->to(device);
+    Tensor x = to_device(randn({B, L, c.width}, gen), device).set_requires_grad(true);
+    Tensor dy = to_device(randn({B, L, c.width}, gen), device);
+    auto sync = [&] {
+      if (device.is_cuda()) cuda::synchronize();
+    };
+    std::vector<double> ms;
+    if (device.is_cuda()) cuda::reset_peak_memory();
+    for (int64_t r = 0; r < warmup + reps; ++r) {
+      sync();
+      auto t0 = std::chrono::steady_clock::now();
+      Tensor y = layer->forward(x);
+      backward(y, dy);
+      sync();
+      const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (r >= warmup) ms.push_back(elapsed);
+      zero_grad(layer->parameters());
+      zero_grad({x});
+    }
+    std::sort(ms.begin(), ms.end());
+    const double median = ms[ms.size() / 2];
+    const double flops = 3 * forward_flops(c, B, L);
+    const double peak = device.is_cuda() ? cuda::allocator_stats().peak_bytes / 1048576.0 : 0.0;
+    std::printf(
+        "{\"impl\":\"ttt.cpp\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
+        "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,"
+        "\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
+        c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
+        static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
+        static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median,
+        static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);
+    return 0;
+  } catch (const Error& e) {
+    std::cerr << "ttt-layer-bench: " << e.what() << "\n";
+    return 1;
+  }
+}
