@@ -13,7 +13,7 @@ mkdir -p fuzz/crashes
 status=0
 for t in config safetensors tokens; do
   work=build-fuzz/corpus/$t
-  mkdir -p "$work"
+  mkdir -p "$work" fuzz/regressions/$t
   cp -n fuzz/corpus/$t/* "$work"/ 2>/dev/null || true
   echo "fuzz: $t for ${seconds}s"
   if ! build-fuzz/fuzz_$t -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
