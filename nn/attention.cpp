@@ -26,15 +26,17 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
   Tensor scores = matmul(q, k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));  // [B, H, S, S]
   if (causal || context > 0) {
-    // additive mask: 0 where query i may see key j, -1e9 elsewhere (finite, so no NaN rows)
-    std::vector<double> mask(S * S, 0.0);
-    for (int64_t i = 0; i < S; ++i)
-      for (int64_t j = 0; j < S; ++j) {
-        const bool future = causal && j > i;
-        const bool too_far = context > 0 && (i - j >= context || j - i >= context);
-        if (future || too_far) mask[i * S + j] = -1e9;
-      }
-    scores = add(scores, from_vector(mask, {S, S}, x.dtype(), x.device()));
+    // additive mask, built on the device: -1e9 (finite, so no NaN rows) where query i may not see
+    // key j: the future (j > i) when causal, and keys at least `context` steps away
+    NoGradGuard constant;
+    Tensor blocked = full({S, S}, -1e9, x.dtype(), x.device());
+    Tensor mask = zeros({S, S}, x.dtype(), x.device());
+    if (causal) mask = add(mask, triu(blocked, 1));
+    if (context > 0) {
+      mask = add(mask, tril(blocked, -context));
+      if (!causal) mask = add(mask, triu(blocked, context));
+    }
+    scores = add(scores, mask);
   }
   Tensor out = matmul(softmax(scores), v);  // [B, H, S, d]
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));

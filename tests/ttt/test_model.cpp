@@ -68,6 +68,23 @@ TEST(HybridLM, WholeModelIsCausal) {
   }
 }
 
+TEST(Attention, SlidingWindowSeesOnlyRecentSteps) {
+  Generator gen(9);
+  nn::MultiHeadAttention attn(16, 2, /*context=*/3, 10000.0, /*causal=*/true, gen);
+  attn.to_dtype(DType::f64);
+  Tensor x = to_dtype(randn({1, 10, 16}, gen), DType::f64);
+  Tensor y = attn.forward(x);
+  // changing step 2 may only move outputs 2, 3, 4 (steps within 3 of it, and not before it)
+  std::vector<double> v = x.to_vector<double>();
+  for (int64_t c = 0; c < 16; ++c) v[2 * 16 + c] += 1.0;
+  Tensor moved = attn.forward(from_vector(v, x.shape(), DType::f64));
+  for (int64_t t = 0; t < 10; ++t) {
+    const double diff = max_diff(slice(y, 1, t, t + 1), slice(moved, 1, t, t + 1));
+    if (t >= 2 && t <= 4) EXPECT_GT(diff, 1e-9) << "step " << t;
+    else EXPECT_LT(diff, 1e-12) << "step " << t;
+  }
+}
+
 TEST(HybridLM, PaddingInsideTheTTTBranchNeverReachesRealPositions) {
   // The first 9 steps of an 11-step input (both padded to 12 inside TTT) give the outputs of a
   // 9-step input alone.
