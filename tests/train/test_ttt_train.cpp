@@ -105,6 +105,17 @@ TEST(TttTrain, TextAndTokenFileSources) {
   EXPECT_NE(bad.output.find("of stream 1 at step"), std::string::npos) << bad.output;
 }
 
+TEST(TttTokens, ConvertsTextAndDescribesFiles) {
+  TempDir dir("ttt_tokens_tool");
+  std::ofstream(dir / "in.txt") << "hello tokens\n";
+  const std::string exe = TTT_TOKENS_EXE;
+  ASSERT_EQ(std::system((exe + " from-text " + (dir / "in.txt") + " " + (dir / "out.tok") + " > /dev/null").c_str()), 0);
+  TokenFile f = read_token_file(dir / "out.tok");
+  EXPECT_EQ(f.num_streams, 1);
+  EXPECT_EQ(f.tokens, (std::vector<uint32_t>{'h', 'e', 'l', 'l', 'o', ' ', 't', 'o', 'k', 'e', 'n', 's', '\n'}));
+  EXPECT_NE(std::system((exe + " info " + (dir / "in.txt") + " 2> /dev/null").c_str()), 0) << "a text file is not a token file";
+}
+
 // Stopping after step 6 and resuming gives, bit for bit, the losses of a run that never stopped.
 TEST(TttTrain, ResumeIsExact) {
   TempDir dir("ttt_train_resume");
