@@ -155,6 +155,7 @@ void read_data(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("source", d.source, {"recall", "text", "tokens"});
   s.get("path", d.path);
   s.get("val_fraction", d.val_fraction, 0.0, 0.9);
+  s.get("delays", d.delays);
   YamlSection r(s.node("recall"), "data.recall", p);
   r.get("num_pairs", d.recall.num_pairs, 1, 1 << 20);
   r.get("num_keys", d.recall.num_keys, 1, 1 << 20);
@@ -211,6 +212,13 @@ void cross_checks(TrainConfig& c, Problems& p) {
     if (c.run.seq_len < 2 * d.recall.num_pairs + 2)
       p.push_back("run.seq_len: the recall task needs at least 2 * num_pairs + 2 = " +
                   std::to_string(2 * d.recall.num_pairs + 2) + " tokens (pairs, then queries)");
+  }
+  if (!d.delays.empty()) {
+    if (d.source != "tokens") p.push_back("data.delays: only the tokens source has several streams to delay");
+    if (static_cast<int64_t>(d.delays.size()) != c.model.num_streams())
+      p.push_back("data.delays: needs one delay per stream (" + std::to_string(c.model.num_streams()) + ")");
+    for (int64_t v : d.delays)
+      if (v < 0 || v >= c.run.seq_len) p.push_back("data.delays: " + std::to_string(v) + " is outside [0, run.seq_len)");
   }
   if (d.source == "text" && c.model.text_vocab < 256) p.push_back("model.text_vocab: byte-level text needs at least 256");
   c.schedule.lr = c.lr;

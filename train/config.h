@@ -23,6 +23,8 @@ struct DataConfig {
   std::string source = "recall";  // recall | text | tokens
   std::string path;               // text or token file
   double val_fraction = 0.1;
+  // Moshi's acoustic delay: stream s is shifted right by delays[s] steps (token files; empty = none).
+  std::vector<int64_t> delays;
   RecallTask recall;
 };
 

@@ -78,6 +78,10 @@ class WindowData : public DataSource {
  public:
   WindowData(TokenFile file, const TrainConfig& c, std::string what)
       : file_(std::move(file)), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len), what_(std::move(what)) {
+    for (int64_t s = 0; s < c.model.num_streams(); ++s) {
+      delays_.push_back(c.data.delays.empty() ? 0 : c.data.delays[s]);
+      pads_.push_back(c.model.pad_id(s));
+    }
     const int64_t steps = file_.num_steps();
     val_start_ = steps - static_cast<int64_t>(static_cast<double>(steps) * c.data.val_fraction);
     TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data",
@@ -98,10 +102,15 @@ class WindowData : public DataSource {
     for (int64_t b = 0; b < B_; ++b) {
       Draws r{split_seed(seed_, validation), static_cast<uint64_t>(index * B_ + b) << 20};
       const int64_t start = lo + r.below(hi - lo - S_ - 1 + 1);
+      // stream s at position t shows the token of step t - delay[s] (the pad id before the split)
+      auto token = [&](int64_t step, int64_t s) {
+        const int64_t from = step - delays_[s];
+        return from < lo ? static_cast<double>(pads_[s]) : static_cast<double>(file_.tokens[from * N + s]);
+      };
       for (int64_t t = 0; t < S_; ++t)
         for (int64_t s = 0; s < N; ++s) {
-          in[(b * S_ + t) * N + s] = file_.tokens[(start + t) * N + s];
-          tg[(b * S_ + t) * N + s] = file_.tokens[(start + t + 1) * N + s];
+          in[(b * S_ + t) * N + s] = token(start + t, s);
+          tg[(b * S_ + t) * N + s] = token(start + t + 1, s);
         }
     }
     return {from_vector(in, {B_, S_, N}, DType::i64), from_vector(tg, {B_, S_, N}, DType::i64)};
@@ -116,6 +125,7 @@ class WindowData : public DataSource {
   uint64_t seed_;
   int64_t B_, S_, val_start_ = 0;
   std::string what_;
+  std::vector<int64_t> delays_, pads_;
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "tests/train/train_runner.h"
+#include "train/config.h"
 #include "train/data.h"
 
 namespace ttt {
@@ -103,6 +104,31 @@ TEST(TttTrain, TextAndTokenFileSources) {
                          " model.audio_streams=1 model.audio_vocab=5 run.run_dir=" + (dir / "tok2") + kSmall, dir);
   EXPECT_EQ(bad.code, 1) << bad.output;
   EXPECT_NE(bad.output.find("of stream 1 at step"), std::string::npos) << bad.output;
+}
+
+// data.delays shifts stream s right by delays[s] steps in inputs and targets alike (Moshi's
+// acoustic delay); the undelayed stream is untouched.
+TEST(TokenData, DelaysShiftStreams) {
+  TempDir dir("ttt_delays");
+  TokenFile f;
+  f.num_streams = 2;
+  for (uint32_t i = 0; i < 500; ++i) f.tokens.insert(f.tokens.end(), {i % 64, i % 64});
+  write_token_file(dir / "d.tok", f);
+  TrainConfig c = parse_config("model: {text_vocab: 64, audio_streams: 1, audio_vocab: 64}\n"
+                               "data: {source: tokens, path: " + (dir / "d.tok") + ", delays: [0, 2]}\n"
+                               "run: {batch_size: 3, seq_len: 8}\n", "test");
+  Batch batch = make_data(c)->batch(5, false);
+  auto in = batch.inputs.to_vector<int64_t>(), tg = batch.targets.to_vector<int64_t>();
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t t = 0; t < 8; ++t) {
+      const int64_t at = (b * 8 + t) * 2;
+      EXPECT_EQ(tg[at], (in[at] + 1) % 64) << "stream 0 predicts the next step";
+      if (t >= 2) {
+        EXPECT_EQ(in[at + 1], in[(b * 8 + t - 2) * 2]) << "stream 1 shows the token of two steps earlier";
+      }
+      EXPECT_EQ(tg[at + 1], (in[at + 1] + 1) % 64);
+    }
+  EXPECT_THROW(parse_config("data: {source: recall, delays: [1]}\n", "test"), Error);
 }
 
 TEST(TttTokens, ConvertsTextAndDescribesFiles) {
