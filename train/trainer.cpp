@@ -144,7 +144,8 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   if (!resuming && fs::exists(run_dir)) fs::remove_all(run_dir);  // overwrite_run_dir (checked above)
   fs::create_directories(run_dir);
   const std::string metrics = (fs::path(run_dir) / "metrics.jsonl").string();
-  if (!resuming) nn::write_file_atomically((fs::path(run_dir) / "config.yaml").string(), c.resolved_yaml + "\n");
+  // the config this process runs with (a resume may extend it with overrides, e.g. run.max_steps)
+  nn::write_file_atomically((fs::path(run_dir) / "config.yaml").string(), c.resolved_yaml + "\n");
   if (resuming) {
     // metrics written after this checkpoint came from a run that did not reach the next one
     std::ifstream in(metrics);
