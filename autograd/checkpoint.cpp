@@ -2,7 +2,6 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "core/error.h"
 
 namespace ttt {
 
@@ -46,15 +45,11 @@ Tensor pack(const std::vector<Tensor>& parts) {
 }
 
 std::vector<Tensor> unpack(const Tensor& packed, const std::vector<Shape>& shapes) {
-  std::vector<Tensor> out;
-  int64_t at = 0;
-  for (const Shape& s : shapes) {
-    const int64_t n = numel_of(s);
-    out.push_back(reshape(slice(packed, 0, at, at + n), s));
-    at += n;
-  }
-  TTT_CHECK(at == packed.numel(), "unpack", "shapes cover ", at, " of ", packed.numel(), " elements");
-  return out;
+  std::vector<int64_t> sizes;
+  for (const Shape& s : shapes) sizes.push_back(numel_of(s));
+  std::vector<Tensor> parts = split(packed, sizes, 0);  // checks that the sizes cover `packed`
+  for (size_t i = 0; i < parts.size(); ++i) parts[i] = reshape(parts[i], shapes[i]);
+  return parts;
 }
 
 }  // namespace ttt

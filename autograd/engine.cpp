@@ -63,13 +63,19 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   std::vector<Node*> nodes = reachable_nodes(root.grad_fn().get());
   // Reverse tape order: a node runs only after every node that consumed its output.
   std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence() > b->sequence(); });
-  std::unordered_map<Node*, Tensor> pending;
-  pending[root.grad_fn().get()] = seed;
+  // the gradients that have reached each node so far, one slot per output of the node
+  std::unordered_map<Node*, std::vector<Tensor>> pending;
+  auto slots = [&](Node* n) -> std::vector<Tensor>& {
+    auto& v = pending[n];
+    if (v.empty()) v.resize(static_cast<size_t>(n->num_outputs()));
+    return v;
+  };
+  slots(root.grad_fn().get())[static_cast<size_t>(root.autograd_meta()->output_index)] = seed;
 
   for (Node* node : nodes) {
     auto it = pending.find(node);
     if (it == pending.end()) continue;  // no gradient reached this node
-    Tensor g = std::move(it->second);
+    std::vector<Tensor> g = std::move(it->second);
     pending.erase(it);
     std::vector<Tensor> input_grads = node->apply(g);
     if (!retain_graph) node->release();
@@ -82,7 +88,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       TTT_CHECK(gi.shape() == node->input_shape(i), "backward", "the backward of '", node->name(),
                 "' gave a gradient ", gi.describe(), " for input ", i, " of shape ", shape_str(node->input_shape(i)));
       if (e.leaf) accumulate_into_leaf(*e.leaf, gi);
-      else accumulate(pending[e.fn.get()], gi);
+      else accumulate(slots(e.fn.get())[static_cast<size_t>(e.output)], gi);
     }
   }
 }

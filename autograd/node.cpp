@@ -11,18 +11,20 @@ namespace {
 std::atomic<uint64_t> g_next_sequence{0};
 }
 
-Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, BackwardFn backward)
+Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs,
+           MultiBackwardFn backward)
     : name_(std::move(name)),
       sequence_(g_next_sequence++),
       inputs_(std::move(inputs)),
       input_shapes_(std::move(input_shapes)),
+      num_outputs_(num_outputs),
       backward_(std::move(backward)) {}
 
-std::vector<Tensor> Node::apply(const Tensor& grad_output) {
+std::vector<Tensor> Node::apply(const std::vector<Tensor>& grad_outputs) {
   TTT_CHECK(backward_ != nullptr, "backward", "the graph through '", name_,
             "' was already freed by an earlier backward(); pass retain_graph=true to the first call "
             "to backward through it twice");
-  return backward_(grad_output);
+  return backward_(grad_outputs);
 }
 
 bool should_record(std::initializer_list<const Tensor*> inputs) {
@@ -39,22 +41,43 @@ bool should_record(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward) {
-  if (!should_record(inputs)) return out;
+namespace {
+
+std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inputs, int num_outputs,
+                                MultiBackwardFn backward) {
   std::vector<Edge> edges;
   std::vector<Shape> shapes;
   edges.reserve(inputs.size());
   for (const Tensor& t : inputs) {
     Edge e;
     if (t.requires_grad()) {
-      if (t.is_leaf()) e.leaf = t.autograd_meta();
-      else e.fn = t.grad_fn();
+      if (t.is_leaf()) {
+        e.leaf = t.autograd_meta();
+      } else {
+        e.fn = t.grad_fn();
+        e.output = t.autograd_meta()->output_index;
+      }
     }
     edges.push_back(std::move(e));
     shapes.push_back(t.defined() ? t.shape() : Shape{});
   }
-  out.set_grad_fn(std::make_shared<Node>(name, std::move(edges), std::move(shapes), std::move(backward)));
+  return std::make_shared<Node>(name, std::move(edges), std::move(shapes), num_outputs, std::move(backward));
+}
+
+}  // namespace
+
+Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  if (!should_record(inputs)) return out;
+  out.set_grad_fn(make_node(name, inputs, 1, [fn = std::move(backward)](const std::vector<Tensor>& g) { return fn(g[0]); }));
   return out;
+}
+
+std::vector<Tensor> record_multi(std::vector<Tensor> outs, const char* name, const std::vector<Tensor>& inputs,
+                                 MultiBackwardFn backward) {
+  if (!should_record(inputs)) return outs;
+  auto node = make_node(name, inputs, static_cast<int>(outs.size()), std::move(backward));
+  for (size_t i = 0; i < outs.size(); ++i) outs[i].set_grad_fn(node, static_cast<int>(i));
+  return outs;
 }
 
 }  // namespace ttt

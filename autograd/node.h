@@ -21,24 +21,30 @@
 namespace ttt {
 
 struct Edge {
-  std::shared_ptr<Node> fn;            // the input was produced by this op, or
+  std::shared_ptr<Node> fn;            // the input was produced by this op (as its output `output`), or
+  int output = 0;
   std::shared_ptr<AutogradMeta> leaf;  // the input is a leaf that accumulates .grad
   bool active() const { return fn || leaf; }
 };
 
+// Most ops have one output: their backward maps its gradient to one gradient per input.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+// An op with several outputs gets one gradient per output (undefined where none arrived).
+using MultiBackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outputs)>;
 
 class Node {
  public:
-  Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, BackwardFn backward);
+  Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs,
+       MultiBackwardFn backward);
 
   const std::string& name() const { return name_; }
   uint64_t sequence() const { return sequence_; }
   const std::vector<Edge>& inputs() const { return inputs_; }
   const Shape& input_shape(size_t i) const { return input_shapes_[i]; }
+  int num_outputs() const { return num_outputs_; }
 
   // Gradients for each input (undefined where not needed). Throws if already released.
-  std::vector<Tensor> apply(const Tensor& grad_output);
+  std::vector<Tensor> apply(const std::vector<Tensor>& grad_outputs);
   // Frees the saved tensors (after backward unless retain_graph).
   void release() { backward_ = nullptr; }
 
@@ -47,7 +53,8 @@ class Node {
   uint64_t sequence_;
   std::vector<Edge> inputs_;
   std::vector<Shape> input_shapes_;
-  BackwardFn backward_;
+  int num_outputs_;
+  MultiBackwardFn backward_;
 };
 
 // True when recording is on and some input requires grad.
@@ -56,5 +63,8 @@ bool should_record(const std::vector<Tensor>& inputs);
 
 // Attaches a new tape node to `out` when should_record(inputs); returns out either way.
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward);
+// The same for an op with several outputs (one node; output i knows it is output i).
+std::vector<Tensor> record_multi(std::vector<Tensor> outs, const char* name, const std::vector<Tensor>& inputs,
+                                 MultiBackwardFn backward);
 
 }  // namespace ttt

@@ -97,6 +97,8 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
   return cat(parts, dim);
 }
 
+// One node with one output per part: backward concatenates the parts' gradients (zeros for a
+// part that received none), so gradient traffic is the input's size, not parts x input size.
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
   dim = normalize_dim(dim, x.dim(), "split");
   int64_t total = 0;
@@ -106,9 +108,29 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   std::vector<Tensor> parts;
   int64_t at = 0;
   for (int64_t s : sizes) {
-    parts.push_back(slice(x, dim, at, at + s));
+    parts.push_back(compute::slice(x, dim, at, at + s));
     at += s;
   }
+  return record_multi(parts, "split", {x}, [shape = x.shape(), sizes, dim, dtype = x.dtype(), device = x.device()](
+                                               const std::vector<Tensor>& g) {
+    std::vector<Tensor> pieces;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (g[i].defined()) {
+        pieces.push_back(g[i]);
+      } else {
+        Shape s = shape;
+        s[dim] = sizes[i];
+        pieces.push_back(zeros(s, dtype, device));
+      }
+    }
+    return V{compute::cat(pieces, dim)};
+  });
+}
+
+std::vector<Tensor> unstack(const Tensor& x, int64_t dim) {
+  dim = normalize_dim(dim, x.dim(), "unstack");
+  std::vector<Tensor> parts = split(x, std::vector<int64_t>(x.shape()[dim], 1), dim);
+  for (Tensor& p : parts) p = squeeze(p, dim);
   return parts;
 }
 

@@ -84,9 +84,10 @@ Tensor& Tensor::set_requires_grad(bool on) {
 Tensor Tensor::grad() const { return impl_ && impl_->autograd ? impl_->autograd->grad : Tensor(); }
 void Tensor::set_grad(const Tensor& g) { autograd_meta()->grad = g; }
 std::shared_ptr<Node> Tensor::grad_fn() const { return impl_ && impl_->autograd ? impl_->autograd->grad_fn : nullptr; }
-void Tensor::set_grad_fn(std::shared_ptr<Node> fn) {
+void Tensor::set_grad_fn(std::shared_ptr<Node> fn, int output_index) {
   auto meta = autograd_meta();
   meta->grad_fn = std::move(fn);
+  meta->output_index = output_index;
   meta->requires_grad = meta->grad_fn != nullptr;
 }
 void Tensor::set_data(const Tensor& other) {

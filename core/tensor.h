@@ -52,7 +52,9 @@ class Tensor {
   void set_grad(const Tensor& g);
   std::shared_ptr<Node> grad_fn() const;  // the op that produced this tensor, null for leaves
   bool is_leaf() const { return grad_fn() == nullptr; }
-  void set_grad_fn(std::shared_ptr<Node> fn);  // used by op recording only
+  // Used by op recording only. output_index: which output of the op this tensor is (ops such as
+  // unstack produce several).
+  void set_grad_fn(std::shared_ptr<Node> fn, int output_index = 0);
   std::shared_ptr<AutogradMeta> autograd_meta() const;  // created on first use
 
   // Points this tensor (every handle on it) at other's storage, offset, shape and dtype, keeping
@@ -84,6 +86,7 @@ struct AutogradMeta {
   bool requires_grad = false;
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
+  int output_index = 0;  // which output of grad_fn this tensor is
 };
 
 // ---- factories ----

@@ -108,6 +108,14 @@ inline std::vector<OpCase> op_cases() {
                  auto p = split(x[0], {2, 3}, 1);
                  return cat({p[1], p[0] * 3.0}, 1);
                }});
+  c.push_back({"split_unused_part", {{2, 6}}, [](T x) {
+                 auto p = split(x[0], {1, 2, 3}, 1);
+                 return cat({p[2] * 2.0, p[0]}, 1);  // the middle part gets no gradient
+               }});
+  c.push_back({"unstack", {{3, 4, 2}}, [](T x) {
+                 auto p = unstack(x[0], 1);
+                 return add(mul(p[0], p[3]), p[1] * 3.0);
+               }});
   c.push_back({"flip", {{3, 4, 2}}, [](T x) { return flip(x[0], 1); }});
   c.push_back({"tril", {{2, 4, 4}}, [](T x) { return tril(x[0]); }});
   c.push_back({"triu_k1", {{3, 5}}, [](T x) { return triu(x[0], 1); }});

@@ -76,11 +76,14 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
 
 // Mini-batches [first, first + count) of the inputs, from state s; returns outputs [B, H, count, b, d].
 Tensor scan_range(State& s, const ScanInputs& in, int64_t first, int64_t count, const ScanOptions& opt) {
+  // one unstack per input (a single tape node each), not one slice per mini-batch
+  auto range = [&](const Tensor& t) {
+    return unstack(first == 0 && count == t.size(2) ? t : slice(t, 2, first, first + count), 2);
+  };
+  std::vector<Tensor> q = range(in.xq), k = range(in.xk), target = range(in.target), eta = range(in.eta);
   std::vector<Tensor> outs;
-  auto mb = [&](const Tensor& t, int64_t m) { return squeeze(slice(t, 2, m, m + 1), 2); };
-  for (int64_t m = first; m < first + count; ++m)
-    outs.push_back(minibatch_step(s, mb(in.xq, m), mb(in.xk, m), mb(in.target, m), mb(in.eta, m), in.ln_weight,
-                                  in.ln_bias, opt));
+  for (int64_t m = 0; m < count; ++m)
+    outs.push_back(minibatch_step(s, q[m], k[m], target[m], eta[m], in.ln_weight, in.ln_bias, opt));
   return stack(outs, 2);
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "nn/policy.h"
@@ -83,6 +84,31 @@ TEST(Attention, SlidingWindowSeesOnlyRecentSteps) {
     if (t >= 2 && t <= 4) EXPECT_GT(diff, 1e-9) << "step " << t;
     else EXPECT_LT(diff, 1e-12) << "step " << t;
   }
+}
+
+// Finite differences through whole blocks: every parameter and the input, in f64.
+TEST(Blocks, GradcheckAttentionSwiGLUAndAHybridLayer) {
+  auto check = [](nn::Module& m, const std::function<Tensor(const Tensor&)>& f, const Shape& in_shape, const char* what) {
+    m.to_dtype(DType::f64);
+    Generator gen(13);
+    std::vector<Tensor> inputs{to_dtype(randn(in_shape, gen), DType::f64).set_requires_grad(true)};
+    for (auto& [n, t] : m.named_parameters()) inputs.push_back(t);
+    GradcheckResult r = gradcheck([&](const std::vector<Tensor>& in) { return f(in[0]); }, inputs);
+    EXPECT_TRUE(r.ok) << what << ": " << r.report;
+  };
+  Generator gen(12);
+  nn::MultiHeadAttention attn(8, 2, 3, 10000.0, true, gen);
+  check(attn, [&](const Tensor& x) { return attn.forward(x); }, {2, 5, 8}, "attention");
+  nn::SwiGLU ffn(8, 6, gen);
+  check(ffn, [&](const Tensor& x) { return ffn.forward(x); }, {2, 3, 8}, "swiglu");
+  ModelConfig c = small_model();
+  c.width = 8;
+  c.num_heads = 2;
+  c.ffn_hidden = 6;
+  c.ttt.heads = 2;
+  c.ttt.mini_batch_size = 2;
+  TransformerLayer layer(c, /*hybrid=*/true, gen, Device::cpu());
+  check(layer, [&](const Tensor& x) { return layer.forward(x, {}); }, {1, 5, 8}, "hybrid layer");
 }
 
 TEST(HybridLM, PaddingInsideTheTTTBranchNeverReachesRealPositions) {
