@@ -27,13 +27,6 @@ std::vector<Tensor> Node::apply(const std::vector<Tensor>& grad_outputs) {
   return backward_(grad_outputs);
 }
 
-bool should_record(std::initializer_list<const Tensor*> inputs) {
-  if (!GradMode::enabled()) return false;
-  for (const Tensor* t : inputs)
-    if (t->requires_grad()) return true;
-  return false;
-}
-
 bool should_record(const std::vector<Tensor>& inputs) {
   if (!GradMode::enabled()) return false;
   for (const Tensor& t : inputs)

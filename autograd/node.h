@@ -58,7 +58,6 @@ class Node {
 };
 
 // True when recording is on and some input requires grad.
-bool should_record(std::initializer_list<const Tensor*> inputs);
 bool should_record(const std::vector<Tensor>& inputs);
 
 // Attaches a new tape node to `out` when should_record(inputs); returns out either way.

@@ -201,7 +201,10 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     nn::GradNorm gn = nn::global_grad_norm(params, c.run.max_norm);
     state.step = step + 1;
     state.data_position = state.step * c.run.num_microbatches;
-    if (!std::isfinite(gn.norm.item<double>()) || !std::isfinite(loss_sum.item<double>())) {
+    // one host read of each per step (the non-finite check needs them; the log reuses them)
+    const double loss_value = loss_sum.item<double>() / static_cast<double>(c.run.num_microbatches);
+    const double grad_norm = gn.norm.item<double>();
+    if (!std::isfinite(grad_norm) || !std::isfinite(loss_value)) {
       if (c.run.nonfinite == "stop") {
         std::string first = "none (the loss itself)";
         for (auto& [name, p] : model.named_parameters()) {
@@ -229,8 +232,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
 
     const bool log_now = state.step % c.run.log_freq == 0 || state.step == c.run.max_steps;
     if (log_now) {
-      last_loss = loss_sum.item<double>() / static_cast<double>(c.run.num_microbatches);
-      const double grad_norm = gn.norm.item<double>();
+      last_loss = loss_value;
       auto now = std::chrono::steady_clock::now();
       const double secs = std::chrono::duration<double>(now - last_log).count();
       const double tok_s = secs > 0 ? static_cast<double>((state.step - last_log_step) * tokens_per_step) / secs : 0;
