@@ -1,30 +1,43 @@
 #!/usr/bin/env bash
-# Everything the GPU machine should run in one call (device time is scarce): every CUDA-capable
-# test binary, compute-sanitizer memcheck and racecheck over the CUDA suites, a short ttt-train
-# run of configs/small_gpu.yaml, and the TTT layer benchmark against PyTorch.
+# Everything the GPU machine should run, in phases that each fit one device call (10 min):
+#   bash bench/device_session.sh tests     every CUDA-capable test binary + small_gpu.yaml 30 steps
+#   bash bench/device_session.sh sanitize  compute-sanitizer memcheck and racecheck over the CUDA suites
+#   bash bench/device_session.sh bench     TTT layer benchmark vs PyTorch eager (COMPILE=1: and torch.compile)
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_* build/ttt-train build/ttt-probe \
-#             build/ttt-layer-bench
-# There:  bash bench/device_session.sh            (carry device-bundle; results under $OUT)
+#             build/ttt-tokens build/ttt-layer-bench
+# There:  carry device-bundle; results under $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/device_out}
 mkdir -p "$out"
 export LD_LIBRARY_PATH=$PWD/device-bundle/lib TTT_SOURCE_DIR=$PWD TTT_PYTHON=python3
 export TTT_PROBE_EXE=$PWD/device-bundle/bin/ttt-probe TTT_TRAIN_EXE=$PWD/device-bundle/bin/ttt-train
+export TTT_TOKENS_EXE=$PWD/device-bundle/bin/ttt-tokens
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-for t in test_core test_autograd test_nn test_ttt test_cuda test_train; do
-  echo "== $t"; device-bundle/bin/$t --gtest_brief=1 > "$out/$t.log" 2>&1; tail -3 "$out/$t.log"
+for phase in "${@:-tests}"; do
+case $phase in
+tests)
+  for t in test_core test_autograd test_nn test_ttt test_cuda test_train; do
+    echo "== $t"; timeout 240 device-bundle/bin/$t --gtest_brief=1 > "$out/$t.log" 2>&1; echo "rc=$?"
+    grep -E "FAILED|PASSED|tests ran" "$out/$t.log" | tail -4
+  done
+  echo "== small_gpu.yaml, 30 steps"
+  timeout 240 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=30 run.log_freq=10 run.eval_freq=0 \
+    run.eval_batches=1 run.run_dir=/tmp/small_gpu schedule.warmup_steps=5 > "$out/small_gpu.log" 2>&1
+  echo "rc=$?"; grep -E "step|eval|done|error" "$out/small_gpu.log" | tail -6
+  ;;
+sanitize)
+  echo "== compute-sanitizer memcheck (the deliberate OOM test excluded: its failed cudaMalloc is reported as an API error)"
+  timeout 300 compute-sanitizer --tool memcheck device-bundle/bin/test_cuda --gtest_filter=-CudaAllocator.OutOfMemory* > "$out/memcheck.log" 2>&1
+  tail -1 "$out/memcheck.log"
+  timeout 120 compute-sanitizer --tool memcheck device-bundle/bin/test_ttt --gtest_filter='TTTFixtures.*Cuda*' > "$out/memcheck_ttt.log" 2>&1
+  tail -1 "$out/memcheck_ttt.log"
+  echo "== compute-sanitizer racecheck"
+  timeout 200 compute-sanitizer --tool racecheck device-bundle/bin/test_cuda --gtest_filter=-CudaAllocator.OutOfMemory* > "$out/racecheck.log" 2>&1
+  tail -1 "$out/racecheck.log"
+  ;;
+bench)
+  echo "== TTT layer benchmark"
+  NO_COMPILE=$((1 - ${COMPILE:-0})) bash bench/run_ttt_bench.sh device-bundle/bin/ttt-layer-bench "$out/bench.jsonl"
+  ;;
+esac
 done
-echo "== compute-sanitizer memcheck (the deliberate OOM test excluded: its failed cudaMalloc is reported as an API error)"
-compute-sanitizer --tool memcheck device-bundle/bin/test_cuda --gtest_filter=-CudaAllocator.OutOfMemory* > "$out/memcheck.log" 2>&1
-tail -1 "$out/memcheck.log"
-compute-sanitizer --tool memcheck device-bundle/bin/test_ttt --gtest_filter='TTTFixtures.*Cuda*' > "$out/memcheck_ttt.log" 2>&1
-tail -1 "$out/memcheck_ttt.log"
-echo "== compute-sanitizer racecheck"
-compute-sanitizer --tool racecheck device-bundle/bin/test_cuda --gtest_filter=-CudaAllocator.OutOfMemory* > "$out/racecheck.log" 2>&1
-tail -1 "$out/racecheck.log"
-echo "== small_gpu.yaml, 30 steps"
-device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=30 run.log_freq=10 run.eval_freq=0 \
-  run.eval_batches=1 run.run_dir=/tmp/small_gpu schedule.warmup_steps=5 > "$out/small_gpu.log" 2>&1
-grep -E "step|eval|done|error" "$out/small_gpu.log" | tail -6
-echo "== TTT layer benchmark"
-bash bench/run_ttt_bench.sh device-bundle/bin/ttt-layer-bench "$out/bench.jsonl"

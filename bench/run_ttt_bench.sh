@@ -14,7 +14,7 @@ for s in "${sizes[@]}"; do
   "$exe" $args --device cuda >> "$out" || echo "ttt.cpp failed: $args" >&2
   (cd tools/reference && python3 bench_ttt_torch.py $args) >> "$out" || echo "torch eager failed: $args" >&2
   if [ "${NO_COMPILE:-0}" != 1 ]; then
-    (cd tools/reference && timeout 600 python3 bench_ttt_torch.py $args --compile) >> "$out" || echo "torch.compile failed or timed out: $args" >&2
+    (cd tools/reference && timeout "${COMPILE_TIMEOUT:-240}" python3 bench_ttt_torch.py $args --compile) >> "$out" || echo "torch.compile failed or timed out: $args" >&2
   fi
 done
 python3 - "$out" <<'PY'

@@ -134,7 +134,7 @@ TEST(TokenData, DelaysShiftStreams) {
 TEST(TttTokens, ConvertsTextAndDescribesFiles) {
   TempDir dir("ttt_tokens_tool");
   std::ofstream(dir / "in.txt") << "hello tokens\n";
-  const std::string exe = TTT_TOKENS_EXE;
+  const std::string exe = ttt::testing::tokens_exe();
   ASSERT_EQ(std::system((exe + " from-text " + (dir / "in.txt") + " " + (dir / "out.tok") + " > /dev/null").c_str()), 0);
   TokenFile f = read_token_file(dir / "out.tok");
   EXPECT_EQ(f.num_streams, 1);

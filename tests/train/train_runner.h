@@ -18,6 +18,12 @@ inline std::string train_exe() {
   return env && *env ? env : TTT_TRAIN_EXE;
 }
 
+// The ttt-tokens converter; TTT_TOKENS_EXE in the environment overrides the built path.
+inline std::string tokens_exe() {
+  const char* env = std::getenv("TTT_TOKENS_EXE");
+  return env && *env ? env : TTT_TOKENS_EXE;
+}
+
 struct TempDir {
   std::filesystem::path path;
   explicit TempDir(const std::string& name)

@@ -11,7 +11,19 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ttt_reference import head_dim, inner_names, param_shapes, rope, ttt_layer
+from ttt_reference import head_dim, inner_names, param_shapes, ttt_layer
+
+
+def _rope(x, positions, theta):
+    """RoPE on interleaved pairs (x[2i], x[2i+1]) in x's own dtype and device; the angles are
+    computed in float64 once (the reference's rope works in complex128, which is slow on a GPU)."""
+    d = x.shape[-1]
+    freqs = theta ** (-torch.arange(0, d, 2, dtype=torch.float64, device=x.device) / d)
+    angles = positions.to(torch.float64)[:, None] * freqs[None, :]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    pairs = x.reshape(*x.shape[:-1], d // 2, 2)
+    even, odd = pairs[..., 0], pairs[..., 1]
+    return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).reshape(x.shape)
 
 
 def _ln_fused_l2_grad(z, target, gamma, beta, eps=1e-6):
@@ -47,7 +59,7 @@ def ttt_layer_dual(params, x, cfg):
     if cfg.get("rope_positions", "global") != "none":
         t = torch.arange(Lp, device=x.device)
         pos = t if cfg.get("rope_positions", "global") == "global" else t % b
-        XQ, XK = rope(XQ, pos, cfg.get("rope_theta", 10000.0)), rope(XK, pos, cfg.get("rope_theta", 10000.0))
+        XQ, XK = _rope(XQ, pos, cfg.get("rope_theta", 10000.0)), _rope(XK, pos, cfg.get("rope_theta", 10000.0))
     gamma = params["ttt_norm_weight"].reshape(1, H, 1, 1, d)
     beta = params["ttt_norm_bias"].reshape(1, H, 1, 1, d)
     if cfg.get("target_norm", True):
