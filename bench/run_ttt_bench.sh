@@ -11,7 +11,8 @@ sizes=("mlp 4 2048 1024 16 64" "mlp 4 2048 1024 16 16" "linear 4 2048 1024 16 64
 for s in "${sizes[@]}"; do
   read -r variant B L C H b <<< "$s"
   args="--variant $variant --batch $B --len $L --width $C --heads $H --mini-batch $b"
-  "$exe" $args --device cuda >> "$out" || echo "ttt.cpp failed: $args" >&2
+  "$exe" $args --device cuda --kernel 1 >> "$out" || echo "ttt.cpp kernel failed: $args" >&2
+  "$exe" $args --device cuda --kernel 0 >> "$out" || echo "ttt.cpp composed failed: $args" >&2
   (cd tools/reference && python3 bench_ttt_torch.py $args) >> "$out" || echo "torch eager failed: $args" >&2
   if [ "${NO_COMPILE:-0}" != 1 ]; then
     (cd tools/reference && timeout "${COMPILE_TIMEOUT:-240}" python3 bench_ttt_torch.py $args --compile) >> "$out" || echo "torch.compile failed or timed out: $args" >&2
@@ -24,13 +25,14 @@ key = lambda r: (r["variant"], r["batch"], r["len"], r["width"], r["heads"], r["
 groups = {}
 for r in rows:
     groups.setdefault(key(r), {})[r["impl"]] = r
-print(f"{'config':34} {'ttt.cpp ms':>10} {'eager ms':>9} {'compile ms':>10} {'vs eager':>9} {'vs compile':>10} {'TFLOP/s':>8} {'peak MiB ours/eager':>20}")
+print("ratios: PyTorch time / ttt.cpp kernel time (higher is better); peak: ttt.cpp kernel / eager")
+print(f"{'config':34} {'kernel ms':>10} {'composed':>9} {'eager ms':>9} {'compile ms':>10} {'vs eager':>9} {'vs compile':>10} {'TFLOP/s':>8} {'peak MiB ours/eager':>20}")
 for k, g in groups.items():
-    ours, eager, comp = g.get("ttt.cpp"), g.get("torch eager"), g.get("torch.compile")
+    ours, comp_ours, eager, comp = g.get("ttt.cpp kernel"), g.get("ttt.cpp composed"), g.get("torch eager"), g.get("torch.compile")
     name = f"{k[0]} B{k[1]} L{k[2]} C{k[3]} H{k[4]} b{k[5]}"
     ms = lambda r: f"{r['median_ms']:.2f}" if r else "-"
     ratio = lambda r: f"{r['median_ms'] / ours['median_ms']:.2f}x" if r and ours else "-"
     peak = f"{ours['peak_mib']:.0f}/{eager['peak_mib']:.0f}" if ours and eager else "-"
     tf = f"{ours['tflops']:.2f}" if ours else "-"
-    print(f"{name:34} {ms(ours):>10} {ms(eager):>9} {ms(comp):>10} {ratio(eager):>9} {ratio(comp):>10} {tf:>8} {peak:>20}")
+    print(f"{name:34} {ms(ours):>10} {ms(comp_ours):>9} {ms(eager):>9} {ms(comp):>10} {ratio(eager):>9} {ratio(comp):>10} {tf:>8} {peak:>20}")
 PY

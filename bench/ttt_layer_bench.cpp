@@ -1,7 +1,7 @@
 // TTT layer forward+backward benchmark: one JSON line per run, for bench/run_ttt_bench.sh to put
 // side by side with tools/reference/bench_ttt_torch.py (same layer, same sizes, same precision).
 //   ttt-layer-bench --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64
-//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K]
+//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1]
 // Time: median over reps of one forward+backward, the device synchronised before and after.
 // FLOPs: the matrix products counted from the shapes (projections and the inner loop, forward),
 // times 3 for forward + backward.
@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") warmup = std::stoll(v);
     else if (a == "--device") device_name = v;
     else if (a == "--ckpt") c.scan_checkpoint_group = std::stoll(v);
+    else if (a == "--kernel") c.use_kernel = v == "1";
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -96,10 +97,10 @@ int main(int argc, char** argv) {
     const double flops = 3 * forward_flops(c, B, L);
     const double peak = device.is_cuda() ? cuda::allocator_stats().peak_bytes / 1048576.0 : 0.0;
     std::printf(
-        "{\"impl\":\"ttt.cpp\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
+        "{\"impl\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
         "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,"
         "\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
-        c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
+        c.use_kernel ? "ttt.cpp kernel" : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
         static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
         static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median,
         static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);

@@ -33,7 +33,7 @@ void validate(const TTTConfig& c, const std::string& where) {
        "minibatch_mode '" + c.minibatch_mode + "' is unknown (expected causal or full)");
   need(c.scan_checkpoint_group >= 0, "scan_checkpoint_group must be >= 0");
   need(c.scan_form == "dual" || c.scan_form == "primal", "scan_form must be dual or primal");
-  need(!c.use_kernel, "use_kernel: the fused TTT scan kernels are not built yet; use the composed scan");
+  need(!c.use_kernel || c.scan_form == "dual", "use_kernel computes the dual form; scan_form primal needs use_kernel: false");
   need(c.variant != "mlp" || c.mlp_expansion >= 1, "mlp_expansion must be >= 1");
   if (c.variant == "multilayer") {
     const auto& dims = c.mlp_dims;

@@ -22,7 +22,7 @@ struct TTTConfig {
   std::string minibatch_mode = "causal";  // E6 (a.k.a. eta_mode): causal | full
   int64_t scan_checkpoint_group = 0;      // 0: keep every mini-batch; k >= 1: recompute groups of k
   std::string scan_form = "dual";         // dual (E13) | primal (token by token; for tests)
-  bool use_kernel = false;                // fused CUDA scan (not built yet: refused by validate)
+  bool use_kernel = false;                // the fused scan (fused_scan.h) instead of the composed one
 
   int64_t head_dim() const { return heads > 0 ? width / heads : 0; }
   // The inner model's layer widths [d, ..., d] for this variant.

@@ -5,6 +5,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "nn/init.h"
+#include "ttt/fused_scan.h"
 
 namespace ttt {
 
@@ -45,11 +46,11 @@ void TTTBase::set_inner_params(std::vector<Tensor> weights, std::vector<Tensor> 
   bias_names_ = std::move(bias_names);
 }
 
-ScanOutputs TTTBase::composed(const ScanInputs& inputs) const {
+ScanOutputs TTTBase::default_scan(const ScanInputs& inputs) const {
   ScanOptions opt;
   opt.form = config_.scan_form;
   opt.checkpoint_group = config_.scan_checkpoint_group;
-  return composed_scan(inputs, opt);
+  return config_.use_kernel ? fused_scan(inputs, opt) : composed_scan(inputs, opt);
 }
 
 // E2a: XV <- XK + LN_h(XV - XK), LN with mean and unbiased std over d, eps 1e-8 added to the std.

@@ -53,8 +53,9 @@ class TTTBase : public nn::Module {
                         std::vector<std::string> weight_names, std::vector<std::string> bias_names);
   // The inner loop over all mini-batches (TTT_SPEC.md sections 3-4).
   virtual ScanOutputs ttt_scan(const ScanInputs& inputs) = 0;
-  // The default ttt_scan body: the composed, autograd-op implementation.
-  ScanOutputs composed(const ScanInputs& inputs) const;
+  // The default ttt_scan body: the composed autograd-op scan (inner_scan.h), or the fused one
+  // (fused_scan.h) when config.use_kernel.
+  ScanOutputs default_scan(const ScanInputs& inputs) const;
 
   std::vector<Tensor> inner_weights_, inner_biases_;
 

@@ -16,7 +16,7 @@ class TTTLinear : public TTTBase {
   Tensor W1, b1;
 
  protected:
-  ScanOutputs ttt_scan(const ScanInputs& inputs) override { return composed(inputs); }
+  ScanOutputs ttt_scan(const ScanInputs& inputs) override { return default_scan(inputs); }
 };
 
 class TTTMLP : public TTTBase {
@@ -25,7 +25,7 @@ class TTTMLP : public TTTBase {
   Tensor W1, b1, W2, b2;
 
  protected:
-  ScanOutputs ttt_scan(const ScanInputs& inputs) override { return composed(inputs); }
+  ScanOutputs ttt_scan(const ScanInputs& inputs) override { return default_scan(inputs); }
 };
 
 class TTTMultiLayer : public TTTBase {
@@ -34,7 +34,7 @@ class TTTMultiLayer : public TTTBase {
   std::shared_ptr<nn::ParameterList> weights, biases;
 
  protected:
-  ScanOutputs ttt_scan(const ScanInputs& inputs) override { return composed(inputs); }
+  ScanOutputs ttt_scan(const ScanInputs& inputs) override { return default_scan(inputs); }
 };
 
 // Builds the variant named by config.variant (validated first); the only constructor callers need.

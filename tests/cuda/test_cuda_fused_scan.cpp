@@ -1,0 +1,99 @@
+// The fused scan kernel on CUDA against the composed scan on the CPU: outputs, final states and
+// every input's gradient, in f64 (to rounding) and f32 (to f32 accuracy), over the shared scan
+// cases (inner depths 1-3, causal/full, shared/carried state, padding, checkpoint groups) plus
+// sizes that cross the kernel's matrix tiles (head dim 64, inner hidden 256, mini-batches 16 and
+// 64), and whole layers with use_kernel on the GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/ttt/scan_cases.h"
+#include "ttt/ttt_variants.h"
+
+namespace ttt {
+namespace {
+
+#define SKIP_WITHOUT_GPU() \
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: CUDA fused scan tests skipped"
+
+using testing::ScanCase;
+
+// max |a - b| / (max |b| + tiny): relative to the tensor's scale
+double scaled_error(const Tensor& a, const Tensor& b) {
+  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  EXPECT_EQ(x.size(), y.size());
+  double diff = 0, scale = 1e-30;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    diff = std::max(diff, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return diff / scale;
+}
+
+void expect_close(const ScanCase& c, DType dtype, double tol) {
+  testing::ScanRun ref = testing::run_scan(c, false, DType::f64, Device::cpu());
+  testing::ScanRun got = testing::run_scan(c, true, dtype, Device::cuda(0));
+  for (size_t i = 0; i < ref.values.size(); ++i)
+    EXPECT_LT(scaled_error(got.values[i], ref.values[i]), tol) << c.name << " output " << i;
+  const size_t layers = c.dims.size() - 1;
+  for (size_t i = 0; i < ref.grads.size(); ++i)
+    EXPECT_LT(scaled_error(got.grads[i], ref.grads[i]), tol) << c.name << " gradient of " << testing::scan_leaf_name(i, layers);
+}
+
+std::vector<ScanCase> cuda_cases() {
+  std::vector<ScanCase> v = testing::scan_cases();
+  v.push_back({"mlp_d64_b16", 1, 2, 3, 16, {64, 256, 64}, true, true, 5, 2});
+  v.push_back({"mlp_d64_b64", 1, 1, 2, 64, {64, 256, 64}});
+  v.push_back({"linear_d64_b64_full", 1, 2, 2, 64, {64, 64}, false});
+  v.push_back({"multilayer_d32_b20", 2, 1, 3, 20, {32, 96, 80, 32}, true, false, 3, 0});
+  return v;
+}
+
+class FusedScanCuda : public ::testing::TestWithParam<ScanCase> {};
+
+TEST_P(FusedScanCuda, MatchesComposedCpuInF64) {
+  SKIP_WITHOUT_GPU();
+  expect_close(GetParam(), DType::f64, 1e-10);
+}
+
+TEST_P(FusedScanCuda, MatchesComposedCpuInF32) {
+  SKIP_WITHOUT_GPU();
+  expect_close(GetParam(), DType::f32, 2e-4);
+}
+
+std::string case_name(const ::testing::TestParamInfo<ScanCase>& p) { return p.param.name; }
+INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCuda, ::testing::ValuesIn(cuda_cases()), case_name);
+
+TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const std::string variant : {"linear", "mlp", "multilayer"}) {
+    TTTConfig c;
+    c.variant = variant;
+    c.width = 64;
+    c.heads = 4;
+    if (variant == "multilayer") c.mlp_dims = {16, 40, 24, 16};
+    c.mini_batch_size = 8;
+    c.ttt_base_lr = 0.5;
+    c.scan_checkpoint_group = variant == "mlp" ? 2 : 0;
+    std::vector<Tensor> outs, grads;
+    for (bool gpu : {false, true}) {
+      c.use_kernel = gpu;
+      Generator gen(3);
+      auto layer = make_ttt(c, gen);
+      const Device dev = gpu ? Device::cuda(0) : Device::cpu();
+      layer->to(dev);
+      Generator xg(5);
+      Tensor x = to_device(nn::init::normal({2, 29, 64}, 0, 1, xg), dev);
+      Tensor y = layer->forward(x);
+      backward(sum(mul(y, y)));
+      outs.push_back(to_device(y.detach(), Device::cpu()));
+      for (auto& [name, p] : layer->named_parameters()) grads.push_back(to_device(p.grad(), Device::cpu()));
+    }
+    EXPECT_LT(scaled_error(outs[1], outs[0]), 1e-4) << variant;
+    const size_t half = grads.size() / 2;
+    for (size_t i = 0; i < half; ++i) EXPECT_LT(scaled_error(grads[half + i], grads[i]), 1e-3) << variant << " parameter " << i;
+  }
+}
+
+}  // namespace
+}  // namespace ttt

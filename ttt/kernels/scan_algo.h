@@ -1,0 +1,508 @@
+// The fused TTT scan (use_kernel: true), written once for two executors: scan_cpu.cpp runs it with
+// plain loops (the readable reference, gradchecked in f64), scan_cuda.cu runs it with one thread
+// block per sequence (batch x head), the inner weights and per-mini-batch intermediates in a
+// per-sequence workspace that stays in L2, and block-wide tiled matrix products.
+//
+// Forward (TTT_SPEC.md sections 3-4, per mini-batch, layers l = 0..L-1, X_0 = K):
+//   Z_l = X_l W_l + b_l,  X_{l+1} = gelu(Z_l)                                       (E12)
+//   G_{L-1} = ln_l2_grad(Z_{L-1}, target),  G_l = (G_{l+1} W_{l+1}^T) o gelu'(Z_l)  (E10, E11)
+//   Xbar_0 = Q,  M_l = eta o (Xbar_l X_l^T + 1),  Zbar_l = Xbar_l W_l - M_l G_l + b_l (E13;
+//            eta o (S + 1) folds E13's two eta terms into one product)
+//   out = Q + LN(Zbar_{L-1}) gamma + beta                                           (E14)
+//   W_l -= X_l^T diag(eta_last) G_l,  b_l -= eta_last G_l                          (E15)
+// Backward runs the mini-batches in reverse. It needs the state at each mini-batch's start: the
+// forward saves it every `group` mini-batches, and backward recomputes the states inside a group
+// from the saved one (scan checkpointing, TTT_SPEC.md section 6). Within a mini-batch, backward
+// recomputes the forward intermediates from the state, then differentiates in reverse order:
+// the output LN, the state update (it reads the carried dW before anything else is added), the
+// output path, the inner-gradient chain (second derivatives of gelu and of E10), the key path.
+#pragma once
+#include <math.h>
+
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define TTT_HD __host__ __device__
+#else
+#define TTT_HD
+#endif
+
+namespace ttt::scan {
+
+constexpr int kMaxLayers = 8;
+
+TTT_HD inline float tanh_of(float x) { return tanhf(x); }
+TTT_HD inline double tanh_of(double x) { return tanh(x); }
+TTT_HD inline float sqrt_of(float x) { return sqrtf(x); }
+TTT_HD inline double sqrt_of(double x) { return sqrt(x); }
+
+// tanh-approximated gelu and its first two derivatives (u = k (x + c x^3), t = tanh u).
+template <class T>
+TTT_HD inline T gelu(T x) {
+  const T k = T(0.7978845608028654), c = T(0.044715);
+  return T(0.5) * x * (T(1) + tanh_of(k * (x + c * x * x * x)));
+}
+template <class T>
+TTT_HD inline T gelu_d1(T x) {
+  const T k = T(0.7978845608028654), c = T(0.044715);
+  const T t = tanh_of(k * (x + c * x * x * x));
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * c * x * x);
+}
+template <class T>
+TTT_HD inline T gelu_d2(T x) {
+  const T k = T(0.7978845608028654), c = T(0.044715);
+  const T t = tanh_of(k * (x + c * x * x * x));
+  const T du = k * (T(1) + T(3) * c * x * x), ddu = T(6) * k * c * x, sech2 = T(1) - t * t;
+  return sech2 * du + T(0.5) * x * sech2 * (ddu - T(2) * t * du * du);
+}
+
+// Sizes of one scan, and where everything sits in the per-sequence buffers.
+struct ScanShape {
+  int layers = 0;
+  int dims[kMaxLayers + 1] = {};  // d_0 = d, ..., d_L = d
+  int b = 0;                      // mini-batch size
+  int n = 0;                      // mini-batches
+  int heads = 0;
+  int sequences = 0;              // batch x heads
+  int group = 1;                  // a saved state every `group` mini-batches
+  bool shared_init = true;        // initial state [heads, P] (true) or [sequences, P]
+  double eps = 1e-6;
+
+  TTT_HD int d() const { return dims[0]; }
+  TTT_HD int max_dim() const {
+    int m = b;
+    for (int l = 0; l <= layers; ++l) m = dims[l] > m ? dims[l] : m;
+    return m;
+  }
+  // Packed state: W_0 [d_0, d_1], b_0 [d_1], W_1, b_1, ...
+  TTT_HD int64_t w_at(int l) const {
+    int64_t o = 0;
+    for (int i = 0; i < l; ++i) o += int64_t(dims[i]) * dims[i + 1] + dims[i + 1];
+    return o;
+  }
+  TTT_HD int64_t b_at(int l) const { return w_at(l) + int64_t(dims[l]) * dims[l + 1]; }
+  TTT_HD int64_t state_size() const { return w_at(layers); }
+  TTT_HD int saved_states() const { return (n + group - 1) / group; }
+
+  // Workspace of one sequence, in elements: forward and backward intermediates.
+  struct Layout {
+    int64_t x[kMaxLayers], z[kMaxLayers], g[kMaxLayers], h[kMaxLayers], xbar[kMaxLayers], zbar[kMaxLayers];
+    int64_t dg[kMaxLayers], dz[kMaxLayers], dx[kMaxLayers];
+    int64_t mu_z, rstd_z, mu_zb, rstd_zb, s, m, dm, dzbar, dxbar, ge, dge, rows_a, rows_b, dgamma, dbeta, del, dw;
+    int64_t total;
+  };
+  TTT_HD Layout layout() const {
+    Layout L{};
+    int64_t o = 0;
+    auto take = [&o](int64_t size) { const int64_t at = o; o += size; return at; };
+    const int64_t B = b, D = max_dim();
+    for (int l = 0; l < layers; ++l) {
+      const int64_t din = dims[l], dout = dims[l + 1];
+      L.x[l] = take(B * din);  // x[0] is unused (X_0 is K)
+      L.z[l] = take(B * dout);
+      L.g[l] = take(B * dout);
+      L.h[l] = take(B * dout);
+      L.xbar[l] = take(B * din);  // xbar[0] is unused (Xbar_0 is Q)
+      L.zbar[l] = take(B * dout);
+      L.dg[l] = take(B * dout);
+      L.dz[l] = take(B * dout);
+      L.dx[l] = take(B * din);
+    }
+    L.mu_z = take(B), L.rstd_z = take(B), L.mu_zb = take(B), L.rstd_zb = take(B);
+    L.s = take(B * B), L.m = take(B * B), L.dm = take(B * B);
+    L.dzbar = take(B * D), L.dxbar = take(B * D), L.ge = take(B * D), L.dge = take(B * D);
+    L.rows_a = take(B * dims[0]), L.rows_b = take(B * dims[0]);
+    L.dgamma = take(dims[0]), L.dbeta = take(dims[0]), L.del = take(B);
+    L.dw = take(state_size());
+    L.total = o;
+    return L;
+  }
+};
+
+// One sequence's inputs, outputs and buffers. Sequence-major: q/k/target/out [n, b, d], eta [n, b, b].
+template <class T>
+struct SequenceArgs {
+  const T *q, *k, *target, *eta, *gamma, *beta;  // gamma/beta: this head's [d]
+  const T* init_state;                           // [P]
+  T* out;                                        // forward: [n, b, d]
+  T* final_state;                                // forward: [P] (also the running state)
+  T* saved;                                      // [saved_states, P] or null (no backward)
+  T* work;                                       // [layout().total]
+  // backward
+  const T *dout, *dfinal;                        // dfinal may be null (no gradient into the final state)
+  T *dq, *dk, *dtarget, *deta, *dinit, *dgamma, *dbeta;  // dinit [P], dgamma/dbeta [d] per sequence
+  T* group_states;                               // [group - 1, P]: states recomputed inside a group
+};
+
+// The scan for one sequence. Ex supplies gemm (C = alpha op(A) op(B) + beta C, row-major, beta 0
+// never reads C), each(n, f) (f(i) for i < n, then a barrier) and copy.
+template <class T, class Ex>
+class Sequence {
+ public:
+  TTT_HD Sequence(const ScanShape& s, const SequenceArgs<T>& a, Ex& ex) : s_(s), a_(a), ex_(ex), L_(s.layout()) {}
+
+  TTT_HD void forward() {
+    const int64_t P = s_.state_size();
+    ex_.copy(a_.final_state, a_.init_state, P);
+    for (int m = 0; m < s_.n; ++m) {
+      if (a_.saved && m % s_.group == 0) ex_.copy(a_.saved + int64_t(m / s_.group) * P, a_.final_state, P);
+      key_path_and_inner_grads(m, a_.final_state);
+      output_path(m, a_.final_state, a_.out + int64_t(m) * s_.b * s_.d());
+      update_state(m, a_.final_state);
+    }
+  }
+
+  TTT_HD void backward() {
+    const int64_t P = s_.state_size();
+    T* dw = w(L_.dw);
+    if (a_.dfinal) ex_.copy(dw, a_.dfinal, P);
+    else ex_.each(P, [=](int64_t i) { dw[i] = T(0); });
+    const int d = s_.d();
+    T *dgam = w(L_.dgamma), *dbet = w(L_.dbeta);
+    ex_.each(d, [=](int64_t i) { dgam[i] = T(0); dbet[i] = T(0); });
+    for (int g = s_.saved_states() - 1; g >= 0; --g) {
+      const int first = g * s_.group;
+      const int count = s_.n - first < s_.group ? s_.n - first : s_.group;
+      // Recompute the states inside the group from the saved one (slot j: state before first + j).
+      for (int j = 1; j < count; ++j) {
+        T* st = a_.group_states + int64_t(j - 1) * P;
+        ex_.copy(st, state_of(g, j - 1), P);
+        key_path_and_inner_grads(first + j - 1, st);
+        update_state(first + j - 1, st);
+      }
+      for (int j = count - 1; j >= 0; --j) backward_minibatch(first + j, state_of(g, j));
+    }
+    ex_.copy(a_.dinit, dw, P);
+    ex_.copy(a_.dgamma, dgam, d);
+    ex_.copy(a_.dbeta, dbet, d);
+  }
+
+ private:
+  const ScanShape& s_;
+  const SequenceArgs<T>& a_;
+  Ex& ex_;
+  ScanShape::Layout L_;
+
+  TTT_HD T* w(int64_t at) const { return a_.work + at; }
+  TTT_HD int din(int l) const { return s_.dims[l]; }
+  TTT_HD int dout(int l) const { return s_.dims[l + 1]; }
+  TTT_HD const T* xin(int l, int m) const { return l == 0 ? a_.k + int64_t(m) * s_.b * s_.d() : w(L_.x[l]); }
+  TTT_HD const T* xbar_in(int l, int m) const { return l == 0 ? a_.q + int64_t(m) * s_.b * s_.d() : w(L_.xbar[l]); }
+  TTT_HD const T* eta_of(int m) const { return a_.eta + int64_t(m) * s_.b * s_.b; }
+  TTT_HD T* state_of(int g, int j) const {
+    return j == 0 ? a_.saved + int64_t(g) * s_.state_size() : a_.group_states + int64_t(j - 1) * s_.state_size();
+  }
+
+  // Z_l, X_{l+1} (E12), then G_l (E10, E11) at the state W.
+  TTT_HD void key_path_and_inner_grads(int m, const T* W) {
+    const int b = s_.b, d = s_.d(), L = s_.layers;
+    for (int l = 0; l < L; ++l) {
+      const int di = din(l), dn = dout(l);
+      T* z = w(L_.z[l]);
+      ex_.gemm(b, dn, di, T(1), xin(l, m), di, false, W + s_.w_at(l), dn, false, T(0), z, dn);
+      const T* bias = W + s_.b_at(l);
+      T* xnext = l + 1 < L ? w(L_.x[l + 1]) : nullptr;
+      ex_.each(int64_t(b) * dn, [=](int64_t i) {
+        const T v = z[i] + bias[i % dn];
+        z[i] = v;
+        if (xnext) xnext[i] = gelu(v);
+      });
+    }
+    // E10 row by row: G = (gy - mean(gy) - xhat mean(gy xhat)) / sigma, gy = (gamma xhat + beta - target) gamma
+    const T* zL = w(L_.z[L - 1]);
+    const T* tgt = a_.target + int64_t(m) * b * d;
+    T *gL = w(L_.g[L - 1]), *mu = w(L_.mu_z), *rstd = w(L_.rstd_z);
+    const T *gamma = a_.gamma, *beta = a_.beta;
+    const T eps = T(s_.eps);
+    ex_.each(b, [=](int64_t r) {
+      const T* zr = zL + r * d;
+      T mean = 0, var = 0;
+      for (int j = 0; j < d; ++j) mean += zr[j];
+      mean /= T(d);
+      for (int j = 0; j < d; ++j) var += (zr[j] - mean) * (zr[j] - mean);
+      const T rs = T(1) / sqrt_of(var / T(d) + eps);
+      T s1 = 0, s2 = 0;
+      for (int j = 0; j < d; ++j) {
+        const T xh = (zr[j] - mean) * rs, gy = (gamma[j] * xh + beta[j] - tgt[r * d + j]) * gamma[j];
+        s1 += gy;
+        s2 += gy * xh;
+      }
+      s1 /= T(d), s2 /= T(d);
+      for (int j = 0; j < d; ++j) {
+        const T xh = (zr[j] - mean) * rs, gy = (gamma[j] * xh + beta[j] - tgt[r * d + j]) * gamma[j];
+        gL[r * d + j] = (gy - s1 - xh * s2) * rs;
+      }
+      mu[r] = mean, rstd[r] = rs;
+    });
+    for (int l = L - 2; l >= 0; --l) {
+      const int dn = dout(l), dnn = dout(l + 1);
+      T *h = w(L_.h[l]), *g = w(L_.g[l]);
+      const T* z = w(L_.z[l]);
+      ex_.gemm(b, dn, dnn, T(1), w(L_.g[l + 1]), dnn, false, W + s_.w_at(l + 1), dnn, true, T(0), h, dn);
+      ex_.each(int64_t(b) * dn, [=](int64_t i) { g[i] = h[i] * gelu_d1(z[i]); });
+    }
+  }
+
+  // S_l = Xbar_l X_l^T and M_l = eta o (S_l + 1) for layer l of mini-batch m.
+  TTT_HD void attention(int l, int m) {
+    const int b = s_.b, di = din(l);
+    T *S = w(L_.s), *M = w(L_.m);
+    const T* eta = eta_of(m);
+    ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), S, b);
+    ex_.each(int64_t(b) * b, [=](int64_t i) { M[i] = eta[i] * (S[i] + T(1)); });
+  }
+
+  // Zbar_l (E13) for every layer; then out = Q + LN(Zbar_{L-1}) gamma + beta (E14) when out is
+  // given, else only the LN statistics (backward).
+  TTT_HD void output_path(int m, const T* W, T* out) {
+    const int b = s_.b, d = s_.d(), L = s_.layers;
+    for (int l = 0; l < L; ++l) {
+      const int di = din(l), dn = dout(l);
+      attention(l, m);
+      T* zb = w(L_.zbar[l]);
+      ex_.gemm(b, dn, di, T(1), xbar_in(l, m), di, false, W + s_.w_at(l), dn, false, T(0), zb, dn);
+      ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, w(L_.g[l]), dn, false, T(1), zb, dn);
+      const T* bias = W + s_.b_at(l);
+      T* xnext = l + 1 < L ? w(L_.xbar[l + 1]) : nullptr;
+      ex_.each(int64_t(b) * dn, [=](int64_t i) {
+        const T v = zb[i] + bias[i % dn];
+        zb[i] = v;
+        if (xnext) xnext[i] = gelu(v);
+      });
+    }
+    const T* zb = w(L_.zbar[L - 1]);
+    const T *q = a_.q + int64_t(m) * b * d, *gamma = a_.gamma, *beta = a_.beta;
+    T *mu = w(L_.mu_zb), *rstd = w(L_.rstd_zb);
+    const T eps = T(s_.eps);
+    ex_.each(b, [=](int64_t r) {
+      const T* zr = zb + r * d;
+      T mean = 0, var = 0;
+      for (int j = 0; j < d; ++j) mean += zr[j];
+      mean /= T(d);
+      for (int j = 0; j < d; ++j) var += (zr[j] - mean) * (zr[j] - mean);
+      const T rs = T(1) / sqrt_of(var / T(d) + eps);
+      mu[r] = mean, rstd[r] = rs;
+      if (out)
+        for (int j = 0; j < d; ++j) out[r * d + j] = q[r * d + j] + (zr[j] - mean) * rs * gamma[j] + beta[j];
+    });
+  }
+
+  // E15: W_l -= X_l^T (eta_last o G_l), b_l -= eta_last G_l, in place.
+  TTT_HD void update_state(int m, T* W) {
+    const int b = s_.b;
+    const T* eta_last = eta_of(m) + int64_t(b - 1) * b;
+    T* ge = w(L_.ge);
+    for (int l = 0; l < s_.layers; ++l) {
+      const int di = din(l), dn = dout(l);
+      const T* g = w(L_.g[l]);
+      ex_.each(int64_t(b) * dn, [=](int64_t i) { ge[i] = eta_last[i / dn] * g[i]; });
+      ex_.gemm(di, dn, b, T(-1), xin(l, m), di, true, ge, dn, false, T(1), W + s_.w_at(l), dn);
+      T* bias = W + s_.b_at(l);
+      ex_.each(dn, [=](int64_t j) {
+        T acc = 0;
+        for (int r = 0; r < b; ++r) acc += ge[r * dn + j];
+        bias[j] -= acc;
+      });
+    }
+  }
+
+  // Adds the column sums of x [rows, cols] to acc [cols].
+  TTT_HD void add_column_sums(T* acc, const T* x, int rows, int cols) {
+    ex_.each(cols, [=](int64_t j) {
+      T sum = 0;
+      for (int r = 0; r < rows; ++r) sum += x[r * cols + j];
+      acc[j] += sum;
+    });
+  }
+
+  TTT_HD void backward_minibatch(int m, const T* W) {
+    const int b = s_.b, d = s_.d(), L = s_.layers;
+    const int64_t tok = int64_t(m) * b * d;
+    key_path_and_inner_grads(m, W);
+    output_path(m, W, nullptr);
+    T* dW = w(L_.dw);  // on entry: the gradient of the state after this mini-batch
+    const T* eta = eta_of(m);
+    const T* eta_last = eta + int64_t(b - 1) * b;
+    T* deta = a_.deta + int64_t(m) * b * b;
+    const T *gamma = a_.gamma, *beta = a_.beta;
+
+    // (a) out = Q + LN(Zbar) gamma + beta
+    {
+      const T *dout = a_.dout + tok, *zb = w(L_.zbar[L - 1]), *mu = w(L_.mu_zb), *rstd = w(L_.rstd_zb);
+      T *dq = a_.dq + tok, *dzbar = w(L_.dzbar), *ra = w(L_.rows_a);
+      ex_.each(b, [=](int64_t r) {
+        T s1 = 0, s2 = 0;
+        for (int j = 0; j < d; ++j) {
+          const T xh = (zb[r * d + j] - mu[r]) * rstd[r], gx = dout[r * d + j] * gamma[j];
+          s1 += gx, s2 += gx * xh;
+          ra[r * d + j] = dout[r * d + j] * xh;
+          dq[r * d + j] = dout[r * d + j];
+        }
+        s1 /= T(d), s2 /= T(d);
+        for (int j = 0; j < d; ++j) {
+          const T xh = (zb[r * d + j] - mu[r]) * rstd[r];
+          dzbar[r * d + j] = rstd[r] * (dout[r * d + j] * gamma[j] - s1 - xh * s2);
+        }
+      });
+      add_column_sums(w(L_.dgamma), ra, b, d);
+      add_column_sums(w(L_.dbeta), dout, b, d);
+      ex_.each(int64_t(b) * b, [=](int64_t i) { deta[i] = T(0); });
+    }
+
+    // (b) the update W' = W - X^T (eta_last o G), b' = b - eta_last G, with dW holding dW'
+    {
+      T *ge = w(L_.ge), *dge = w(L_.dge), *del = w(L_.del);
+      ex_.each(b, [=](int64_t r) { del[r] = T(0); });
+      for (int l = 0; l < L; ++l) {
+        const int di = din(l), dn = dout(l);
+        const T* g = w(L_.g[l]);
+        const T* dbias = dW + s_.b_at(l);
+        T *dg = w(L_.dg[l]), *dx = w(L_.dx[l]);
+        ex_.gemm(b, dn, di, T(-1), xin(l, m), di, false, dW + s_.w_at(l), dn, false, T(0), dge, dn);
+        ex_.each(int64_t(b) * dn, [=](int64_t i) {
+          dge[i] -= dbias[i % dn];
+          ge[i] = eta_last[i / dn] * g[i];
+          dg[i] = eta_last[i / dn] * dge[i];
+        });
+        ex_.gemm(b, di, dn, T(-1), ge, dn, false, dW + s_.w_at(l), dn, true, T(0), dx, di);
+        ex_.each(b, [=](int64_t r) {
+          T acc = 0;
+          for (int k = 0; k < dn; ++k) acc += dge[r * dn + k] * g[r * dn + k];
+          del[r] += acc;
+        });
+      }
+      // deta's last row gets del after the output path below has written deta.
+    }
+
+    // (c) the output path, top layer down: Zbar_l = Xbar_l W_l - M_l G_l + b_l
+    {
+      T *dzbar = w(L_.dzbar), *dxbar = w(L_.dxbar), *S = w(L_.s), *M = w(L_.m), *dM = w(L_.dm);
+      for (int l = L - 1; l >= 0; --l) {
+        const int di = din(l), dn = dout(l);
+        attention(l, m);
+        const T* xb = xbar_in(l, m);
+        ex_.gemm(di, dn, b, T(1), xb, di, true, dzbar, dn, false, T(1), dW + s_.w_at(l), dn);
+        add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
+        ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, w(L_.g[l]), dn, true, T(0), dM, b);
+        ex_.gemm(b, dn, b, T(-1), M, b, true, dzbar, dn, false, T(1), w(L_.dg[l]), dn);
+        ex_.each(int64_t(b) * b, [=](int64_t i) {
+          deta[i] += dM[i] * (S[i] + T(1));
+          dM[i] *= eta[i];  // now dS
+        });
+        ex_.gemm(b, di, dn, T(1), dzbar, dn, false, W + s_.w_at(l), dn, true, T(0), dxbar, di);
+        ex_.gemm(b, di, b, T(1), dM, b, false, xin(l, m), di, false, T(1), dxbar, di);
+        ex_.gemm(b, di, b, T(1), dM, b, true, xb, di, false, T(1), w(L_.dx[l]), di);
+        if (l > 0) {
+          const T* zprev = w(L_.zbar[l - 1]);
+          ex_.each(int64_t(b) * di, [=](int64_t i) { dzbar[i] = dxbar[i] * gelu_d1(zprev[i]); });
+        } else {
+          T* dq = a_.dq + tok;
+          ex_.each(int64_t(b) * d, [=](int64_t i) { dq[i] += dxbar[i]; });
+        }
+      }
+      const T* del = w(L_.del);
+      T* deta_last = deta + int64_t(b - 1) * b;
+      ex_.each(b, [=](int64_t i) { deta_last[i] += del[i]; });
+    }
+
+    // (d) the inner-gradient chain G_l = H_l o gelu'(Z_l), H_l = G_{l+1} W_{l+1}^T, bottom up
+    for (int l = 0; l + 1 < L; ++l) {
+      const int dn = dout(l), dnn = dout(l + 1);
+      T *p = w(L_.ge), *dz = w(L_.dz[l]);
+      const T *dg = w(L_.dg[l]), *z = w(L_.z[l]), *h = w(L_.h[l]);
+      ex_.each(int64_t(b) * dn, [=](int64_t i) {
+        p[i] = dg[i] * gelu_d1(z[i]);
+        dz[i] = dg[i] * h[i] * gelu_d2(z[i]);
+      });
+      ex_.gemm(b, dnn, dn, T(1), p, dn, false, W + s_.w_at(l + 1), dnn, false, T(1), w(L_.dg[l + 1]), dnn);
+      ex_.gemm(dn, dnn, b, T(1), p, dn, true, w(L_.g[l + 1]), dnn, false, T(1), dW + s_.w_at(l + 1), dnn);
+    }
+
+    // (e) E10's backward: dZ_{L-1}, dtarget, and gamma/beta's share
+    {
+      const T *zL = w(L_.z[L - 1]), *tgt = a_.target + tok, *dgL = w(L_.dg[L - 1]);
+      const T *mu = w(L_.mu_z), *rstd = w(L_.rstd_z), *gL = w(L_.g[L - 1]);
+      T *dz = w(L_.dz[L - 1]), *dt = a_.dtarget + tok, *ra = w(L_.rows_a), *rb = w(L_.rows_b);
+      ex_.each(b, [=](int64_t r) {
+        const int64_t o = r * d;
+        // c = mean(xhat gy), mean(u), mean(u xhat) with u = dG / sigma
+        T c = 0, mu_u = 0, mu_ux = 0, u_dot_g = 0;
+        for (int j = 0; j < d; ++j) {
+          const T xh = (zL[o + j] - mu[r]) * rstd[r], gy = (gamma[j] * xh + beta[j] - tgt[o + j]) * gamma[j];
+          const T u = dgL[o + j] * rstd[r];
+          c += xh * gy, mu_u += u, mu_ux += u * xh, u_dot_g += u * gL[o + j];
+        }
+        c /= T(d), mu_u /= T(d), mu_ux /= T(d);
+        // dxhat = -c u - mean(u xhat) gy + gamma^2 dgy, dgy = u - mean(u) - xhat mean(u xhat)
+        T mu_dx = 0, mu_dxx = 0;
+        for (int j = 0; j < d; ++j) {
+          const T xh = (zL[o + j] - mu[r]) * rstd[r], resid = gamma[j] * xh + beta[j] - tgt[o + j];
+          const T gy = resid * gamma[j], u = dgL[o + j] * rstd[r];
+          const T dgy = u - mu_u - xh * mu_ux;
+          const T dxh = -c * u - mu_ux * gy + gamma[j] * gamma[j] * dgy;
+          ra[o + j] = dgy * (T(2) * gamma[j] * xh + beta[j] - tgt[o + j]);  // dgamma share
+          rb[o + j] = dgy * gamma[j];                                        // dbeta share
+          dt[o + j] = -gamma[j] * dgy;
+          dz[o + j] = dxh;  // finished below
+          mu_dx += dxh, mu_dxx += dxh * xh;
+        }
+        mu_dx /= T(d), mu_dxx /= T(d);
+        // dz = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / sigma + dsigma xhat / D, dsigma = -sum(u G)
+        for (int j = 0; j < d; ++j) {
+          const T xh = (zL[o + j] - mu[r]) * rstd[r];
+          dz[o + j] = rstd[r] * (dz[o + j] - mu_dx - xh * mu_dxx) - u_dot_g * xh / T(d);
+        }
+      });
+      add_column_sums(w(L_.dgamma), ra, b, d);
+      add_column_sums(w(L_.dbeta), rb, b, d);
+    }
+
+    // (f) the key path, top layer down: Z_l = X_l W_l + b_l, X_{l+1} = gelu(Z_l)
+    for (int l = L - 1; l >= 0; --l) {
+      const int di = din(l), dn = dout(l);
+      const T* dz = w(L_.dz[l]);
+      T* dx = w(L_.dx[l]);
+      ex_.gemm(di, dn, b, T(1), xin(l, m), di, true, dz, dn, false, T(1), dW + s_.w_at(l), dn);
+      add_column_sums(dW + s_.b_at(l), dz, b, dn);
+      ex_.gemm(b, di, dn, T(1), dz, dn, false, W + s_.w_at(l), dn, true, T(1), dx, di);
+      if (l > 0) {
+        T* dzp = w(L_.dz[l - 1]);
+        const T* zp = w(L_.z[l - 1]);
+        ex_.each(int64_t(b) * di, [=](int64_t i) { dzp[i] += dx[i] * gelu_d1(zp[i]); });
+      } else {
+        T* dk = a_.dk + tok;
+        ex_.each(int64_t(b) * d, [=](int64_t i) { dk[i] = dx[i]; });
+      }
+    }
+  }
+};
+
+}  // namespace ttt::scan
+
+namespace ttt::scan {
+
+// Sequence i's part of whole-tensor arguments (i = batch index * heads + head).
+template <class T>
+TTT_HD inline SequenceArgs<T> sequence_args(const ScanShape& s, const SequenceArgs<T>& all, int i) {
+  const int64_t P = s.state_size(), tokens = int64_t(s.n) * s.b * s.d(), etas = int64_t(s.n) * s.b * s.b;
+  const int h = i % s.heads, d = s.d();
+  auto at = [](auto* p, int64_t off) { return p ? p + off : p; };
+  SequenceArgs<T> a = all;
+  a.q = at(all.q, i * tokens), a.k = at(all.k, i * tokens), a.target = at(all.target, i * tokens);
+  a.eta = at(all.eta, i * etas);
+  a.gamma = at(all.gamma, int64_t(h) * d), a.beta = at(all.beta, int64_t(h) * d);
+  a.init_state = at(all.init_state, int64_t(s.shared_init ? h : i) * P);
+  a.out = at(all.out, i * tokens);
+  a.final_state = at(all.final_state, i * P);
+  a.saved = at(all.saved, i * int64_t(s.saved_states()) * P);
+  a.work = at(all.work, i * s.layout().total);
+  a.dout = at(all.dout, i * tokens), a.dfinal = at(all.dfinal, i * P);
+  a.dq = at(all.dq, i * tokens), a.dk = at(all.dk, i * tokens), a.dtarget = at(all.dtarget, i * tokens);
+  a.deta = at(all.deta, i * etas);
+  a.dinit = at(all.dinit, i * P);
+  a.dgamma = at(all.dgamma, int64_t(i) * d), a.dbeta = at(all.dbeta, int64_t(i) * d);
+  a.group_states = at(all.group_states, i * int64_t(s.group > 1 ? s.group - 1 : 0) * P);
+  return a;
+}
+
+}  // namespace ttt::scan

@@ -1,0 +1,20 @@
+// Entry points of the fused TTT scan (the algorithm is in scan_algo.h): one call runs every
+// sequence. Pointers are host memory for the _cpu functions and device memory for the _cuda ones;
+// `all` describes whole tensors (sequence i's part is found by scan_algo.h's sequence_args).
+#pragma once
+#include "ttt/kernels/scan_algo.h"
+
+namespace ttt::scan {
+
+template <class T>
+void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
+template <class T>
+void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
+
+// CUDA (throws when built without CUDA). f32 and f64.
+template <class T>
+void forward_cuda(const ScanShape& s, const SequenceArgs<T>& all);
+template <class T>
+void backward_cuda(const ScanShape& s, const SequenceArgs<T>& all);
+
+}  // namespace ttt::scan
