@@ -14,7 +14,9 @@ for s in "${sizes[@]}"; do
   "$exe" $args --device cuda --kernel 1 >> "$out" || echo "ttt.cpp kernel failed: $args" >&2
   "$exe" $args --device cuda --kernel 0 >> "$out" || echo "ttt.cpp composed failed: $args" >&2
   (cd tools/reference && python3 bench_ttt_torch.py $args) >> "$out" || echo "torch eager failed: $args" >&2
-  if [ "${NO_COMPILE:-0}" != 1 ]; then
+  # torch.compile at mini-batch 16 did not finish compiling in several minutes (issue #6): skipped
+  # unless COMPILE_SMALL=1.
+  if [ "${NO_COMPILE:-0}" != 1 ] && { [ "$b" -ge 64 ] || [ "${COMPILE_SMALL:-0}" = 1 ]; }; then
     (cd tools/reference && timeout "${COMPILE_TIMEOUT:-240}" python3 bench_ttt_torch.py $args --compile) >> "$out" || echo "torch.compile failed or timed out: $args" >&2
   fi
 done

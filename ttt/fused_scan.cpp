@@ -1,5 +1,7 @@
 #include "ttt/fused_scan.h"
 
+#include <type_traits>
+
 #include "autograd/node.h"
 #include "core/compute.h"
 #include "core/error.h"
@@ -94,8 +96,13 @@ T* ptr(const Tensor& t) {
 template <class T>
 void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device device) {
   if (device.is_meta()) return;  // shapes only
-  if (device.is_cuda()) forward ? scan::forward_cuda(s, a) : scan::backward_cuda(s, a);
-  else forward ? scan::forward_cpu(s, a) : scan::backward_cpu(s, a);
+  if (!device.is_cuda()) {
+    forward ? scan::forward_cpu(s, a) : scan::backward_cpu(s, a);
+  } else if constexpr (std::is_same_v<T, float>) {
+    forward ? scan::forward_cuda(s, a) : scan::backward_cuda(s, a);
+  } else {
+    fail("fused_scan", "the CUDA kernel is f32 only, got f64 inputs on " + device.str());
+  }
 }
 
 template <class T>

@@ -1,5 +1,5 @@
 // The fused scan kernel on CUDA against the composed scan on the CPU: outputs, final states and
-// every input's gradient, in f64 (to rounding) and f32 (to f32 accuracy), over the shared scan
+// every input's gradient in f32 (the CUDA backend's dtype) against f64 on the CPU, over the shared scan
 // cases (inner depths 1-3, causal/full, shared/carried state, padding, checkpoint groups) plus
 // sizes that cross the kernel's matrix tiles (head dim 64, inner hidden 256, mini-batches 16 and
 // 64), and whole layers with use_kernel on the GPU.
@@ -50,11 +50,6 @@ std::vector<ScanCase> cuda_cases() {
 }
 
 class FusedScanCuda : public ::testing::TestWithParam<ScanCase> {};
-
-TEST_P(FusedScanCuda, MatchesComposedCpuInF64) {
-  SKIP_WITHOUT_GPU();
-  expect_close(GetParam(), DType::f64, 1e-10);
-}
 
 TEST_P(FusedScanCuda, MatchesComposedCpuInF32) {
   SKIP_WITHOUT_GPU();

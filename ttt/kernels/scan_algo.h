@@ -156,10 +156,10 @@ class Sequence {
     const int64_t P = s_.state_size();
     T* dw = w(L_.dw);
     if (a_.dfinal) ex_.copy(dw, a_.dfinal, P);
-    else ex_.each(P, [=](int64_t i) { dw[i] = T(0); });
+    else ex_.each(P, [=](int i) { dw[i] = T(0); });
     const int d = s_.d();
     T *dgam = w(L_.dgamma), *dbet = w(L_.dbeta);
-    ex_.each(d, [=](int64_t i) { dgam[i] = T(0); dbet[i] = T(0); });
+    ex_.each(d, [=](int i) { dgam[i] = T(0); dbet[i] = T(0); });
     for (int g = s_.saved_states() - 1; g >= 0; --g) {
       const int first = g * s_.group;
       const int count = s_.n - first < s_.group ? s_.n - first : s_.group;
@@ -202,7 +202,7 @@ class Sequence {
       ex_.gemm(b, dn, di, T(1), xin(l, m), di, false, W + s_.w_at(l), dn, false, T(0), z, dn);
       const T* bias = W + s_.b_at(l);
       T* xnext = l + 1 < L ? w(L_.x[l + 1]) : nullptr;
-      ex_.each(int64_t(b) * dn, [=](int64_t i) {
+      ex_.each(int64_t(b) * dn, [=](int i) {
         const T v = z[i] + bias[i % dn];
         z[i] = v;
         if (xnext) xnext[i] = gelu(v);
@@ -214,7 +214,7 @@ class Sequence {
     T *gL = w(L_.g[L - 1]), *mu = w(L_.mu_z), *rstd = w(L_.rstd_z);
     const T *gamma = a_.gamma, *beta = a_.beta;
     const T eps = T(s_.eps);
-    ex_.each(b, [=](int64_t r) {
+    ex_.each(b, [=](int r) {
       const T* zr = zL + r * d;
       T mean = 0, var = 0;
       for (int j = 0; j < d; ++j) mean += zr[j];
@@ -239,7 +239,7 @@ class Sequence {
       T *h = w(L_.h[l]), *g = w(L_.g[l]);
       const T* z = w(L_.z[l]);
       ex_.gemm(b, dn, dnn, T(1), w(L_.g[l + 1]), dnn, false, W + s_.w_at(l + 1), dnn, true, T(0), h, dn);
-      ex_.each(int64_t(b) * dn, [=](int64_t i) { g[i] = h[i] * gelu_d1(z[i]); });
+      ex_.each(int64_t(b) * dn, [=](int i) { g[i] = h[i] * gelu_d1(z[i]); });
     }
   }
 
@@ -249,7 +249,7 @@ class Sequence {
     T *S = w(L_.s), *M = w(L_.m);
     const T* eta = eta_of(m);
     ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), S, b);
-    ex_.each(int64_t(b) * b, [=](int64_t i) { M[i] = eta[i] * (S[i] + T(1)); });
+    ex_.each(int64_t(b) * b, [=](int i) { M[i] = eta[i] * (S[i] + T(1)); });
   }
 
   // Zbar_l (E13) for every layer; then out = Q + LN(Zbar_{L-1}) gamma + beta (E14) when out is
@@ -264,7 +264,7 @@ class Sequence {
       ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, w(L_.g[l]), dn, false, T(1), zb, dn);
       const T* bias = W + s_.b_at(l);
       T* xnext = l + 1 < L ? w(L_.xbar[l + 1]) : nullptr;
-      ex_.each(int64_t(b) * dn, [=](int64_t i) {
+      ex_.each(int64_t(b) * dn, [=](int i) {
         const T v = zb[i] + bias[i % dn];
         zb[i] = v;
         if (xnext) xnext[i] = gelu(v);
@@ -274,7 +274,7 @@ class Sequence {
     const T *q = a_.q + int64_t(m) * b * d, *gamma = a_.gamma, *beta = a_.beta;
     T *mu = w(L_.mu_zb), *rstd = w(L_.rstd_zb);
     const T eps = T(s_.eps);
-    ex_.each(b, [=](int64_t r) {
+    ex_.each(b, [=](int r) {
       const T* zr = zb + r * d;
       T mean = 0, var = 0;
       for (int j = 0; j < d; ++j) mean += zr[j];
@@ -295,10 +295,10 @@ class Sequence {
     for (int l = 0; l < s_.layers; ++l) {
       const int di = din(l), dn = dout(l);
       const T* g = w(L_.g[l]);
-      ex_.each(int64_t(b) * dn, [=](int64_t i) { ge[i] = eta_last[i / dn] * g[i]; });
+      ex_.each(int64_t(b) * dn, [=](int i) { ge[i] = eta_last[i / dn] * g[i]; });
       ex_.gemm(di, dn, b, T(-1), xin(l, m), di, true, ge, dn, false, T(1), W + s_.w_at(l), dn);
       T* bias = W + s_.b_at(l);
-      ex_.each(dn, [=](int64_t j) {
+      ex_.each(dn, [=](int j) {
         T acc = 0;
         for (int r = 0; r < b; ++r) acc += ge[r * dn + j];
         bias[j] -= acc;
@@ -308,7 +308,7 @@ class Sequence {
 
   // Adds the column sums of x [rows, cols] to acc [cols].
   TTT_HD void add_column_sums(T* acc, const T* x, int rows, int cols) {
-    ex_.each(cols, [=](int64_t j) {
+    ex_.each(cols, [=](int j) {
       T sum = 0;
       for (int r = 0; r < rows; ++r) sum += x[r * cols + j];
       acc[j] += sum;
@@ -330,7 +330,7 @@ class Sequence {
     {
       const T *dout = a_.dout + tok, *zb = w(L_.zbar[L - 1]), *mu = w(L_.mu_zb), *rstd = w(L_.rstd_zb);
       T *dq = a_.dq + tok, *dzbar = w(L_.dzbar), *ra = w(L_.rows_a);
-      ex_.each(b, [=](int64_t r) {
+      ex_.each(b, [=](int r) {
         T s1 = 0, s2 = 0;
         for (int j = 0; j < d; ++j) {
           const T xh = (zb[r * d + j] - mu[r]) * rstd[r], gx = dout[r * d + j] * gamma[j];
@@ -346,26 +346,26 @@ class Sequence {
       });
       add_column_sums(w(L_.dgamma), ra, b, d);
       add_column_sums(w(L_.dbeta), dout, b, d);
-      ex_.each(int64_t(b) * b, [=](int64_t i) { deta[i] = T(0); });
+      ex_.each(int64_t(b) * b, [=](int i) { deta[i] = T(0); });
     }
 
     // (b) the update W' = W - X^T (eta_last o G), b' = b - eta_last G, with dW holding dW'
     {
       T *ge = w(L_.ge), *dge = w(L_.dge), *del = w(L_.del);
-      ex_.each(b, [=](int64_t r) { del[r] = T(0); });
+      ex_.each(b, [=](int r) { del[r] = T(0); });
       for (int l = 0; l < L; ++l) {
         const int di = din(l), dn = dout(l);
         const T* g = w(L_.g[l]);
         const T* dbias = dW + s_.b_at(l);
         T *dg = w(L_.dg[l]), *dx = w(L_.dx[l]);
         ex_.gemm(b, dn, di, T(-1), xin(l, m), di, false, dW + s_.w_at(l), dn, false, T(0), dge, dn);
-        ex_.each(int64_t(b) * dn, [=](int64_t i) {
+        ex_.each(int64_t(b) * dn, [=](int i) {
           dge[i] -= dbias[i % dn];
           ge[i] = eta_last[i / dn] * g[i];
           dg[i] = eta_last[i / dn] * dge[i];
         });
         ex_.gemm(b, di, dn, T(-1), ge, dn, false, dW + s_.w_at(l), dn, true, T(0), dx, di);
-        ex_.each(b, [=](int64_t r) {
+        ex_.each(b, [=](int r) {
           T acc = 0;
           for (int k = 0; k < dn; ++k) acc += dge[r * dn + k] * g[r * dn + k];
           del[r] += acc;
@@ -385,7 +385,7 @@ class Sequence {
         add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
         ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, w(L_.g[l]), dn, true, T(0), dM, b);
         ex_.gemm(b, dn, b, T(-1), M, b, true, dzbar, dn, false, T(1), w(L_.dg[l]), dn);
-        ex_.each(int64_t(b) * b, [=](int64_t i) {
+        ex_.each(int64_t(b) * b, [=](int i) {
           deta[i] += dM[i] * (S[i] + T(1));
           dM[i] *= eta[i];  // now dS
         });
@@ -394,15 +394,15 @@ class Sequence {
         ex_.gemm(b, di, b, T(1), dM, b, true, xb, di, false, T(1), w(L_.dx[l]), di);
         if (l > 0) {
           const T* zprev = w(L_.zbar[l - 1]);
-          ex_.each(int64_t(b) * di, [=](int64_t i) { dzbar[i] = dxbar[i] * gelu_d1(zprev[i]); });
+          ex_.each(int64_t(b) * di, [=](int i) { dzbar[i] = dxbar[i] * gelu_d1(zprev[i]); });
         } else {
           T* dq = a_.dq + tok;
-          ex_.each(int64_t(b) * d, [=](int64_t i) { dq[i] += dxbar[i]; });
+          ex_.each(int64_t(b) * d, [=](int i) { dq[i] += dxbar[i]; });
         }
       }
       const T* del = w(L_.del);
       T* deta_last = deta + int64_t(b - 1) * b;
-      ex_.each(b, [=](int64_t i) { deta_last[i] += del[i]; });
+      ex_.each(b, [=](int i) { deta_last[i] += del[i]; });
     }
 
     // (d) the inner-gradient chain G_l = H_l o gelu'(Z_l), H_l = G_{l+1} W_{l+1}^T, bottom up
@@ -410,7 +410,7 @@ class Sequence {
       const int dn = dout(l), dnn = dout(l + 1);
       T *p = w(L_.ge), *dz = w(L_.dz[l]);
       const T *dg = w(L_.dg[l]), *z = w(L_.z[l]), *h = w(L_.h[l]);
-      ex_.each(int64_t(b) * dn, [=](int64_t i) {
+      ex_.each(int64_t(b) * dn, [=](int i) {
         p[i] = dg[i] * gelu_d1(z[i]);
         dz[i] = dg[i] * h[i] * gelu_d2(z[i]);
       });
@@ -423,7 +423,7 @@ class Sequence {
       const T *zL = w(L_.z[L - 1]), *tgt = a_.target + tok, *dgL = w(L_.dg[L - 1]);
       const T *mu = w(L_.mu_z), *rstd = w(L_.rstd_z), *gL = w(L_.g[L - 1]);
       T *dz = w(L_.dz[L - 1]), *dt = a_.dtarget + tok, *ra = w(L_.rows_a), *rb = w(L_.rows_b);
-      ex_.each(b, [=](int64_t r) {
+      ex_.each(b, [=](int r) {
         const int64_t o = r * d;
         // c = mean(xhat gy), mean(u), mean(u xhat) with u = dG / sigma
         T c = 0, mu_u = 0, mu_ux = 0, u_dot_g = 0;
@@ -468,10 +468,10 @@ class Sequence {
       if (l > 0) {
         T* dzp = w(L_.dz[l - 1]);
         const T* zp = w(L_.z[l - 1]);
-        ex_.each(int64_t(b) * di, [=](int64_t i) { dzp[i] += dx[i] * gelu_d1(zp[i]); });
+        ex_.each(int64_t(b) * di, [=](int i) { dzp[i] += dx[i] * gelu_d1(zp[i]); });
       } else {
         T* dk = a_.dk + tok;
-        ex_.each(int64_t(b) * d, [=](int64_t i) { dk[i] = dx[i]; });
+        ex_.each(int64_t(b) * d, [=](int i) { dk[i] = dx[i]; });
       }
     }
   }

@@ -21,11 +21,11 @@ struct CpuExec {
       }
   }
   template <class F>
-  void each(int64_t n, F f) {
-    for (int64_t i = 0; i < n; ++i) f(i);
+  void each(int n, F f) {
+    for (int i = 0; i < n; ++i) f(i);
   }
   template <class T>
-  void copy(T* dst, const T* src, int64_t n) {
+  void copy(T* dst, const T* src, int n) {
     std::copy(src, src + n, dst);
   }
 };

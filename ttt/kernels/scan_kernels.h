@@ -11,10 +11,8 @@ void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
 template <class T>
 void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
 
-// CUDA (throws when built without CUDA). f32 and f64.
-template <class T>
-void forward_cuda(const ScanShape& s, const SequenceArgs<T>& all);
-template <class T>
-void backward_cuda(const ScanShape& s, const SequenceArgs<T>& all);
+// CUDA, f32 (the CUDA backend is f32-only); throws when built without CUDA.
+void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
+void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 
 }  // namespace ttt::scan
