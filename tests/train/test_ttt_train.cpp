@@ -66,6 +66,25 @@ TEST(TttTrain, TrainsAndWritesEverything) {
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
 }
 
+TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
+  // ttt.use_kernel=true swaps the composed scan for the fused one: same function, same gradients,
+  // so the same losses (the CPU executor here; the CUDA kernel has its parity suite in test_cuda).
+  std::vector<std::map<int, std::string>> runs;
+  for (const std::string kernel : {"false", "true"}) {
+    TempDir dir("ttt_train_kernel_" + kernel);
+    Result r = train("--config configs/tiny.yaml run.max_steps=6 ttt.use_kernel=" + kernel + " run.run_dir=" +
+                         (dir / "run") + kSmall, dir);
+    ASSERT_EQ(r.code, 0) << r.output;
+    runs.push_back(losses(dir / "run/metrics.jsonl"));
+  }
+  ASSERT_EQ(runs[0].size(), 3u);
+  ASSERT_EQ(runs[1].size(), runs[0].size());
+  for (const auto& [step, loss] : runs[0]) {
+    ASSERT_TRUE(runs[1].count(step)) << step;
+    EXPECT_NEAR(std::stod(runs[1].at(step)), std::stod(loss), 1e-4 * std::abs(std::stod(loss))) << "step " << step;
+  }
+}
+
 TEST(TttTrain, KeepsTheLastKCheckpoints) {
   TempDir dir("ttt_train_keep");
   Result r = train("--config configs/tiny.yaml run.max_steps=8 run.ckpt_freq=2 run.num_ckpt_keep=2 run.run_dir=" +
