@@ -193,6 +193,25 @@ class Sequence {
     return j == 0 ? a_.saved + int64_t(g) * s_.state_size() : a_.group_states + int64_t(j - 1) * s_.state_size();
   }
 
+  // z [rows, cols] += bias (broadcast over rows); next = gelu(z) when next is given.
+  TTT_HD void add_bias_then_gelu(T* z, const T* bias, T* next, int rows, int cols) {
+    ex_.each(rows * cols, [=](int i) {
+      const T v = z[i] + bias[i % cols];
+      z[i] = v;
+      if (next) next[i] = gelu(v);
+    });
+  }
+
+  // Mean and 1 / sqrt(var + eps) of one row of d values (E8's LayerNorm statistics).
+  TTT_HD static void row_stats(const T* zr, int d, T eps, T& mean, T& rs) {
+    T m = 0, var = 0;
+    for (int j = 0; j < d; ++j) m += zr[j];
+    m /= T(d);
+    for (int j = 0; j < d; ++j) var += (zr[j] - m) * (zr[j] - m);
+    mean = m;
+    rs = T(1) / sqrt_of(var / T(d) + eps);
+  }
+
   // Z_l, X_{l+1} (E12), then G_l (E10, E11) at the state W.
   TTT_HD void key_path_and_inner_grads(int m, const T* W) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
@@ -200,13 +219,7 @@ class Sequence {
       const int di = din(l), dn = dout(l);
       T* z = w(L_.z[l]);
       ex_.gemm(b, dn, di, T(1), xin(l, m), di, false, W + s_.w_at(l), dn, false, T(0), z, dn);
-      const T* bias = W + s_.b_at(l);
-      T* xnext = l + 1 < L ? w(L_.x[l + 1]) : nullptr;
-      ex_.each(int64_t(b) * dn, [=](int i) {
-        const T v = z[i] + bias[i % dn];
-        z[i] = v;
-        if (xnext) xnext[i] = gelu(v);
-      });
+      add_bias_then_gelu(z, W + s_.b_at(l), l + 1 < L ? w(L_.x[l + 1]) : nullptr, b, dn);
     }
     // E10 row by row: G = (gy - mean(gy) - xhat mean(gy xhat)) / sigma, gy = (gamma xhat + beta - target) gamma
     const T* zL = w(L_.z[L - 1]);
@@ -216,11 +229,8 @@ class Sequence {
     const T eps = T(s_.eps);
     ex_.each(b, [=](int r) {
       const T* zr = zL + r * d;
-      T mean = 0, var = 0;
-      for (int j = 0; j < d; ++j) mean += zr[j];
-      mean /= T(d);
-      for (int j = 0; j < d; ++j) var += (zr[j] - mean) * (zr[j] - mean);
-      const T rs = T(1) / sqrt_of(var / T(d) + eps);
+      T mean, rs;
+      row_stats(zr, d, eps, mean, rs);
       T s1 = 0, s2 = 0;
       for (int j = 0; j < d; ++j) {
         const T xh = (zr[j] - mean) * rs, gy = (gamma[j] * xh + beta[j] - tgt[r * d + j]) * gamma[j];
@@ -262,13 +272,7 @@ class Sequence {
       T* zb = w(L_.zbar[l]);
       ex_.gemm(b, dn, di, T(1), xbar_in(l, m), di, false, W + s_.w_at(l), dn, false, T(0), zb, dn);
       ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, w(L_.g[l]), dn, false, T(1), zb, dn);
-      const T* bias = W + s_.b_at(l);
-      T* xnext = l + 1 < L ? w(L_.xbar[l + 1]) : nullptr;
-      ex_.each(int64_t(b) * dn, [=](int i) {
-        const T v = zb[i] + bias[i % dn];
-        zb[i] = v;
-        if (xnext) xnext[i] = gelu(v);
-      });
+      add_bias_then_gelu(zb, W + s_.b_at(l), l + 1 < L ? w(L_.xbar[l + 1]) : nullptr, b, dn);
     }
     const T* zb = w(L_.zbar[L - 1]);
     const T *q = a_.q + int64_t(m) * b * d, *gamma = a_.gamma, *beta = a_.beta;
@@ -276,11 +280,8 @@ class Sequence {
     const T eps = T(s_.eps);
     ex_.each(b, [=](int r) {
       const T* zr = zb + r * d;
-      T mean = 0, var = 0;
-      for (int j = 0; j < d; ++j) mean += zr[j];
-      mean /= T(d);
-      for (int j = 0; j < d; ++j) var += (zr[j] - mean) * (zr[j] - mean);
-      const T rs = T(1) / sqrt_of(var / T(d) + eps);
+      T mean, rs;
+      row_stats(zr, d, eps, mean, rs);
       mu[r] = mean, rstd[r] = rs;
       if (out)
         for (int j = 0; j < d; ++j) out[r * d + j] = q[r * d + j] + (zr[j] - mean) * rs * gamma[j] + beta[j];
