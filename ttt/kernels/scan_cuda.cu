@@ -9,7 +9,7 @@ namespace ttt::scan {
 
 namespace {
 
-constexpr int kTileK = 16;
+constexpr int kTileK = 32;  // the K-slab of one tile step
 
 // Block-cooperative executor: every thread of the block calls each method with the same
 // arguments; each method ends with a barrier so its results are visible to the next step.
@@ -22,8 +22,18 @@ struct BlockExec {
     for (int i = threadIdx.x; i < n; i += kThreads) f(i);
     __syncthreads();
   }
+  // Four loads in flight per thread before the stores (copies of the inner state are L2 bound).
   __device__ void copy(T* dst, const T* src, int n) {
-    each(n, [=](int i) { dst[i] = src[i]; });
+    constexpr int U = 4;
+    for (int base = threadIdx.x; base < n; base += U * kThreads) {
+      T v[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) v[u] = base + u * kThreads < n ? src[base + u * kThreads] : T(0);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (base + u * kThreads < n) dst[base + u * kThreads] = v[u];
+    }
+    __syncthreads();
   }
 
   // C[M, N] = alpha op(A) op(B) + beta C with the tile shape (TM x TN, same area) that needs the
@@ -31,12 +41,11 @@ struct BlockExec {
   __device__ __noinline__ void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb,
                                     bool tb, T beta, T* C, int ldc) {
     int best = 0, best_tiles = 1 << 30;
-    for (int c = 0; c < 3; ++c) {  // TM = 16, 32, 64
+    for (int c = 1; c < 3; ++c) {  // TM = 32, 64 (TM = 16 would hold 32 prefetch registers for B: spills)
       const int tm = 16 << c, tn = 16 * kThreads / tm, tiles = ((M + tm - 1) / tm) * ((N + tn - 1) / tn);
       if (tiles <= best_tiles) best = c, best_tiles = tiles;  // ties: the taller tile
     }
     switch (best) {
-      case 0: tiled_gemm<16>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
       case 1: tiled_gemm<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
       default: tiled_gemm<64>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
     }
@@ -45,7 +54,8 @@ struct BlockExec {
 
   // C tiles of TM x TN (TM * TN = 16 * threads: each thread owns 4 x 4 outputs, strided so that
   // neighbouring threads read neighbouring shared memory). The next K-slab is fetched into
-  // registers while the current one is multiplied, hiding the L2 latency.
+  // registers while the current one is multiplied, hiding the L2 latency. Shared rows are padded
+  // by one element so that the transposing stores do not pile onto one bank.
   template <int TM>
   __device__ __forceinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb,
                              T beta, T* C, int ldc) {
@@ -53,8 +63,9 @@ struct BlockExec {
     constexpr int kAPer = (kTileK * TM + kThreads - 1) / kThreads, kBPer = kTileK * TN / kThreads;
     constexpr bool kAPartial = kTileK * TM < kThreads;  // then only the first kTileK * TM threads load A
     constexpr int rows_per = TM / 4, cols_per = TN / 4;
-    T* As = smem;                // [kTileK][TM]
-    T* Bs = smem + kTileK * TM;  // [kTileK][TN]
+    constexpr int SA = TM + 1, SB = TN + 1;  // padded row strides
+    T* As = smem;                // [kTileK][SA]
+    T* Bs = smem + kTileK * SA;  // [kTileK][SB]
     const int tid = threadIdx.x, ty = tid / cols_per, tx = tid % cols_per;
     for (int m0 = 0; m0 < M; m0 += TM)
       for (int n0 = 0; n0 < N; n0 += TN) {
@@ -83,13 +94,13 @@ struct BlockExec {
             const int e = tid + r * kThreads;
             if (kAPartial && e >= kTileK * TM) break;
             const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
-            As[kk * TM + mm] = ra[r];
+            As[kk * SA + mm] = ra[r];
           }
 #pragma unroll
           for (int r = 0; r < kBPer; ++r) {
             const int e = tid + r * kThreads;
             const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
-            Bs[kk * TN + nn] = rb[r];
+            Bs[kk * SB + nn] = rb[r];
           }
         };
         T acc[4][4] = {};
@@ -102,9 +113,9 @@ struct BlockExec {
           for (int kk = 0; kk < kTileK; ++kk) {
             T a[4], b[4];
 #pragma unroll
-            for (int i = 0; i < 4; ++i) a[i] = As[kk * TM + ty + i * rows_per];
+            for (int i = 0; i < 4; ++i) a[i] = As[kk * SA + ty + i * rows_per];
 #pragma unroll
-            for (int j = 0; j < 4; ++j) b[j] = Bs[kk * TN + tx + j * cols_per];
+            for (int j = 0; j < 4; ++j) b[j] = Bs[kk * SB + tx + j * cols_per];
 #pragma unroll
             for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -142,10 +153,10 @@ __global__ void __launch_bounds__(kThreads, 1) backward_kernel(ScanShape s, Sequ
   Sequence<T, BlockExec<T, kThreads>>(s, a, ex).backward();
 }
 
-// Shared memory for the largest tile pair (TM + TN <= 16 + threads).
+// Shared memory for the largest padded tile pair (TM + TN + 2 <= 32 + threads / 2 + 2).
 template <class T>
 constexpr size_t smem_bytes(int threads) {
-  return sizeof(T) * kTileK * (16 + threads);
+  return sizeof(T) * kTileK * (32 + threads / 2 + 2);
 }
 
 // Threads per block. 256 measured faster than 512 (H200, TTT-MLP B4 L2048 C1024 H16, mini-batch
