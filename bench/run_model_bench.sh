@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The training-step benchmark of configs/small_gpu.yaml: ttt-train (composed scan, then the fused
+# scan) against tools/reference/bench_model_torch.py (PyTorch eager; with COMPILE=1 also
+# torch.compile), same model sizes, f32, batch 4 x 2048. Our figure is ttt-train's own tokens/s over
+# steps 11-20 (a whole step: data, forward, backward, clipping, AdamW, the per-step loss read);
+# PyTorch's is the median step of 10 after 3 warm-up steps.
+#   bash bench/run_model_bench.sh TTT_TRAIN_EXE [OUT.jsonl]
+# A quick check of the script on the CPU: CONFIG=configs/tiny.yaml TORCH_ARGS="--tiny --device cpu" ...
+set -uo pipefail
+exe=$1
+out=${2:-model_bench.jsonl}
+: > "$out"
+for kernel in false true; do
+  log=$(mktemp)
+  "$exe" --config "${CONFIG:-configs/small_gpu.yaml}" run.max_steps=20 run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 \
+    run.run_dir="$(mktemp -d)" ttt.use_kernel=$kernel > "$log" 2>&1 || { echo "ttt-train failed (use_kernel=$kernel):" >&2; tail -5 "$log" >&2; }
+  python3 - "$log" "$kernel" >> "$out" <<'PY'
+import json, re, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("step ")]
+last = lines[-1]
+tok = float(re.search(r"([0-9.]+) tok/s", last).group(1))
+gpu = re.search(r"gpu [0-9.]+/([0-9.]+) MiB", last)
+peak = float(gpu.group(1)) if gpu else 0.0
+loss = float(re.search(r"loss ([0-9.]+)", last).group(1))
+impl = "ttt.cpp fused scan" if sys.argv[2] == "true" else "ttt.cpp composed"
+print(json.dumps({"impl": impl, "tokens_per_s": tok,
+                  "peak_mib": peak, "last_loss": loss}))
+PY
+  rm -f "$log"
+done
+(cd tools/reference && python3 bench_model_torch.py ${TORCH_ARGS:-}) >> "$out" || echo "torch eager failed" >&2
+if [ "${COMPILE:-0}" = 1 ]; then
+  (cd tools/reference && timeout "${COMPILE_TIMEOUT:-400}" python3 bench_model_torch.py --compile) >> "$out" || echo "torch.compile failed or timed out" >&2
+fi
+python3 - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+eager = next((r for r in rows if r["impl"] == "torch eager"), None)
+print(f"{'impl':22} {'tokens/s':>10} {'peak MiB':>9} {'tokens/s vs eager':>18}")
+for r in rows:
+    ratio = f"{r['tokens_per_s'] / eager['tokens_per_s']:.2f}x" if eager else "-"
+    print(f"{r['impl']:22} {r['tokens_per_s']:>10.0f} {r['peak_mib']:>9.0f} {ratio:>18}")
+PY

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The PyTorch side of the training-step benchmark: hybrid_torch.py's model with the sizes of
+configs/small_gpu.yaml (below; keep them in step with the YAML), one training step = loss
+forward + backward + global-norm clipping + AdamW (fused), f32 with TF32 off, random tokens.
+Prints one JSON line: median step time, tokens/s, peak memory.
+
+  bench_model_torch.py [--steps 10] [--warmup 3] [--compile] [--device cuda] [--tiny]
+(--tiny: a small model for a quick check on the CPU.)
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import hybrid_torch
+
+# configs/small_gpu.yaml
+SMALL_GPU = dict(model=dict(width=768, num_layers=12, num_heads=12, hybrid_layers=[2, 5, 8, 11], text_vocab=1024,
+                            causal=True),
+                 ttt=dict(variant="mlp", heads=12, mlp_expansion=4, mini_batch_size=64, ttt_base_lr=0.1),
+                 batch=4, seq=2048, lr=1e-3, weight_decay=0.1, max_norm=1.0)
+TINY = dict(model=dict(width=64, num_layers=2, num_heads=4, hybrid_layers=[1], text_vocab=64, causal=True),
+            ttt=dict(variant="mlp", heads=4, mlp_expansion=4, mini_batch_size=16, ttt_base_lr=0.1),
+            batch=2, seq=64, lr=1e-3, weight_decay=0.1, max_norm=1.0)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--tiny", action="store_true")
+    a = p.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    spec = TINY if a.tiny else SMALL_GPU
+    c = hybrid_torch.model_defaults(dict(spec["model"], ttt=spec["ttt"]))
+    g = torch.Generator().manual_seed(0)
+    params = hybrid_torch.init_params(c, g, torch.float32, a.device)
+    for t in params.values():
+        t.requires_grad_()
+    fused = a.device.startswith("cuda")
+    opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], weight_decay=spec["weight_decay"], fused=fused)
+    B, S, V = spec["batch"], spec["seq"], c["text_vocab"]
+    loss_fn = torch.compile(hybrid_torch.loss) if a.compile else hybrid_torch.loss
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
+    if a.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    times, losses = [], []
+    for step in range(a.warmup + a.steps):
+        tokens = torch.randint(0, V, (B, S + 1, 1), generator=g).to(a.device)
+        sync()
+        t0 = time.perf_counter()
+        loss = loss_fn(params, tokens[:, :-1], tokens[:, 1:], c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(params.values()), spec["max_norm"])
+        opt.step()
+        sync()
+        if step >= a.warmup:
+            times.append((time.perf_counter() - t0) * 1000)
+        losses.append(loss.item())
+    median = statistics.median(times)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
+    print(json.dumps({"impl": "torch.compile" if a.compile else "torch eager", "config": "tiny" if a.tiny else "small_gpu",
+                      "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
+                      "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
+                      "params": sum(t.numel() for t in params.values())}))
+
+
+if __name__ == "__main__":
+    main()
