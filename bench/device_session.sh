@@ -3,6 +3,7 @@
 #   bash bench/device_session.sh tests     every CUDA-capable test binary + small_gpu.yaml 30 steps
 #   bash bench/device_session.sh sanitize  compute-sanitizer memcheck and racecheck over the CUDA suites
 #   bash bench/device_session.sh bench     TTT layer benchmark vs PyTorch eager (COMPILE=1: and torch.compile)
+#   bash bench/device_session.sh model     training step of configs/small_gpu.yaml vs PyTorch (bench/run_model_bench.sh)
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_* build/ttt-train build/ttt-probe \
 #             build/ttt-tokens build/ttt-layer-bench
 # There:  carry device-bundle; results under $OUT.
@@ -38,6 +39,10 @@ sanitize)
 bench)
   echo "== TTT layer benchmark"
   NO_COMPILE=$((1 - ${COMPILE:-0})) bash bench/run_ttt_bench.sh device-bundle/bin/ttt-layer-bench "$out/bench.jsonl"
+  ;;
+model)
+  echo "== small_gpu.yaml training step"
+  bash bench/run_model_bench.sh device-bundle/bin/ttt-train "$out/model_bench.jsonl"
   ;;
 esac
 done
