@@ -15,7 +15,7 @@ constexpr int kTileK = 32;  // the K-slab of one tile step
 // arguments; each method ends with a barrier so its results are visible to the next step.
 template <class T, int kThreads>
 struct BlockExec {
-  T* smem;  // kTileK * (TM + TN) elements
+  T* smem;  // kTileK * (TM + 1 + TN + 1) elements: two padded tiles
 
   template <class F>
   __device__ void each(int n, F f) {
