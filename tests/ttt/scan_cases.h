@@ -1,6 +1,7 @@
 // Random inputs for the inner scan, shared by the CPU tests of the fused scan and its CUDA
 // parity tests: both scans must compute the same function and the same gradients.
 #pragma once
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct ScanCase {
   int64_t padded = 0;         // tokens at the end of the last mini-batch with eta = 0
   int64_t group = 0;          // scan checkpoint group
 };
+
+// gtest prints a parameter with this (instead of its raw bytes).
+inline void PrintTo(const ScanCase& c, std::ostream* os) { *os << c.name; }
 
 inline std::vector<ScanCase> scan_cases() {
   return {
