@@ -115,8 +115,9 @@ void run_forward(const ScanShape& s, const ScanInputs& in, const Tensor& init, c
   run(true, s, a, in.xq.device());
 }
 
+// What backward keeps: the inputs it reads and the saved states (states[0] is the initial state).
 struct Saved {
-  Tensor xq, xk, target, eta, ln_weight, ln_bias, init, states;
+  Tensor xq, xk, target, eta, ln_weight, ln_bias, states;
 };
 
 struct Grads {
@@ -128,7 +129,7 @@ void run_backward(const ScanShape& s, const Saved& sv, const Tensor& dout, const
                   const Tensor& work, const Tensor& group_states) {
   SequenceArgs<T> a{};
   a.q = ptr<T>(sv.xq), a.k = ptr<T>(sv.xk), a.target = ptr<T>(sv.target), a.eta = ptr<T>(sv.eta);
-  a.gamma = ptr<T>(sv.ln_weight), a.beta = ptr<T>(sv.ln_bias), a.init_state = ptr<T>(sv.init);
+  a.gamma = ptr<T>(sv.ln_weight), a.beta = ptr<T>(sv.ln_bias);
   a.saved = ptr<T>(sv.states), a.work = ptr<T>(work), a.group_states = ptr<T>(group_states);
   a.dout = ptr<T>(dout), a.dfinal = ptr<T>(dfinal);
   a.dq = ptr<T>(g.dq), a.dk = ptr<T>(g.dk), a.dtarget = ptr<T>(g.dtarget), a.deta = ptr<T>(g.deta);
@@ -162,8 +163,7 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   outs.insert(outs.end(), result.weights.begin(), result.weights.end());
   outs.insert(outs.end(), result.biases.begin(), result.biases.end());
   if (recording) {
-    Saved sv{in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias, init, saved};
-    const Shape weight_batch = in.weights[0].shape();
+    Saved sv{in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias, saved};
     outs = record_multi(outs, "fused_scan", inputs, [s, sv, B, dt, dev](const std::vector<Tensor>& g) {
       const int64_t state = s.state_size(), H = s.heads, d = s.d();
       Tensor dout = g[0].defined() ? g[0] : zeros(sv.xq.shape(), dt, dev);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "tests/tensor_compare.h"
 #include "tests/ttt/scan_cases.h"
 #include "ttt/ttt_variants.h"
 
@@ -18,26 +19,14 @@ namespace {
 
 using testing::ScanCase;
 
-// max |a - b| / (max |b| + tiny): relative to the tensor's scale
-double scaled_error(const Tensor& a, const Tensor& b) {
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double diff = 0, scale = 1e-30;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-    diff = std::max(diff, std::abs(x[i] - y[i]));
-    scale = std::max(scale, std::abs(y[i]));
-  }
-  return diff / scale;
-}
-
 void expect_close(const ScanCase& c, DType dtype, double tol) {
   testing::ScanRun ref = testing::run_scan(c, false, DType::f64, Device::cpu());
   testing::ScanRun got = testing::run_scan(c, true, dtype, Device::cuda(0));
   for (size_t i = 0; i < ref.values.size(); ++i)
-    EXPECT_LT(scaled_error(got.values[i], ref.values[i]), tol) << c.name << " output " << i;
+    EXPECT_LT(testing::relative_error(got.values[i], ref.values[i]), tol) << c.name << " output " << i;
   const size_t layers = c.dims.size() - 1;
   for (size_t i = 0; i < ref.grads.size(); ++i)
-    EXPECT_LT(scaled_error(got.grads[i], ref.grads[i]), tol) << c.name << " gradient of " << testing::scan_leaf_name(i, layers);
+    EXPECT_LT(testing::relative_error(got.grads[i], ref.grads[i]), tol) << c.name << " gradient of " << testing::scan_leaf_name(i, layers);
 }
 
 std::vector<ScanCase> cuda_cases() {
@@ -84,9 +73,9 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
       outs.push_back(to_device(y.detach(), Device::cpu()));
       for (auto& [name, p] : layer->named_parameters()) grads.push_back(to_device(p.grad(), Device::cpu()));
     }
-    EXPECT_LT(scaled_error(outs[1], outs[0]), 1e-4) << variant;
+    EXPECT_LT(testing::relative_error(outs[1], outs[0]), 1e-4) << variant;
     const size_t half = grads.size() / 2;
-    for (size_t i = 0; i < half; ++i) EXPECT_LT(scaled_error(grads[half + i], grads[i]), 1e-3) << variant << " parameter " << i;
+    for (size_t i = 0; i < half; ++i) EXPECT_LT(testing::relative_error(grads[half + i], grads[i]), 1e-3) << variant << " parameter " << i;
   }
 }
 

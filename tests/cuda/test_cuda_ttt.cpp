@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "tests/tensor_compare.h"
 #include "ttt/ttt_variants.h"
 
 namespace ttt {
@@ -35,17 +36,6 @@ std::shared_ptr<TTTBase> build(const TTTConfig& c, Device device) {
   return layer;
 }
 
-double rel(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double d = 0, s = 1e-12;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) return INFINITY;
-    d = std::max(d, std::fabs(x[i] - y[i]));
-    s = std::max(s, std::fabs(y[i]));
-  }
-  return d / s;
-}
-
 struct LayerRun {
   Tensor y, gx;
   std::vector<Tensor> grads;
@@ -69,9 +59,9 @@ TEST(CudaTTT, MatchesCpuForEveryVariantAndMode) {
     for (const char* mode : {"causal", "full"}) {
       TTTConfig c = small(v, mode);
       LayerRun cpu = run(c, Device::cpu(), x), gpu = run(c, Device::cuda(0), x);
-      EXPECT_LT(rel(gpu.y, cpu.y), 1e-4) << v << " " << mode;
-      EXPECT_LT(rel(gpu.gx, cpu.gx), 1e-4) << v << " " << mode;
-      for (size_t i = 0; i < cpu.grads.size(); ++i) EXPECT_LT(rel(gpu.grads[i], cpu.grads[i]), 1e-4) << v << " " << mode << " param " << i;
+      EXPECT_LT(testing::relative_error(gpu.y, cpu.y), 1e-4) << v << " " << mode;
+      EXPECT_LT(testing::relative_error(gpu.gx, cpu.gx), 1e-4) << v << " " << mode;
+      for (size_t i = 0; i < cpu.grads.size(); ++i) EXPECT_LT(testing::relative_error(gpu.grads[i], cpu.grads[i]), 1e-4) << v << " " << mode << " param " << i;
     }
 }
 
@@ -84,9 +74,9 @@ TEST(CudaTTT, CheckpointGroupDoesNotChangeResults) {
     LayerRun ref = run(c, Device::cuda(0), x);
     c.scan_checkpoint_group = 2;
     LayerRun ck = run(c, Device::cuda(0), x);
-    EXPECT_EQ(rel(ck.y, ref.y), 0.0) << v;
-    EXPECT_LT(rel(ck.gx, ref.gx), 1e-5) << v;
-    for (size_t i = 0; i < ref.grads.size(); ++i) EXPECT_LT(rel(ck.grads[i], ref.grads[i]), 1e-5) << v << " param " << i;
+    EXPECT_EQ(testing::relative_error(ck.y, ref.y), 0.0) << v;
+    EXPECT_LT(testing::relative_error(ck.gx, ref.gx), 1e-5) << v;
+    for (size_t i = 0; i < ref.grads.size(); ++i) EXPECT_LT(testing::relative_error(ck.grads[i], ref.grads[i]), 1e-5) << v << " param " << i;
   }
 }
 
@@ -102,15 +92,15 @@ TEST(CudaTTT, StreamingCausalityAndPadding) {
   next.position_offset = 16;
   next.continue_from_state = true;
   Tensor second = layer->forward(slice(x, 1, 16, 32), next);
-  EXPECT_LT(rel(cat({first, second}, 1), whole), 1e-5);
+  EXPECT_LT(testing::relative_error(cat({first, second}, 1), whole), 1e-5);
   // causality: changing tokens 12.. leaves outputs 0..11 unchanged
   Tensor changed = cat({slice(x, 1, 0, 12), slice(x, 1, 12, 32) + 1.0}, 1);
-  EXPECT_EQ(rel(slice(layer->forward(changed), 1, 0, 12), slice(whole, 1, 0, 12)), 0.0);
+  EXPECT_EQ(testing::relative_error(slice(layer->forward(changed), 1, 0, 12), slice(whole, 1, 0, 12)), 0.0);
   // padding: 29 real tokens + 3 padded ones give the outputs of the 29 alone
   SeqMetadata padded;
   padded.valid_length = 29;
-  EXPECT_LT(rel(slice(layer->forward(changed, padded), 1, 0, 12), slice(whole, 1, 0, 12)), 1e-6);
-  EXPECT_LT(rel(slice(layer->forward(x, padded), 1, 0, 29), layer->forward(slice(x, 1, 0, 29))), 1e-6);
+  EXPECT_LT(testing::relative_error(slice(layer->forward(changed, padded), 1, 0, 12), slice(whole, 1, 0, 12)), 1e-6);
+  EXPECT_LT(testing::relative_error(slice(layer->forward(x, padded), 1, 0, 29), layer->forward(slice(x, 1, 0, 29))), 1e-6);
 }
 
 }  // namespace

@@ -79,6 +79,12 @@ TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
   }
   ASSERT_EQ(runs[0].size(), 3u);
   ASSERT_EQ(runs[1].size(), runs[0].size());
+  // the key reaches the layers' config: the fused scan refuses the primal form there
+  TempDir bad("ttt_train_kernel_primal");
+  Result refused = train("--config configs/tiny.yaml run.max_steps=2 ttt.use_kernel=true ttt.scan_form=primal run.run_dir=" +
+                             (bad / "run") + kSmall, bad);
+  EXPECT_EQ(refused.code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("use_kernel"), std::string::npos) << refused.output;
   for (const auto& [step, loss] : runs[0]) {
     ASSERT_TRUE(runs[1].count(step)) << step;
     EXPECT_NEAR(std::stod(runs[1].at(step)), std::stod(loss), 1e-4 * std::abs(std::stod(loss))) << "step " << step;

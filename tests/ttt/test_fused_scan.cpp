@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "autograd/gradcheck.h"
+#include "autograd/node.h"
+#include "tests/tensor_compare.h"
 #include "tests/ttt/scan_cases.h"
 #include "ttt/ttt_variants.h"
 
@@ -15,12 +18,18 @@ namespace {
 
 using testing::ScanCase;
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double m = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
+// True when an op named `op` is on the tape behind y.
+bool graph_has(const Tensor& y, const std::string& op) {
+  std::vector<std::shared_ptr<Node>> todo = {y.grad_fn()};
+  std::set<const Node*> seen;
+  while (!todo.empty()) {
+    std::shared_ptr<Node> n = todo.back();
+    todo.pop_back();
+    if (!n || !seen.insert(n.get()).second) continue;
+    if (n->name() == op) return true;
+    for (const Edge& e : n->inputs()) todo.push_back(e.fn);
+  }
+  return false;
 }
 
 class FusedScanCpu : public ::testing::TestWithParam<ScanCase> {};
@@ -32,12 +41,12 @@ TEST_P(FusedScanCpu, MatchesComposedValuesAndGradients) {
   ASSERT_EQ(ref.values.size(), got.values.size());
   for (size_t i = 0; i < ref.values.size(); ++i) {
     ASSERT_EQ(ref.values[i].shape(), got.values[i].shape()) << "output " << i;
-    EXPECT_LT(max_abs_diff(ref.values[i], got.values[i]), 1e-11) << "output " << i;
+    EXPECT_LT(testing::max_abs_diff(ref.values[i], got.values[i]), 1e-11) << "output " << i;
   }
   const size_t layers = c.dims.size() - 1;
   for (size_t i = 0; i < ref.grads.size(); ++i) {
     ASSERT_EQ(ref.grads[i].shape(), got.grads[i].shape()) << testing::scan_leaf_name(i, layers);
-    EXPECT_LT(max_abs_diff(ref.grads[i], got.grads[i]), 1e-10) << "gradient of " << testing::scan_leaf_name(i, layers);
+    EXPECT_LT(testing::max_abs_diff(ref.grads[i], got.grads[i]), 1e-10) << "gradient of " << testing::scan_leaf_name(i, layers);
   }
 }
 
@@ -86,6 +95,7 @@ TEST(FusedScan, LayerWithKernelMatchesComposedLayer) {
       Generator xg(5);
       Tensor x = to_dtype(nn::init::normal({2, 7, 8}, 0, 1, xg), DType::f64);
       Tensor y = layer->forward(x);
+      EXPECT_EQ(graph_has(y, "fused_scan"), kernel) << variant << ": use_kernel " << kernel << " picks the wrong scan";
       backward(sum(mul(y, y)));
       outs.push_back(y.to_vector<double>());
       std::vector<double> g;

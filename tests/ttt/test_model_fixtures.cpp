@@ -4,41 +4,18 @@
 // GPU is visible, on CUDA, with the fused scan too).
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <map>
 
 #include "autograd/engine.h"
 #include "nn/safetensors.h"
+#include "tests/tensor_compare.h"
 #include "tests/test_paths.h"
 #include "train/config.h"
 #include "ttt/model.h"
 
 namespace ttt {
 namespace {
-
-std::vector<std::string> model_fixtures() {
-  std::vector<std::string> files;
-  for (auto& e : std::filesystem::directory_iterator(testing::source_dir() + "/tests/fixtures")) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("model_", 0) == 0 && e.path().extension() == ".safetensors") files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-double rel_error(const Tensor& ours, const Tensor& ref) {
-  auto a = ours.to_vector<double>(), b = ref.to_vector<double>();
-  EXPECT_EQ(a.size(), b.size());
-  double diff = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    diff = std::max(diff, std::fabs(a[i] - b[i]));
-    scale = std::max(scale, std::fabs(b[i]));
-  }
-  return diff / scale;
-}
 
 void check(const std::string& file, Device device, DType dtype, bool use_kernel, double tol) {
   nn::SafetensorsData fx = nn::load_safetensors(file);
@@ -58,13 +35,13 @@ void check(const std::string& file, Device device, DType dtype, bool use_kernel,
   HybridLM::Loss loss = model.loss(to_device(t.at("input.tokens"), device), to_device(t.at("input.targets"), device));
   backward(loss.total);
   const std::string what = file + " on " + device.str() + " in " + dtype_name(dtype) + (use_kernel ? " (fused scan)" : "");
-  EXPECT_LE(rel_error(to_device(loss.total.detach(), Device::cpu()), t.at("expect.loss")), tol) << what << ": loss";
+  EXPECT_LE(testing::relative_error(to_device(loss.total.detach(), Device::cpu()), t.at("expect.loss")), tol) << what << ": loss";
   int checked = 0;
   for (auto& [name, p] : model.named_parameters()) {
     auto it = t.find("expect.grad." + name);
     ASSERT_NE(it, t.end()) << what << ": the reference has no gradient for " << name;
     ASSERT_TRUE(p.grad().defined()) << what << ": no gradient reached " << name;
-    EXPECT_LE(rel_error(to_device(p.grad(), Device::cpu()), it->second), tol) << what << ": " << name;
+    EXPECT_LE(testing::relative_error(to_device(p.grad(), Device::cpu()), it->second), tol) << what << ": " << name;
     ++checked;
   }
   int expected = 0;
@@ -72,22 +49,22 @@ void check(const std::string& file, Device device, DType dtype, bool use_kernel,
   EXPECT_EQ(checked, expected) << what;
 }
 
-TEST(ModelFixtures, ThereAreSome) { EXPECT_GE(model_fixtures().size(), 2u); }
+TEST(ModelFixtures, ThereAreSome) { EXPECT_GE(testing::fixture_files("model_").size(), 2u); }
 
 TEST(ModelFixtures, MatchPyTorchInF64) {
-  for (const auto& f : model_fixtures()) {
+  for (const auto& f : testing::fixture_files("model_")) {
     check(f, Device::cpu(), DType::f64, false, 1e-9);
     check(f, Device::cpu(), DType::f64, true, 1e-9);
   }
 }
 
 TEST(ModelFixtures, MatchPyTorchInF32) {
-  for (const auto& f : model_fixtures()) check(f, Device::cpu(), DType::f32, false, 2e-4);
+  for (const auto& f : testing::fixture_files("model_")) check(f, Device::cpu(), DType::f32, false, 2e-4);
 }
 
 TEST(ModelFixtures, MatchPyTorchInF32OnCuda) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible";
-  for (const auto& f : model_fixtures()) {
+  for (const auto& f : testing::fixture_files("model_")) {
     check(f, Device::cuda(0), DType::f32, false, 2e-4);
     check(f, Device::cuda(0), DType::f32, true, 2e-4);
   }

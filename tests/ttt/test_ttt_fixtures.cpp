@@ -4,39 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <map>
 
 #include "nn/safetensors.h"
+#include "tests/tensor_compare.h"
 #include "tests/test_paths.h"
 #include "train/probe.h"
 #include "train/ttt_yaml.h"
 
 namespace ttt {
 namespace {
-
-std::vector<std::string> fixture_files() {
-  std::vector<std::string> files;
-  for (auto& e : std::filesystem::directory_iterator(testing::source_dir() + "/tests/fixtures")) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("ttt_", 0) == 0 && e.path().extension() == ".safetensors") files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-// max |ours - reference| / max |reference|
-double rel_error(const Tensor& ours, const Tensor& ref) {
-  auto a = ours.to_vector<double>(), b = ref.to_vector<double>();
-  EXPECT_EQ(a.size(), b.size());
-  double diff = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    diff = std::max(diff, std::fabs(a[i] - b[i]));
-    scale = std::max(scale, std::fabs(b[i]));
-  }
-  return diff / scale;
-}
 
 void check_fixture(const std::string& file, Device device, DType dtype, double tol) {
   nn::SafetensorsData fx = nn::load_safetensors(file);
@@ -49,12 +26,12 @@ void check_fixture(const std::string& file, Device device, DType dtype, double t
   meta.valid_length = std::stoll(fx.metadata.at("valid_length"));
   ProbeResult r = run_probe(cfg, weights, t.at("input.x"), t.at("input.dy"), meta, device, dtype);
   const std::string what = file + " on " + device.str() + " in " + dtype_name(dtype);
-  EXPECT_LE(rel_error(r.y, t.at("expect.y")), tol) << what << ": output";
+  EXPECT_LE(testing::relative_error(r.y, t.at("expect.y")), tol) << what << ": output";
   size_t checked = 0;
   for (auto& [name, g] : r.grads) {
     auto it = t.find("expect." + name);
     ASSERT_NE(it, t.end()) << what << ": the reference has no " << name;
-    EXPECT_LE(rel_error(g, it->second), tol) << what << ": " << name;
+    EXPECT_LE(testing::relative_error(g, it->second), tol) << what << ": " << name;
     ++checked;
   }
   size_t expected = 0;
@@ -63,7 +40,7 @@ void check_fixture(const std::string& file, Device device, DType dtype, double t
 }
 
 TEST(TTTFixtures, FilesArePresentAndSmall) {
-  auto files = fixture_files();
+  auto files = testing::fixture_files("ttt_");
   EXPECT_GE(files.size(), 5u);
   uintmax_t total = 0;
   for (auto& f : files) total += std::filesystem::file_size(f);
@@ -71,16 +48,16 @@ TEST(TTTFixtures, FilesArePresentAndSmall) {
 }
 
 TEST(TTTFixtures, MatchPyTorchInF64OnCpu) {
-  for (auto& f : fixture_files()) check_fixture(f, Device::cpu(), DType::f64, 1e-10);
+  for (auto& f : testing::fixture_files("ttt_")) check_fixture(f, Device::cpu(), DType::f64, 1e-10);
 }
 
 TEST(TTTFixtures, MatchPyTorchInF32OnCpu) {
-  for (auto& f : fixture_files()) check_fixture(f, Device::cpu(), DType::f32, 2e-5);
+  for (auto& f : testing::fixture_files("ttt_")) check_fixture(f, Device::cpu(), DType::f32, 2e-5);
 }
 
 TEST(TTTFixtures, MatchPyTorchInF32OnCuda) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: TTT fixture parity on CUDA skipped";
-  for (auto& f : fixture_files()) check_fixture(f, Device::cuda(0), DType::f32, 2e-5);
+  for (auto& f : testing::fixture_files("ttt_")) check_fixture(f, Device::cuda(0), DType::f32, 2e-5);
 }
 
 }  // namespace

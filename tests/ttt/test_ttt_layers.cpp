@@ -8,6 +8,7 @@
 #include "nn/init.h"
 #include "nn/optim/adamw.h"
 #include "nn/policy.h"
+#include "tests/tensor_compare.h"
 #include "ttt/gating.h"
 #include "ttt/ttt_variants.h"
 
@@ -45,14 +46,6 @@ Tensor input(int64_t B, int64_t L, int64_t C, uint64_t seed, DType dtype = DType
   return to_dtype(randn({B, L, C}, gen), dtype);
 }
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
-
 std::vector<Tensor> grads_of(const nn::Module& m) {
   std::vector<Tensor> g;
   for (auto& [n, t] : m.named_parameters()) g.push_back(t.grad());
@@ -81,9 +74,9 @@ TEST(TTTLayer, DualFormEqualsPrimalForm) {
       primal.scan_form = "primal";
       auto a = build(dual, 4, DType::f64), b = build(primal, 4, DType::f64);
       Tensor x = input(2, 9, 8, 5, DType::f64);
-      EXPECT_LT(max_abs_diff(a->forward(x), b->forward(x)), 1e-12) << v << " " << mode;
+      EXPECT_LT(testing::max_abs_diff(a->forward(x), b->forward(x)), 1e-12) << v << " " << mode;
       for (size_t i = 0; i < a->inner_state().size(); ++i)
-        EXPECT_LT(max_abs_diff(a->inner_state()[i].second, b->inner_state()[i].second), 1e-12) << v;
+        EXPECT_LT(testing::max_abs_diff(a->inner_state()[i].second, b->inner_state()[i].second), 1e-12) << v;
     }
 }
 
@@ -107,10 +100,10 @@ TEST(TTTLayer, ResultDoesNotDependOnCheckpointGroup) {
         ref_grads = grads_of(*layer);
         continue;
       }
-      EXPECT_EQ(max_abs_diff(y, ref_out), 0.0) << v << " k=" << k;
-      EXPECT_LT(max_abs_diff(xi.grad(), ref_xgrad), 1e-12) << v << " k=" << k;
+      EXPECT_EQ(testing::max_abs_diff(y, ref_out), 0.0) << v << " k=" << k;
+      EXPECT_LT(testing::max_abs_diff(xi.grad(), ref_xgrad), 1e-12) << v << " k=" << k;
       auto g = grads_of(*layer);
-      for (size_t i = 0; i < g.size(); ++i) EXPECT_LT(max_abs_diff(g[i], ref_grads[i]), 1e-12) << v << " k=" << k << " param " << i;
+      for (size_t i = 0; i < g.size(); ++i) EXPECT_LT(testing::max_abs_diff(g[i], ref_grads[i]), 1e-12) << v << " k=" << k << " param " << i;
     }
   }
 }
@@ -127,9 +120,9 @@ TEST(TTTLayer, ChunkedStreamingEqualsWholeSequence) {
     next.continue_from_state = true;
     layer->set_inner_state(layer->inner_state());
     Tensor second = layer->forward(slice(x, 1, 6, 12), next);
-    EXPECT_LT(max_abs_diff(cat({first, second}, 1), whole), 1e-12) << v;
+    EXPECT_LT(testing::max_abs_diff(cat({first, second}, 1), whole), 1e-12) << v;
     for (size_t i = 0; i < whole_state.size(); ++i)
-      EXPECT_LT(max_abs_diff(layer->inner_state()[i].second, whole_state[i].second), 1e-12) << v;
+      EXPECT_LT(testing::max_abs_diff(layer->inner_state()[i].second, whole_state[i].second), 1e-12) << v;
     EXPECT_FALSE(layer->inner_state()[0].second.requires_grad()) << "saved state must be detached";
   }
 }
@@ -143,8 +136,8 @@ TEST(TTTLayer, CausalModeIsCausal) {
       for (int64_t p = t + 1; p < 10; ++p)
         for (int64_t c = 0; c < 8; ++c) xv[p * 8 + c] += 3.0;
       Tensor y0 = layer->forward(x), y1 = layer->forward(from_vector(xv, x.shape(), DType::f64));
-      EXPECT_LT(max_abs_diff(slice(y0, 1, 0, t + 1), slice(y1, 1, 0, t + 1)), 1e-12) << v << " t=" << t;
-      EXPECT_GT(max_abs_diff(slice(y0, 1, t + 1, 10), slice(y1, 1, t + 1, 10)), 1e-3) << v << " t=" << t;
+      EXPECT_LT(testing::max_abs_diff(slice(y0, 1, 0, t + 1), slice(y1, 1, 0, t + 1)), 1e-12) << v << " t=" << t;
+      EXPECT_GT(testing::max_abs_diff(slice(y0, 1, t + 1, 10), slice(y1, 1, t + 1, 10)), 1e-3) << v << " t=" << t;
     }
   }
 }
@@ -157,7 +150,7 @@ TEST(TTTLayer, FullModeSeesTheWholeMiniBatch) {
   std::vector<double> xv = x.to_vector<double>();
   for (int64_t c = 0; c < 8; ++c) xv[2 * 8 + c] += 3.0;  // token 2, same mini-batch as token 0
   Tensor y0 = layer->forward(x), y1 = layer->forward(from_vector(xv, x.shape(), DType::f64));
-  EXPECT_GT(max_abs_diff(slice(y0, 1, 0, 1), slice(y1, 1, 0, 1)), 1e-6);
+  EXPECT_GT(testing::max_abs_diff(slice(y0, 1, 0, 1), slice(y1, 1, 0, 1)), 1e-6);
 }
 
 TEST(TTTLayer, PaddingNeverChangesRealOutputs) {
@@ -171,9 +164,9 @@ TEST(TTTLayer, PaddingNeverChangesRealOutputs) {
     SeqMetadata meta;
     meta.valid_length = 7;
     Tensor y9 = layer->forward(junk, meta);
-    EXPECT_LT(max_abs_diff(slice(y9, 1, 0, 7), y7), 1e-12) << mode;
+    EXPECT_LT(testing::max_abs_diff(slice(y9, 1, 0, 7), y7), 1e-12) << mode;
     for (size_t i = 0; i < state7.size(); ++i)
-      EXPECT_LT(max_abs_diff(layer->inner_state()[i].second, state7[i].second), 1e-12) << mode;
+      EXPECT_LT(testing::max_abs_diff(layer->inner_state()[i].second, state7[i].second), 1e-12) << mode;
   }
 }
 
@@ -189,7 +182,7 @@ TEST(TTTLayer, TwoLayerMultiLayerEqualsMLP) {
   }
   b->load_state_dict(state);
   Tensor x = input(2, 9, 8, 17, DType::f64);
-  EXPECT_LT(max_abs_diff(a->forward(x), b->forward(x)), 1e-13);
+  EXPECT_LT(testing::max_abs_diff(a->forward(x), b->forward(x)), 1e-13);
 }
 
 TEST(TTTLayer, ZeroBaseLrReducesToTheInitialInnerModel) {
@@ -214,7 +207,7 @@ TEST(TTTLayer, ZeroBaseLrReducesToTheInitialInnerModel) {
     }
     Tensor out = add(q, head_layer_norm(h, layer->ttt_norm_weight, layer->ttt_norm_bias, 1e-6));
     Tensor expect = layer->wo->forward(layer->post_norm->forward(reshape(permute(out, {0, 2, 1, 3}), {1, 6, 8})));
-    EXPECT_LT(max_abs_diff(layer->forward(x), expect), 1e-12) << v;
+    EXPECT_LT(testing::max_abs_diff(layer->forward(x), expect), 1e-12) << v;
   }
 }
 
@@ -234,7 +227,7 @@ TEST(TTTLayer, FrozenInnerWeightsStillEvolveInTheScan) {
   for (size_t i = 0; i < layer->weights->size(); ++i) {
     EXPECT_EQ((*layer->weights)[i].to_vector<float>(), before[i]) << "the optimizer moved frozen weights." << i;
     // the inner loop still updated them along the sequence
-    EXPECT_GT(max_abs_diff(layer->inner_state()[2 * i].second, unsqueeze((*layer->weights)[i], 0) * ones({2, 1, 1, 1})), 1e-6);
+    EXPECT_GT(testing::max_abs_diff(layer->inner_state()[2 * i].second, unsqueeze((*layer->weights)[i], 0) * ones({2, 1, 1, 1})), 1e-6);
   }
 }
 
