@@ -8,6 +8,7 @@
 #include "autograd/node.h"
 #include "core/compute.h"
 #include "core/error.h"
+#include "core/profile.h"
 
 namespace ttt {
 
@@ -77,7 +78,13 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     if (it == pending.end()) continue;  // no gradient reached this node
     std::vector<Tensor> g = std::move(it->second);
     pending.erase(it);
-    std::vector<Tensor> input_grads = node->apply(g);
+    std::vector<Tensor> input_grads;
+    {
+      // the profiler charges this backward to the region its forward ran in, and to the op
+      const std::string& where = node->profile_region();
+      profile::Region region(profile::enabled() ? "backward > " + where + (where.empty() ? "" : " > ") + node->name() : "");
+      input_grads = node->apply(g);
+    }
     if (!retain_graph) node->release();
     TTT_CHECK(input_grads.size() == node->inputs().size(), "backward", "the backward of '", node->name(),
               "' returned ", input_grads.size(), " gradients for ", node->inputs().size(), " inputs");

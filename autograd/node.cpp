@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
+#include "core/profile.h"
 
 namespace ttt {
 
@@ -14,6 +15,7 @@ std::atomic<uint64_t> g_next_sequence{0};
 Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs,
            MultiBackwardFn backward)
     : name_(std::move(name)),
+      profile_region_(profile::enabled() ? profile::current_region() : std::string()),
       sequence_(g_next_sequence++),
       inputs_(std::move(inputs)),
       input_shapes_(std::move(input_shapes)),

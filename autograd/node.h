@@ -38,6 +38,8 @@ class Node {
        MultiBackwardFn backward);
 
   const std::string& name() const { return name_; }
+  // The profiler's region when the node was made ("" unless TTT_PROFILE is set; core/profile.h).
+  const std::string& profile_region() const { return profile_region_; }
   uint64_t sequence() const { return sequence_; }
   const std::vector<Edge>& inputs() const { return inputs_; }
   const Shape& input_shape(size_t i) const { return input_shapes_[i]; }
@@ -50,6 +52,7 @@ class Node {
 
  private:
   std::string name_;
+  std::string profile_region_;
   uint64_t sequence_;
   std::vector<Edge> inputs_;
   std::vector<Shape> input_shapes_;

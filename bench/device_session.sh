@@ -4,6 +4,7 @@
 #   bash bench/device_session.sh sanitize  compute-sanitizer memcheck and racecheck over the CUDA suites
 #   bash bench/device_session.sh bench     TTT layer benchmark vs PyTorch eager (COMPILE=1: and torch.compile)
 #   bash bench/device_session.sh model     training step of configs/small_gpu.yaml vs PyTorch (bench/run_model_bench.sh)
+#   bash bench/device_session.sh profile   where a small_gpu.yaml step spends its GPU time, ours (TTT_PROFILE) and PyTorch's
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_* build/ttt-train build/ttt-probe \
 #             build/ttt-tokens build/ttt-layer-bench
 # There:  carry device-bundle; results under $OUT.
@@ -43,6 +44,18 @@ bench)
 model)
   echo "== small_gpu.yaml training step"
   bash bench/run_model_bench.sh device-bundle/bin/ttt-train "$out/model_bench.jsonl"
+  ;;
+profile)
+  for variant in "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0" "ttt.use_kernel=true"; do
+    echo "== TTT_PROFILE=1 ttt-train small_gpu.yaml $variant"
+    TTT_PROFILE=1 timeout 200 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=8 run.log_freq=4 \
+      run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=2 run.run_dir=/tmp/profile_run $variant > "$out/profile_${variant//[.=]/_}.log" 2>&1
+    echo "rc=$?"; sed -n '/^profile over/,/^most expensive/p' "$out/profile_${variant//[.=]/_}.log" | head -60
+  done
+  echo "== torch.profiler, PyTorch eager twin (full tables in $out)"
+  (cd tools/reference && python3 bench_model_torch.py --steps 3 --profile 2> "$out/torch_profile.txt")
+  (cd tools/reference && python3 bench_model_torch.py --steps 3 --sdpa --profile 2> "$out/torch_profile_sdpa.txt")
+  head -25 "$out/torch_profile.txt"
   ;;
 esac
 done

@@ -5,6 +5,9 @@
 # steps 11-20 (a whole step: data, forward, backward, clipping, AdamW, the per-step loss read);
 # PyTorch's is the median step of 10 after 3 warm-up steps.
 #   bash bench/run_model_bench.sh TTT_TRAIN_EXE [OUT.jsonl]
+# TTT_ARGS adds overrides to both ttt-train runs (e.g. ttt.scan_checkpoint_group=0: keep every scan state,
+# as PyTorch does). PyTorch runs twice: the twin's explicit attention, and with --sdpa
+# (F.scaled_dot_product_attention, what a PyTorch user would write).
 # A quick check of the script on the CPU: CONFIG=configs/tiny.yaml TORCH_ARGS="--tiny --device cpu" ...
 set -uo pipefail
 exe=$1
@@ -13,7 +16,7 @@ out=${2:-model_bench.jsonl}
 for kernel in false true; do
   log=$(mktemp)
   "$exe" --config "${CONFIG:-configs/small_gpu.yaml}" run.max_steps=20 run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 \
-    run.run_dir="$(mktemp -d)" ttt.use_kernel=$kernel > "$log" 2>&1 || { echo "ttt-train failed (use_kernel=$kernel):" >&2; tail -5 "$log" >&2; }
+    run.run_dir="$(mktemp -d)" ttt.use_kernel=$kernel ${TTT_ARGS:-} > "$log" 2>&1 || { echo "ttt-train failed (use_kernel=$kernel):" >&2; tail -5 "$log" >&2; }
   python3 - "$log" "$kernel" >> "$out" <<'PY'
 import json, re, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("step ")]
@@ -28,10 +31,13 @@ print(json.dumps({"impl": impl, "tokens_per_s": tok,
 PY
   rm -f "$log"
 done
-(cd tools/reference && python3 bench_model_torch.py ${TORCH_ARGS:-}) >> "$out" || echo "torch eager failed" >&2
-if [ "${COMPILE:-0}" = 1 ]; then
-  (cd tools/reference && timeout "${COMPILE_TIMEOUT:-400}" python3 bench_model_torch.py --compile) >> "$out" || echo "torch.compile failed or timed out" >&2
-fi
+for attn in "" --sdpa; do
+  (cd tools/reference && python3 bench_model_torch.py ${TORCH_ARGS:-} $attn) >> "$out" || echo "torch eager $attn failed" >&2
+  if [ "${COMPILE:-0}" = 1 ]; then
+    (cd tools/reference && timeout "${COMPILE_TIMEOUT:-400}" python3 bench_model_torch.py --compile $attn) >> "$out" ||
+      echo "torch.compile $attn failed or timed out" >&2
+  fi
+done
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -6,15 +6,22 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
+#include "core/profile.h"
 
 namespace ttt::compute {
 
-// Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely.
-#define TTT_RUN_KERNEL(t, fn, ...)             \
-  do {                                          \
-    if ((t).device().is_cpu()) cpu::fn(__VA_ARGS__);       \
-    else if ((t).device().is_cuda()) cuda::fn(__VA_ARGS__); \
+// Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely. CUDA kernels
+// are timed under `label` when TTT_PROFILE is set (core/profile.h).
+#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                    \
+  do {                                                          \
+    if ((t).device().is_cpu()) {                                \
+      cpu::fn(__VA_ARGS__);                                     \
+    } else if ((t).device().is_cuda()) {                        \
+      profile::KernelTimer kernel_timer((label), (t).device()); \
+      cuda::fn(__VA_ARGS__);                                    \
+    }                                                           \
   } while (0)
+#define TTT_RUN_KERNEL(t, fn, ...) TTT_RUN_KERNEL_AS(#fn, t, fn, __VA_ARGS__)
 
 namespace {
 
@@ -55,7 +62,7 @@ Shape without_last(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 Tensor unary(UnaryOp op, const Tensor& x, double a, double b) {
   check_float(unary_op_name(op), x);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, unary, op, x, out, a, b);
+  if (!skip_kernel(out)) TTT_RUN_KERNEL_AS(unary_op_name(op), x, unary, op, x, out, a, b);
   return out;
 }
 
@@ -67,7 +74,7 @@ Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y) {
   Tensor out = empty(shape, x.dtype(), x.device());
   if (skip_kernel(out)) return out;
   BroadcastArgs args = make_broadcast_args(shape, x.shape(), y.shape(), name);
-  TTT_RUN_KERNEL(x, binary, op, x, y, out, args);
+  TTT_RUN_KERNEL_AS(name, x, binary, op, x, y, out, args);
   return out;
 }
 
@@ -114,7 +121,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
     v.dim = r;
     v.inner = 1;
   }
-  TTT_RUN_KERNEL(x, reduce, op, src, out, v);
+  TTT_RUN_KERNEL_AS(name, x, reduce, op, src, out, v);
   return out;
 }
 

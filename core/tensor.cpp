@@ -4,6 +4,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/profile.h"
 
 namespace ttt {
 
@@ -138,7 +139,10 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 static void fill_on(const Tensor& t, double value) {
   if (t.numel() == 0 || t.device().is_meta()) return;
   if (t.device().is_cpu()) cpu::fill(t, value);
-  else cuda::fill(t, value);
+  else {
+    profile::KernelTimer timer("fill", t.device());
+    cuda::fill(t, value);
+  }
 }
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
@@ -174,7 +178,11 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   if (s.dtype() != dst.dtype()) s = to_dtype(s, dst.dtype());  // convert on the source device
   size_t bytes = s.numel() * dtype_size(s.dtype());
   if (s.device().is_cpu() && dst.device().is_cpu()) std::memcpy(dst.raw_data(), s.raw_data(), bytes);
-  else cuda::copy_bytes(dst.raw_data(), dst.device(), s.raw_data(), s.device(), bytes);
+  else {
+    profile::KernelTimer timer(s.device().is_cuda() && dst.device().is_cuda() ? "copy" : "copy to/from host",
+                               s.device().is_cuda() ? s.device() : dst.device());
+    cuda::copy_bytes(dst.raw_data(), dst.device(), s.raw_data(), s.device(), bytes);
+  }
 }
 
 Tensor to_device(const Tensor& t, Device device) {
@@ -189,7 +197,10 @@ Tensor to_dtype(const Tensor& t, DType dtype) {
   Tensor out = empty(t.shape(), dtype, t.device());
   if (t.numel() == 0 || t.device().is_meta()) return out;
   if (t.device().is_cpu()) cpu::cast(t, out);
-  else cuda::cast(t, out);
+  else {
+    profile::KernelTimer timer("cast", t.device());
+    cuda::cast(t, out);
+  }
   return out;
 }
 

@@ -162,6 +162,7 @@ Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state
   return report;
 }
 
-Module::Scope::Scope(const Module& m) : context_(m.kind() + (m.path().empty() ? "" : " '" + m.path() + "'")) {}
+Module::Scope::Scope(const Module& m)
+    : context_(m.kind() + (m.path().empty() ? "" : " '" + m.path() + "'")), region_(m.kind()) {}
 
 }  // namespace ttt::nn

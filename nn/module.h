@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "core/tensor.h"
 
 namespace ttt::nn {
@@ -70,12 +71,14 @@ class Module {
  protected:
   // Pushes "<kind> '<path>'" onto the error context while a forward runs, so an op's error
   // message says which module it happened in. Use: `Scope scope(*this);` first in forward().
+  // With TTT_PROFILE set it also charges the GPU time of the forward to the module's kind.
   class Scope {
    public:
     explicit Scope(const Module& m);
 
    private:
     ErrorContext context_;
+    profile::Region region_;
   };
 
  private:

@@ -14,6 +14,7 @@
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/error.h"
+#include "core/profile.h"
 #include "nn/optim/clip.h"
 #include "nn/safetensors.h"
 #include "train/checkpoint.h"
@@ -172,7 +173,14 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   TrainerState state{start_step, c.run.seed, start_step * c.run.num_microbatches, c.resolved_yaml};
   const std::vector<Tensor> params = model.parameters();
   int64_t skipped_steps = 0;
+  // TTT_PROFILE=1: time every CUDA kernel after a few warm-up steps (core/profile.h)
+  const int64_t profile_from = std::min(start_step + 3, c.run.max_steps - 1);
+  auto profile_t0 = t0;
   for (int64_t step = start_step; step < c.run.max_steps; ++step) {
+    if (profile::enabled() && step == profile_from) {
+      profile::reset();
+      profile_t0 = std::chrono::steady_clock::now();
+    }
     const double lr = nn::lr_at(c.schedule, step);
     Tensor loss_sum;
     for (int64_t m = 0; m < c.run.num_microbatches; ++m) {
@@ -198,6 +206,8 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
           Tensor(p).set_grad(full(p.shape(), NAN, p.dtype(), p.device()));
           break;
         }
+    std::optional<profile::Region> optimizer_region;
+    optimizer_region.emplace("optimizer");
     nn::GradNorm gn = nn::global_grad_norm(params, c.run.max_norm);
     state.step = step + 1;
     state.data_position = state.step * c.run.num_microbatches;
@@ -229,6 +239,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     }
     adamw.step(lr, gn.scale);
     adamw.zero_grad();
+    optimizer_region.reset();
 
     const bool log_now = state.step % c.run.log_freq == 0 || state.step == c.run.max_steps;
     if (log_now) {
@@ -250,6 +261,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     }
     const bool eval_now = (c.run.eval_freq > 0 && state.step % c.run.eval_freq == 0) || state.step == c.run.max_steps;
     if (eval_now) {
+      profile::Region region("evaluation");
       EvalResult e = evaluate(model, *data, c, device);
       append_line(metrics, "{\"step\":" + std::to_string(state.step) + ",\"eval_loss\":" + num(e.loss) +
                                ",\"eval_accuracy\":" + num(e.accuracy) + "}");
@@ -261,6 +273,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     const bool stop_now = c.run.stop_at_step > 0 && state.step == c.run.stop_at_step;
     const bool ckpt_now =
         (c.run.ckpt_freq > 0 && state.step % c.run.ckpt_freq == 0) || state.step == c.run.max_steps || stop_now;
+    profile::Region checkpoint_region("checkpoint");
     if (ckpt_now) save_checkpoint(run_dir, model, adamw, state, c.run.num_ckpt_keep);
     if (stop_now) {
       std::printf("%sstopped after step %lld as run.stop_at_step asks; continue with --resume %s\n", tty ? "\n" : "",
@@ -269,6 +282,10 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     }
   }
   if (tty) std::cout << "\n";
+  if (profile::enabled() && profile_from >= start_step) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - profile_t0).count();
+    profile::report(std::cout, c.run.max_steps - profile_from, ms);
+  }
 
   // ---- summary and plot ----
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -22,6 +22,9 @@ void reset_peak_memory() {}
 void empty_cache() {}
 void copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda("cuda::copy_bytes"); }
 void synchronize() {}
+void* event_create() { no_cuda("cuda::event_create"); }
+void event_record(void*) noexcept {}
+float event_elapsed_ms(void*, void*) { no_cuda("cuda::event_elapsed_ms"); }
 
 void fill(const Tensor&, double) { no_cuda("cuda::fill"); }
 void cast(const Tensor&, const Tensor&) { no_cuda("cuda::cast"); }

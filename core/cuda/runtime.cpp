@@ -59,6 +59,21 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
 
 void synchronize() { TTT_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
 
+void* event_create() {
+  cudaEvent_t e = nullptr;
+  TTT_CUDA_CHECK(cudaEventCreate(&e));
+  return e;
+}
+
+void event_record(void* event) noexcept { cudaEventRecord(static_cast<cudaEvent_t>(event), current_stream()); }
+
+float event_elapsed_ms(void* start, void* end) {
+  TTT_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
+  float ms = 0;
+  TTT_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
+}
+
 // ---- the caching allocator ----
 // Freed blocks go into a size-ordered free list and serve later requests of a similar size.
 // All work runs on one stream, in order, so a block freed by the host can be handed out again at

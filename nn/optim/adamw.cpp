@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/profile.h"
 
 namespace ttt::nn {
 
@@ -80,6 +81,7 @@ void AdamW::step(double lr, const Tensor& grad_scale) {
       dev_scale = to_device(grad_scale, cuda_device);
       s = dev_scale.data<float>();
     }
+    profile::KernelTimer timer("adamw_step", cuda_device);
     cuda::adamw_step(cuda_list, h, s);
   }
 }

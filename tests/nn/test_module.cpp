@@ -3,7 +3,9 @@
 
 #include <chrono>
 
+#include "autograd/node.h"
 #include "autograd/ops.h"
+#include "core/profile.h"
 #include "nn/containers.h"
 #include "nn/init.h"
 #include "nn/layers.h"
@@ -36,6 +38,26 @@ class Block : public Module {
   std::shared_ptr<ParameterList> weights;
   Tensor scale;
 };
+
+// The profiler charges work to the module kinds that were running: a tape node remembers the
+// region its forward ran in, so its backward is charged there too (core/profile.h).
+TEST(Module, ProfilerRegionsFollowTheModuleStack) {
+  profile::set_enabled(true);
+  Generator gen(3);
+  Block block(gen);
+  EXPECT_EQ(profile::current_region(), "");
+  Tensor y;
+  {
+    profile::Region outer("step");
+    y = block.proj->forward(ones({2, 4}));
+    EXPECT_EQ(profile::current_region(), "step");
+  }
+  profile::set_enabled(false);
+  ASSERT_TRUE(y.grad_fn() != nullptr);
+  EXPECT_EQ(y.grad_fn()->profile_region(), "step > Linear");
+  Tensor z = block.proj->forward(ones({2, 4}));  // profiling off: nothing recorded
+  EXPECT_EQ(z.grad_fn()->profile_region(), "");
+}
 
 TEST(Module, HierarchicalNamesInRegistrationOrder) {
   Generator gen(1);

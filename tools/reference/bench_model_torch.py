@@ -4,8 +4,10 @@ configs/small_gpu.yaml (below; keep them in step with the YAML), one training st
 forward + backward + global-norm clipping + AdamW (fused), f32 with TF32 off, random tokens.
 Prints one JSON line: median step time, tokens/s, peak memory.
 
-  bench_model_torch.py [--steps 10] [--warmup 3] [--compile] [--device cuda] [--tiny]
-(--tiny: a small model for a quick check on the CPU.)
+  bench_model_torch.py [--steps 10] [--warmup 3] [--compile] [--sdpa] [--profile] [--device cuda] [--tiny]
+(--tiny: a small model for a quick check on the CPU; --sdpa: attention through
+F.scaled_dot_product_attention instead of the explicit softmax; --profile: print torch.profiler's
+table of the kernels of the timed steps to stderr.)
 """
 import argparse
 import json
@@ -33,7 +35,10 @@ def main():
     p.add_argument("--device", default="cuda")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--tiny", action="store_true")
+    p.add_argument("--sdpa", action="store_true")
+    p.add_argument("--profile", action="store_true")
     a = p.parse_args()
+    hybrid_torch.USE_SDPA = a.sdpa
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     spec = TINY if a.tiny else SMALL_GPU
@@ -50,7 +55,12 @@ def main():
     if a.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
+    prof = None
     for step in range(a.warmup + a.steps):
+        if a.profile and step == a.warmup:
+            prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                      torch.profiler.ProfilerActivity.CUDA])
+            prof.__enter__()
         tokens = torch.randint(0, V, (B, S + 1, 1), generator=g).to(a.device)
         sync()
         t0 = time.perf_counter()
@@ -63,9 +73,14 @@ def main():
         if step >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
         losses.append(loss.item())
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        import sys
+        print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=30), file=sys.stderr)
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
-    print(json.dumps({"impl": "torch.compile" if a.compile else "torch eager", "config": "tiny" if a.tiny else "small_gpu",
+    impl = ("torch.compile" if a.compile else "torch eager") + (" sdpa" if a.sdpa else "")
+    print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
                       "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
                       "params": sum(t.numel() for t in params.values())}))

@@ -95,6 +95,11 @@ def rms_norm(x, weight, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
 
 
+# True: attention through F.scaled_dot_product_attention (what a PyTorch user would write; PyTorch
+# picks a fused kernel) instead of the explicit scores/softmax that mirrors ttt.cpp. Benchmarks only.
+USE_SDPA = False
+
+
 def attention(x, p, c):
     B, S, C = x.shape
     H = c["num_heads"]
@@ -102,6 +107,9 @@ def attention(x, p, c):
     qkv = (x @ p["in_proj.weight"].T).reshape(B, S, 3, H, d).permute(2, 0, 3, 1, 4)
     pos = torch.arange(S, device=x.device)
     q, k, v = _rope(qkv[0], pos, c["rope_theta"]), _rope(qkv[1], pos, c["rope_theta"]), qkv[2]
+    if USE_SDPA and c["context"] == 0:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=c["causal"])
+        return out.permute(0, 2, 1, 3).reshape(B, S, C) @ p["out_proj.weight"].T
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(d)
     i, j = torch.arange(S, device=x.device)[:, None], torch.arange(S, device=x.device)[None, :]
     blocked = torch.zeros(S, S, dtype=torch.bool, device=x.device)
