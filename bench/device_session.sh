@@ -49,7 +49,7 @@ profile)
   for variant in "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0" "ttt.use_kernel=true"; do
     echo "== TTT_PROFILE=1 ttt-train small_gpu.yaml $variant"
     TTT_PROFILE=1 timeout 200 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=8 run.log_freq=4 \
-      run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=2 run.run_dir=/tmp/profile_run $variant > "$out/profile_${variant//[.=]/_}.log" 2>&1
+      run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=2 run.run_dir="$(mktemp -d)" $variant > "$out/profile_${variant//[.=]/_}.log" 2>&1
     echo "rc=$?"; sed -n '/^profile over/,/^most expensive/p' "$out/profile_${variant//[.=]/_}.log" | head -60
   done
   echo "== torch.profiler, PyTorch eager twin (full tables in $out)"

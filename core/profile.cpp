@@ -25,6 +25,7 @@ struct Record {
 
 struct State {
   std::vector<std::string> stack;  // the region labels
+  std::string joined;              // the labels joined by " > " (kept up to date: read per kernel)
   std::unordered_map<std::string, int> key_ids;
   std::vector<std::string> keys;  // "region > region | kernel"
   std::vector<Record> records;
@@ -76,26 +77,33 @@ std::atomic<bool> g_enabled{[] {
 bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 void set_enabled(bool on) { g_enabled = on; }
 
+namespace {
+void rejoin(State& s) {
+  s.joined.clear();
+  for (const std::string& label : s.stack) s.joined += (s.joined.empty() ? "" : " > ") + label;
+}
+}  // namespace
+
 Region::Region(const std::string& label) : active_(enabled()) {
-  if (active_) state().stack.push_back(label);
+  if (!active_) return;
+  state().stack.push_back(label);
+  rejoin(state());
 }
 
 Region::~Region() {
-  if (active_) state().stack.pop_back();
+  if (!active_) return;
+  state().stack.pop_back();
+  rejoin(state());
 }
 
-std::string current_region() {
-  std::string s;
-  for (const std::string& label : state().stack) s += (s.empty() ? "" : " > ") + label;
-  return s;
-}
+std::string current_region() { return state().joined; }
 
 KernelTimer::KernelTimer(const char* kernel, Device device) {
   if (!enabled() || !device.is_cuda()) return;
   State& s = state();
   counted_ = true;
   if (s.open_timers++ > 0) return;
-  const std::string region = current_region();
+  const std::string& region = s.joined;
   const std::string key = (region.empty() ? std::string("(outside any module)") : region) + kKernelSeparator + kernel;
   auto [it, added] = s.key_ids.emplace(key, static_cast<int>(s.keys.size()));
   if (added) s.keys.push_back(key);
@@ -114,12 +122,14 @@ KernelTimer::~KernelTimer() {
 
 void reset() { forget_records(state()); }
 
-void report(std::ostream& os, int64_t steps, double wall_ms) {
+void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_point since) {
   State& s = state();
   if (s.records.empty()) {
     os << "profile: no CUDA kernel was timed (TTT_PROFILE times CUDA work only)\n";
     return;
   }
+  cuda::event_elapsed_ms(s.records.back().start, s.records.back().end);  // waits for the last kernel
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
   const double per = steps > 0 ? 1.0 / static_cast<double>(steps) : 1.0;
   std::vector<double> key_ms(s.keys.size(), 0.0);
   std::vector<int64_t> key_count(s.keys.size(), 0);

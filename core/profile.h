@@ -8,6 +8,8 @@
 // The sum of the kernel times is the time the GPU was busy; the step's wall time minus that sum
 // is time the GPU waited for the host (launch overhead, host synchronisation).
 #pragma once
+#include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 
@@ -46,7 +48,8 @@ class KernelTimer {
 };
 
 void reset();  // forget what was timed so far (after warm-up steps)
-// Waits for the GPU, then prints the time per region and the most expensive kernels, per step.
-void report(std::ostream& os, int64_t steps, double wall_ms);
+// Waits for the GPU, then prints the time per region and the most expensive kernels, per step, with
+// the wall time since `since` (when reset() was called) for comparison.
+void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_point since);
 
 }  // namespace ttt::profile

@@ -240,6 +240,8 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     adamw.step(lr, gn.scale);
     adamw.zero_grad();
     optimizer_region.reset();
+    if (profile::enabled() && state.step == c.run.max_steps && profile_from >= start_step)
+      profile::report(std::cout, c.run.max_steps - profile_from, profile_t0);  // before the final eval and checkpoint
 
     const bool log_now = state.step % c.run.log_freq == 0 || state.step == c.run.max_steps;
     if (log_now) {
@@ -282,10 +284,6 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     }
   }
   if (tty) std::cout << "\n";
-  if (profile::enabled() && profile_from >= start_step) {
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - profile_t0).count();
-    profile::report(std::cout, c.run.max_steps - profile_from, ms);
-  }
 
   // ---- summary and plot ----
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

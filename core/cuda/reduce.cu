@@ -1,5 +1,7 @@
 // CUDA kernels that reduce: sum/max along a dim, softmax, layer/RMS norm, cross-entropy.
 // Row kernels use one block per row and block-wide reductions (block_reduce.cuh).
+#include <algorithm>
+
 #include "core/backend.h"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_check.h"
@@ -12,23 +14,48 @@ __device__ __forceinline__ int64_t index_at(const void* p, bool is_i32, int64_t 
   return is_i32 ? static_cast<const int32_t*>(p)[i] : static_cast<const int64_t*>(p)[i];
 }
 
-// inner == 1: one block per output, the threads split the reduced run.
-__global__ void reduce_rows_kernel(ReduceOp op, const float* x, float* out, int64_t r) {
-  const float* row = x + blockIdx.x * r;
+// A reduction with few outputs (a whole-tensor sum, a bias gradient: 768 sums of 8192 rows) would
+// leave most of the GPU idle with one block or thread per output. The reduced dim is then cut into
+// `pieces` that reduce in parallel into partial results [outer, pieces, inner], and a second pass
+// reduces the partials: two passes, no atomics, so the result does not depend on timing.
+constexpr int64_t kFillThreads = 132 * 2048;  // enough resident threads to fill an H100
+constexpr int64_t kFillBlocks = 132 * 8;
+
+struct Pieces {
+  int64_t count = 1, length = 0;  // `count` runs of `length` (the last may be shorter)
+};
+
+// Cuts `dim` into at most `want` pieces of at least `min_length`.
+Pieces cut(int64_t dim, int64_t want, int64_t min_length) {
+  Pieces p;
+  p.count = std::max<int64_t>(1, std::min({want, (dim + min_length - 1) / min_length, int64_t{65535}}));
+  p.length = (dim + p.count - 1) / p.count;
+  p.count = (dim + p.length - 1) / p.length;  // no empty piece
+  return p;
+}
+
+// inner == 1: block b reduces piece (b % pieces) of row (b / pieces); the threads split the piece.
+__global__ void reduce_rows_kernel(ReduceOp op, const float* x, float* out, int64_t r, Pieces pieces) {
+  const int64_t row = blockIdx.x / pieces.count, piece = blockIdx.x % pieces.count;
+  const float* p = x + row * r;
+  const int64_t end = min(r, (piece + 1) * pieces.length);
   float acc = op == ReduceOp::sum ? 0.0f : -INFINITY;
-  for (int64_t j = threadIdx.x; j < r; j += blockDim.x) acc = op == ReduceOp::sum ? acc + row[j] : fmaxf(acc, row[j]);
+  for (int64_t j = piece * pieces.length + threadIdx.x; j < end; j += blockDim.x)
+    acc = op == ReduceOp::sum ? acc + p[j] : fmaxf(acc, p[j]);
   acc = op == ReduceOp::sum ? block_sum(acc) : block_max(acc);
   if (threadIdx.x == 0) out[blockIdx.x] = acc;
 }
 
-// inner > 1: one thread per output (o, i); neighbouring threads read neighbouring addresses.
-__global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, DimView v) {
-  const int64_t n = v.outer * v.inner;
+// inner > 1: one thread per (o, piece, i); neighbouring threads read neighbouring addresses.
+__global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, DimView v, Pieces pieces) {
+  const int64_t n = v.outer * pieces.count * v.inner;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n; t += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t o = t / v.inner, i = t % v.inner;
+    const int64_t i = t % v.inner, q = t / v.inner, piece = q % pieces.count, o = q / pieces.count;
     const float* p = x + o * v.dim * v.inner + i;
+    const int64_t end = min(v.dim, (piece + 1) * pieces.length);
     float acc = op == ReduceOp::sum ? 0.0f : -INFINITY;
-    for (int64_t j = 0; j < v.dim; ++j) acc = op == ReduceOp::sum ? acc + p[j * v.inner] : fmaxf(acc, p[j * v.inner]);
+    for (int64_t j = piece * pieces.length; j < end; ++j)
+      acc = op == ReduceOp::sum ? acc + p[j * v.inner] : fmaxf(acc, p[j * v.inner]);
     out[t] = acc;
   }
 }
@@ -91,13 +118,17 @@ __global__ void layer_norm_backward_kernel(const float* g, const float* x, const
   }
 }
 
-// dw[j] = sum_rows g xhat, db[j] = sum_rows g: one thread per column (coalesced across columns).
+// dw[j] = sum_rows g xhat, db[j] = sum_rows g: one thread per column (coalesced across columns),
+// blockIdx.y picks a piece of the rows; piece p writes row p of dw/db [pieces, d].
 // mean == nullptr selects RMS norm (xhat = x rstd).
 __global__ void norm_param_grad_kernel(const float* g, const float* x, const float* mean, const float* rstd, float* dw,
-                                       float* db, int64_t rows, int64_t d) {
+                                       float* db, int64_t rows, int64_t d, Pieces pieces) {
+  const int64_t begin = blockIdx.y * pieces.length, end = min(rows, begin + pieces.length);
+  dw = dw ? dw + blockIdx.y * d : nullptr;
+  db = db ? db + blockIdx.y * d : nullptr;
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d; j += int64_t(blockDim.x) * gridDim.x) {
     float sw = 0, sb = 0;
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = begin; r < end; ++r) {
       const float xh = (x[r * d + j] - (mean ? mean[r] : 0.0f)) * rstd[r];
       sw += g[r * d + j] * xh;
       sb += g[r * d + j];
@@ -160,16 +191,39 @@ const float* opt(const Tensor& t) { return t.defined() ? t.data<float>() : nullp
 float* opt_mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 unsigned rows_of(const Tensor& x) { return static_cast<unsigned>(x.numel() / x.size(-1)); }
 
+// The weight (and bias) gradients of a norm over x [rows, d]: partial sums over pieces of the rows,
+// then a sum over the pieces (see Pieces).
+void norm_param_grads(const Tensor& grad, const Tensor& x, const float* mean, const Tensor& rstd,
+                      const Tensor& grad_weight, const Tensor& grad_bias) {
+  const int64_t rows = rows_of(x), d = x.size(-1);
+  const Pieces pieces = cut(rows, (kFillThreads + d - 1) / d, 32);
+  auto partial = [&](const Tensor& g) {
+    return !g.defined() || pieces.count == 1 ? g : empty({pieces.count, d}, DType::f32, x.device());
+  };
+  Tensor pw = partial(grad_weight), pb = partial(grad_bias);
+  norm_param_grad_kernel<<<dim3(grid_for(d), static_cast<unsigned>(pieces.count)), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), x.data<float>(), mean, rstd.data<float>(), opt_mut(pw), opt_mut(pb), rows, d, pieces);
+  TTT_CUDA_CHECK_LAUNCH();
+  if (pieces.count == 1) return;
+  if (grad_weight.defined()) reduce(ReduceOp::sum, pw, grad_weight, DimView{1, pieces.count, d});
+  if (grad_bias.defined()) reduce(ReduceOp::sum, pb, grad_bias, DimView{1, pieces.count, d});
+}
+
 }  // namespace
 
 void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
+  // rows: pieces of at least 4096 elements (16 per thread); columns: of at least 32 rows
+  const Pieces pieces = v.inner == 1 ? cut(v.dim, (kFillBlocks + v.outer - 1) / v.outer, 4096)
+                                     : cut(v.dim, (kFillThreads + v.outer * v.inner - 1) / (v.outer * v.inner), 32);
+  Tensor partial = pieces.count == 1 ? out : empty({v.outer, pieces.count, v.inner}, DType::f32, x.device());
   if (v.inner == 1)
-    reduce_rows_kernel<<<static_cast<unsigned>(v.outer), kBlock, 0, current_stream()>>>(op, x.data<float>(),
-                                                                                        out.data<float>(), v.dim);
+    reduce_rows_kernel<<<static_cast<unsigned>(v.outer * pieces.count), kBlock, 0, current_stream()>>>(
+        op, x.data<float>(), partial.data<float>(), v.dim, pieces);
   else
-    reduce_strided_kernel<<<grid_for(v.outer * v.inner), kBlock, 0, current_stream()>>>(op, x.data<float>(),
-                                                                                        out.data<float>(), v);
+    reduce_strided_kernel<<<grid_for(v.outer * pieces.count * v.inner), kBlock, 0, current_stream()>>>(
+        op, x.data<float>(), partial.data<float>(), v, pieces);
   TTT_CUDA_CHECK_LAUNCH();
+  if (pieces.count > 1) reduce(op, partial, out, DimView{v.outer, pieces.count, v.inner});
 }
 
 void softmax(const Tensor& x, const Tensor& y, bool log) {
@@ -197,13 +251,8 @@ void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weig
   layer_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(
       grad.data<float>(), x.data<float>(), opt(weight), mean.data<float>(), rstd.data<float>(), grad_x.data<float>(), d);
   TTT_CUDA_CHECK_LAUNCH();
-  if (grad_weight.defined() || grad_bias.defined()) {
-    norm_param_grad_kernel<<<grid_for(d), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(),
-                                                                         mean.data<float>(), rstd.data<float>(),
-                                                                         opt_mut(grad_weight), opt_mut(grad_bias),
-                                                                         rows_of(x), d);
-    TTT_CUDA_CHECK_LAUNCH();
-  }
+  if (grad_weight.defined() || grad_bias.defined())
+    norm_param_grads(grad, x, mean.data<float>(), rstd, grad_weight, grad_bias);
 }
 
 void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
@@ -218,12 +267,7 @@ void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight
   rms_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(), opt(weight),
                                                                         rstd.data<float>(), grad_x.data<float>(), d);
   TTT_CUDA_CHECK_LAUNCH();
-  if (grad_weight.defined()) {
-    norm_param_grad_kernel<<<grid_for(d), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(), nullptr,
-                                                                         rstd.data<float>(), grad_weight.data<float>(),
-                                                                         nullptr, rows_of(x), d);
-    TTT_CUDA_CHECK_LAUNCH();
-  }
+  if (grad_weight.defined()) norm_param_grads(grad, x, nullptr, rstd, grad_weight, Tensor());
 }
 
 void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& row_loss,

@@ -78,6 +78,11 @@ std::vector<OpCase> large_cases() {
   c.push_back({"sum_rows_big", {{67, 2049}}, [](T x) { return sum(x[0], {1}); }});
   c.push_back({"sum_cols_big", {{2049, 67}}, [](T x) { return sum(x[0], {0}); }});
   c.push_back({"max_mid_big", {{5, 333, 7}}, [](T x) { return max(x[0], {1}); }});
+  // few outputs over long runs: the reduction is cut into pieces and reduced in two or three passes
+  c.push_back({"sum_all_huge", {{3, 70001}}, [](T x) { return sum(x[0]); }});
+  c.push_back({"max_all_huge", {{70001, 3}}, [](T x) { return max(x[0], {0, 1}); }});
+  c.push_back({"max_mid_long", {{3, 5000, 7}}, [](T x) { return max(x[0], {1}); }});
+  c.push_back({"rms_norm_many_rows", {{20000, 24}, {24}}, [](T x) { return rms_norm(x[0], x[1]); }});
   c.push_back({"matmul_big", {{3, 65, 129}, {3, 129, 47}}, [](T x) { return matmul(x[0], x[1]); }});
   c.push_back({"matmul_big_t", {{3, 129, 65}, {47, 129}}, [](T x) { return matmul(x[0], x[1], true, true); }});
   c.push_back({"permute_big", {{7, 33, 65}}, [](T x) { return permute(x[0], {2, 0, 1}) * 1.0; }});
