@@ -1,6 +1,8 @@
 #include "core/tensor.h"
 
 #include <cstring>
+#include <list>
+#include <mutex>
 
 #include "core/backend.h"
 #include "core/error.h"
@@ -166,6 +168,34 @@ Tensor arange(int64_t n, DType dtype, Device device) {
   std::vector<double> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
   return from_vector(v, {n}, dtype, device);
+}
+
+namespace {
+struct ConstantKey {
+  std::vector<double> values;
+  Shape shape;
+  DType dtype;
+  Device device;
+  bool operator==(const ConstantKey& o) const {
+    return dtype == o.dtype && device == o.device && shape == o.shape && values == o.values;
+  }
+};
+}  // namespace
+
+Tensor cached_constant(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
+  static std::mutex mutex;
+  static auto* cache = new std::list<std::pair<ConstantKey, Tensor>>();  // most recent first; never destroyed
+  ConstantKey key{values, shape, dtype, device};
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto it = cache->begin(); it != cache->end(); ++it)
+    if (it->first == key) {
+      cache->splice(cache->begin(), *cache, it);
+      return cache->front().second;
+    }
+  Tensor t = from_vector(values, shape, dtype, device);
+  cache->emplace_front(std::move(key), t);
+  if (cache->size() > 64) cache->pop_back();
+  return t;
 }
 
 // ---- data movement ----

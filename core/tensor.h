@@ -99,6 +99,11 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
                    Device device = Device::cpu());
 Tensor scalar_tensor(double value, DType dtype = DType::f32, Device device = Device::cpu());
 Tensor arange(int64_t n, DType dtype = DType::i64, Device device = Device::cpu());
+// from_vector for constants a forward pass needs every step (positions, masks): built once per
+// (values, shape, dtype, device) and shared, so a step does not copy them from the host again
+// (a host-to-device copy from pageable memory may wait for the GPU to finish its queue). The
+// result must not be written to. The cache keeps the 64 most recently used constants.
+Tensor cached_constant(const std::vector<double>& values, const Shape& shape, DType dtype, Device device);
 
 // ---- data movement (no autograd) ----
 Tensor to_device(const Tensor& t, Device device);  // returns t itself when already there

@@ -36,7 +36,9 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   // [B, S, 3C] -> three [B, H, S, d]
   Tensor qkv = permute(reshape(in_proj->forward(x), {B, S, 3, H, d}), {2, 0, 3, 1, 4});
   auto part = [&](int64_t i) { return squeeze(slice(qkv, 0, i, i + 1), 0); };
-  Tensor positions = arange(S, DType::i64, x.device());
+  std::vector<double> steps(S);
+  for (int64_t t = 0; t < S; ++t) steps[t] = static_cast<double>(t);
+  Tensor positions = cached_constant(steps, {S}, DType::i64, x.device());
   Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
   Tensor scores = matmul(q, k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));  // [B, H, S, S]
   if (causal || context > 0) scores = add(scores, mask(S, x.dtype(), x.device()));

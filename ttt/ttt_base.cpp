@@ -80,14 +80,14 @@ Tensor TTTBase::step_sizes(const Tensor& x, int64_t valid, int64_t n) const {
   if (valid < Lp) {
     std::vector<double> mask(Lp, 0.0);
     for (int64_t t = 0; t < valid; ++t) mask[t] = 1.0;
-    eta_tok = mul(eta_tok, from_vector(mask, {Lp}, x.dtype(), x.device()));
+    eta_tok = mul(eta_tok, cached_constant(mask, {Lp}, x.dtype(), x.device()));
   }
   eta_tok = reshape(eta_tok, {B, H, n, 1, b});  // indexed by j, the token whose gradient is applied
   Tensor w_pos;                                  // [b, 1], indexed by i, the token that is updated
   if (config_.minibatch_mode == "causal") {
     std::vector<double> inv(b);
     for (int64_t i = 0; i < b; ++i) inv[i] = 1.0 / static_cast<double>(i + 1);
-    Tensor base = from_vector(inv, {b}, x.dtype(), x.device());
+    Tensor base = cached_constant(inv, {b}, x.dtype(), x.device());
     w_pos = maximum(add(base, learnable_token_idx_bias), zeros({}, x.dtype(), x.device()));  // E6
   } else {
     w_pos = full({b}, 1.0 / static_cast<double>(b), x.dtype(), x.device());
@@ -118,7 +118,7 @@ Tensor TTTBase::forward(const Tensor& x, const SeqMetadata& meta) {
     std::vector<double> pos(Lp);
     for (int64_t t = 0; t < Lp; ++t)
       pos[t] = static_cast<double>(c.rope_positions == "global" ? meta.position_offset + t : (meta.position_offset + t) % b);
-    Tensor positions = from_vector(pos, {Lp}, DType::i64, x.device());
+    Tensor positions = cached_constant(pos, {Lp}, DType::i64, x.device());
     xq = rope(xq, positions, c.rope_theta);
     xk = rope(xk, positions, c.rope_theta);
   }

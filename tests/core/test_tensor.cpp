@@ -64,3 +64,20 @@ TEST(Shape, BroadcastRules) {
 
 }  // namespace
 }  // namespace ttt
+
+namespace ttt {
+namespace {
+
+// Constants built once and shared: the same values give the same storage; anything else differs.
+TEST(Tensor, CachedConstantsAreSharedPerValuesShapeAndDtype) {
+  Tensor a = cached_constant({0, 1, 2}, {3}, DType::i64, Device::cpu());
+  Tensor b = cached_constant({0, 1, 2}, {3}, DType::i64, Device::cpu());
+  EXPECT_EQ(a.raw_data(), b.raw_data());
+  EXPECT_EQ(a.to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_NE(cached_constant({0, 1, 3}, {3}, DType::i64, Device::cpu()).raw_data(), a.raw_data());
+  EXPECT_NE(cached_constant({0, 1, 2}, {3}, DType::f32, Device::cpu()).raw_data(), a.raw_data());
+  EXPECT_NE(cached_constant({0, 1, 2}, {3, 1}, DType::i64, Device::cpu()).raw_data(), a.raw_data());
+}
+
+}  // namespace
+}  // namespace ttt
