@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The training-step benchmark of configs/small_gpu.yaml: ttt-train (composed scan, then the fused
-# scan) against tools/reference/bench_model_torch.py (PyTorch eager; with COMPILE=1 also
-# torch.compile), same model sizes, f32, batch 4 x 2048. Our figure is ttt-train's own tokens/s over
-# steps 11-20 (a whole step: data, forward, backward, clipping, AdamW, the per-step loss read);
+# scan) against tools/reference/bench_model_torch.py (PyTorch eager, explicit attention and SDPA),
+# same model sizes, f32, batch 4 x 2048. Our figure is ttt-train's own tokens/s over steps 11-20 (a whole step: data, forward, backward, clipping, AdamW, the per-step loss read);
 # PyTorch's is the median step of 10 after 3 warm-up steps.
 #   bash bench/run_model_bench.sh TTT_TRAIN_EXE [OUT.jsonl]
-# TTT_ARGS adds overrides to both ttt-train runs (e.g. ttt.scan_checkpoint_group=0: keep every scan state,
-# as PyTorch does). PyTorch runs twice: the twin's explicit attention, and with --sdpa
+# COMPILE=1 adds torch.compile of the whole loss, COMPILE_LAYERS=1 torch.compile of each layer
+# (COMPILE_TIMEOUT seconds each, default 400; COMPILE_ARGS=--sdpa compiles the SDPA variant). TTT_ARGS
+# adds overrides to both ttt-train runs (e.g. ttt.scan_checkpoint_group=0: keep every scan state, as
+# PyTorch does). PyTorch eager runs twice: the twin's explicit attention, and with --sdpa
 # (F.scaled_dot_product_attention, what a PyTorch user would write).
 # A quick check of the script on the CPU: CONFIG=configs/tiny.yaml TORCH_ARGS="--tiny --device cpu" ...
 set -uo pipefail
@@ -33,10 +34,10 @@ PY
 done
 for attn in "" --sdpa; do
   (cd tools/reference && python3 bench_model_torch.py ${TORCH_ARGS:-} $attn) >> "$out" || echo "torch eager $attn failed" >&2
-  if [ "${COMPILE:-0}" = 1 ]; then
-    (cd tools/reference && timeout "${COMPILE_TIMEOUT:-400}" python3 bench_model_torch.py --compile $attn) >> "$out" ||
-      echo "torch.compile $attn failed or timed out" >&2
-  fi
+done
+for mode in ${COMPILE:+--compile} ${COMPILE_LAYERS:+--compile-layers}; do
+  (cd tools/reference && timeout "${COMPILE_TIMEOUT:-400}" python3 bench_model_torch.py ${TORCH_ARGS:-} $mode ${COMPILE_ARGS:-}) \
+    >> "$out" || echo "torch $mode ${COMPILE_ARGS:-} failed or timed out" >&2
 done
 python3 - "$out" <<'PY'
 import json, sys

@@ -4,7 +4,7 @@ configs/small_gpu.yaml (below; keep them in step with the YAML), one training st
 forward + backward + global-norm clipping + AdamW (fused), f32 with TF32 off, random tokens.
 Prints one JSON line: median step time, tokens/s, peak memory.
 
-  bench_model_torch.py [--steps 10] [--warmup 3] [--compile] [--sdpa] [--profile] [--device cuda] [--tiny]
+  bench_model_torch.py [--steps 10] [--warmup 3] [--compile | --compile-layers] [--sdpa] [--profile] [--device cuda] [--tiny]
 (--tiny: a small model for a quick check on the CPU; --sdpa: attention through
 F.scaled_dot_product_attention instead of the explicit softmax; --profile: print torch.profiler's
 table of the kernels of the timed steps to stderr.)
@@ -33,7 +33,9 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cuda")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the whole loss")
+    p.add_argument("--compile-layers", action="store_true",
+                   help="torch.compile each layer (two kinds: compiled once each, much faster to compile)")
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--sdpa", action="store_true")
     p.add_argument("--profile", action="store_true")
@@ -51,6 +53,8 @@ def main():
     opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], weight_decay=spec["weight_decay"], fused=fused)
     B, S, V = spec["batch"], spec["seq"], c["text_vocab"]
     loss_fn = torch.compile(hybrid_torch.loss) if a.compile else hybrid_torch.loss
+    if a.compile_layers:
+        hybrid_torch.run_block = torch.compile(hybrid_torch.block)
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     if a.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -79,7 +83,8 @@ def main():
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=30), file=sys.stderr)
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
-    impl = ("torch.compile" if a.compile else "torch eager") + (" sdpa" if a.sdpa else "")
+    impl = ("torch.compile" if a.compile else "torch.compile per layer" if a.compile_layers else "torch eager") + \
+        (" sdpa" if a.sdpa else "")
     print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
                       "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),

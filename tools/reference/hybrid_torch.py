@@ -139,23 +139,32 @@ def sub(params, prefix):
     return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def block(h, p, c, hybrid):
+    """One layer: attention, the TTT branch when hybrid, the feed-forward (each pre-norm, residual)."""
+    eps = c["norm_eps"]
+    h = h + attention(rms_norm(h, p["norm1.weight"], eps), sub(p, "self_attn."), c)
+    if hybrid:
+        u = rms_norm(h, p["norm_ttt.weight"], eps) if c["ttt_input_norm"] else h
+        tp = sub(p, "ttt.")
+        branch = gate(ttt_layer_dual(tp, u, c["ttt"]), p["forward_ssm_gating.gating_alpha"], c)
+        if c["bidirectional"]:
+            back = ttt_layer_dual(tp, u.flip(1), c["ttt"]).flip(1)
+            branch = branch + gate(back, p["backward_ssm_gating.gating_alpha"], c)
+        h = h + branch
+    return h + swiglu(rms_norm(h, p["norm2.weight"], eps), sub(p, "ffn."))
+
+
+# The function forward() runs per layer; a benchmark may swap in torch.compile(block), which
+# compiles the two kinds of layer once each instead of the whole unrolled model.
+run_block = block
+
+
 def forward(params, tokens, c):
     """tokens [B, S, streams] (int64) -> logits per stream [B, S, vocab]."""
     h = sum(F.embedding(tokens[..., k], params[f"emb.{k}.weight"]) for k in range(len(vocabs(c))))
-    eps = c["norm_eps"]
     for l in range(c["num_layers"]):
-        p = sub(params, f"layers.{l}.")
-        h = h + attention(rms_norm(h, p["norm1.weight"], eps), sub(p, "self_attn."), c)
-        if is_hybrid(c, l):
-            u = rms_norm(h, p["norm_ttt.weight"], eps) if c["ttt_input_norm"] else h
-            tp = sub(p, "ttt.")
-            branch = gate(ttt_layer_dual(tp, u, c["ttt"]), p["forward_ssm_gating.gating_alpha"], c)
-            if c["bidirectional"]:
-                back = ttt_layer_dual(tp, u.flip(1), c["ttt"]).flip(1)
-                branch = branch + gate(back, p["backward_ssm_gating.gating_alpha"], c)
-            h = h + branch
-        h = h + swiglu(rms_norm(h, p["norm2.weight"], eps), sub(p, "ffn."))
-    h = rms_norm(h, params["out_norm.weight"], eps)
+        h = run_block(h, sub(params, f"layers.{l}."), c, is_hybrid(c, l))
+    h = rms_norm(h, params["out_norm.weight"], c["norm_eps"])
     return [h @ params[f"heads.{k}.weight"].T for k in range(len(vocabs(c)))]
 
 
