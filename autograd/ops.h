@@ -80,6 +80,10 @@ Tensor clone(const Tensor& x);               // a differentiable copy
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, D], ids int -> [..., D]
 Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+// Attention weights from scores [..., S, S]: softmax over keys of scale * scores where query i may
+// see key j unless causal and j > i, or context > 0 and |i - j| >= context (only i - j when
+// causal). One kernel: no mask tensor, no scaled copy of the scores.
+Tensor attention_softmax(const Tensor& scores, double scale, bool causal, int64_t context);
 // Over the last dim; weight/bias [D] or undefined. Biased variance, like PyTorch.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);

@@ -21,9 +21,25 @@ static Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   dim = normalize_dim(dim, x.dim(), log ? "log_softmax" : "softmax");
   if (dim != x.dim() - 1)  // kernels work on the last dim: move `dim` there and back
     return transpose(softmax_impl(transpose(x, dim, -1), -1, log), dim, -1);
-  Tensor y = compute::softmax(x, log);
+  SoftmaxArgs args;
+  args.log = log;
+  Tensor y = compute::softmax(x, args);
   return record(y, log ? "log_softmax" : "softmax", {x},
-                [y = y.detach(), log](const Tensor& g) { return V{compute::softmax_backward(g, y, log)}; });
+                [y = y.detach(), args](const Tensor& g) { return V{compute::softmax_backward(g, y, args)}; });
+}
+
+// softmax(scale * scores + mask) with the mask computed in the kernel (SoftmaxArgs):
+// d/dscores = scale * y (g - sum(g y)); blocked entries have y = 0, so they get no gradient.
+Tensor attention_softmax(const Tensor& scores, double scale, bool causal, int64_t context) {
+  SoftmaxArgs args;
+  args.scale = scale;
+  args.queries = scores.dim() >= 2 ? scores.size(-1) : 0;
+  args.causal = causal;
+  args.context = context;
+  if (!causal && context <= 0) args.queries = 0;  // nothing to block
+  Tensor y = compute::softmax(scores, args);
+  return record(y, "attention_softmax", {scores},
+                [y = y.detach(), args](const Tensor& g) { return V{compute::softmax_backward(g, y, args)}; });
 }
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }

@@ -320,18 +320,23 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab) 
   return gw;
 }
 
-Tensor softmax(const Tensor& x, bool log) {
-  const char* name = log ? "log_softmax" : "softmax";
+Tensor softmax(const Tensor& x, const SoftmaxArgs& args) {
+  const char* name = args.log ? "log_softmax" : args.queries > 0 ? "attention_softmax" : "softmax";
   check_float(name, x);
   TTT_CHECK(x.dim() >= 1, name, "needs at least 1 dim");
+  TTT_CHECK(!args.log || (args.scale == 1.0 && args.queries == 0), name, "log-softmax takes no scale or mask");
+  if (args.queries > 0)
+    TTT_CHECK(x.dim() >= 2 && x.size(-2) == args.queries && x.size(-1) == args.queries, name,
+              "a masked softmax takes square score matrices [..., ", args.queries, ", ", args.queries, "], got ",
+              x.describe());
   Tensor y = empty(x.shape(), x.dtype(), x.device());
-  if (!skip_kernel(y)) TTT_RUN_KERNEL(x, softmax, x, y, log);
+  if (!skip_kernel(y)) TTT_RUN_KERNEL_AS(name, x, softmax, x, y, args);
   return y;
 }
 
-Tensor softmax_backward(const Tensor& grad, const Tensor& y, bool log) {
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& args) {
   Tensor gx = empty(y.shape(), y.dtype(), y.device());
-  if (!skip_kernel(gx)) TTT_RUN_KERNEL(y, softmax_backward, grad, y, gx, log);
+  if (!skip_kernel(gx)) TTT_RUN_KERNEL(y, softmax_backward, grad, y, gx, args);
   return gx;
 }
 

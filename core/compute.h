@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/kernel_args.h"
 #include "core/op_kinds.h"
 #include "core/tensor.h"
 
@@ -29,8 +30,8 @@ Tensor flip(const Tensor& x, int64_t dim);
 Tensor tri(const Tensor& x, int64_t k, bool lower);
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab);
-Tensor softmax(const Tensor& x, bool log);
-Tensor softmax_backward(const Tensor& grad, const Tensor& y, bool log);
+Tensor softmax(const Tensor& x, const SoftmaxArgs& args);  // over the last dim (core/kernel_args.h)
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& args);
 
 struct LayerNormOut { Tensor y, mean, rstd; };
 LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);

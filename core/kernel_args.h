@@ -32,6 +32,28 @@ struct GatherArgs {
 struct DimView {
   int64_t outer = 1, dim = 1, inner = 1;
 };
+
+// Row-wise softmax over the last dim of scale * x. For attention scores [..., S, S] a mask can be
+// computed on the fly from the query index i (the row within its matrix) and the key index j:
+// blocked entries get probability exactly 0, which is what adding -1e9 before the softmax gives
+// (exp underflows to 0), without materialising a mask or a scaled copy of the scores.
+struct SoftmaxArgs {
+  bool log = false;      // log-softmax (no scale or mask)
+  double scale = 1.0;
+  int64_t queries = 0;   // rows per score matrix; 0: no mask
+  bool causal = false;   // block j > i
+  int64_t context = 0;   // > 0: also block i - j >= context, and j - i >= context when not causal
+};
+
+// True when query i may not attend to key j under `a` (see SoftmaxArgs).
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline bool attention_blocked(const SoftmaxArgs& a, int64_t i, int64_t j) {
+  if (a.queries == 0) return false;
+  if (a.causal && j > i) return true;
+  return a.context > 0 && (i - j >= a.context || (!a.causal && j - i >= a.context));
+}
 DimView dim_view(const Shape& s, int64_t dim);
 
 // Copies `count` slabs: dst[o, dst_start + j, :] = src[o, src_start + j, :], j < count.

@@ -15,20 +15,6 @@ MultiHeadAttention::MultiHeadAttention(int64_t width, int64_t heads_, int64_t co
   out_proj = register_module("out_proj", std::make_shared<Linear>(width, width, false, gen, device));
 }
 
-// Additive mask, built on the device: -1e9 (finite, so no NaN rows) where query i may not see key
-// j: the future (j > i) when causal, and keys at least `context` steps away. A constant.
-Tensor MultiHeadAttention::mask(int64_t S, DType dtype, Device device) const {
-  NoGradGuard constant;
-  Tensor blocked = full({S, S}, -1e9, dtype, device);
-  Tensor m = zeros({S, S}, dtype, device);
-  if (causal) m = add(m, triu(blocked, 1));
-  if (context > 0) {
-    m = add(m, tril(blocked, -context));
-    if (!causal) m = add(m, triu(blocked, context));
-  }
-  return m;
-}
-
 Tensor MultiHeadAttention::forward(const Tensor& x) const {
   Scope scope(*this);
   TTT_CHECK(x.dim() == 3, "forward", "expected [B, S, C], got ", x.describe());
@@ -40,9 +26,10 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   for (int64_t t = 0; t < S; ++t) steps[t] = static_cast<double>(t);
   Tensor positions = cached_constant(steps, {S}, DType::i64, x.device());
   Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
-  Tensor scores = matmul(q, k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));  // [B, H, S, S]
-  if (causal || context > 0) scores = add(scores, mask(S, x.dtype(), x.device()));
-  Tensor out = matmul(softmax(scores), v);  // [B, H, S, d]
+  // softmax(q k^T / sqrt(d)) with query i blocked from the future (causal) and from keys at least
+  // `context` steps away, scaled and masked inside one kernel: [B, H, S, S]
+  Tensor weights = attention_softmax(matmul(q, k, false, true), 1.0 / std::sqrt(static_cast<double>(d)), causal, context);
+  Tensor out = matmul(weights, v);  // [B, H, S, d]
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
 }
 

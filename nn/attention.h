@@ -14,7 +14,6 @@ class MultiHeadAttention : public Module {
   MultiHeadAttention(int64_t width, int64_t heads, int64_t context, double rope_theta, bool causal, Generator& gen,
                      Device device = Device::cpu());
   Tensor forward(const Tensor& x) const;  // [B, S, C] -> [B, S, C]
-  Tensor mask(int64_t S, DType dtype, Device device) const;  // [S, S]: 0 or -1e9
 
   std::shared_ptr<Linear> in_proj, out_proj;
   int64_t heads, context;

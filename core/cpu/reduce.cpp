@@ -29,37 +29,46 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
   });
 }
 
-void softmax(const Tensor& x, const Tensor& y, bool log) {
+// y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs).
+void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), rows = x.numel() / d;
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    const bool log = args.log;
+    const double k = args.scale;
     for (int64_t r = 0; r < rows; ++r) {
       const T* a = px + r * d;
       T* b = py + r * d;
+      const int64_t i = args.queries > 0 ? r % args.queries : 0;
+      auto open = [&](int64_t j) { return !attention_blocked(args, i, j); };
       double m = -std::numeric_limits<double>::infinity(), s = 0;
-      for (int64_t j = 0; j < d; ++j) m = std::max<double>(m, a[j]);
-      for (int64_t j = 0; j < d; ++j) s += std::exp(a[j] - m);
       for (int64_t j = 0; j < d; ++j)
-        b[j] = static_cast<T>(log ? a[j] - m - std::log(s) : std::exp(a[j] - m) / s);
+        if (open(j)) m = std::max<double>(m, k * a[j]);
+      for (int64_t j = 0; j < d; ++j)
+        if (open(j)) s += std::exp(k * a[j] - m);
+      for (int64_t j = 0; j < d; ++j)
+        b[j] = static_cast<T>(log ? a[j] - m - std::log(s) : open(j) ? std::exp(k * a[j] - m) / s : 0.0);
     }
   });
 }
 
-// softmax: dx = y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g)
-void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, bool log) {
+// softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g)
+void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, const SoftmaxArgs& args) {
   dispatch_float(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = y.size(-1), rows = y.numel() / d;
     const T *pg = grad.data<T>(), *py = y.data<T>();
     T* pd = grad_x.data<T>();
+    const bool log = args.log;
     for (int64_t r = 0; r < rows; ++r) {
       const T *g = pg + r * d, *a = py + r * d;
       T* o = pd + r * d;
       double s = 0;
       for (int64_t j = 0; j < d; ++j) s += log ? g[j] : g[j] * a[j];
-      for (int64_t j = 0; j < d; ++j) o[j] = static_cast<T>(log ? g[j] - std::exp(a[j]) * s : a[j] * (g[j] - s));
+      for (int64_t j = 0; j < d; ++j)
+        o[j] = static_cast<T>(log ? g[j] - std::exp(a[j]) * s : args.scale * a[j] * (g[j] - s));
     }
   });
 }

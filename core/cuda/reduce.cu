@@ -25,9 +25,10 @@ struct Pieces {
   int64_t count = 1, length = 0;  // `count` runs of `length` (the last may be shorter)
 };
 
-// Cuts `dim` into at most `want` pieces of at least `min_length`.
+// Cuts `dim` into at most `want` pieces of at least `min_length`. An empty dim is one empty piece.
 Pieces cut(int64_t dim, int64_t want, int64_t min_length) {
   Pieces p;
+  if (dim <= 0) return p;
   p.count = std::max<int64_t>(1, std::min({want, (dim + min_length - 1) / min_length, int64_t{65535}}));
   p.length = (dim + p.count - 1) / p.count;
   p.count = (dim + p.length - 1) / p.length;  // no empty piece
@@ -60,26 +61,35 @@ __global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, D
   }
 }
 
-__global__ void softmax_kernel(const float* x, float* y, int64_t d, bool log) {
+// y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs).
+__global__ void softmax_kernel(const float* x, float* y, int64_t d, SoftmaxArgs args) {
   const float* a = x + blockIdx.x * d;
   float* b = y + blockIdx.x * d;
+  const float k = static_cast<float>(args.scale);
+  const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
   float m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) m = fmaxf(m, a[j]);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    if (!attention_blocked(args, i, j)) m = fmaxf(m, k * a[j]);
   m = block_max(m);
   float s = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += expf(a[j] - m);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    if (!attention_blocked(args, i, j)) s += expf(k * a[j] - m);
   s = block_sum(s);
   const float log_s = logf(s);
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) b[j] = log ? a[j] - m - log_s : expf(a[j] - m) / s;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    b[j] = args.log ? a[j] - m - log_s : attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - m) / s;
 }
 
-__global__ void softmax_backward_kernel(const float* g, const float* y, float* dx, int64_t d, bool log) {
+// softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g)
+__global__ void softmax_backward_kernel(const float* g, const float* y, float* dx, int64_t d, SoftmaxArgs args) {
   const int64_t off = blockIdx.x * d;
+  const bool log = args.log;
+  const float k = static_cast<float>(args.scale);
   float s = 0;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += log ? g[off + j] : g[off + j] * y[off + j];
   s = block_sum(s);
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
-    dx[off + j] = log ? g[off + j] - expf(y[off + j]) * s : y[off + j] * (g[off + j] - s);
+    dx[off + j] = log ? g[off + j] - expf(y[off + j]) * s : k * y[off + j] * (g[off + j] - s);
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean,
@@ -226,14 +236,14 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
   if (pieces.count > 1) reduce(op, partial, out, DimView{v.outer, pieces.count, v.inner});
 }
 
-void softmax(const Tensor& x, const Tensor& y, bool log) {
-  softmax_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), x.size(-1), log);
+void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
+  softmax_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), x.size(-1), args);
   TTT_CUDA_CHECK_LAUNCH();
 }
 
-void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, bool log) {
+void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, const SoftmaxArgs& args) {
   softmax_backward_kernel<<<rows_of(y), kBlock, 0, current_stream()>>>(grad.data<float>(), y.data<float>(),
-                                                                       grad_x.data<float>(), y.size(-1), log);
+                                                                       grad_x.data<float>(), y.size(-1), args);
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -3,7 +3,9 @@
 
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/rng.h"
 
 namespace ttt {
 namespace {
@@ -41,6 +43,32 @@ TEST(Values, SoftmaxAndLogSoftmax) {
   Tensor x = t64({0, std::log(2.0)}, {1, 2});
   expect_near(vals(softmax(x)), {1.0 / 3, 2.0 / 3});
   expect_near(vals(log_softmax(x)), {std::log(1.0 / 3), std::log(2.0 / 3)});
+}
+
+// The fused attention softmax equals softmax(scale * x + mask) with the -1e9 additive mask it
+// replaces, in values and gradients, for each kind of mask.
+TEST(Values, AttentionSoftmaxIsTheScaledSoftmaxWithAnAdditiveMask) {
+  const int64_t S = 7;
+  struct Kind { bool causal; int64_t context; };
+  for (Kind k : {Kind{true, 0}, Kind{true, 3}, Kind{false, 3}, Kind{false, 0}}) {
+    SCOPED_TRACE(testing::Message() << "causal " << k.causal << " context " << k.context);
+    std::vector<double> m(S * S, 0.0);
+    for (int64_t i = 0; i < S; ++i)
+      for (int64_t j = 0; j < S; ++j) {
+        const bool blocked = (k.causal && j > i) || (k.context > 0 && (i - j >= k.context || (!k.causal && j - i >= k.context)));
+        m[i * S + j] = blocked ? -1e9 : 0.0;
+      }
+    Generator gen(11);
+    Tensor x1 = randn({2, S, S}, gen, DType::f64).set_requires_grad(true);
+    Tensor x2 = clone_data(x1.detach()).set_requires_grad(true);
+    Tensor w = randn({2, S, S}, gen, DType::f64);
+    Tensor fused = attention_softmax(x1, 0.6, k.causal, k.context);
+    Tensor composed = softmax(add(mul(x2, scalar_tensor(0.6, DType::f64)), t64(m, {S, S})));
+    expect_near(vals(fused), vals(composed), 1e-14);
+    backward(sum(mul(fused, w)));
+    backward(sum(mul(composed, w)));
+    expect_near(vals(x1.grad()), vals(x2.grad()), 1e-14);
+  }
 }
 
 TEST(Values, LayerNormAndRmsNorm) {

@@ -18,7 +18,7 @@ TEST(MetaDevice, OpsComputeShapesOnly) {
   EXPECT_EQ(compute::permute(a, {3, 2, 1, 0}).shape(), (Shape{128, 4096, 16, 8}));
   EXPECT_EQ(compute::binary(BinaryOp::add, a, empty({128}, DType::f32, meta)).shape(), a.shape());
   EXPECT_EQ(compute::cat({a, a}, 1).shape(), (Shape{8, 32, 4096, 128}));
-  EXPECT_EQ(compute::softmax(a, false).shape(), a.shape());
+  EXPECT_EQ(compute::softmax(a, SoftmaxArgs{}).shape(), a.shape());
   EXPECT_EQ(compute::layer_norm(a, Tensor(), Tensor(), 1e-5).mean.shape(), (Shape{8, 16, 4096}));
 }
 
