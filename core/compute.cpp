@@ -10,16 +10,13 @@
 
 namespace ttt::compute {
 
-// Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely. CUDA kernels
-// are timed under `label` when TTT_PROFILE is set (core/profile.h).
+// Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely. Kernels are
+// timed under `label` when TTT_PROFILE is set (core/profile.h).
 #define TTT_RUN_KERNEL_AS(label, t, fn, ...)                    \
   do {                                                          \
-    if ((t).device().is_cpu()) {                                \
-      cpu::fn(__VA_ARGS__);                                     \
-    } else if ((t).device().is_cuda()) {                        \
-      profile::KernelTimer kernel_timer((label), (t).device()); \
-      cuda::fn(__VA_ARGS__);                                    \
-    }                                                           \
+    profile::KernelTimer kernel_timer((label), (t).device());   \
+    if ((t).device().is_cpu()) cpu::fn(__VA_ARGS__);            \
+    else if ((t).device().is_cuda()) cuda::fn(__VA_ARGS__);     \
   } while (0)
 #define TTT_RUN_KERNEL(t, fn, ...) TTT_RUN_KERNEL_AS(#fn, t, fn, __VA_ARGS__)
 

@@ -19,8 +19,9 @@ constexpr const char* kKernelSeparator = " | ";
 
 struct Record {
   int key;
-  void* start;
-  void* end;
+  void* start = nullptr;  // CUDA events, or null for a CPU kernel timed by the host clock
+  void* end = nullptr;
+  double cpu_ms = 0;
 };
 
 struct State {
@@ -46,12 +47,15 @@ void* take_event(State& s) {
 }
 
 void forget_records(State& s) {
-  for (const Record& r : s.records) {
-    s.spare_events.push_back(r.start);
-    s.spare_events.push_back(r.end);
-  }
+  for (const Record& r : s.records)
+    if (r.start != nullptr) {
+      s.spare_events.push_back(r.start);
+      s.spare_events.push_back(r.end);
+    }
   s.records.clear();
 }
+
+double elapsed_ms(const Record& r) { return r.start != nullptr ? cuda::event_elapsed_ms(r.start, r.end) : r.cpu_ms; }
 
 std::vector<std::string> split_regions(const std::string& region) {
   std::vector<std::string> parts;
@@ -99,7 +103,7 @@ Region::~Region() {
 std::string current_region() { return state().joined; }
 
 KernelTimer::KernelTimer(const char* kernel, Device device) {
-  if (!enabled() || !device.is_cuda()) return;
+  if (!enabled() || device.is_meta()) return;
   State& s = state();
   counted_ = true;
   if (s.open_timers++ > 0) return;
@@ -107,17 +111,25 @@ KernelTimer::KernelTimer(const char* kernel, Device device) {
   const std::string key = (region.empty() ? std::string("(outside any module)") : region) + kKernelSeparator + kernel;
   auto [it, added] = s.key_ids.emplace(key, static_cast<int>(s.keys.size()));
   if (added) s.keys.push_back(key);
-  Record r{it->second, take_event(s), take_event(s)};
-  cuda::event_record(r.start);
+  Record r{it->second};
+  if (device.is_cuda()) {
+    r.start = take_event(s);
+    r.end = take_event(s);
+    cuda::event_record(r.start);
+  }
   s.records.push_back(r);
   record_ = static_cast<int>(s.records.size()) - 1;
+  cpu_start_ = std::chrono::steady_clock::now();
 }
 
 KernelTimer::~KernelTimer() {
   if (!counted_) return;
   State& s = state();
   --s.open_timers;
-  if (record_ >= 0) cuda::event_record(s.records[static_cast<size_t>(record_)].end);
+  if (record_ < 0) return;
+  Record& r = s.records[static_cast<size_t>(record_)];
+  if (r.start != nullptr) cuda::event_record(r.end);
+  else r.cpu_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - cpu_start_).count();
 }
 
 void reset() { forget_records(state()); }
@@ -125,17 +137,21 @@ void reset() { forget_records(state()); }
 void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_point since) {
   State& s = state();
   if (s.records.empty()) {
-    os << "profile: no CUDA kernel was timed (TTT_PROFILE times CUDA work only)\n";
+    os << "profile: no kernel was timed\n";
     return;
   }
-  cuda::event_elapsed_ms(s.records.back().start, s.records.back().end);  // waits for the last kernel
+  for (auto r = s.records.rbegin(); r != s.records.rend(); ++r)
+    if (r->start != nullptr) {
+      cuda::event_elapsed_ms(r->start, r->end);  // waits for the last CUDA kernel
+      break;
+    }
   const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
   const double per = steps > 0 ? 1.0 / static_cast<double>(steps) : 1.0;
   std::vector<double> key_ms(s.keys.size(), 0.0);
   std::vector<int64_t> key_count(s.keys.size(), 0);
   double busy = 0;
   for (const Record& r : s.records) {
-    const double ms = cuda::event_elapsed_ms(r.start, r.end);
+    const double ms = elapsed_ms(r);
     key_ms[static_cast<size_t>(r.key)] += ms;
     ++key_count[static_cast<size_t>(r.key)];
     busy += ms;
@@ -151,8 +167,8 @@ void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_poi
   }
   char line[512];
   std::snprintf(line, sizeof line,
-                "profile over %lld steps: wall %.2f ms/step, GPU busy %.2f ms/step (%.1f%%), GPU waiting on the host "
-                "%.2f ms/step\n",
+                "profile over %lld steps: wall %.2f ms/step, kernels busy %.2f ms/step (%.1f%%), outside kernels "
+                "(host work; on a GPU: waiting for the host) %.2f ms/step\n",
                 static_cast<long long>(steps), wall_ms * per, busy * per, wall_ms > 0 ? 100.0 * busy / wall_ms : 0.0,
                 (wall_ms - busy) * per);
   os << line << "time by region (ms/step, % of busy; regions under 0.5% left out):\n";

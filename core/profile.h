@@ -1,12 +1,14 @@
-// Where the GPU time goes. With TTT_PROFILE=1 in the environment, every CUDA kernel the framework
-// launches is bracketed by two CUDA events and charged to a key built from
+// Where the time goes. With TTT_PROFILE=1 in the environment, every kernel the framework runs is
+// timed and charged to a key built from
 //   the region stack (module kinds while a forward runs, "backward > <module kinds> > <op>" while
-//   a tape node's backward runs, "optimizer", ...) and the kernel family ("matmul", "binary:mul").
-// Events are recorded on the stream without waiting, so the run keeps its pace; report() waits
-// once, reads every pair and prints where the time went. Off (the default) it costs one branch.
+//   a tape node's backward runs, "optimizer", ...) and the kernel ("matmul", "mul", "softmax").
+// A CUDA kernel is bracketed by two CUDA events recorded on the stream without waiting, so the run
+// keeps its pace; report() waits once and reads every pair. A CPU kernel is timed by the host
+// clock (it runs synchronously). Off (the default) it costs one branch per kernel.
 //
-// The sum of the kernel times is the time the GPU was busy; the step's wall time minus that sum
-// is time the GPU waited for the host (launch overhead, host synchronisation).
+// The sum of the kernel times is the time the device was busy; the wall time minus that sum is
+// time spent outside kernels (the tape, allocation, launches; on a GPU: the GPU waiting for the
+// host).
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -34,7 +36,7 @@ class Region {
 
 std::string current_region();  // "HybridLM > HybridBlock > SwiGLU", "" outside any region
 
-// Times the CUDA work queued during its lifetime as one kernel of family `kernel`.
+// Times the work run (CPU) or queued (CUDA) during its lifetime as one kernel named `kernel`.
 class KernelTimer {
  public:
   KernelTimer(const char* kernel, Device device);
@@ -45,11 +47,12 @@ class KernelTimer {
  private:
   bool counted_ = false;  // it opened a timer (and closes it)
   int record_ = -1;       // its record, unless another timer was already open
+  std::chrono::steady_clock::time_point cpu_start_;  // for a CPU kernel
 };
 
 void reset();  // forget what was timed so far (after warm-up steps)
 // Waits for the GPU, then prints the time per region and the most expensive kernels, per step, with
-// the wall time since `since` (when reset() was called) for comparison.
+// the wall time since `since` (when reset() was called) for comparison. Forgets what it printed.
 void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_point since);
 
 }  // namespace ttt::profile

@@ -97,10 +97,10 @@ T* ptr(const Tensor& t) {
 template <class T>
 void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device device) {
   if (device.is_meta()) return;  // shapes only
+  profile::KernelTimer timer(forward ? "fused_scan_forward" : "fused_scan_backward", device);
   if (!device.is_cuda()) {
     forward ? scan::forward_cpu(s, a) : scan::backward_cpu(s, a);
   } else if constexpr (std::is_same_v<T, float>) {
-    profile::KernelTimer timer(forward ? "fused_scan_forward" : "fused_scan_backward", device);
     forward ? scan::forward_cuda(s, a) : scan::backward_cuda(s, a);
   } else {
     fail("fused_scan", "the CUDA kernel is f32 only, got f64 inputs on " + device.str());

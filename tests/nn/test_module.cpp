@@ -9,6 +9,7 @@
 #include "nn/containers.h"
 #include "nn/init.h"
 #include "nn/layers.h"
+#include "tests/profile_case.h"
 
 namespace ttt::nn {
 namespace {
@@ -58,6 +59,9 @@ TEST(Module, ProfilerRegionsFollowTheModuleStack) {
   Tensor z = block.proj->forward(ones({2, 4}));  // profiling off: nothing recorded
   EXPECT_EQ(z.grad_fn()->profile_region(), "");
 }
+
+// The same on the CPU, where kernels are timed by the host clock.
+TEST(Module, ProfilerChargesCpuKernelsToTheirRegions) { testing::expect_profile_of_a_linear_step(Device::cpu()); }
 
 TEST(Module, HierarchicalNamesInRegistrationOrder) {
   Generator gen(1);
