@@ -60,8 +60,8 @@ struct BlockExec {
   __device__ __forceinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb,
                              T beta, T* C, int ldc) {
     constexpr int TN = 16 * kThreads / TM;
-    constexpr int kAPer = (kTileK * TM + kThreads - 1) / kThreads, kBPer = kTileK * TN / kThreads;
-    constexpr bool kAPartial = kTileK * TM < kThreads;  // then only the first kTileK * TM threads load A
+    constexpr int kAPer = kTileK * TM / kThreads, kBPer = kTileK * TN / kThreads;
+    static_assert(kAPer * kThreads == kTileK * TM && kBPer * kThreads == kTileK * TN, "each thread loads whole tiles");
     constexpr int rows_per = TM / 4, cols_per = TN / 4;
     constexpr int SA = TM + 1, SB = TN + 1;  // padded row strides
     T* As = smem;                // [kTileK][SA]
@@ -75,7 +75,6 @@ struct BlockExec {
 #pragma unroll
           for (int r = 0; r < kAPer; ++r) {
             const int e = tid + r * kThreads;
-            if (kAPartial && e >= kTileK * TM) break;
             const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
             const int gm = m0 + mm, gk = k0 + kk;
             ra[r] = (gm < M && gk < K) ? (ta ? A[int64_t(gk) * lda + gm] : A[int64_t(gm) * lda + gk]) : T(0);
@@ -92,7 +91,6 @@ struct BlockExec {
 #pragma unroll
           for (int r = 0; r < kAPer; ++r) {
             const int e = tid + r * kThreads;
-            if (kAPartial && e >= kTileK * TM) break;
             const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
             As[kk * SA + mm] = ra[r];
           }
@@ -137,20 +135,15 @@ struct BlockExec {
   }
 };
 
-template <class T, int kThreads>
-__global__ void __launch_bounds__(kThreads, 1) forward_kernel(ScanShape s, SequenceArgs<T> all) {
+// One block per sequence runs the whole scan, forward or backward, for that sequence.
+template <class T, int kThreads, bool kForward>
+__global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all) {
   extern __shared__ unsigned char raw[];
   BlockExec<T, kThreads> ex{reinterpret_cast<T*>(raw)};
   const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x));
-  Sequence<T, BlockExec<T, kThreads>>(s, a, ex).forward();
-}
-
-template <class T, int kThreads>
-__global__ void __launch_bounds__(kThreads, 1) backward_kernel(ScanShape s, SequenceArgs<T> all) {
-  extern __shared__ unsigned char raw[];
-  BlockExec<T, kThreads> ex{reinterpret_cast<T*>(raw)};
-  const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x));
-  Sequence<T, BlockExec<T, kThreads>>(s, a, ex).backward();
+  Sequence<T, BlockExec<T, kThreads>> sequence(s, a, ex);
+  if constexpr (kForward) sequence.forward();
+  else sequence.backward();
 }
 
 // Shared memory for the largest padded tile pair (TM + TN + 2 <= 32 + threads / 2 + 2).
@@ -164,18 +157,16 @@ constexpr size_t smem_bytes(int threads) {
 // spills, and the extra warps do not make up for it.
 constexpr int kScanThreads = 256;
 
+template <bool kForward>
+void launch(const ScanShape& s, const SequenceArgs<float>& all) {
+  scan_kernel<float, kScanThreads, kForward>
+      <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
-void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) {
-  forward_kernel<float, kScanThreads>
-      <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
-  TTT_CUDA_CHECK_LAUNCH();
-}
-
-void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) {
-  backward_kernel<float, kScanThreads>
-      <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
-  TTT_CUDA_CHECK_LAUNCH();
-}
+void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<true>(s, all); }
+void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<false>(s, all); }
 
 }  // namespace ttt::scan
