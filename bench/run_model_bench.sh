@@ -43,8 +43,12 @@ python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 eager = next((r for r in rows if r["impl"] == "torch eager"), None)
-print(f"{'impl':22} {'tokens/s':>10} {'peak MiB':>9} {'tokens/s vs eager':>18}")
+# the same counted FLOPs per step for every row (tools/reference/bench_model_torch.py: step_flops)
+gflop = next((r["gflop_per_step"] for r in rows if "gflop_per_step" in r), None)
+tokens_per_step = eager["tokens_per_s"] * eager["step_ms"] / 1000 if eager else None
+print(f"{'impl':24} {'tokens/s':>10} {'TFLOP/s':>8} {'peak MiB':>9} {'tokens/s vs eager':>18}")
 for r in rows:
     ratio = f"{r['tokens_per_s'] / eager['tokens_per_s']:.2f}x" if eager else "-"
-    print(f"{r['impl']:22} {r['tokens_per_s']:>10.0f} {r['peak_mib']:>9.0f} {ratio:>18}")
+    tf = f"{gflop / 1e3 * r['tokens_per_s'] / tokens_per_step:.2f}" if gflop and tokens_per_step else "-"
+    print(f"{r['impl']:24} {r['tokens_per_s']:>10.0f} {tf:>8} {r['peak_mib']:>9.0f} {ratio:>18}")
 PY

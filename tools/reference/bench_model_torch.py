@@ -17,6 +17,7 @@ import time
 import torch
 
 import hybrid_torch
+from hybrid_torch import hidden, is_hybrid, vocabs
 
 # configs/small_gpu.yaml
 SMALL_GPU = dict(model=dict(width=768, num_layers=12, num_heads=12, hybrid_layers=[2, 5, 8, 11], text_vocab=1024,
@@ -26,6 +27,35 @@ SMALL_GPU = dict(model=dict(width=768, num_layers=12, num_heads=12, hybrid_layer
 TINY = dict(model=dict(width=64, num_layers=2, num_heads=4, hybrid_layers=[1], text_vocab=64, causal=True),
             ttt=dict(variant="mlp", heads=4, mlp_expansion=4, mini_batch_size=16, ttt_base_lr=0.1),
             batch=2, seq=64, lr=1e-3, weight_decay=0.1, max_norm=1.0)
+
+
+def ttt_forward_flops(t, tokens):
+    """Matrix-product FLOPs of one TTT layer's forward over `tokens` (a multiple of the mini-batch):
+    the same count as bench/ttt_layer_bench.cpp's forward_flops."""
+    C, H, b = t["width"], t["heads"], t["mini_batch_size"]
+    d = C // H
+    dims = {"linear": [d, d], "mlp": [d, t.get("mlp_expansion", 4) * d, d]}.get(t["variant"]) or t["mlp_dims"]
+    f = 4 * 2 * tokens * C * C  # Q, K, V, O
+    minibatches = tokens // b * H
+    for l in range(len(dims) - 1):
+        di, dn = dims[l], dims[l + 1]
+        per_mb = 2 * b * di * dn + (2 * b * dn * di if l > 0 else 0)
+        per_mb += 2 * b * b * di + 2 * b * di * dn + 4 * b * b * dn + 2 * b * di * dn + 2 * b * dn
+        f += per_mb * minibatches
+    return f
+
+
+def step_flops(c, B, S):
+    """Matrix-product FLOPs of one training step (forward x 3) of hybrid_torch's model: attention
+    (projections and the full [S, S] products, as both implementations compute them), SwiGLU, the
+    TTT layers, the output heads. Elementwise work is not counted."""
+    C, H, N, h = c["width"], c["num_heads"], B * S, hidden(c)
+    per_layer = 2 * N * C * 3 * C + 2 * N * C * C + 2 * 2 * B * H * S * S * (C // H) + 2 * N * C * 2 * h + 2 * N * h * C
+    f = c["num_layers"] * per_layer + sum(2 * N * C * v for v in vocabs(c))
+    b = c["ttt"]["mini_batch_size"]
+    tokens = B * ((S + b - 1) // b) * b
+    f += sum(ttt_forward_flops(c["ttt"], tokens) for l in range(c["num_layers"]) if is_hybrid(c, l))
+    return 3 * f
 
 
 def main():
@@ -88,6 +118,8 @@ def main():
     print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
                       "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
+                      "gflop_per_step": round(step_flops(c, B, S) / 1e9, 1),
+                      "tflops": round(step_flops(c, B, S) / (median / 1000) / 1e12, 2),
                       "params": sum(t.numel() for t in params.values())}))
 
 
