@@ -9,6 +9,7 @@
 # adds overrides to both ttt-train runs (e.g. ttt.scan_checkpoint_group=0: keep every scan state, as
 # PyTorch does). PyTorch eager runs twice: the twin's explicit attention, and with --sdpa
 # (F.scaled_dot_product_attention, what a PyTorch user would write).
+# TF32 on both sides: TTT_ARGS="ttt.scan_checkpoint_group=0 run.matmul_precision=tf32" TORCH_ARGS=--tf32.
 # A quick check of the script on the CPU: CONFIG=configs/tiny.yaml TORCH_ARGS="--tiny --device cpu" ...
 set -uo pipefail
 exe=$1
@@ -42,7 +43,7 @@ done
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-eager = next((r for r in rows if r["impl"] == "torch eager"), None)
+eager = next((r for r in rows if r["impl"].startswith("torch eager") and "sdpa" not in r["impl"]), None)
 # the same counted FLOPs per step for every row (tools/reference/bench_model_torch.py: step_flops)
 gflop = next((r["gflop_per_step"] for r in rows if "gflop_per_step" in r), None)
 tokens_per_step = eager["tokens_per_s"] * eager["step_ms"] / 1000 if eager else None

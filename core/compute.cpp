@@ -1,6 +1,7 @@
 #include "core/compute.h"
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 
 #include "core/backend.h"
@@ -171,9 +172,16 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   args.trans_a = trans_a; args.trans_b = trans_b;
   Tensor ea = batched(a, batch_a, args.stride_a), eb = batched(b, batch_b, args.stride_b);
   args.stride_c = m * n;
+  args.tf32 = matmul_precision() == MatmulPrecision::tf32;
   TTT_RUN_KERNEL(a, matmul, ea, eb, c, args);
   return c;
 }
+
+namespace {
+std::atomic<MatmulPrecision> g_matmul_precision{MatmulPrecision::f32};
+}
+void set_matmul_precision(MatmulPrecision precision) { g_matmul_precision = precision; }
+MatmulPrecision matmul_precision() { return g_matmul_precision.load(std::memory_order_relaxed); }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
   check_defined("permute", x, "input");

@@ -20,6 +20,14 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
 Tensor sum_to(const Tensor& x, const Shape& shape);
 // [..., m, k] x [..., k, n] -> [..., m, n]; transposes as flags; batch dims broadcast.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// Precision of CUDA matrix products (cuBLAS), for the whole process: f32 (the default: products
+// exact to f32 rounding) or tf32 (tensor cores; inputs rounded to a 10-bit mantissa, f32
+// accumulation: several times faster, about 1e-3 relative error, like PyTorch's allow_tf32).
+// CPU products and the fused TTT scan kernel always compute in full precision.
+enum class MatmulPrecision { f32, tf32 };
+void set_matmul_precision(MatmulPrecision precision);
+MatmulPrecision matmul_precision();
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);
 Tensor expand(const Tensor& x, const Shape& shape);  // broadcast copy to `shape`
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);

@@ -69,6 +69,7 @@ struct MatmulArgs {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  bool tf32 = false;  // CUDA: TF32 tensor cores (compute::set_matmul_precision); the CPU ignores it
 };
 
 }  // namespace ttt

@@ -13,6 +13,7 @@
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "core/profile.h"
 #include "nn/optim/clip.h"
@@ -127,6 +128,8 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     TTT_CHECK(c.run.overwrite_run_dir, "run.run_dir", "'", run_dir, "' already exists and is not empty. Continue it with "
               "--resume ", run_dir, ", or set run.overwrite_run_dir=true to start over (its contents are deleted)");
   const Device device = pick_device(c.run.device);
+  using compute::MatmulPrecision;
+  compute::set_matmul_precision(c.run.matmul_precision == "tf32" ? MatmulPrecision::tf32 : MatmulPrecision::f32);
   std::unique_ptr<DataSource> data = make_data(c);
   Generator gen(c.run.seed);
   HybridLM model(c.model, gen, Device::cpu());

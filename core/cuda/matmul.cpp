@@ -16,6 +16,8 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
   const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
   const int lda = static_cast<int>(g.trans_a ? g.m : g.k);  // row length of the stored A
   const int ldb = static_cast<int>(g.trans_b ? g.k : g.n);
+  // TF32 tensor cores only when asked (compute::set_matmul_precision); the mode is per handle
+  TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), g.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>(), ldb,
                                              g.stride_b, a.data<float>(), lda, g.stride_a, &zero, c.data<float>(), n,
                                              g.stride_c, static_cast<int>(g.batch)));

@@ -22,6 +22,17 @@ TEST(MetaDevice, OpsComputeShapesOnly) {
   EXPECT_EQ(compute::layer_norm(a, Tensor(), Tensor(), 1e-5).mean.shape(), (Shape{8, 16, 4096}));
 }
 
+// TF32 applies to CUDA products only: on the CPU the result is the same to the last bit.
+TEST(MatmulPrecision, Tf32LeavesCpuProductsExact) {
+  Tensor a = from_vector({1.0000001, 2, 3, 4.0000003, 5, 6}, {2, 3}), b = from_vector({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, {3, 2});
+  const std::vector<float> f32 = compute::matmul(a, b).to_vector<float>();
+  compute::set_matmul_precision(compute::MatmulPrecision::tf32);
+  EXPECT_EQ(compute::matmul_precision(), compute::MatmulPrecision::tf32);
+  const std::vector<float> tf32 = compute::matmul(a, b).to_vector<float>();
+  compute::set_matmul_precision(compute::MatmulPrecision::f32);
+  EXPECT_EQ(f32, tf32);
+}
+
 TEST(MetaDevice, ShapeErrorsStillRaised) {
   Tensor a = empty({2, 3}, DType::f32, meta), b = empty({4, 5}, DType::f32, meta);
   EXPECT_THROW(compute::matmul(a, b), Error);

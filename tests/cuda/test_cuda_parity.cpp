@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/allocator.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "tests/op_cases.h"
 
@@ -115,6 +116,23 @@ std::vector<OpCase> large_cases() {
   c.push_back({"empty_reduce", {{0, 7}}, [](T x) { return sum(x[0], {0}); }});
   c.push_back({"empty_reduce_rows", {{3, 0}}, [](T x) { return sum(x[0], {1}); }});
   return c;
+}
+
+// run.matmul_precision=tf32: products on TF32 tensor cores are close to f32 but visibly rounded
+// (so tensor cores did run), and switching back gives exact f32 products again.
+TEST(CudaMatmul, Tf32IsCloseToF32AndSwitchesBack) {
+  SKIP_WITHOUT_GPU();
+  Generator gen(21);
+  Tensor a = randn({3, 200, 300}, gen), b = randn({300, 150}, gen);
+  Tensor exact = matmul(a, b);
+  Tensor ga = to_device(a, Device::cuda()), gb = to_device(b, Device::cuda());
+  compute::set_matmul_precision(compute::MatmulPrecision::tf32);
+  Tensor tf32 = to_device(matmul(ga, gb), Device::cpu());
+  compute::set_matmul_precision(compute::MatmulPrecision::f32);
+  Tensor f32 = to_device(matmul(ga, gb), Device::cpu());
+  EXPECT_LE(rel_error(exact, f32), 1e-5);
+  EXPECT_LE(rel_error(exact, tf32), 1e-2);
+  EXPECT_GE(rel_error(exact, tf32), 1e-5) << "TF32 gave f32-exact products: were tensor cores used?";
 }
 
 class CudaParityLarge : public ::testing::TestWithParam<OpCase> {};

@@ -68,11 +68,12 @@ def main():
                    help="torch.compile each layer (two kinds: compiled once each, much faster to compile)")
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--sdpa", action="store_true")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores (ttt-train: run.matmul_precision=tf32)")
     p.add_argument("--profile", action="store_true")
     a = p.parse_args()
     hybrid_torch.USE_SDPA = a.sdpa
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     spec = TINY if a.tiny else SMALL_GPU
     c = hybrid_torch.model_defaults(dict(spec["model"], ttt=spec["ttt"]))
     g = torch.Generator().manual_seed(0)
@@ -114,7 +115,7 @@ def main():
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
     impl = ("torch.compile" if a.compile else "torch.compile per layer" if a.compile_layers else "torch eager") + \
-        (" sdpa" if a.sdpa else "")
+        (" sdpa" if a.sdpa else "") + (" tf32" if a.tf32 else "")
     print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
                       "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
