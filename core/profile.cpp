@@ -32,7 +32,13 @@ struct State {
   std::vector<Record> records;
   std::vector<void*> spare_events;  // events of forgotten records, reused
   int open_timers = 0;              // a timer inside a timer would count its kernels twice
+  uint64_t generation = 0;          // counts forget_records(): a timer open across it keeps nothing
 };
+
+std::atomic<bool> g_enabled{[] {
+  const char* v = std::getenv("TTT_PROFILE");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}()};
 
 State& state() {
   static State* s = new State();  // never destroyed: timers may run during static teardown
@@ -53,6 +59,12 @@ void forget_records(State& s) {
       s.spare_events.push_back(r.end);
     }
   s.records.clear();
+  ++s.generation;
+}
+
+void rejoin(State& s) {
+  s.joined.clear();
+  for (const std::string& label : s.stack) s.joined += (s.joined.empty() ? "" : " > ") + label;
 }
 
 double elapsed_ms(const Record& r) { return r.start != nullptr ? cuda::event_elapsed_ms(r.start, r.end) : r.cpu_ms; }
@@ -71,22 +83,8 @@ std::vector<std::string> split_regions(const std::string& region) {
 
 }  // namespace
 
-namespace {
-std::atomic<bool> g_enabled{[] {
-  const char* v = std::getenv("TTT_PROFILE");
-  return v != nullptr && *v != '\0' && std::string(v) != "0";
-}()};
-}  // namespace
-
 bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 void set_enabled(bool on) { g_enabled = on; }
-
-namespace {
-void rejoin(State& s) {
-  s.joined.clear();
-  for (const std::string& label : s.stack) s.joined += (s.joined.empty() ? "" : " > ") + label;
-}
-}  // namespace
 
 Region::Region(const std::string& label) : active_(enabled()) {
   if (!active_) return;
@@ -119,6 +117,7 @@ KernelTimer::KernelTimer(const char* kernel, Device device) {
   }
   s.records.push_back(r);
   record_ = static_cast<int>(s.records.size()) - 1;
+  generation_ = s.generation;
   cpu_start_ = std::chrono::steady_clock::now();
 }
 
@@ -126,7 +125,7 @@ KernelTimer::~KernelTimer() {
   if (!counted_) return;
   State& s = state();
   --s.open_timers;
-  if (record_ < 0) return;
+  if (record_ < 0 || generation_ != s.generation) return;  // reset() ran while it was open
   Record& r = s.records[static_cast<size_t>(record_)];
   if (r.start != nullptr) cuda::event_record(r.end);
   else r.cpu_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - cpu_start_).count();

@@ -47,6 +47,7 @@ class KernelTimer {
  private:
   bool counted_ = false;  // it opened a timer (and closes it)
   int record_ = -1;       // its record, unless another timer was already open
+  uint64_t generation_ = 0;
   std::chrono::steady_clock::time_point cpu_start_;  // for a CPU kernel
 };
 

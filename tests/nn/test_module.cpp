@@ -63,6 +63,19 @@ TEST(Module, ProfilerRegionsFollowTheModuleStack) {
 // The same on the CPU, where kernels are timed by the host clock.
 TEST(Module, ProfilerChargesCpuKernelsToTheirRegions) { testing::expect_profile_of_a_linear_step(Device::cpu()); }
 
+// A timer still open when reset() forgets the records keeps nothing (and touches nothing) on close.
+TEST(Module, ProfilerResetWhileATimerIsOpen) {
+  profile::set_enabled(true);
+  {
+    profile::KernelTimer open("matmul", Device::cpu());
+    profile::reset();
+  }
+  std::ostringstream os;
+  profile::report(os, 1, std::chrono::steady_clock::now());
+  profile::set_enabled(false);
+  EXPECT_NE(os.str().find("no kernel was timed"), std::string::npos) << os.str();
+}
+
 TEST(Module, HierarchicalNamesInRegistrationOrder) {
   Generator gen(1);
   Block b(gen);
