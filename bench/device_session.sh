@@ -5,6 +5,7 @@
 #   bash bench/device_session.sh bench     TTT layer benchmark vs PyTorch eager (COMPILE=1: and torch.compile)
 #   bash bench/device_session.sh model     training step of configs/small_gpu.yaml vs PyTorch (bench/run_model_bench.sh)
 #   bash bench/device_session.sh profile   where a small_gpu.yaml step spends its GPU time, ours (TTT_PROFILE) and PyTorch's
+#   bash bench/device_session.sh ceiling   the device's measured cuBLAS matrix-product ceiling (f32 and TF32)
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_* build/ttt-train build/ttt-probe \
 #             build/ttt-tokens build/ttt-layer-bench
 # There:  carry device-bundle; results under $OUT.
@@ -44,6 +45,9 @@ bench)
 model)
   echo "== small_gpu.yaml training step"
   bash bench/run_model_bench.sh device-bundle/bin/ttt-train "$out/model_bench.jsonl"
+  ;;
+ceiling)
+  (cd tools/reference && python3 gemm_ceiling.py) | tee "$out/gemm_ceiling.jsonl"
   ;;
 profile)
   for variant in "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0" "ttt.use_kernel=true"; do
