@@ -109,17 +109,19 @@ void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device devi
 
 template <class T>
 void run_forward(const ScanShape& s, const ScanInputs& in, const Tensor& init, const Tensor& out, const Tensor& final_state,
-                 const Tensor& saved, const Tensor& work) {
+                 const Tensor& saved, const Tensor& activations, const Tensor& work) {
   SequenceArgs<T> a{};
   a.q = ptr<T>(in.xq), a.k = ptr<T>(in.xk), a.target = ptr<T>(in.target), a.eta = ptr<T>(in.eta);
   a.gamma = ptr<T>(in.ln_weight), a.beta = ptr<T>(in.ln_bias), a.init_state = ptr<T>(init);
   a.out = ptr<T>(out), a.final_state = ptr<T>(final_state), a.saved = ptr<T>(saved), a.work = ptr<T>(work);
+  a.activations = ptr<T>(activations);
   run(true, s, a, in.xq.device());
 }
 
-// What backward keeps: the inputs it reads and the saved states (states[0] is the initial state).
+// What backward keeps: the inputs it reads, the saved states (states[0] is the initial state) and,
+// with checkpoint group 0, every mini-batch's forward intermediates (else undefined).
 struct Saved {
-  Tensor xq, xk, target, eta, ln_weight, ln_bias, states;
+  Tensor xq, xk, target, eta, ln_weight, ln_bias, states, activations;
 };
 
 struct Grads {
@@ -133,6 +135,7 @@ void run_backward(const ScanShape& s, const Saved& sv, const Tensor& dout, const
   a.q = ptr<T>(sv.xq), a.k = ptr<T>(sv.xk), a.target = ptr<T>(sv.target), a.eta = ptr<T>(sv.eta);
   a.gamma = ptr<T>(sv.ln_weight), a.beta = ptr<T>(sv.ln_bias);
   a.saved = ptr<T>(sv.states), a.work = ptr<T>(work), a.group_states = ptr<T>(group_states);
+  a.activations = ptr<T>(sv.activations);
   a.dout = ptr<T>(dout), a.dfinal = ptr<T>(dfinal);
   a.dq = ptr<T>(g.dq), a.dk = ptr<T>(g.dk), a.dtarget = ptr<T>(g.dtarget), a.deta = ptr<T>(g.deta);
   a.dinit = ptr<T>(g.dinit), a.dgamma = ptr<T>(g.dgamma), a.dbeta = ptr<T>(g.dbeta);
@@ -154,9 +157,12 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   Tensor init = pack_state(in.weights, in.biases);
   Tensor out = empty(in.xq.shape(), dt, dev), final_state = empty({s.sequences, P}, dt, dev);
   Tensor saved = recording ? empty({s.sequences, s.saved_states(), P}, dt, dev) : Tensor();
+  // Group 0 keeps everything, as the composed scan does: backward then skips the recomputation.
+  Tensor activations =
+      recording && opt.checkpoint_group == 0 ? empty({s.sequences, s.n, s.layout().acts}, dt, dev) : Tensor();
   Tensor work = empty({s.sequences, s.layout().total}, dt, dev);
-  if (dt == DType::f32) run_forward<float>(s, in, init, out, final_state, saved, work);
-  else run_forward<double>(s, in, init, out, final_state, saved, work);
+  if (dt == DType::f32) run_forward<float>(s, in, init, out, final_state, saved, activations, work);
+  else run_forward<double>(s, in, init, out, final_state, saved, activations, work);
   work = Tensor();
 
   ScanOutputs result;
@@ -165,7 +171,7 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   outs.insert(outs.end(), result.weights.begin(), result.weights.end());
   outs.insert(outs.end(), result.biases.begin(), result.biases.end());
   if (recording) {
-    Saved sv{in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias, saved};
+    Saved sv{in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias, saved, activations};
     outs = record_multi(outs, "fused_scan", inputs, [s, sv, B, dt, dev](const std::vector<Tensor>& g) {
       const int64_t state = s.state_size(), H = s.heads, d = s.d();
       Tensor dout = g[0].defined() ? g[0] : zeros(sv.xq.shape(), dt, dev);

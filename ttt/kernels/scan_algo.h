@@ -13,7 +13,8 @@
 // Backward runs the mini-batches in reverse. It needs the state at each mini-batch's start: the
 // forward saves it every `group` mini-batches, and backward recomputes the states inside a group
 // from the saved one (scan checkpointing, TTT_SPEC.md section 6). Within a mini-batch, backward
-// recomputes the forward intermediates from the state, then differentiates in reverse order:
+// recomputes the forward intermediates from the state (or, with scan_checkpoint_group 0, restores
+// the ones forward kept), then differentiates in reverse order:
 // the output LN, the state update (it reads the carried dW before anything else is added), the
 // output path, the inner-gradient chain (second derivatives of gelu and of E10), the key path.
 #pragma once
@@ -84,11 +85,14 @@ struct ScanShape {
   TTT_HD int64_t state_size() const { return w_at(layers); }
   TTT_HD int saved_states() const { return (n + group - 1) / group; }
 
-  // Workspace of one sequence, in elements: forward and backward intermediates.
+  // Workspace of one sequence, in elements: forward and backward intermediates. The forward
+  // intermediates of one mini-batch that backward reads (x, z, g, h, xbar, zbar and the two LN
+  // statistics) come first, in [0, acts): one copy saves or restores them.
   struct Layout {
     int64_t x[kMaxLayers], z[kMaxLayers], g[kMaxLayers], h[kMaxLayers], xbar[kMaxLayers], zbar[kMaxLayers];
+    int64_t mu_z, rstd_z, mu_zb, rstd_zb, acts;
     int64_t dg[kMaxLayers], dz[kMaxLayers], dx[kMaxLayers];
-    int64_t mu_z, rstd_z, mu_zb, rstd_zb, s, m, dm, dzbar, dxbar, ge, dge, rows_a, rows_b, dgamma, dbeta, del, dw;
+    int64_t s, m, dm, dzbar, dxbar, ge, dge, rows_a, rows_b, dgamma, dbeta, del, dw;
     int64_t total;
   };
   TTT_HD Layout layout() const {
@@ -98,17 +102,20 @@ struct ScanShape {
     const int64_t B = b, D = max_dim();
     for (int l = 0; l < layers; ++l) {
       const int64_t din = dims[l], dout = dims[l + 1];
-      L.x[l] = take(B * din);  // x[0] is unused (X_0 is K)
+      L.x[l] = l > 0 ? take(B * din) : 0;  // X_0 is K: no slot
       L.z[l] = take(B * dout);
       L.g[l] = take(B * dout);
-      L.h[l] = take(B * dout);
-      L.xbar[l] = take(B * din);  // xbar[0] is unused (Xbar_0 is Q)
+      L.h[l] = l + 1 < layers ? take(B * dout) : 0;  // H_l = G_{l+1} W_{l+1}^T exists below the top
+      L.xbar[l] = l > 0 ? take(B * din) : 0;  // Xbar_0 is Q: no slot
       L.zbar[l] = take(B * dout);
-      L.dg[l] = take(B * dout);
-      L.dz[l] = take(B * dout);
-      L.dx[l] = take(B * din);
     }
     L.mu_z = take(B), L.rstd_z = take(B), L.mu_zb = take(B), L.rstd_zb = take(B);
+    L.acts = o;
+    for (int l = 0; l < layers; ++l) {
+      L.dg[l] = take(B * dims[l + 1]);
+      L.dz[l] = take(B * dims[l + 1]);
+      L.dx[l] = take(B * dims[l]);
+    }
     L.s = take(B * B), L.m = take(B * B), L.dm = take(B * B);
     L.dzbar = take(B * D), L.dxbar = take(B * D), L.ge = take(B * D), L.dge = take(B * D);
     L.rows_a = take(B * dims[0]), L.rows_b = take(B * dims[0]);
@@ -128,6 +135,8 @@ struct SequenceArgs {
   T* final_state;                                // forward: [P] (also the running state)
   T* saved;                                      // [saved_states, P] or null (no backward)
   T* work;                                       // [layout().total]
+  T* activations;  // [n, layout().acts] or null: forward keeps every mini-batch's intermediates and
+                   // backward restores them instead of recomputing (scan_checkpoint_group 0)
   // backward
   const T *dout, *dfinal;                        // dfinal may be null (no gradient into the final state)
   T *dq, *dk, *dtarget, *deta, *dinit, *dgamma, *dbeta;  // dinit [P], dgamma/dbeta [d] per sequence
@@ -148,6 +157,7 @@ class Sequence {
       if (a_.saved && m % s_.group == 0) ex_.copy(a_.saved + int64_t(m / s_.group) * P, a_.final_state, P);
       key_path_and_inner_grads(m, a_.final_state);
       output_path(m, a_.final_state, a_.out + int64_t(m) * s_.b * s_.d());
+      if (a_.activations) ex_.copy(a_.activations + int64_t(m) * L_.acts, a_.work, int(L_.acts));
       update_state(m, a_.final_state);
     }
   }
@@ -319,8 +329,12 @@ class Sequence {
   TTT_HD void backward_minibatch(int m, const T* W) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     const int64_t tok = int64_t(m) * b * d;
-    key_path_and_inner_grads(m, W);
-    output_path(m, W, nullptr);
+    if (a_.activations) {  // kept by forward
+      ex_.copy(a_.work, a_.activations + int64_t(m) * L_.acts, int(L_.acts));
+    } else {  // recompute them from the state
+      key_path_and_inner_grads(m, W);
+      output_path(m, W, nullptr);
+    }
     T* dW = w(L_.dw);  // on entry: the gradient of the state after this mini-batch
     const T* eta = eta_of(m);
     const T* eta_last = eta + int64_t(b - 1) * b;
@@ -497,6 +511,7 @@ TTT_HD inline SequenceArgs<T> sequence_args(const ScanShape& s, const SequenceAr
   a.final_state = at(all.final_state, i * P);
   a.saved = at(all.saved, i * int64_t(s.saved_states()) * P);
   a.work = at(all.work, i * s.layout().total);
+  a.activations = at(all.activations, i * int64_t(s.n) * s.layout().acts);
   a.dout = at(all.dout, i * tokens), a.dfinal = at(all.dfinal, i * P);
   a.dq = at(all.dq, i * tokens), a.dk = at(all.dk, i * tokens), a.dtarget = at(all.dtarget, i * tokens);
   a.deta = at(all.deta, i * etas);
