@@ -9,6 +9,7 @@
 
 #include "tests/tensor_compare.h"
 #include "tests/ttt/scan_cases.h"
+#include "ttt/kernels/scan_kernels.h"
 #include "ttt/ttt_variants.h"
 
 namespace ttt {
@@ -46,6 +47,14 @@ TEST_P(FusedScanCuda, MatchesComposedCpuInF32) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<ScanCase>& p) { return p.param.name; }
+// The experimental cluster of two blocks per sequence (scan_cuda.cu) computes the same.
+TEST_P(FusedScanCuda, ClusterOfTwoBlocksMatchesComposedCpuInF32) {
+  SKIP_WITHOUT_GPU();
+  scan::set_cuda_blocks_per_sequence(2);
+  expect_close(GetParam(), DType::f32, 2e-4);
+  scan::set_cuda_blocks_per_sequence(1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCuda, ::testing::ValuesIn(cuda_cases()), case_name);
 
 TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {

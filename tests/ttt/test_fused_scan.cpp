@@ -11,6 +11,7 @@
 #include "autograd/node.h"
 #include "tests/tensor_compare.h"
 #include "tests/ttt/scan_cases.h"
+#include "ttt/kernels/scan_kernels.h"
 #include "ttt/ttt_variants.h"
 
 namespace ttt {
@@ -108,6 +109,14 @@ TEST(FusedScan, LayerWithKernelMatchesComposedLayer) {
     ASSERT_EQ(grads[0].size(), grads[1].size());
     for (size_t i = 0; i < grads[0].size(); ++i) ASSERT_NEAR(grads[0][i], grads[1][i], 1e-10) << variant << " grad " << i;
   }
+}
+
+// The CUDA kernel's blocks per sequence: 1, or an experimental cluster of 2; anything else is refused.
+TEST(FusedScan, BlocksPerSequenceIsOneOrTwo) {
+  EXPECT_THROW(scan::set_cuda_blocks_per_sequence(3), Error);
+  EXPECT_THROW(scan::set_cuda_blocks_per_sequence(0), Error);
+  scan::set_cuda_blocks_per_sequence(1);
+  EXPECT_EQ(scan::cuda_blocks_per_sequence(), 1);
 }
 
 TEST(FusedScan, RefusesThePrimalForm) {

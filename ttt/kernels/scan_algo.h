@@ -33,9 +33,9 @@ namespace ttt::scan {
 constexpr int kMaxLayers = 8;
 
 TTT_HD inline float tanh_of(float x) { return tanhf(x); }
-TTT_HD inline double tanh_of(double x) { return tanh(x); }
+TTT_HD inline double tanh_of(double x) { return ::tanh(x); }
 TTT_HD inline float sqrt_of(float x) { return sqrtf(x); }
-TTT_HD inline double sqrt_of(double x) { return sqrt(x); }
+TTT_HD inline double sqrt_of(double x) { return ::sqrt(x); }
 
 // tanh-approximated gelu and its first two derivatives (u = k (x + c x^3), t = tanh u).
 template <class T>

@@ -2,7 +2,16 @@
 // every mini-batch in order; the per-sequence workspace (inner state, intermediates) is global
 // memory that stays in L2. Matrix products are block-wide tiled loops in shared memory, f32
 // throughout (no TF32), so results match the composed path to rounding.
+//
+// Experimental (set_cuda_blocks_per_sequence(2)): a thread-block cluster of 2 blocks per sequence
+// shares each step's work (matrix tiles, elementwise ranges) and meets at a cluster barrier after
+// every step instead of a block barrier, so that B x H sequences can use twice as many SMs. The
+// cluster size is a template parameter, so the one-block kernel compiles as before. Not yet run on
+// a GPU.
+#include <cooperative_groups.h>
+
 #include "core/cuda/cuda_check.h"
+#include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
 
 namespace ttt::scan {
@@ -11,29 +20,40 @@ namespace {
 
 constexpr int kTileK = 32;  // the K-slab of one tile step
 
-// Block-cooperative executor: every thread of the block calls each method with the same
-// arguments; each method ends with a barrier so its results are visible to the next step.
-template <class T, int kThreads>
+// Block-cooperative executor: every thread of the block (of every block of the sequence's
+// cluster) calls each method with the same arguments; the blocks split the work by `rank`, and
+// each method ends with a barrier so its results are visible to the next step.
+template <class T, int kThreads, int kRanks>
 struct BlockExec {
-  T* smem;  // kTileK * (TM + 1 + TN + 1) elements: two padded tiles
+  T* smem;        // kTileK * (TM + 1 + TN + 1) elements: two padded tiles
+  int rank_ = 0;  // this block's place among the sequence's kRanks blocks
+
+  __device__ int rank() const { return kRanks == 1 ? 0 : rank_; }
+
+  // The block's barrier, or the cluster's (its release/acquire also makes each block's global
+  // memory writes visible to the other blocks of the cluster).
+  __device__ void sync() {
+    if constexpr (kRanks == 1) __syncthreads();
+    else cooperative_groups::this_cluster().sync();
+  }
 
   template <class F>
   __device__ void each(int n, F f) {
-    for (int i = threadIdx.x; i < n; i += kThreads) f(i);
-    __syncthreads();
+    for (int i = rank() * kThreads + threadIdx.x; i < n; i += kThreads * kRanks) f(i);
+    sync();
   }
   // Four loads in flight per thread before the stores (copies of the inner state are L2 bound).
   __device__ void copy(T* dst, const T* src, int n) {
-    constexpr int U = 4;
-    for (int base = threadIdx.x; base < n; base += U * kThreads) {
+    constexpr int U = 4, stride = kThreads * kRanks;
+    for (int base = rank() * kThreads + threadIdx.x; base < n; base += U * stride) {
       T v[U];
 #pragma unroll
-      for (int u = 0; u < U; ++u) v[u] = base + u * kThreads < n ? src[base + u * kThreads] : T(0);
+      for (int u = 0; u < U; ++u) v[u] = base + u * stride < n ? src[base + u * stride] : T(0);
 #pragma unroll
       for (int u = 0; u < U; ++u)
-        if (base + u * kThreads < n) dst[base + u * kThreads] = v[u];
+        if (base + u * stride < n) dst[base + u * stride] = v[u];
     }
-    __syncthreads();
+    sync();
   }
 
   // C[M, N] = alpha op(A) op(B) + beta C with the tile shape (TM x TN, same area) that needs the
@@ -49,16 +69,32 @@ struct BlockExec {
       case 1: tiled_gemm<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
       default: tiled_gemm<64>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
     }
-    __syncthreads();
+    sync();
   }
 
   // C tiles of TM x TN (TM * TN = 16 * threads: each thread owns 4 x 4 outputs, strided so that
-  // neighbouring threads read neighbouring shared memory). The next K-slab is fetched into
+  // neighbouring threads read neighbouring shared memory); block `rank` computes tiles rank,
+  // rank + ranks, ... The next K-slab is fetched into
   // registers while the current one is multiplied, hiding the L2 latency. Shared rows are padded
   // by one element so that the transposing stores do not pile onto one bank.
   template <int TM>
   __device__ __forceinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb,
                              T beta, T* C, int ldc) {
+    constexpr int TN = 16 * kThreads / TM;
+    if constexpr (kRanks == 1) {
+      for (int m0 = 0; m0 < M; m0 += TM)
+        for (int n0 = 0; n0 < N; n0 += TN) one_tile<TM>(m0, n0, M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+    } else {
+      const int tiles_n = (N + TN - 1) / TN, tiles = (M + TM - 1) / TM * tiles_n;
+      for (int t = rank(); t < tiles; t += kRanks)
+        one_tile<TM>(t / tiles_n * TM, t % tiles_n * TN, M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+    }
+  }
+
+  // The output tile at (m0, n0).
+  template <int TM>
+  __device__ __forceinline__ void one_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, bool ta,
+                                           const T* B, int ldb, bool tb, T beta, T* C, int ldc) {
     constexpr int TN = 16 * kThreads / TM;
     constexpr int kAPer = kTileK * TM / kThreads, kBPer = kTileK * TN / kThreads;
     static_assert(kAPer * kThreads == kTileK * TM && kBPer * kThreads == kTileK * TN, "each thread loads whole tiles");
@@ -67,81 +103,79 @@ struct BlockExec {
     T* As = smem;                // [kTileK][SA]
     T* Bs = smem + kTileK * SA;  // [kTileK][SB]
     const int tid = threadIdx.x, ty = tid / cols_per, tx = tid % cols_per;
-    for (int m0 = 0; m0 < M; m0 += TM)
-      for (int n0 = 0; n0 < N; n0 += TN) {
-        T ra[kAPer], rb[kBPer];
-        // consecutive threads walk the contiguous dim of A and B in memory
-        auto fetch = [&](int k0) {
+    T ra[kAPer], rb[kBPer];
+    // consecutive threads walk the contiguous dim of A and B in memory
+    auto fetch = [&](int k0) {
 #pragma unroll
-          for (int r = 0; r < kAPer; ++r) {
-            const int e = tid + r * kThreads;
-            const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
-            const int gm = m0 + mm, gk = k0 + kk;
-            ra[r] = (gm < M && gk < K) ? (ta ? A[int64_t(gk) * lda + gm] : A[int64_t(gm) * lda + gk]) : T(0);
-          }
+      for (int r = 0; r < kAPer; ++r) {
+        const int e = tid + r * kThreads;
+        const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
+        const int gm = m0 + mm, gk = k0 + kk;
+        ra[r] = (gm < M && gk < K) ? (ta ? A[int64_t(gk) * lda + gm] : A[int64_t(gm) * lda + gk]) : T(0);
+      }
 #pragma unroll
-          for (int r = 0; r < kBPer; ++r) {
-            const int e = tid + r * kThreads;
-            const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
-            const int gn = n0 + nn, gk = k0 + kk;
-            rb[r] = (gn < N && gk < K) ? (tb ? B[int64_t(gn) * ldb + gk] : B[int64_t(gk) * ldb + gn]) : T(0);
-          }
-        };
-        auto stash = [&] {
+      for (int r = 0; r < kBPer; ++r) {
+        const int e = tid + r * kThreads;
+        const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
+        const int gn = n0 + nn, gk = k0 + kk;
+        rb[r] = (gn < N && gk < K) ? (tb ? B[int64_t(gn) * ldb + gk] : B[int64_t(gk) * ldb + gn]) : T(0);
+      }
+    };
+    auto stash = [&] {
 #pragma unroll
-          for (int r = 0; r < kAPer; ++r) {
-            const int e = tid + r * kThreads;
-            const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
-            As[kk * SA + mm] = ra[r];
-          }
+      for (int r = 0; r < kAPer; ++r) {
+        const int e = tid + r * kThreads;
+        const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
+        As[kk * SA + mm] = ra[r];
+      }
 #pragma unroll
-          for (int r = 0; r < kBPer; ++r) {
-            const int e = tid + r * kThreads;
-            const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
-            Bs[kk * SB + nn] = rb[r];
-          }
-        };
-        T acc[4][4] = {};
-        fetch(0);
-        for (int k0 = 0; k0 < K; k0 += kTileK) {
-          stash();
-          __syncthreads();
-          if (k0 + kTileK < K) fetch(k0 + kTileK);
+      for (int r = 0; r < kBPer; ++r) {
+        const int e = tid + r * kThreads;
+        const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
+        Bs[kk * SB + nn] = rb[r];
+      }
+    };
+    T acc[4][4] = {};
+    fetch(0);
+    for (int k0 = 0; k0 < K; k0 += kTileK) {
+      stash();
+      __syncthreads();
+      if (k0 + kTileK < K) fetch(k0 + kTileK);
 #pragma unroll
-          for (int kk = 0; kk < kTileK; ++kk) {
-            T a[4], b[4];
+      for (int kk = 0; kk < kTileK; ++kk) {
+        T a[4], b[4];
 #pragma unroll
-            for (int i = 0; i < 4; ++i) a[i] = As[kk * SA + ty + i * rows_per];
+        for (int i = 0; i < 4; ++i) a[i] = As[kk * SA + ty + i * rows_per];
 #pragma unroll
-            for (int j = 0; j < 4; ++j) b[j] = Bs[kk * SB + tx + j * cols_per];
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-              for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
-          }
-          __syncthreads();
-        }
+        for (int j = 0; j < 4; ++j) b[j] = Bs[kk * SB + tx + j * cols_per];
 #pragma unroll
         for (int i = 0; i < 4; ++i)
 #pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int gm = m0 + ty + i * rows_per, gn = n0 + tx + j * cols_per;
-            if (gm < M && gn < N) {
-              T* c = C + int64_t(gm) * ldc + gn;
-              *c = alpha * acc[i][j] + (beta == T(0) ? T(0) : beta * *c);
-            }
-          }
+          for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int gm = m0 + ty + i * rows_per, gn = n0 + tx + j * cols_per;
+        if (gm < M && gn < N) {
+          T* c = C + int64_t(gm) * ldc + gn;
+          *c = alpha * acc[i][j] + (beta == T(0) ? T(0) : beta * *c);
+        }
       }
   }
 };
 
-// One block per sequence runs the whole scan, forward or backward, for that sequence.
-template <class T, int kThreads, bool kForward>
+// kRanks consecutive blocks (one cluster when kRanks > 1: clusters are contiguous runs of
+// blockIdx.x) run the whole scan, forward or backward, of one sequence.
+template <class T, int kThreads, int kRanks, bool kForward>
 __global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all) {
   extern __shared__ unsigned char raw[];
-  BlockExec<T, kThreads> ex{reinterpret_cast<T*>(raw)};
-  const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x));
-  Sequence<T, BlockExec<T, kThreads>> sequence(s, a, ex);
+  BlockExec<T, kThreads, kRanks> ex{reinterpret_cast<T*>(raw), int(blockIdx.x) % kRanks};
+  const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x) / kRanks);
+  Sequence<T, BlockExec<T, kThreads, kRanks>> sequence(s, a, ex);
   if constexpr (kForward) sequence.forward();
   else sequence.backward();
 }
@@ -157,14 +191,40 @@ constexpr size_t smem_bytes(int threads) {
 // spills, and the extra warps do not make up for it.
 constexpr int kScanThreads = 256;
 
+int g_blocks_per_sequence = 1;
+
 template <bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
-  scan_kernel<float, kScanThreads, kForward>
-      <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
-  TTT_CUDA_CHECK_LAUNCH();
+  if (g_blocks_per_sequence == 1) {
+    scan_kernel<float, kScanThreads, 1, kForward>
+        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
+    TTT_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  constexpr int ranks = 2;  // a cluster of two blocks per sequence
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(s.sequences * ranks));
+  config.blockDim = dim3(kScanThreads);
+  config.dynamicSmemBytes = smem_bytes<float>(kScanThreads);
+  config.stream = cuda::current_stream();
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = static_cast<unsigned>(ranks);
+  cluster[0].val.clusterDim.y = 1;
+  cluster[0].val.clusterDim.z = 1;
+  config.attrs = cluster;
+  config.numAttrs = 1;
+  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all));
 }
 
 }  // namespace
+
+void set_cuda_blocks_per_sequence(int blocks) {
+  TTT_CHECK(blocks == 1 || blocks == 2, "fused_scan", "blocks per sequence must be 1 or 2 (a cluster of two), got ",
+            blocks);
+  g_blocks_per_sequence = blocks;
+}
+int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
 
 void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<true>(s, all); }
 void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<false>(s, all); }
