@@ -80,6 +80,8 @@ Tensor clone(const Tensor& x);               // a differentiable copy
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, D], ids int -> [..., D]
 Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+// The SwiGLU gate: x [..., 2h] -> silu(x[..., :h]) * x[..., h:] [..., h].
+Tensor swiglu(const Tensor& x);
 // Attention weights from scores [..., S, S]: softmax over keys of scale * scores where query i may
 // see key j unless causal and j > i, or context > 0 and |i - j| >= context (only i - j when
 // causal). One kernel: no mask tensor, no scaled copy of the scores.

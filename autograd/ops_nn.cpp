@@ -28,6 +28,13 @@ static Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
                 [y = y.detach(), args](const Tensor& g) { return V{compute::softmax_backward(g, y, args)}; });
 }
 
+// y = silu(a) * b for x = [a, b] split in halves of the last dim, in one kernel (no copies of the
+// halves); the backward fills both halves of dx in one kernel too (math::swiglu_grads).
+Tensor swiglu(const Tensor& x) {
+  return record(compute::swiglu(x), "swiglu", {x},
+                [x = x.detach()](const Tensor& g) { return V{compute::swiglu_backward(g, x)}; });
+}
+
 // softmax(scale * scores + mask) with the mask computed in the kernel (SoftmaxArgs):
 // d/dscores = scale * y (g - sum(g y)); blocked entries have y = 0, so they get no gradient.
 Tensor attention_softmax(const Tensor& scores, double scale, bool causal, int64_t context) {

@@ -325,6 +325,22 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab) 
   return gw;
 }
 
+Tensor swiglu(const Tensor& x) {
+  check_float("swiglu", x);
+  TTT_CHECK(x.dim() >= 1 && x.size(-1) % 2 == 0, "swiglu", "needs an even last dim [..., 2h], got ", x.describe());
+  Shape shape = x.shape();
+  shape.back() /= 2;
+  Tensor y = empty(shape, x.dtype(), x.device());
+  if (!skip_kernel(y)) TTT_RUN_KERNEL(x, swiglu, x, y);
+  return y;
+}
+
+Tensor swiglu_backward(const Tensor& grad, const Tensor& x) {
+  Tensor gx = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(gx)) TTT_RUN_KERNEL(x, swiglu_backward, grad, x, gx);
+  return gx;
+}
+
 Tensor softmax(const Tensor& x, const SoftmaxArgs& args) {
   const char* name = args.log ? "log_softmax" : args.queries > 0 ? "attention_softmax" : "softmax";
   check_float(name, x);

@@ -38,6 +38,9 @@ Tensor flip(const Tensor& x, int64_t dim);
 Tensor tri(const Tensor& x, int64_t k, bool lower);
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab);
+// y [..., h] = silu(x[..., :h]) * x[..., h:] for x [..., 2h], and its gradient with respect to x.
+Tensor swiglu(const Tensor& x);
+Tensor swiglu_backward(const Tensor& grad, const Tensor& x);
 Tensor softmax(const Tensor& x, const SoftmaxArgs& args);  // over the last dim (core/kernel_args.h)
 Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& args);
 

@@ -103,4 +103,15 @@ TTT_HD T binary(BinaryOp op, T x, T y) {
   return x;
 }
 
+// The SwiGLU gate y = silu(a) b and its gradients for an incoming gradient g:
+// dy/da = b silu'(a) = b s (1 + a (1 - s)), dy/db = silu(a) = a s, with s = sigmoid(a).
+template <class T>
+TTT_HD T swiglu(T a, T b) { return a * sigmoid(a) * b; }
+template <class T>
+TTT_HD void swiglu_grads(T a, T b, T g, T& da, T& db) {
+  const T s = sigmoid(a);
+  da = g * b * s * (T(1) + a * (T(1) - s));
+  db = g * a * s;
+}
+
 }  // namespace ttt::math

@@ -40,8 +40,7 @@ SwiGLU::SwiGLU(int64_t width, int64_t hidden_, Generator& gen, Device device) : 
 
 Tensor SwiGLU::forward(const Tensor& x) const {
   Scope scope(*this);
-  auto halves = chunk(linear_in->forward(x), 2, -1);
-  return linear_out->forward(mul(silu(halves[0]), halves[1]));
+  return linear_out->forward(swiglu(linear_in->forward(x)));  // silu(first half) * second half
 }
 
 }  // namespace ttt::nn

@@ -126,6 +126,8 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"softmax", {{3, 6}}, [](T x) { return softmax(x[0]); }});
   c.push_back({"softmax_dim0", {{4, 3}}, [](T x) { return softmax(x[0], 0); }});
   c.push_back({"log_softmax", {{3, 6}}, [](T x) { return log_softmax(x[0]); }});
+  c.push_back({"swiglu", {{3, 8}}, [](T x) { return swiglu(x[0]); }});
+  c.push_back({"swiglu_batched", {{2, 3, 4}}, [](T x) { return swiglu(x[0]); }});
   c.push_back({"attention_softmax_scaled", {{2, 4, 4}}, [](T x) { return attention_softmax(x[0], 0.7, false, 0); }});
   c.push_back({"attention_softmax_causal", {{2, 5, 5}}, [](T x) { return attention_softmax(x[0], 0.7, true, 0); }});
   c.push_back({"attention_softmax_causal_window", {{2, 6, 6}}, [](T x) { return attention_softmax(x[0], 1.3, true, 2); }});

@@ -1,4 +1,6 @@
 // CPU kernels: fill, dtype conversion, unary and broadcasting binary ops, random fills.
+#include <algorithm>
+
 #include "core/backend.h"
 #include "core/cpu/dispatch.h"
 #include "core/philox.h"
@@ -34,6 +36,31 @@ void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
     T* po = out.data<T>();
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
     for (int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = math::unary<T>(op, px[i], ta, tb);
+  });
+}
+
+void swiglu(const Tensor& x, const Tensor& y) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t h = y.size(-1), rows = y.numel() / std::max<int64_t>(h, 1);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < h; ++j) py[r * h + j] = math::swiglu<T>(px[r * 2 * h + j], px[r * 2 * h + h + j]);
+  });
+}
+
+void swiglu_backward(const Tensor& grad, const Tensor& x, const Tensor& grad_x) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t h = grad.size(-1), rows = grad.numel() / std::max<int64_t>(h, 1);
+    const T *pg = grad.data<T>(), *px = x.data<T>();
+    T* pd = grad_x.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < h; ++j) {
+        const int64_t a = r * 2 * h + j;
+        math::swiglu_grads<T>(px[a], px[a + h], pg[r * h + j], pd[a], pd[a + h]);
+      }
   });
 }
 

@@ -45,6 +45,21 @@ __global__ void binary_broadcast_kernel(BinaryOp op, const float* x, const float
   }
 }
 
+// One thread per output (row r, column j of h): reads x[r, j] and x[r, h + j].
+__global__ void swiglu_kernel(const float* x, float* y, int64_t h, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) {
+    const int64_t r = i / h, j = i % h;
+    y[i] = math::swiglu<float>(x[r * 2 * h + j], x[r * 2 * h + h + j]);
+  }
+}
+
+__global__ void swiglu_backward_kernel(const float* g, const float* x, float* dx, int64_t h, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) {
+    const int64_t a = i / h * 2 * h + i % h;
+    math::swiglu_grads<float>(x[a], x[a + h], g[i], dx[a], dx[a + h]);
+  }
+}
+
 __global__ void normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset) {
   GRID_STRIDE_LOOP(i, n) out[i] = static_cast<float>(philox::normal(offset + i, seed));
 }
@@ -90,6 +105,19 @@ void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, co
   else
     binary_broadcast_kernel<<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<float>(), y.data<float>(),
                                                                                    out.data<float>(), args);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void swiglu(const Tensor& x, const Tensor& y) {
+  const int64_t n = y.numel();
+  swiglu_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), y.size(-1), n);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void swiglu_backward(const Tensor& grad, const Tensor& x, const Tensor& grad_x) {
+  const int64_t n = grad.numel();
+  swiglu_backward_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(),
+                                                                       grad_x.data<float>(), grad.size(-1), n);
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -38,6 +38,8 @@ void flip(const Tensor&, const Tensor&, const DimView&) { no_cuda("cuda::flip");
 void tri(const Tensor&, const Tensor&, int64_t, bool) { no_cuda("cuda::tri"); }
 void embedding(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::embedding"); }
 void embedding_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::embedding_backward"); }
+void swiglu(const Tensor&, const Tensor&) { no_cuda("cuda::swiglu"); }
+void swiglu_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::swiglu_backward"); }
 void softmax(const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax"); }
 void softmax_backward(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax_backward"); }
 void layer_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {

@@ -5,6 +5,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/error.h"
 #include "core/rng.h"
 
 namespace ttt {
@@ -69,6 +70,22 @@ TEST(Values, AttentionSoftmaxIsTheScaledSoftmaxWithAnAdditiveMask) {
     backward(sum(mul(composed, w)));
     expect_near(vals(x1.grad()), vals(x2.grad()), 1e-14);
   }
+}
+
+// The fused SwiGLU gate equals the composed silu(first half) * second half, values and gradients.
+TEST(Values, SwigluIsSiluOfTheFirstHalfTimesTheSecond) {
+  Generator gen(13);
+  Tensor x1 = randn({3, 2, 10}, gen, DType::f64).set_requires_grad(true);
+  Tensor x2 = clone_data(x1.detach()).set_requires_grad(true);
+  Tensor w = randn({3, 2, 5}, gen, DType::f64);
+  Tensor fused = swiglu(x1);
+  auto halves = chunk(x2, 2, -1);
+  Tensor composed = mul(silu(halves[0]), halves[1]);
+  expect_near(vals(fused), vals(composed), 1e-15);
+  backward(sum(mul(fused, w)));
+  backward(sum(mul(composed, w)));
+  expect_near(vals(x1.grad()), vals(x2.grad()), 1e-15);
+  EXPECT_THROW(swiglu(randn({2, 3}, gen, DType::f64)), Error);  // odd last dim
 }
 
 TEST(Values, LayerNormAndRmsNorm) {
