@@ -37,33 +37,41 @@ struct BlockExec {
     else cooperative_groups::this_cluster().sync();
   }
 
+  // Block `rank` takes the rank-th of kRanks contiguous parts of [0, n) (so that short loops over
+  // rows still give every block work).
+  __device__ int part_begin(int n) const { return kRanks == 1 ? 0 : rank() * ((n + kRanks - 1) / kRanks); }
+  __device__ int part_end(int n) const { return kRanks == 1 ? n : min(n, part_begin(n) + (n + kRanks - 1) / kRanks); }
+
   template <class F>
   __device__ void each(int n, F f) {
-    for (int i = rank() * kThreads + threadIdx.x; i < n; i += kThreads * kRanks) f(i);
+    const int end = part_end(n);
+    for (int i = part_begin(n) + threadIdx.x; i < end; i += kThreads) f(i);
     sync();
   }
   // Four loads in flight per thread before the stores (copies of the inner state are L2 bound).
   __device__ void copy(T* dst, const T* src, int n) {
-    constexpr int U = 4, stride = kThreads * kRanks;
-    for (int base = rank() * kThreads + threadIdx.x; base < n; base += U * stride) {
+    constexpr int U = 4;
+    const int end = part_end(n);
+    for (int base = part_begin(n) + threadIdx.x; base < end; base += U * kThreads) {
       T v[U];
 #pragma unroll
-      for (int u = 0; u < U; ++u) v[u] = base + u * stride < n ? src[base + u * stride] : T(0);
+      for (int u = 0; u < U; ++u) v[u] = base + u * kThreads < end ? src[base + u * kThreads] : T(0);
 #pragma unroll
       for (int u = 0; u < U; ++u)
-        if (base + u * stride < n) dst[base + u * stride] = v[u];
+        if (base + u * kThreads < end) dst[base + u * kThreads] = v[u];
     }
     sync();
   }
 
   // C[M, N] = alpha op(A) op(B) + beta C with the tile shape (TM x TN, same area) that needs the
-  // fewest tiles.
+  // fewest rounds of tiles per block (one block: the fewest tiles).
   __device__ __noinline__ void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb,
                                     bool tb, T beta, T* C, int ldc) {
-    int best = 0, best_tiles = 1 << 30;
+    int best = 0, best_rounds = 1 << 30;
     for (int c = 1; c < 3; ++c) {  // TM = 32, 64 (TM = 16 would hold 32 prefetch registers for B: spills)
       const int tm = 16 << c, tn = 16 * kThreads / tm, tiles = ((M + tm - 1) / tm) * ((N + tn - 1) / tn);
-      if (tiles <= best_tiles) best = c, best_tiles = tiles;  // ties: the taller tile
+      const int rounds = (tiles + kRanks - 1) / kRanks;
+      if (rounds <= best_rounds) best = c, best_rounds = rounds;  // ties: the taller tile
     }
     switch (best) {
       case 1: tiled_gemm<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
@@ -74,9 +82,9 @@ struct BlockExec {
 
   // C tiles of TM x TN (TM * TN = 16 * threads: each thread owns 4 x 4 outputs, strided so that
   // neighbouring threads read neighbouring shared memory); block `rank` computes tiles rank,
-  // rank + ranks, ... The next K-slab is fetched into
-  // registers while the current one is multiplied, hiding the L2 latency. Shared rows are padded
-  // by one element so that the transposing stores do not pile onto one bank.
+  // rank + kRanks, ... The next K-slab is fetched into registers while the current one is
+  // multiplied, hiding the L2 latency. Shared rows are padded by one element so that the
+  // transposing stores do not pile onto one bank.
   template <int TM>
   __device__ __forceinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb,
                              T beta, T* C, int ldc) {
