@@ -130,11 +130,12 @@ struct Grads {
 
 template <class T>
 void run_backward(const ScanShape& s, const Saved& sv, const Tensor& dout, const Tensor& dfinal, const Grads& g,
-                  const Tensor& work, const Tensor& group_states) {
+                  const Tensor& work, const Tensor& group_states, const Tensor& group_acts) {
   SequenceArgs<T> a{};
   a.q = ptr<T>(sv.xq), a.k = ptr<T>(sv.xk), a.target = ptr<T>(sv.target), a.eta = ptr<T>(sv.eta);
   a.gamma = ptr<T>(sv.ln_weight), a.beta = ptr<T>(sv.ln_bias);
   a.saved = ptr<T>(sv.states), a.work = ptr<T>(work), a.group_states = ptr<T>(group_states);
+  a.group_acts = ptr<T>(group_acts);
   a.activations = ptr<T>(sv.activations);
   a.dout = ptr<T>(dout), a.dfinal = ptr<T>(dfinal);
   a.dq = ptr<T>(g.dq), a.dk = ptr<T>(g.dk), a.dtarget = ptr<T>(g.dtarget), a.deta = ptr<T>(g.deta);
@@ -194,8 +195,10 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
                empty({B, H, d}, dt, dev)};
       Tensor scratch = empty({s.sequences, s.layout().total}, dt, dev);
       Tensor group_states = s.group > 1 ? empty({s.sequences, s.group - 1, state}, dt, dev) : Tensor();
-      if (dt == DType::f32) run_backward<float>(s, sv, dout, dfinal, gr, scratch, group_states);
-      else run_backward<double>(s, sv, dout, dfinal, gr, scratch, group_states);
+      Tensor group_acts =
+          sv.activations.defined() ? Tensor() : empty({s.sequences, s.group, s.layout().acts}, dt, dev);
+      if (dt == DType::f32) run_backward<float>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
+      else run_backward<double>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
       std::vector<Tensor> dws, dbs;
       unpack_state(gr.dinit, s, B, dws, dbs);
       const bool shared = s.shared_init;

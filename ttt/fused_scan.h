@@ -5,7 +5,7 @@
 // ln_bias, weights..., biases...).
 //
 // Memory: the forward keeps the inner state at the start of every `checkpoint_group`-th
-// mini-batch; backward recomputes the states in between and, per mini-batch, the intermediates.
+// mini-batch; backward replays one group at a time, keeping that group's states and intermediates.
 // Group 0 keeps everything: every state and every mini-batch's intermediates (for TTT-MLP about
 // 7 b x 4d floats per mini-batch and head), so backward recomputes nothing.
 #pragma once

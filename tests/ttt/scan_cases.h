@@ -36,6 +36,7 @@ inline std::vector<ScanCase> scan_cases() {
       {"mlp_carried_state", 2, 2, 3, 3, {4, 8, 4}, true, false},
       {"mlp_group2", 2, 2, 5, 3, {4, 8, 4}, true, true, 2, 2},
       {"multilayer_group3", 1, 2, 5, 2, {4, 6, 5, 4}, true, false, 0, 3},
+      {"mlp_group1", 1, 2, 3, 3, {4, 8, 4}, true, true, 0, 1},  // every state kept, intermediates recomputed
   };
 }
 

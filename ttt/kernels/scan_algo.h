@@ -10,11 +10,12 @@
 //            eta o (S + 1) folds E13's two eta terms into one product)
 //   out = Q + LN(Zbar_{L-1}) gamma + beta                                           (E14)
 //   W_l -= X_l^T diag(eta_last) G_l,  b_l -= eta_last G_l                          (E15)
-// Backward runs the mini-batches in reverse. It needs the state at each mini-batch's start: the
-// forward saves it every `group` mini-batches, and backward recomputes the states inside a group
-// from the saved one (scan checkpointing, TTT_SPEC.md section 6). Within a mini-batch, backward
-// recomputes the forward intermediates from the state (or, with scan_checkpoint_group 0, restores
-// the ones forward kept), then differentiates in reverse order:
+// Backward runs the mini-batches in reverse. It needs the state at each mini-batch's start and the
+// mini-batch's forward intermediates. With scan_checkpoint_group 0 the forward kept both for every
+// mini-batch. Otherwise it kept the state every `group` mini-batches (scan checkpointing,
+// TTT_SPEC.md section 6), and backward replays each group forward from its saved state, keeping
+// the states and intermediates inside the group. Per mini-batch it then restores the
+// intermediates and differentiates in reverse order:
 // the output LN, the state update (it reads the carried dW before anything else is added), the
 // output path, the inner-gradient chain (second derivatives of gelu and of E10), the key path.
 #pragma once
@@ -141,6 +142,8 @@ struct SequenceArgs {
   const T *dout, *dfinal;                        // dfinal may be null (no gradient into the final state)
   T *dq, *dk, *dtarget, *deta, *dinit, *dgamma, *dbeta;  // dinit [P], dgamma/dbeta [d] per sequence
   T* group_states;                               // [group - 1, P]: states recomputed inside a group
+  T* group_acts;   // [group, layout().acts]: a group's intermediates, recomputed by backward when
+                   // forward did not keep them
 };
 
 // The scan for one sequence. Ex supplies gemm (C = alpha op(A) op(B) + beta C, row-major, beta 0
@@ -170,17 +173,28 @@ class Sequence {
     const int d = s_.d();
     T *dgam = w(L_.dgamma), *dbet = w(L_.dbeta);
     ex_.each(d, [=](int i) { dgam[i] = T(0); dbet[i] = T(0); });
+    const int64_t A = L_.acts;
     for (int g = s_.saved_states() - 1; g >= 0; --g) {
       const int first = g * s_.group;
       const int count = s_.n - first < s_.group ? s_.n - first : s_.group;
-      // Recompute the states inside the group from the saved one (slot j: state before first + j).
-      for (int j = 1; j < count; ++j) {
-        T* st = a_.group_states + int64_t(j - 1) * P;
-        ex_.copy(st, state_of(g, j - 1), P);
-        key_path_and_inner_grads(first + j - 1, st);
-        update_state(first + j - 1, st);
+      // Unless forward kept them: recompute the group from its saved state, keeping each
+      // mini-batch's intermediates and the states inside the group (slot j: before first + j).
+      if (!a_.activations)
+        for (int j = 0; j < count; ++j) {
+          const T* st = state_of(g, j);
+          key_path_and_inner_grads(first + j, st);
+          output_path(first + j, st, nullptr);
+          ex_.copy(a_.group_acts + j * A, a_.work, int(A));
+          if (j + 1 < count) {
+            T* next = a_.group_states + int64_t(j) * P;
+            ex_.copy(next, st, P);
+            update_state(first + j, next);
+          }
+        }
+      for (int j = count - 1; j >= 0; --j) {
+        const int m = first + j;
+        backward_minibatch(m, state_of(g, j), a_.activations ? a_.activations + m * A : a_.group_acts + j * A);
       }
-      for (int j = count - 1; j >= 0; --j) backward_minibatch(first + j, state_of(g, j));
     }
     ex_.copy(a_.dinit, dw, P);
     ex_.copy(a_.dgamma, dgam, d);
@@ -326,15 +340,11 @@ class Sequence {
     });
   }
 
-  TTT_HD void backward_minibatch(int m, const T* W) {
+  // Mini-batch m's gradients, from the state W before it and its forward intermediates `acts`.
+  TTT_HD void backward_minibatch(int m, const T* W, const T* acts) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     const int64_t tok = int64_t(m) * b * d;
-    if (a_.activations) {  // kept by forward
-      ex_.copy(a_.work, a_.activations + int64_t(m) * L_.acts, int(L_.acts));
-    } else {  // recompute them from the state
-      key_path_and_inner_grads(m, W);
-      output_path(m, W, nullptr);
-    }
+    ex_.copy(a_.work, acts, int(L_.acts));
     T* dW = w(L_.dw);  // on entry: the gradient of the state after this mini-batch
     const T* eta = eta_of(m);
     const T* eta_last = eta + int64_t(b - 1) * b;
@@ -518,6 +528,7 @@ TTT_HD inline SequenceArgs<T> sequence_args(const ScanShape& s, const SequenceAr
   a.dinit = at(all.dinit, i * P);
   a.dgamma = at(all.dgamma, int64_t(i) * d), a.dbeta = at(all.dbeta, int64_t(i) * d);
   a.group_states = at(all.group_states, i * int64_t(s.group > 1 ? s.group - 1 : 0) * P);
+  a.group_acts = at(all.group_acts, i * int64_t(s.group) * s.layout().acts);
   return a;
 }
 
