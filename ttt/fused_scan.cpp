@@ -195,8 +195,9 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
                empty({B, H, d}, dt, dev)};
       Tensor scratch = empty({s.sequences, s.layout().total}, dt, dev);
       Tensor group_states = s.group > 1 ? empty({s.sequences, s.group - 1, state}, dt, dev) : Tensor();
-      Tensor group_acts =
-          sv.activations.defined() ? Tensor() : empty({s.sequences, s.group, s.layout().acts}, dt, dev);
+      Tensor group_acts = sv.activations.defined() || s.group == 1
+                              ? Tensor()
+                              : empty({s.sequences, s.group - 1, s.layout().acts}, dt, dev);
       if (dt == DType::f32) run_backward<float>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
       else run_backward<double>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
       std::vector<Tensor> dws, dbs;

@@ -142,8 +142,8 @@ struct SequenceArgs {
   const T *dout, *dfinal;                        // dfinal may be null (no gradient into the final state)
   T *dq, *dk, *dtarget, *deta, *dinit, *dgamma, *dbeta;  // dinit [P], dgamma/dbeta [d] per sequence
   T* group_states;                               // [group - 1, P]: states recomputed inside a group
-  T* group_acts;   // [group, layout().acts]: a group's intermediates, recomputed by backward when
-                   // forward did not keep them
+  T* group_acts;   // [group - 1, layout().acts]: a group's intermediates (but the last one's, which
+                   // stays in the workspace), recomputed by backward when forward did not keep them
 };
 
 // The scan for one sequence. Ex supplies gemm (C = alpha op(A) op(B) + beta C, row-major, beta 0
@@ -177,15 +177,16 @@ class Sequence {
     for (int g = s_.saved_states() - 1; g >= 0; --g) {
       const int first = g * s_.group;
       const int count = s_.n - first < s_.group ? s_.n - first : s_.group;
-      // Unless forward kept them: recompute the group from its saved state, keeping each
-      // mini-batch's intermediates and the states inside the group (slot j: before first + j).
+      // Unless forward kept them: recompute the group from its saved state, keeping the states
+      // inside the group (slot j: before first + j) and each mini-batch's intermediates; the last
+      // mini-batch's stay in the workspace, where its backward (the first to run) reads them.
       if (!a_.activations)
         for (int j = 0; j < count; ++j) {
           const T* st = state_of(g, j);
           key_path_and_inner_grads(first + j, st);
           output_path(first + j, st, nullptr);
-          ex_.copy(a_.group_acts + j * A, a_.work, int(A));
           if (j + 1 < count) {
+            ex_.copy(a_.group_acts + j * A, a_.work, int(A));
             T* next = a_.group_states + int64_t(j) * P;
             ex_.copy(next, st, P);
             update_state(first + j, next);
@@ -193,7 +194,8 @@ class Sequence {
         }
       for (int j = count - 1; j >= 0; --j) {
         const int m = first + j;
-        backward_minibatch(m, state_of(g, j), a_.activations ? a_.activations + m * A : a_.group_acts + j * A);
+        const T* acts = a_.activations ? a_.activations + m * A : j + 1 < count ? a_.group_acts + j * A : nullptr;
+        backward_minibatch(m, state_of(g, j), acts);
       }
     }
     ex_.copy(a_.dinit, dw, P);
@@ -340,11 +342,12 @@ class Sequence {
     });
   }
 
-  // Mini-batch m's gradients, from the state W before it and its forward intermediates `acts`.
+  // Mini-batch m's gradients, from the state W before it and its forward intermediates `acts`
+  // (null: already in the workspace).
   TTT_HD void backward_minibatch(int m, const T* W, const T* acts) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     const int64_t tok = int64_t(m) * b * d;
-    ex_.copy(a_.work, acts, int(L_.acts));
+    if (acts) ex_.copy(a_.work, acts, int(L_.acts));
     T* dW = w(L_.dw);  // on entry: the gradient of the state after this mini-batch
     const T* eta = eta_of(m);
     const T* eta_last = eta + int64_t(b - 1) * b;
@@ -528,7 +531,7 @@ TTT_HD inline SequenceArgs<T> sequence_args(const ScanShape& s, const SequenceAr
   a.dinit = at(all.dinit, i * P);
   a.dgamma = at(all.dgamma, int64_t(i) * d), a.dbeta = at(all.dbeta, int64_t(i) * d);
   a.group_states = at(all.group_states, i * int64_t(s.group > 1 ? s.group - 1 : 0) * P);
-  a.group_acts = at(all.group_acts, i * int64_t(s.group) * s.layout().acts);
+  a.group_acts = at(all.group_acts, i * int64_t(s.group > 1 ? s.group - 1 : 0) * s.layout().acts);
   return a;
 }
 
