@@ -278,8 +278,10 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     const bool stop_now = c.run.stop_at_step > 0 && state.step == c.run.stop_at_step;
     const bool ckpt_now =
         (c.run.ckpt_freq > 0 && state.step % c.run.ckpt_freq == 0) || state.step == c.run.max_steps || stop_now;
-    profile::Region checkpoint_region("checkpoint");
-    if (ckpt_now) save_checkpoint(run_dir, model, adamw, state, c.run.num_ckpt_keep);
+    if (ckpt_now) {
+      profile::Region region("checkpoint");
+      save_checkpoint(run_dir, model, adamw, state, c.run.num_ckpt_keep);
+    }
     if (stop_now) {
       std::printf("%sstopped after step %lld as run.stop_at_step asks; continue with --resume %s\n", tty ? "\n" : "",
                   static_cast<long long>(state.step), run_dir.c_str());

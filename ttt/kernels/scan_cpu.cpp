@@ -30,24 +30,28 @@ struct CpuExec {
   }
 };
 
+// Every sequence, one after another, forward or backward.
+template <class T>
+void run_sequences(bool forward, const ScanShape& s, const SequenceArgs<T>& all) {
+  CpuExec ex;
+  for (int i = 0; i < s.sequences; ++i) {
+    const SequenceArgs<T> a = sequence_args(s, all, i);
+    Sequence<T, CpuExec> sequence(s, a, ex);
+    if (forward) sequence.forward();
+    else sequence.backward();
+  }
+}
+
 }  // namespace
 
 template <class T>
 void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all) {
-  CpuExec ex;
-  for (int i = 0; i < s.sequences; ++i) {
-    const SequenceArgs<T> a = sequence_args(s, all, i);
-    Sequence<T, CpuExec>(s, a, ex).forward();
-  }
+  run_sequences(true, s, all);
 }
 
 template <class T>
 void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all) {
-  CpuExec ex;
-  for (int i = 0; i < s.sequences; ++i) {
-    const SequenceArgs<T> a = sequence_args(s, all, i);
-    Sequence<T, CpuExec>(s, a, ex).backward();
-  }
+  run_sequences(false, s, all);
 }
 
 template void forward_cpu<float>(const ScanShape&, const SequenceArgs<float>&);
