@@ -1,8 +1,8 @@
 // TTT layer forward+backward benchmark: one JSON line per run, for bench/run_ttt_bench.sh to put
 // side by side with tools/reference/bench_ttt_torch.py (same layer, same sizes, same precision).
 //   ttt-layer-bench --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64
-//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 1|2]
-// (--cluster 2: the fused kernel's experimental cluster of two blocks per sequence.)
+//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 0|1|2]
+// (--cluster: the fused kernel's blocks per sequence; 0, the default, picks 2 when they fit.)
 // Time: median over reps of one forward+backward, the device synchronised before and after, timed
 // by CUDA events around the pass on a GPU (the host clock on the CPU).
 // FLOPs: the matrix products counted from the shapes (projections and the inner loop, forward),
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   c.mini_batch_size = 64;
   c.ttt_base_lr = 0.1;
   int64_t B = 4, L = 2048, reps = 10, warmup = 3;
-  int cluster = 1;
+  int cluster = 0;
   std::string device_name = "cuda";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
         "{\"impl\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
         "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,"
         "\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
-        c.use_kernel ? (cluster == 2 ? "ttt.cpp kernel cluster2" : "ttt.cpp kernel") : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
+        c.use_kernel ? (cluster == 1 ? "ttt.cpp kernel 1 block" : cluster == 2 ? "ttt.cpp kernel cluster2" : "ttt.cpp kernel") : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
         static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
         static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median,
         static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);

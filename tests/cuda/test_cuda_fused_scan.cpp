@@ -41,18 +41,21 @@ std::vector<ScanCase> cuda_cases() {
 
 class FusedScanCuda : public ::testing::TestWithParam<ScanCase> {};
 
+// One block per sequence.
 TEST_P(FusedScanCuda, MatchesComposedCpuInF32) {
   SKIP_WITHOUT_GPU();
+  scan::set_cuda_blocks_per_sequence(1);
   expect_close(GetParam(), DType::f32, 2e-4);
+  scan::set_cuda_blocks_per_sequence(0);
 }
 
 std::string case_name(const ::testing::TestParamInfo<ScanCase>& p) { return p.param.name; }
-// The experimental cluster of two blocks per sequence (scan_cuda.cu) computes the same.
+// A cluster of two blocks per sequence (scan_cuda.cu) computes the same.
 TEST_P(FusedScanCuda, ClusterOfTwoBlocksMatchesComposedCpuInF32) {
   SKIP_WITHOUT_GPU();
   scan::set_cuda_blocks_per_sequence(2);
   expect_close(GetParam(), DType::f32, 2e-4);
-  scan::set_cuda_blocks_per_sequence(1);
+  scan::set_cuda_blocks_per_sequence(0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCuda, ::testing::ValuesIn(cuda_cases()), case_name);

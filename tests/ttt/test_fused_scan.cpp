@@ -111,12 +111,16 @@ TEST(FusedScan, LayerWithKernelMatchesComposedLayer) {
   }
 }
 
-// The CUDA kernel's blocks per sequence: 1, or an experimental cluster of 2; anything else is refused.
-TEST(FusedScan, BlocksPerSequenceIsOneOrTwo) {
+// The CUDA kernel's blocks per sequence: 0 (automatic, the default), 1 or a cluster of 2; anything
+// else is refused.
+TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
+  EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
   EXPECT_THROW(scan::set_cuda_blocks_per_sequence(3), Error);
-  EXPECT_THROW(scan::set_cuda_blocks_per_sequence(0), Error);
+  EXPECT_THROW(scan::set_cuda_blocks_per_sequence(-1), Error);
   scan::set_cuda_blocks_per_sequence(1);
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 1);
+  scan::set_cuda_blocks_per_sequence(0);
+  EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
 }
 
 TEST(FusedScan, RefusesThePrimalForm) {

@@ -3,11 +3,11 @@
 // memory that stays in L2. Matrix products are block-wide tiled loops in shared memory, f32
 // throughout (no TF32), so results match the composed path to rounding.
 //
-// Experimental (set_cuda_blocks_per_sequence(2)): a thread-block cluster of 2 blocks per sequence
-// shares each step's work (matrix tiles, elementwise ranges) and meets at a cluster barrier after
-// every step instead of a block barrier, so that B x H sequences can use twice as many SMs. The
-// cluster size is a template parameter, so the one-block kernel compiles as before. Not yet run on
-// a GPU.
+// When twice the sequences fit on the GPU's SMs (the default, set_cuda_blocks_per_sequence(0)), a
+// thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
+// ranges) and meets at a cluster barrier after every step instead of a block barrier, so that
+// B x H sequences use twice as many SMs (H100, TTT-MLP B4 L2048 C1024 H16 mini-batch 64: 50.2 vs
+// 67.6 ms forward+backward; docs/performance.md). The cluster size is a template parameter.
 #include <cooperative_groups.h>
 
 #include "core/cuda/cuda_check.h"
@@ -65,7 +65,7 @@ struct BlockExec {
 
   // C[M, N] = alpha op(A) op(B) + beta C with the tile shape (TM x TN, same area) that needs the
   // fewest rounds of tiles per block (one block: the fewest tiles).
-  __device__ __noinline__ void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb,
+  __device__ __forceinline__ void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb,
                                     bool tb, T beta, T* C, int ldc) {
     int best = 0, best_rounds = 1 << 30;
     for (int c = 1; c < 3; ++c) {  // TM = 32, 64 (TM = 16 would hold 32 prefetch registers for B: spills)
@@ -73,11 +73,23 @@ struct BlockExec {
       const int rounds = (tiles + kRanks - 1) / kRanks;
       if (rounds <= best_rounds) best = c, best_rounds = rounds;  // ties: the taller tile
     }
-    switch (best) {
-      case 1: tiled_gemm<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
-      default: tiled_gemm<64>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc); break;
-    }
+    if (best == 1) gemm_transposes<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+    else gemm_transposes<64>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
     sync();
+  }
+
+  // The transposes become template arguments, so that each thread's load addresses are a few
+  // compile-time strides instead of divisions and selects on every K-slab.
+  template <int TM>
+  __device__ __forceinline__ void gemm_transposes(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B,
+                                                  int ldb, bool tb, T beta, T* C, int ldc) {
+    if (ta) {
+      if (tb) tiled_gemm<TM, true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else tiled_gemm<TM, true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    } else {
+      if (tb) tiled_gemm<TM, false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else tiled_gemm<TM, false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    }
   }
 
   // C tiles of TM x TN (TM * TN = 16 * threads: each thread owns 4 x 4 outputs, strided so that
@@ -85,24 +97,24 @@ struct BlockExec {
   // rank + kRanks, ... The next K-slab is fetched into registers while the current one is
   // multiplied, hiding the L2 latency. Shared rows are padded by one element so that the
   // transposing stores do not pile onto one bank.
-  template <int TM>
-  __device__ __forceinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb,
-                             T beta, T* C, int ldc) {
+  template <int TM, bool ta, bool tb>
+  __device__ __noinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                                             T beta, T* C, int ldc) {
     constexpr int TN = 16 * kThreads / TM;
     if constexpr (kRanks == 1) {
       for (int m0 = 0; m0 < M; m0 += TM)
-        for (int n0 = 0; n0 < N; n0 += TN) one_tile<TM>(m0, n0, M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+        for (int n0 = 0; n0 < N; n0 += TN) one_tile<TM, ta, tb>(m0, n0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     } else {
       const int tiles_n = (N + TN - 1) / TN, tiles = (M + TM - 1) / TM * tiles_n;
       for (int t = rank(); t < tiles; t += kRanks)
-        one_tile<TM>(t / tiles_n * TM, t % tiles_n * TN, M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+        one_tile<TM, ta, tb>(t / tiles_n * TM, t % tiles_n * TN, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
   }
 
   // The output tile at (m0, n0).
-  template <int TM>
-  __device__ __forceinline__ void one_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, bool ta,
-                                           const T* B, int ldb, bool tb, T beta, T* C, int ldc) {
+  template <int TM, bool ta, bool tb>
+  __device__ __forceinline__ void one_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda,
+                                           const T* B, int ldb, T beta, T* C, int ldc) {
     constexpr int TN = 16 * kThreads / TM;
     constexpr int kAPer = kTileK * TM / kThreads, kBPer = kTileK * TN / kThreads;
     static_assert(kAPer * kThreads == kTileK * TM && kBPer * kThreads == kTileK * TN, "each thread loads whole tiles");
@@ -163,15 +175,28 @@ struct BlockExec {
       }
       __syncthreads();
     }
+    // C's old values are all loaded before the first store: a store may alias a later load as far
+    // as the compiler knows, so interleaving them would wait out 16 memory round trips in a row.
+    if (beta != T(0)) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int gm = m0 + ty + i * rows_per, gn = n0 + tx + j * cols_per;
+          acc[i][j] = alpha * acc[i][j] + (gm < M && gn < N ? beta * C[int64_t(gm) * ldc + gn] : T(0));
+        }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] *= alpha;
+    }
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const int gm = m0 + ty + i * rows_per, gn = n0 + tx + j * cols_per;
-        if (gm < M && gn < N) {
-          T* c = C + int64_t(gm) * ldc + gn;
-          *c = alpha * acc[i][j] + (beta == T(0) ? T(0) : beta * *c);
-        }
+        if (gm < M && gn < N) C[int64_t(gm) * ldc + gn] = acc[i][j];
       }
   }
 };
@@ -199,11 +224,24 @@ constexpr size_t smem_bytes(int threads) {
 // spills, and the extra warps do not make up for it.
 constexpr int kScanThreads = 256;
 
-int g_blocks_per_sequence = 1;
+int g_blocks_per_sequence = 0;  // 0: chosen per launch by blocks_for
+
+// Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two
+// per sequence still fits in one wave (the kernel holds a whole SM: 255 registers x 256 threads).
+int blocks_for(int64_t sequences) {
+  if (g_blocks_per_sequence != 0) return g_blocks_per_sequence;
+  static const int sms = [] {
+    int device = 0, count = 0;
+    TTT_CUDA_CHECK(cudaGetDevice(&device));
+    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
+  return 2 * sequences <= sms ? 2 : 1;
+}
 
 template <bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
-  if (g_blocks_per_sequence == 1) {
+  if (blocks_for(s.sequences) == 1) {
     scan_kernel<float, kScanThreads, 1, kForward>
         <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
     TTT_CUDA_CHECK_LAUNCH();
@@ -228,8 +266,8 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
 }  // namespace
 
 void set_cuda_blocks_per_sequence(int blocks) {
-  TTT_CHECK(blocks == 1 || blocks == 2, "fused_scan", "blocks per sequence must be 1 or 2 (a cluster of two), got ",
-            blocks);
+  TTT_CHECK(blocks >= 0 && blocks <= 2, "fused_scan",
+            "blocks per sequence must be 0 (automatic), 1 or 2 (a cluster of two), got ", blocks);
   g_blocks_per_sequence = blocks;
 }
 int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }

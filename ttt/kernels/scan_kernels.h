@@ -15,8 +15,9 @@ void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
 void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 
-// Thread blocks per sequence for the CUDA kernels, process-wide: 1 (the default, measured) or,
-// experimentally, 2: a cluster of two blocks sharing each sequence's work (scan_cuda.cu).
+// Thread blocks per sequence for the CUDA kernels, process-wide: 1, 2 (a cluster of two blocks
+// sharing each sequence's work, scan_cuda.cu) or 0, the default: 2 when twice the sequences fit
+// on the GPU's SMs at once, else 1.
 void set_cuda_blocks_per_sequence(int blocks);
 int cuda_blocks_per_sequence();
 

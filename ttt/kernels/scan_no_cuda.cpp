@@ -4,11 +4,17 @@
 
 namespace ttt::scan {
 
+namespace {
+int g_blocks_per_sequence = 0;  // kept only so that the setting reads back as on a CUDA build
+}
+
 void forward_cuda(const ScanShape&, const SequenceArgs<float>&) { fail("fused_scan", "this build has no CUDA backend"); }
 void backward_cuda(const ScanShape&, const SequenceArgs<float>&) { fail("fused_scan", "this build has no CUDA backend"); }
 void set_cuda_blocks_per_sequence(int blocks) {
-  TTT_CHECK(blocks == 1, "fused_scan", "this build has no CUDA backend: blocks per sequence must stay 1, got ", blocks);
+  TTT_CHECK(blocks >= 0 && blocks <= 2, "fused_scan",
+            "blocks per sequence must be 0 (automatic), 1 or 2 (a cluster of two), got ", blocks);
+  g_blocks_per_sequence = blocks;
 }
-int cuda_blocks_per_sequence() { return 1; }
+int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
 
 }  // namespace ttt::scan
