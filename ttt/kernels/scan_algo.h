@@ -14,8 +14,9 @@
 // mini-batch's forward intermediates. With scan_checkpoint_group 0 the forward kept both for every
 // mini-batch. Otherwise it kept the state every `group` mini-batches (scan checkpointing,
 // TTT_SPEC.md section 6), and backward replays each group forward from its saved state, keeping
-// the states and intermediates inside the group. Per mini-batch it then restores the
-// intermediates and differentiates in reverse order:
+// the states and intermediates inside the group. Intermediates are written where backward reads
+// them (the kept slot, a group slot or the workspace: acts_), never copied. Per mini-batch it then
+// differentiates in reverse order:
 // the output LN, the state update (it reads the carried dW before anything else is added), the
 // output path, the inner-gradient chain (second derivatives of gelu and of E10), the key path.
 #pragma once
@@ -88,7 +89,7 @@ struct ScanShape {
 
   // Workspace of one sequence, in elements: forward and backward intermediates. The forward
   // intermediates of one mini-batch that backward reads (x, z, g, h, xbar, zbar and the two LN
-  // statistics) come first, in [0, acts): one copy saves or restores them.
+  // statistics) come first, in [0, acts): the same offsets place them in a kept or group slot.
   struct Layout {
     int64_t x[kMaxLayers], z[kMaxLayers], g[kMaxLayers], h[kMaxLayers], xbar[kMaxLayers], zbar[kMaxLayers];
     int64_t mu_z, rstd_z, mu_zb, rstd_zb, acts;
@@ -137,7 +138,7 @@ struct SequenceArgs {
   T* saved;                                      // [saved_states, P] or null (no backward)
   T* work;                                       // [layout().total]
   T* activations;  // [n, layout().acts] or null: forward keeps every mini-batch's intermediates and
-                   // backward restores them instead of recomputing (scan_checkpoint_group 0)
+                   // backward reads them instead of recomputing (scan_checkpoint_group 0)
   // backward
   const T *dout, *dfinal;                        // dfinal may be null (no gradient into the final state)
   T *dq, *dk, *dtarget, *deta, *dinit, *dgamma, *dbeta;  // dinit [P], dgamma/dbeta [d] per sequence
@@ -147,7 +148,10 @@ struct SequenceArgs {
 };
 
 // The scan for one sequence. Ex supplies gemm (C = alpha op(A) op(B) + beta C, row-major, beta 0
-// never reads C), each(n, f) (f(i) for i < n, then a barrier) and copy.
+// never reads C), each(n, f) (f(i) for i < n, then a barrier), copy, and each_row(n, f): f(r, row)
+// for every row r < n, where the row's `row.lanes` workers (1 on the CPU, a warp's 32 lanes on the
+// GPU) each call f with their own `row.lane`, stride over the row's columns from it, and combine
+// partial results with row.sum(v) (every lane gets the total); then a barrier.
 template <class T, class Ex>
 class Sequence {
  public:
@@ -158,9 +162,9 @@ class Sequence {
     ex_.copy(a_.final_state, a_.init_state, P);
     for (int m = 0; m < s_.n; ++m) {
       if (a_.saved && m % s_.group == 0) ex_.copy(a_.saved + int64_t(m / s_.group) * P, a_.final_state, P);
+      acts_ = a_.activations ? a_.activations + int64_t(m) * L_.acts : a_.work;  // kept: written in place
       key_path_and_inner_grads(m, a_.final_state);
       output_path(m, a_.final_state, a_.out + int64_t(m) * s_.b * s_.d());
-      if (a_.activations) ex_.copy(a_.activations + int64_t(m) * L_.acts, a_.work, int(L_.acts));
       update_state(m, a_.final_state);
     }
   }
@@ -178,15 +182,15 @@ class Sequence {
       const int first = g * s_.group;
       const int count = s_.n - first < s_.group ? s_.n - first : s_.group;
       // Unless forward kept them: recompute the group from its saved state, keeping the states
-      // inside the group (slot j: before first + j) and each mini-batch's intermediates; the last
-      // mini-batch's stay in the workspace, where its backward (the first to run) reads them.
+      // inside the group (slot j: before first + j) and each mini-batch's intermediates (in
+      // group_acts, but the last mini-batch's in the workspace).
       if (!a_.activations)
         for (int j = 0; j < count; ++j) {
           const T* st = state_of(g, j);
+          acts_ = group_acts_of(j, count);
           key_path_and_inner_grads(first + j, st);
           output_path(first + j, st, nullptr);
           if (j + 1 < count) {
-            ex_.copy(a_.group_acts + j * A, a_.work, int(A));
             T* next = a_.group_states + int64_t(j) * P;
             ex_.copy(next, st, P);
             update_state(first + j, next);
@@ -194,8 +198,8 @@ class Sequence {
         }
       for (int j = count - 1; j >= 0; --j) {
         const int m = first + j;
-        const T* acts = a_.activations ? a_.activations + m * A : j + 1 < count ? a_.group_acts + j * A : nullptr;
-        backward_minibatch(m, state_of(g, j), acts);
+        acts_ = a_.activations ? a_.activations + m * A : group_acts_of(j, count);
+        backward_minibatch(m, state_of(g, j));
       }
     }
     ex_.copy(a_.dinit, dw, P);
@@ -208,12 +212,17 @@ class Sequence {
   const SequenceArgs<T>& a_;
   Ex& ex_;
   ScanShape::Layout L_;
+  T* acts_ = nullptr;  // where the current mini-batch's intermediates (Layout [0, acts)) live
 
   TTT_HD T* w(int64_t at) const { return a_.work + at; }
+  TTT_HD T* act(int64_t at) const { return acts_ + at; }
+  // Mini-batch j's intermediates inside a replayed group of `count`: group_acts, or for the last
+  // one (the first whose backward runs) the workspace.
+  TTT_HD T* group_acts_of(int j, int count) const { return j + 1 < count ? a_.group_acts + j * L_.acts : a_.work; }
   TTT_HD int din(int l) const { return s_.dims[l]; }
   TTT_HD int dout(int l) const { return s_.dims[l + 1]; }
-  TTT_HD const T* xin(int l, int m) const { return l == 0 ? a_.k + int64_t(m) * s_.b * s_.d() : w(L_.x[l]); }
-  TTT_HD const T* xbar_in(int l, int m) const { return l == 0 ? a_.q + int64_t(m) * s_.b * s_.d() : w(L_.xbar[l]); }
+  TTT_HD const T* xin(int l, int m) const { return l == 0 ? a_.k + int64_t(m) * s_.b * s_.d() : act(L_.x[l]); }
+  TTT_HD const T* xbar_in(int l, int m) const { return l == 0 ? a_.q + int64_t(m) * s_.b * s_.d() : act(L_.xbar[l]); }
   TTT_HD const T* eta_of(int m) const { return a_.eta + int64_t(m) * s_.b * s_.b; }
   TTT_HD T* state_of(int g, int j) const {
     return j == 0 ? a_.saved + int64_t(g) * s_.state_size() : a_.group_states + int64_t(j - 1) * s_.state_size();
@@ -229,13 +238,14 @@ class Sequence {
   }
 
   // Mean and 1 / sqrt(var + eps) of one row of d values (E8's LayerNorm statistics).
-  TTT_HD static void row_stats(const T* zr, int d, T eps, T& mean, T& rs) {
+  template <class Row>
+  TTT_HD static void row_stats(const T* zr, int d, T eps, const Row& row, T& mean, T& rs) {
     T m = 0, var = 0;
-    for (int j = 0; j < d; ++j) m += zr[j];
-    m /= T(d);
-    for (int j = 0; j < d; ++j) var += (zr[j] - m) * (zr[j] - m);
+    for (int j = row.lane; j < d; j += row.lanes) m += zr[j];
+    m = row.sum(m) / T(d);
+    for (int j = row.lane; j < d; j += row.lanes) var += (zr[j] - m) * (zr[j] - m);
     mean = m;
-    rs = T(1) / sqrt_of(var / T(d) + eps);
+    rs = T(1) / sqrt_of(row.sum(var) / T(d) + eps);
   }
 
   // Z_l, X_{l+1} (E12), then G_l (E10, E11) at the state W.
@@ -243,38 +253,38 @@ class Sequence {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     for (int l = 0; l < L; ++l) {
       const int di = din(l), dn = dout(l);
-      T* z = w(L_.z[l]);
+      T* z = act(L_.z[l]);
       ex_.gemm(b, dn, di, T(1), xin(l, m), di, false, W + s_.w_at(l), dn, false, T(0), z, dn);
-      add_bias_then_gelu(z, W + s_.b_at(l), l + 1 < L ? w(L_.x[l + 1]) : nullptr, b, dn);
+      add_bias_then_gelu(z, W + s_.b_at(l), l + 1 < L ? act(L_.x[l + 1]) : nullptr, b, dn);
     }
     // E10 row by row: G = (gy - mean(gy) - xhat mean(gy xhat)) / sigma, gy = (gamma xhat + beta - target) gamma
-    const T* zL = w(L_.z[L - 1]);
+    const T* zL = act(L_.z[L - 1]);
     const T* tgt = a_.target + int64_t(m) * b * d;
-    T *gL = w(L_.g[L - 1]), *mu = w(L_.mu_z), *rstd = w(L_.rstd_z);
+    T *gL = act(L_.g[L - 1]), *mu = act(L_.mu_z), *rstd = act(L_.rstd_z);
     const T *gamma = a_.gamma, *beta = a_.beta;
     const T eps = T(s_.eps);
-    ex_.each(b, [=](int r) {
+    ex_.each_row(b, [=](int r, const auto& row) {
       const T* zr = zL + r * d;
       T mean, rs;
-      row_stats(zr, d, eps, mean, rs);
+      row_stats(zr, d, eps, row, mean, rs);
       T s1 = 0, s2 = 0;
-      for (int j = 0; j < d; ++j) {
+      for (int j = row.lane; j < d; j += row.lanes) {
         const T xh = (zr[j] - mean) * rs, gy = (gamma[j] * xh + beta[j] - tgt[r * d + j]) * gamma[j];
         s1 += gy;
         s2 += gy * xh;
       }
-      s1 /= T(d), s2 /= T(d);
-      for (int j = 0; j < d; ++j) {
+      s1 = row.sum(s1) / T(d), s2 = row.sum(s2) / T(d);
+      for (int j = row.lane; j < d; j += row.lanes) {
         const T xh = (zr[j] - mean) * rs, gy = (gamma[j] * xh + beta[j] - tgt[r * d + j]) * gamma[j];
         gL[r * d + j] = (gy - s1 - xh * s2) * rs;
       }
-      mu[r] = mean, rstd[r] = rs;
+      if (row.lane == 0) mu[r] = mean, rstd[r] = rs;
     });
     for (int l = L - 2; l >= 0; --l) {
       const int dn = dout(l), dnn = dout(l + 1);
-      T *h = w(L_.h[l]), *g = w(L_.g[l]);
-      const T* z = w(L_.z[l]);
-      ex_.gemm(b, dn, dnn, T(1), w(L_.g[l + 1]), dnn, false, W + s_.w_at(l + 1), dnn, true, T(0), h, dn);
+      T *h = act(L_.h[l]), *g = act(L_.g[l]);
+      const T* z = act(L_.z[l]);
+      ex_.gemm(b, dn, dnn, T(1), act(L_.g[l + 1]), dnn, false, W + s_.w_at(l + 1), dnn, true, T(0), h, dn);
       ex_.each(int64_t(b) * dn, [=](int i) { g[i] = h[i] * gelu_d1(z[i]); });
     }
   }
@@ -295,22 +305,22 @@ class Sequence {
     for (int l = 0; l < L; ++l) {
       const int di = din(l), dn = dout(l);
       attention(l, m);
-      T* zb = w(L_.zbar[l]);
+      T* zb = act(L_.zbar[l]);
       ex_.gemm(b, dn, di, T(1), xbar_in(l, m), di, false, W + s_.w_at(l), dn, false, T(0), zb, dn);
-      ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, w(L_.g[l]), dn, false, T(1), zb, dn);
-      add_bias_then_gelu(zb, W + s_.b_at(l), l + 1 < L ? w(L_.xbar[l + 1]) : nullptr, b, dn);
+      ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, act(L_.g[l]), dn, false, T(1), zb, dn);
+      add_bias_then_gelu(zb, W + s_.b_at(l), l + 1 < L ? act(L_.xbar[l + 1]) : nullptr, b, dn);
     }
-    const T* zb = w(L_.zbar[L - 1]);
+    const T* zb = act(L_.zbar[L - 1]);
     const T *q = a_.q + int64_t(m) * b * d, *gamma = a_.gamma, *beta = a_.beta;
-    T *mu = w(L_.mu_zb), *rstd = w(L_.rstd_zb);
+    T *mu = act(L_.mu_zb), *rstd = act(L_.rstd_zb);
     const T eps = T(s_.eps);
-    ex_.each(b, [=](int r) {
+    ex_.each_row(b, [=](int r, const auto& row) {
       const T* zr = zb + r * d;
       T mean, rs;
-      row_stats(zr, d, eps, mean, rs);
-      mu[r] = mean, rstd[r] = rs;
+      row_stats(zr, d, eps, row, mean, rs);
+      if (row.lane == 0) mu[r] = mean, rstd[r] = rs;
       if (out)
-        for (int j = 0; j < d; ++j) out[r * d + j] = q[r * d + j] + (zr[j] - mean) * rs * gamma[j] + beta[j];
+        for (int j = row.lane; j < d; j += row.lanes) out[r * d + j] = q[r * d + j] + (zr[j] - mean) * rs * gamma[j] + beta[j];
     });
   }
 
@@ -321,7 +331,7 @@ class Sequence {
     T* ge = w(L_.ge);
     for (int l = 0; l < s_.layers; ++l) {
       const int di = din(l), dn = dout(l);
-      const T* g = w(L_.g[l]);
+      const T* g = act(L_.g[l]);
       ex_.each(int64_t(b) * dn, [=](int i) { ge[i] = eta_last[i / dn] * g[i]; });
       ex_.gemm(di, dn, b, T(-1), xin(l, m), di, true, ge, dn, false, T(1), W + s_.w_at(l), dn);
       T* bias = W + s_.b_at(l);
@@ -342,12 +352,11 @@ class Sequence {
     });
   }
 
-  // Mini-batch m's gradients, from the state W before it and its forward intermediates `acts`
-  // (null: already in the workspace).
-  TTT_HD void backward_minibatch(int m, const T* W, const T* acts) {
+  // Mini-batch m's gradients, from the state W before it and its forward intermediates at acts_
+  // (only read here).
+  TTT_HD void backward_minibatch(int m, const T* W) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     const int64_t tok = int64_t(m) * b * d;
-    if (acts) ex_.copy(a_.work, acts, int(L_.acts));
     T* dW = w(L_.dw);  // on entry: the gradient of the state after this mini-batch
     const T* eta = eta_of(m);
     const T* eta_last = eta + int64_t(b - 1) * b;
@@ -356,18 +365,18 @@ class Sequence {
 
     // (a) out = Q + LN(Zbar) gamma + beta
     {
-      const T *dout = a_.dout + tok, *zb = w(L_.zbar[L - 1]), *mu = w(L_.mu_zb), *rstd = w(L_.rstd_zb);
+      const T *dout = a_.dout + tok, *zb = act(L_.zbar[L - 1]), *mu = act(L_.mu_zb), *rstd = act(L_.rstd_zb);
       T *dq = a_.dq + tok, *dzbar = w(L_.dzbar), *ra = w(L_.rows_a);
-      ex_.each(b, [=](int r) {
+      ex_.each_row(b, [=](int r, const auto& row) {
         T s1 = 0, s2 = 0;
-        for (int j = 0; j < d; ++j) {
+        for (int j = row.lane; j < d; j += row.lanes) {
           const T xh = (zb[r * d + j] - mu[r]) * rstd[r], gx = dout[r * d + j] * gamma[j];
           s1 += gx, s2 += gx * xh;
           ra[r * d + j] = dout[r * d + j] * xh;
           dq[r * d + j] = dout[r * d + j];
         }
-        s1 /= T(d), s2 /= T(d);
-        for (int j = 0; j < d; ++j) {
+        s1 = row.sum(s1) / T(d), s2 = row.sum(s2) / T(d);
+        for (int j = row.lane; j < d; j += row.lanes) {
           const T xh = (zb[r * d + j] - mu[r]) * rstd[r];
           dzbar[r * d + j] = rstd[r] * (dout[r * d + j] * gamma[j] - s1 - xh * s2);
         }
@@ -383,7 +392,7 @@ class Sequence {
       ex_.each(b, [=](int r) { del[r] = T(0); });
       for (int l = 0; l < L; ++l) {
         const int di = din(l), dn = dout(l);
-        const T* g = w(L_.g[l]);
+        const T* g = act(L_.g[l]);
         const T* dbias = dW + s_.b_at(l);
         T *dg = w(L_.dg[l]), *dx = w(L_.dx[l]);
         ex_.gemm(b, dn, di, T(-1), xin(l, m), di, false, dW + s_.w_at(l), dn, false, T(0), dge, dn);
@@ -393,10 +402,11 @@ class Sequence {
           dg[i] = eta_last[i / dn] * dge[i];
         });
         ex_.gemm(b, di, dn, T(-1), ge, dn, false, dW + s_.w_at(l), dn, true, T(0), dx, di);
-        ex_.each(b, [=](int r) {
+        ex_.each_row(b, [=](int r, const auto& row) {
           T acc = 0;
-          for (int k = 0; k < dn; ++k) acc += dge[r * dn + k] * g[r * dn + k];
-          del[r] += acc;
+          for (int k = row.lane; k < dn; k += row.lanes) acc += dge[r * dn + k] * g[r * dn + k];
+          acc = row.sum(acc);
+          if (row.lane == 0) del[r] += acc;
         });
       }
       // deta's last row gets del after the output path below has written deta.
@@ -411,7 +421,7 @@ class Sequence {
         const T* xb = xbar_in(l, m);
         ex_.gemm(di, dn, b, T(1), xb, di, true, dzbar, dn, false, T(1), dW + s_.w_at(l), dn);
         add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
-        ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, w(L_.g[l]), dn, true, T(0), dM, b);
+        ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, act(L_.g[l]), dn, true, T(0), dM, b);
         ex_.gemm(b, dn, b, T(-1), M, b, true, dzbar, dn, false, T(1), w(L_.dg[l]), dn);
         ex_.each(int64_t(b) * b, [=](int i) {
           deta[i] += dM[i] * (S[i] + T(1));
@@ -421,7 +431,7 @@ class Sequence {
         ex_.gemm(b, di, b, T(1), dM, b, false, xin(l, m), di, false, T(1), dxbar, di);
         ex_.gemm(b, di, b, T(1), dM, b, true, xb, di, false, T(1), w(L_.dx[l]), di);
         if (l > 0) {
-          const T* zprev = w(L_.zbar[l - 1]);
+          const T* zprev = act(L_.zbar[l - 1]);
           ex_.each(int64_t(b) * di, [=](int i) { dzbar[i] = dxbar[i] * gelu_d1(zprev[i]); });
         } else {
           T* dq = a_.dq + tok;
@@ -437,33 +447,34 @@ class Sequence {
     for (int l = 0; l + 1 < L; ++l) {
       const int dn = dout(l), dnn = dout(l + 1);
       T *p = w(L_.ge), *dz = w(L_.dz[l]);
-      const T *dg = w(L_.dg[l]), *z = w(L_.z[l]), *h = w(L_.h[l]);
+      const T *dg = w(L_.dg[l]), *z = act(L_.z[l]), *h = act(L_.h[l]);
       ex_.each(int64_t(b) * dn, [=](int i) {
         p[i] = dg[i] * gelu_d1(z[i]);
         dz[i] = dg[i] * h[i] * gelu_d2(z[i]);
       });
       ex_.gemm(b, dnn, dn, T(1), p, dn, false, W + s_.w_at(l + 1), dnn, false, T(1), w(L_.dg[l + 1]), dnn);
-      ex_.gemm(dn, dnn, b, T(1), p, dn, true, w(L_.g[l + 1]), dnn, false, T(1), dW + s_.w_at(l + 1), dnn);
+      ex_.gemm(dn, dnn, b, T(1), p, dn, true, act(L_.g[l + 1]), dnn, false, T(1), dW + s_.w_at(l + 1), dnn);
     }
 
     // (e) E10's backward: dZ_{L-1}, dtarget, and gamma/beta's share
     {
-      const T *zL = w(L_.z[L - 1]), *tgt = a_.target + tok, *dgL = w(L_.dg[L - 1]);
-      const T *mu = w(L_.mu_z), *rstd = w(L_.rstd_z), *gL = w(L_.g[L - 1]);
+      const T *zL = act(L_.z[L - 1]), *tgt = a_.target + tok, *dgL = w(L_.dg[L - 1]);
+      const T *mu = act(L_.mu_z), *rstd = act(L_.rstd_z), *gL = act(L_.g[L - 1]);
       T *dz = w(L_.dz[L - 1]), *dt = a_.dtarget + tok, *ra = w(L_.rows_a), *rb = w(L_.rows_b);
-      ex_.each(b, [=](int r) {
+      ex_.each_row(b, [=](int r, const auto& row) {
         const int64_t o = r * d;
         // c = mean(xhat gy), mean(u), mean(u xhat) with u = dG / sigma
         T c = 0, mu_u = 0, mu_ux = 0, u_dot_g = 0;
-        for (int j = 0; j < d; ++j) {
+        for (int j = row.lane; j < d; j += row.lanes) {
           const T xh = (zL[o + j] - mu[r]) * rstd[r], gy = (gamma[j] * xh + beta[j] - tgt[o + j]) * gamma[j];
           const T u = dgL[o + j] * rstd[r];
           c += xh * gy, mu_u += u, mu_ux += u * xh, u_dot_g += u * gL[o + j];
         }
-        c /= T(d), mu_u /= T(d), mu_ux /= T(d);
+        c = row.sum(c) / T(d), mu_u = row.sum(mu_u) / T(d), mu_ux = row.sum(mu_ux) / T(d);
+        u_dot_g = row.sum(u_dot_g);
         // dxhat = -c u - mean(u xhat) gy + gamma^2 dgy, dgy = u - mean(u) - xhat mean(u xhat)
         T mu_dx = 0, mu_dxx = 0;
-        for (int j = 0; j < d; ++j) {
+        for (int j = row.lane; j < d; j += row.lanes) {
           const T xh = (zL[o + j] - mu[r]) * rstd[r], resid = gamma[j] * xh + beta[j] - tgt[o + j];
           const T gy = resid * gamma[j], u = dgL[o + j] * rstd[r];
           const T dgy = u - mu_u - xh * mu_ux;
@@ -474,9 +485,9 @@ class Sequence {
           dz[o + j] = dxh;  // finished below
           mu_dx += dxh, mu_dxx += dxh * xh;
         }
-        mu_dx /= T(d), mu_dxx /= T(d);
+        mu_dx = row.sum(mu_dx) / T(d), mu_dxx = row.sum(mu_dxx) / T(d);
         // dz = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / sigma + dsigma xhat / D, dsigma = -sum(u G)
-        for (int j = 0; j < d; ++j) {
+        for (int j = row.lane; j < d; j += row.lanes) {
           const T xh = (zL[o + j] - mu[r]) * rstd[r];
           dz[o + j] = rstd[r] * (dz[o + j] - mu_dx - xh * mu_dxx) - u_dot_g * xh / T(d);
         }
@@ -495,7 +506,7 @@ class Sequence {
       ex_.gemm(b, di, dn, T(1), dz, dn, false, W + s_.w_at(l), dn, true, T(1), dx, di);
       if (l > 0) {
         T* dzp = w(L_.dz[l - 1]);
-        const T* zp = w(L_.z[l - 1]);
+        const T* zp = act(L_.z[l - 1]);
         ex_.each(int64_t(b) * di, [=](int i) { dzp[i] += dx[i] * gelu_d1(zp[i]); });
       } else {
         T* dk = a_.dk + tok;

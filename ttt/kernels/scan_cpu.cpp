@@ -24,6 +24,18 @@ struct CpuExec {
   void each(int n, F f) {
     for (int i = 0; i < n; ++i) f(i);
   }
+  // One worker per row: the row's loops run whole and its sums are the partial sums themselves.
+  struct Row {
+    static constexpr int lane = 0, lanes = 1;
+    template <class T>
+    T sum(T v) const {
+      return v;
+    }
+  };
+  template <class F>
+  void each_row(int n, F f) {
+    for (int r = 0; r < n; ++r) f(r, Row{});
+  }
   template <class T>
   void copy(T* dst, const T* src, int n) {
     std::copy(src, src + n, dst);

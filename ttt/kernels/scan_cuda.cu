@@ -48,6 +48,24 @@ struct BlockExec {
     for (int i = part_begin(n) + threadIdx.x; i < end; i += kThreads) f(i);
     sync();
   }
+  // A row per warp: the warp's lanes stride over the row, and sum() adds a value over the lanes
+  // (butterfly shuffles, so that every lane holds the total). Rows r go to the sequence's warps
+  // in turn, across the cluster's blocks.
+  struct WarpRow {
+    int lane;
+    static constexpr int lanes = 32;
+    __device__ T sum(T v) const {
+#pragma unroll
+      for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+      return v;
+    }
+  };
+  template <class F>
+  __device__ void each_row(int n, F f) {
+    constexpr int warps = kThreads / 32;
+    for (int r = rank() * warps + int(threadIdx.x) / 32; r < n; r += kRanks * warps) f(r, WarpRow{int(threadIdx.x) % 32});
+    sync();
+  }
   // Four loads in flight per thread before the stores (copies of the inner state are L2 bound).
   __device__ void copy(T* dst, const T* src, int n) {
     constexpr int U = 4;
