@@ -1,7 +1,8 @@
 // The fused TTT scan (use_kernel: true), written once for two executors: scan_cpu.cpp runs it with
 // plain loops (the readable reference, gradchecked in f64), scan_cuda.cu runs it with one thread
-// block per sequence (batch x head), the inner weights and per-mini-batch intermediates in a
-// per-sequence workspace that stays in L2, and block-wide tiled matrix products.
+// block, or a cluster of two, per sequence (batch x head), the inner weights and per-mini-batch
+// intermediates in a per-sequence workspace that stays in L2, block-wide tiled matrix products
+// and a warp per row for the row loops (each_row).
 //
 // Forward (TTT_SPEC.md sections 3-4, per mini-batch, layers l = 0..L-1, X_0 = K):
 //   Z_l = X_l W_l + b_l,  X_{l+1} = gelu(Z_l)                                       (E12)

@@ -1,5 +1,5 @@
-// The fused scan on the GPU: one thread block per sequence (batch x head) runs scan_algo.h for
-// every mini-batch in order; the per-sequence workspace (inner state, intermediates) is global
+// The fused scan on the GPU: one thread block (or a cluster of two, below) per sequence
+// (batch x head) runs scan_algo.h for every mini-batch in order; the per-sequence workspace (inner state, intermediates) is global
 // memory that stays in L2. Matrix products are block-wide tiled loops in shared memory, f32
 // throughout (no TF32), so results match the composed path to rounding.
 //
@@ -7,7 +7,8 @@
 // thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
 // ranges) and meets at a cluster barrier after every step instead of a block barrier, so that
 // B x H sequences use twice as many SMs (H100, TTT-MLP B4 L2048 C1024 H16 mini-batch 64: 50.2 vs
-// 67.6 ms forward+backward; docs/performance.md). The cluster size is a template parameter.
+// 67.6 ms forward+backward when introduced; docs/performance.md). The cluster size is a template
+// parameter.
 #include <cooperative_groups.h>
 
 #include "core/cuda/cuda_check.h"
