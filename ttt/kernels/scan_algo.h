@@ -152,7 +152,10 @@ struct SequenceArgs {
 // never reads C), each(n, f) (f(i) for i < n, then a barrier), copy, and each_row(n, f): f(r, row)
 // for every row r < n, where the row's `row.lanes` workers (1 on the CPU, a warp's 32 lanes on the
 // GPU) each call f with their own `row.lane`, stride over the row's columns from it, and combine
-// partial results with row.sum(v) (every lane gets the total); then a barrier.
+// partial results with row.sum(v) (every lane gets the total); then a barrier. Every one of these
+// ends with a barrier, except inside `auto group = ex_.together();`: there they skip it and the
+// group ends with one barrier when it goes out of scope. A group holds only steps that are
+// independent: none reads or writes what another step of the group writes.
 template <class T, class Ex>
 class Sequence {
  public:
@@ -290,13 +293,15 @@ class Sequence {
     }
   }
 
-  // S_l = Xbar_l X_l^T and M_l = eta o (S_l + 1) for layer l of mini-batch m.
-  TTT_HD void attention(int l, int m) {
+  // S_l = Xbar_l X_l^T for layer l of mini-batch m, then (weights) M_l = eta o (S_l + 1).
+  TTT_HD void scores(int l, int m) {
     const int b = s_.b, di = din(l);
+    ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), w(L_.s), b);
+  }
+  TTT_HD void weights(int m) {
     T *S = w(L_.s), *M = w(L_.m);
     const T* eta = eta_of(m);
-    ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), S, b);
-    ex_.each(int64_t(b) * b, [=](int i) { M[i] = eta[i] * (S[i] + T(1)); });
+    ex_.each(s_.b * s_.b, [=](int i) { M[i] = eta[i] * (S[i] + T(1)); });
   }
 
   // Zbar_l (E13) for every layer; then out = Q + LN(Zbar_{L-1}) gamma + beta (E14) when out is
@@ -305,9 +310,13 @@ class Sequence {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     for (int l = 0; l < L; ++l) {
       const int di = din(l), dn = dout(l);
-      attention(l, m);
       T* zb = act(L_.zbar[l]);
-      ex_.gemm(b, dn, di, T(1), xbar_in(l, m), di, false, W + s_.w_at(l), dn, false, T(0), zb, dn);
+      {
+        auto group = ex_.together();
+        scores(l, m);
+        ex_.gemm(b, dn, di, T(1), xbar_in(l, m), di, false, W + s_.w_at(l), dn, false, T(0), zb, dn);
+      }
+      weights(m);
       ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, act(L_.g[l]), dn, false, T(1), zb, dn);
       add_bias_then_gelu(zb, W + s_.b_at(l), l + 1 < L ? act(L_.xbar[l + 1]) : nullptr, b, dn);
     }
@@ -334,6 +343,7 @@ class Sequence {
       const int di = din(l), dn = dout(l);
       const T* g = act(L_.g[l]);
       ex_.each(int64_t(b) * dn, [=](int i) { ge[i] = eta_last[i / dn] * g[i]; });
+      auto group = ex_.together();
       ex_.gemm(di, dn, b, T(-1), xin(l, m), di, true, ge, dn, false, T(1), W + s_.w_at(l), dn);
       T* bias = W + s_.b_at(l);
       ex_.each(dn, [=](int j) {
@@ -382,15 +392,19 @@ class Sequence {
           dzbar[r * d + j] = rstd[r] * (dout[r * d + j] * gamma[j] - s1 - xh * s2);
         }
       });
+      auto group = ex_.together();
       add_column_sums(w(L_.dgamma), ra, b, d);
       add_column_sums(w(L_.dbeta), dout, b, d);
-      ex_.each(int64_t(b) * b, [=](int i) { deta[i] = T(0); });
+      T* del = w(L_.del);
+      ex_.each(int64_t(b) * b, [=](int i) {
+        deta[i] = T(0);
+        if (i < b) del[i] = T(0);
+      });
     }
 
     // (b) the update W' = W - X^T (eta_last o G), b' = b - eta_last G, with dW holding dW'
     {
       T *ge = w(L_.ge), *dge = w(L_.dge), *del = w(L_.del);
-      ex_.each(b, [=](int r) { del[r] = T(0); });
       for (int l = 0; l < L; ++l) {
         const int di = din(l), dn = dout(l);
         const T* g = act(L_.g[l]);
@@ -402,6 +416,7 @@ class Sequence {
           ge[i] = eta_last[i / dn] * g[i];
           dg[i] = eta_last[i / dn] * dge[i];
         });
+        auto group = ex_.together();
         ex_.gemm(b, di, dn, T(-1), ge, dn, false, dW + s_.w_at(l), dn, true, T(0), dx, di);
         ex_.each_row(b, [=](int r, const auto& row) {
           T acc = 0;
@@ -418,19 +433,29 @@ class Sequence {
       T *dzbar = w(L_.dzbar), *dxbar = w(L_.dxbar), *S = w(L_.s), *M = w(L_.m), *dM = w(L_.dm);
       for (int l = L - 1; l >= 0; --l) {
         const int di = din(l), dn = dout(l);
-        attention(l, m);
         const T* xb = xbar_in(l, m);
-        ex_.gemm(di, dn, b, T(1), xb, di, true, dzbar, dn, false, T(1), dW + s_.w_at(l), dn);
-        add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
-        ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, act(L_.g[l]), dn, true, T(0), dM, b);
-        ex_.gemm(b, dn, b, T(-1), M, b, true, dzbar, dn, false, T(1), w(L_.dg[l]), dn);
-        ex_.each(int64_t(b) * b, [=](int i) {
-          deta[i] += dM[i] * (S[i] + T(1));
-          dM[i] *= eta[i];  // now dS
-        });
-        ex_.gemm(b, di, dn, T(1), dzbar, dn, false, W + s_.w_at(l), dn, true, T(0), dxbar, di);
-        ex_.gemm(b, di, b, T(1), dM, b, false, xin(l, m), di, false, T(1), dxbar, di);
-        ex_.gemm(b, di, b, T(1), dM, b, true, xb, di, false, T(1), w(L_.dx[l]), di);
+        {  // everything that needs only dZbar
+          auto group = ex_.together();
+          scores(l, m);
+          ex_.gemm(di, dn, b, T(1), xb, di, true, dzbar, dn, false, T(1), dW + s_.w_at(l), dn);
+          add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
+          ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, act(L_.g[l]), dn, true, T(0), dM, b);
+          ex_.gemm(b, di, dn, T(1), dzbar, dn, false, W + s_.w_at(l), dn, true, T(0), dxbar, di);
+        }
+        {  // M from S; deta and dS from dM and S
+          auto group = ex_.together();
+          weights(m);
+          ex_.each(int64_t(b) * b, [=](int i) {
+            deta[i] += dM[i] * (S[i] + T(1));
+            dM[i] *= eta[i];  // now dS
+          });
+        }
+        {  // what needs M or dS
+          auto group = ex_.together();
+          ex_.gemm(b, dn, b, T(-1), M, b, true, dzbar, dn, false, T(1), w(L_.dg[l]), dn);
+          ex_.gemm(b, di, b, T(1), dM, b, false, xin(l, m), di, false, T(1), dxbar, di);
+          ex_.gemm(b, di, b, T(1), dM, b, true, xb, di, false, T(1), w(L_.dx[l]), di);
+        }
         if (l > 0) {
           const T* zprev = act(L_.zbar[l - 1]);
           ex_.each(int64_t(b) * di, [=](int i) { dzbar[i] = dxbar[i] * gelu_d1(zprev[i]); });
@@ -453,6 +478,7 @@ class Sequence {
         p[i] = dg[i] * gelu_d1(z[i]);
         dz[i] = dg[i] * h[i] * gelu_d2(z[i]);
       });
+      auto group = ex_.together();
       ex_.gemm(b, dnn, dn, T(1), p, dn, false, W + s_.w_at(l + 1), dnn, false, T(1), w(L_.dg[l + 1]), dnn);
       ex_.gemm(dn, dnn, b, T(1), p, dn, true, act(L_.g[l + 1]), dnn, false, T(1), dW + s_.w_at(l + 1), dnn);
     }
@@ -493,6 +519,7 @@ class Sequence {
           dz[o + j] = rstd[r] * (dz[o + j] - mu_dx - xh * mu_dxx) - u_dot_g * xh / T(d);
         }
       });
+      auto group = ex_.together();
       add_column_sums(w(L_.dgamma), ra, b, d);
       add_column_sums(w(L_.dbeta), rb, b, d);
     }
@@ -502,9 +529,12 @@ class Sequence {
       const int di = din(l), dn = dout(l);
       const T* dz = w(L_.dz[l]);
       T* dx = w(L_.dx[l]);
-      ex_.gemm(di, dn, b, T(1), xin(l, m), di, true, dz, dn, false, T(1), dW + s_.w_at(l), dn);
-      add_column_sums(dW + s_.b_at(l), dz, b, dn);
-      ex_.gemm(b, di, dn, T(1), dz, dn, false, W + s_.w_at(l), dn, true, T(1), dx, di);
+      {
+        auto group = ex_.together();
+        ex_.gemm(di, dn, b, T(1), xin(l, m), di, true, dz, dn, false, T(1), dW + s_.w_at(l), dn);
+        add_column_sums(dW + s_.b_at(l), dz, b, dn);
+        ex_.gemm(b, di, dn, T(1), dz, dn, false, W + s_.w_at(l), dn, true, T(1), dx, di);
+      }
       if (l > 0) {
         T* dzp = w(L_.dz[l - 1]);
         const T* zp = act(L_.z[l - 1]);

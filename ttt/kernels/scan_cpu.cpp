@@ -40,6 +40,11 @@ struct CpuExec {
   void copy(T* dst, const T* src, int n) {
     std::copy(src, src + n, dst);
   }
+  // Steps run one after another here: a group of independent steps needs nothing.
+  struct Together {
+    ~Together() {}
+  };
+  Together together() { return {}; }
 };
 
 // Every sequence, one after another, forward or backward.

@@ -33,9 +33,25 @@ struct BlockExec {
 
   // The block's barrier, or the cluster's (its release/acquire also makes each block's global
   // memory writes visible to the other blocks of the cluster).
-  __device__ void sync() {
+  __device__ void barrier() {
     if constexpr (kRanks == 1) __syncthreads();
     else cooperative_groups::this_cluster().sync();
+  }
+  // The barrier that ends every step, skipped inside a group of independent steps (together()).
+  __device__ void sync() {
+    if (!in_group_) barrier();
+  }
+  bool in_group_ = false;
+  struct Together {
+    BlockExec& ex;
+    __device__ ~Together() {
+      ex.in_group_ = false;
+      ex.barrier();
+    }
+  };
+  __device__ Together together() {
+    in_group_ = true;
+    return Together{*this};
   }
 
   // Block `rank` takes the rank-th of kRanks contiguous parts of [0, n) (so that short loops over
