@@ -51,6 +51,23 @@ TEST_P(FusedScanCpu, MatchesComposedValuesAndGradients) {
   }
 }
 
+// The steps scan_algo.h groups under one barrier (together()) must not depend on each other: the
+// GPU runs them with no barrier between. Run in reverse order within each group, they must give
+// the same bits.
+TEST_P(FusedScanCpu, GroupedStepsAreIndependent) {
+  const ScanCase& c = GetParam();
+  testing::ScanRun in_order = testing::run_scan(c, true, DType::f64, Device::cpu());
+  scan::set_cpu_groups_reversed(true);
+  testing::ScanRun reversed = testing::run_scan(c, true, DType::f64, Device::cpu());
+  scan::set_cpu_groups_reversed(false);
+  for (size_t i = 0; i < in_order.values.size(); ++i)
+    EXPECT_EQ(testing::max_abs_diff(in_order.values[i], reversed.values[i]), 0.0) << "output " << i;
+  const size_t layers = c.dims.size() - 1;
+  for (size_t i = 0; i < in_order.grads.size(); ++i)
+    EXPECT_EQ(testing::max_abs_diff(in_order.grads[i], reversed.grads[i]), 0.0)
+        << "gradient of " << testing::scan_leaf_name(i, layers);
+}
+
 std::string case_name(const ::testing::TestParamInfo<ScanCase>& p) { return p.param.name; }
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCpu, ::testing::ValuesIn(testing::scan_cases()), case_name);
 
@@ -121,6 +138,7 @@ TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 1);
   scan::set_cuda_blocks_per_sequence(0);
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
+  EXPECT_FALSE(scan::cuda_shared_barriers());  // off until measured on a GPU
 }
 
 TEST(FusedScan, RefusesThePrimalForm) {

@@ -1,6 +1,8 @@
 // The fused scan on the CPU: scan_algo.h run with plain loops, one sequence after another. It is
 // the readable twin of the CUDA kernel and what the f64 gradchecks of use_kernel exercise.
 #include <algorithm>
+#include <functional>
+#include <vector>
 
 #include "ttt/kernels/scan_kernels.h"
 
@@ -8,21 +10,42 @@ namespace ttt::scan {
 
 namespace {
 
+// Steps run one after another. A group of steps that together() declares independent runs in
+// order, or, with set_cpu_groups_reversed(true), in reverse order at the group's end: a step that
+// read what another step of its group writes would then see a different value, so the tests
+// that compare the two orders check the independence the GPU relies on (it runs a group's steps
+// with no barrier between them).
+bool g_groups_reversed = false;
+
 struct CpuExec {
+  std::vector<std::function<void()>> group;  // the open group's steps (reversed mode only)
+  bool recording = false;
+
+  template <class Step>
+  void run(Step step) {
+    if (recording) group.emplace_back(step);
+    else step();
+  }
+
   // C = alpha op(A) op(B) + beta C (beta == 0: C is not read).
   template <class T>
   void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb, T beta, T* C,
             int ldc) {
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) {
-        T acc = 0;
-        for (int k = 0; k < K; ++k) acc += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-        C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
-      }
+    run([=] {
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+          T acc = 0;
+          for (int k = 0; k < K; ++k)
+            acc += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+          C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
+        }
+    });
   }
   template <class F>
   void each(int n, F f) {
-    for (int i = 0; i < n; ++i) f(i);
+    run([=] {
+      for (int i = 0; i < n; ++i) f(i);
+    });
   }
   // One worker per row: the row's loops run whole and its sums are the partial sums themselves.
   struct Row {
@@ -34,17 +57,27 @@ struct CpuExec {
   };
   template <class F>
   void each_row(int n, F f) {
-    for (int r = 0; r < n; ++r) f(r, Row{});
+    run([=] {
+      for (int r = 0; r < n; ++r) f(r, Row{});
+    });
   }
   template <class T>
   void copy(T* dst, const T* src, int n) {
-    std::copy(src, src + n, dst);
+    run([=] { std::copy(src, src + n, dst); });
   }
-  // Steps run one after another here: a group of independent steps needs nothing.
+
   struct Together {
-    ~Together() {}
+    CpuExec& ex;
+    ~Together() {
+      ex.recording = false;
+      for (auto step = ex.group.rbegin(); step != ex.group.rend(); ++step) (*step)();
+      ex.group.clear();
+    }
   };
-  Together together() { return {}; }
+  Together together() {
+    recording = g_groups_reversed;
+    return Together{*this};
+  }
 };
 
 // Every sequence, one after another, forward or backward.
@@ -60,6 +93,8 @@ void run_sequences(bool forward, const ScanShape& s, const SequenceArgs<T>& all)
 }
 
 }  // namespace
+
+void set_cpu_groups_reversed(bool reversed) { g_groups_reversed = reversed; }
 
 template <class T>
 void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all) {

@@ -37,20 +37,24 @@ struct BlockExec {
     if constexpr (kRanks == 1) __syncthreads();
     else cooperative_groups::this_cluster().sync();
   }
-  // The barrier that ends every step, skipped inside a group of independent steps (together()).
+  // The barrier that ends every step; with share_barriers, skipped inside a group of independent
+  // steps (together()), which ends with one barrier instead. (A tile loop's own __syncthreads
+  // still guard the shared-memory tiles between the group's matrix products.)
   __device__ void sync() {
     if (!in_group_) barrier();
   }
+  bool share_barriers = false;
   bool in_group_ = false;
   struct Together {
     BlockExec& ex;
     __device__ ~Together() {
+      if (!ex.in_group_) return;
       ex.in_group_ = false;
       ex.barrier();
     }
   };
   __device__ Together together() {
-    in_group_ = true;
+    in_group_ = share_barriers;
     return Together{*this};
   }
 
@@ -239,9 +243,10 @@ struct BlockExec {
 // kRanks consecutive blocks (one cluster when kRanks > 1: clusters are contiguous runs of
 // blockIdx.x) run the whole scan, forward or backward, of one sequence.
 template <class T, int kThreads, int kRanks, bool kForward>
-__global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all) {
+__global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all, bool share_barriers) {
   extern __shared__ unsigned char raw[];
   BlockExec<T, kThreads, kRanks> ex{reinterpret_cast<T*>(raw), int(blockIdx.x) % kRanks};
+  ex.share_barriers = share_barriers;
   const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x) / kRanks);
   Sequence<T, BlockExec<T, kThreads, kRanks>> sequence(s, a, ex);
   if constexpr (kForward) sequence.forward();
@@ -260,6 +265,7 @@ constexpr size_t smem_bytes(int threads) {
 constexpr int kScanThreads = 256;
 
 int g_blocks_per_sequence = 0;  // 0: chosen per launch by blocks_for
+bool g_share_barriers = false;
 
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two
 // per sequence still fits in one wave (the kernel holds a whole SM: 255 registers x 256 threads).
@@ -278,7 +284,7 @@ template <bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   if (blocks_for(s.sequences) == 1) {
     scan_kernel<float, kScanThreads, 1, kForward>
-        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all);
+        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, g_share_barriers);
     TTT_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -295,7 +301,7 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   cluster[0].val.clusterDim.z = 1;
   config.attrs = cluster;
   config.numAttrs = 1;
-  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all));
+  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all, g_share_barriers));
 }
 
 }  // namespace
@@ -306,6 +312,9 @@ void set_cuda_blocks_per_sequence(int blocks) {
   g_blocks_per_sequence = blocks;
 }
 int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
+
+void set_cuda_shared_barriers(bool on) { g_share_barriers = on; }
+bool cuda_shared_barriers() { return g_share_barriers; }
 
 void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<true>(s, all); }
 void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<false>(s, all); }

@@ -11,6 +11,10 @@ void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
 template <class T>
 void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
 
+// For tests: the CPU executor runs each group of steps that scan_algo.h declares independent
+// (together()) in reverse order; the results must not change.
+void set_cpu_groups_reversed(bool reversed);
+
 // CUDA, f32 (the CUDA backend is f32-only); throws when built without CUDA.
 void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
@@ -20,5 +24,11 @@ void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 // on the GPU's SMs at once, else 1.
 void set_cuda_blocks_per_sequence(int blocks);
 int cuda_blocks_per_sequence();
+
+// Off by default (not yet run on a GPU): the CUDA kernels end a group of independent steps
+// (scan_algo.h's together()) with one barrier instead of one per step, about half the barriers
+// of a TTT-MLP backward mini-batch. set_cpu_groups_reversed checks the independence on the CPU.
+void set_cuda_shared_barriers(bool on);
+bool cuda_shared_barriers();
 
 }  // namespace ttt::scan

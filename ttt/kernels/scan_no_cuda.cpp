@@ -16,5 +16,9 @@ void set_cuda_blocks_per_sequence(int blocks) {
   g_blocks_per_sequence = blocks;
 }
 int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
+void set_cuda_shared_barriers(bool on) {
+  TTT_CHECK(!on, "fused_scan", "this build has no CUDA backend: shared barriers cannot be switched on");
+}
+bool cuda_shared_barriers() { return false; }
 
 }  // namespace ttt::scan
