@@ -177,6 +177,28 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return c;
 }
 
+void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
+  check_same("matmul_region", a, b);
+  check_same("matmul_region", a, c);
+  check_float("matmul_region", a);
+  TTT_CHECK(g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0, "matmul_region", "needs positive sizes, got batch ",
+            g.batch, ", m ", g.m, ", n ", g.n, ", k ", g.k);
+  // A matrix of rows x cols stored with row length ld from `offset`, `batch` times `stride` apart.
+  auto check_fits = [&](const char* what, const Tensor& t, int64_t rows, int64_t cols, int64_t ld, int64_t offset,
+                        int64_t stride) {
+    TTT_CHECK(ld >= cols && offset >= 0 && stride >= 0, "matmul_region", what, ": row length ", ld, " for ", cols,
+              " columns, offset ", offset, ", batch stride ", stride);
+    const int64_t last = offset + (g.batch - 1) * stride + (rows - 1) * ld + cols - 1;
+    TTT_CHECK(last < t.numel(), "matmul_region", what, " reaches element ", last, " of ", t.describe());
+  };
+  check_fits("A", a, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, matmul_lda(g), g.offset_a, g.stride_a);
+  check_fits("B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, matmul_ldb(g), g.offset_b, g.stride_b);
+  check_fits("C", c, g.m, g.n, matmul_ldc(g), g.offset_c, g.stride_c);
+  MatmulArgs args = g;
+  args.tf32 = matmul_precision() == MatmulPrecision::tf32;
+  if (!skip_kernel(c)) TTT_RUN_KERNEL(a, matmul, a, b, c, args);
+}
+
 namespace {
 std::atomic<MatmulPrecision> g_matmul_precision{MatmulPrecision::f32};
 }

@@ -20,6 +20,11 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
 Tensor sum_to(const Tensor& x, const Shape& shape);
 // [..., m, k] x [..., k, n] -> [..., m, n]; transposes as flags; batch dims broadcast.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// Writes C = op(A) op(B) into a sub-matrix of c, A and B sub-matrices of a and b: the sizes,
+// transposes, batch strides, leading dims and offsets come from `args` (core/kernel_args.h),
+// and every element they reach must lie inside its tensor. For products on blocks of larger
+// matrices (causal attention's lower block triangle). k = 0 is refused.
+void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& args);
 
 // Precision of CUDA matrix products (cuBLAS), for the whole process: f32 (the default: products
 // exact to f32 rounding) or tf32 (tensor cores; inputs rounded to a 10-bit mantissa, f32

@@ -70,7 +70,16 @@ struct MatmulArgs {
   bool trans_a = false, trans_b = false;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   bool tf32 = false;  // CUDA: TF32 tensor cores (compute::set_matmul_precision); the CPU ignores it
+  // Sub-matrices of larger row-major buffers (compute::matmul_region): the row length of the
+  // stored A, B and C (0: packed, the matrix's own width) and the element where each starts.
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t offset_a = 0, offset_b = 0, offset_c = 0;
 };
+
+// Row lengths of the stored (untransposed) row-major A, B and C of a product.
+inline int64_t matmul_lda(const MatmulArgs& g) { return g.lda ? g.lda : g.trans_a ? g.m : g.k; }
+inline int64_t matmul_ldb(const MatmulArgs& g) { return g.ldb ? g.ldb : g.trans_b ? g.k : g.n; }
+inline int64_t matmul_ldc(const MatmulArgs& g) { return g.ldc ? g.ldc : g.n; }
 
 }  // namespace ttt
 

@@ -26,10 +26,9 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   for (int64_t t = 0; t < S; ++t) steps[t] = static_cast<double>(t);
   Tensor positions = cached_constant(steps, {S}, DType::i64, x.device());
   Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
-  // softmax(q k^T / sqrt(d)) with query i blocked from the future (causal) and from keys at least
-  // `context` steps away, scaled and masked inside one kernel: [B, H, S, S]
-  Tensor weights = attention_softmax(matmul(q, k, false, true), 1.0 / std::sqrt(static_cast<double>(d)), causal, context);
-  Tensor out = matmul(weights, v);  // [B, H, S, d]
+  // softmax(q k^T / sqrt(d)) v with query i blocked from the future (causal) and from keys at least
+  // `context` steps away; causal products skip the blocks above the diagonal: [B, H, S, d]
+  Tensor out = attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)), causal, context);
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
 }
 

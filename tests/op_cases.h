@@ -132,6 +132,15 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"attention_softmax_causal", {{2, 5, 5}}, [](T x) { return attention_softmax(x[0], 0.7, true, 0); }});
   c.push_back({"attention_softmax_causal_window", {{2, 6, 6}}, [](T x) { return attention_softmax(x[0], 1.3, true, 2); }});
   c.push_back({"attention_softmax_window", {{1, 6, 6}}, [](T x) { return attention_softmax(x[0], 0.5, false, 2); }});
+  // attention as one op: causal products on blocks of 3 rows (S = 7: blocks 3, 3, 1), with a window, and unmasked
+  c.push_back({"attention_causal_blocks", {{2, 7, 3}, {2, 7, 3}, {2, 7, 3}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.6, true, 0, 3); }});
+  c.push_back({"attention_causal_window", {{1, 2, 6, 2}, {1, 2, 6, 2}, {1, 2, 6, 2}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.9, true, 3, 2); }});
+  c.push_back({"attention_full", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 0, 2); }});
+  c.push_back({"attention_window", {{1, 6, 2}, {1, 6, 2}, {1, 6, 2}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 2, 4); }});
   c.push_back({"layer_norm", {{3, 8}, {8}, {8}}, [](T x) { return layer_norm(x[0], x[1], x[2], 1e-5); }});
   c.push_back({"layer_norm_plain", {{2, 3, 5}}, [](T x) { return layer_norm(x[0], Tensor(), Tensor(), 1e-6); }});
   c.push_back({"rms_norm", {{3, 8}, {8}}, [](T x) { return rms_norm(x[0], x[1], 1e-6); }});

@@ -10,20 +10,21 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
   const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
   // Leading dims of the stored (untransposed) row-major matrices.
-  const int lda = static_cast<int>(g.trans_a ? g.m : g.k);
-  const int ldb = static_cast<int>(g.trans_b ? g.k : g.n);
+  const int lda = static_cast<int>(matmul_lda(g)), ldb = static_cast<int>(matmul_ldb(g));
+  const int ldc = static_cast<int>(matmul_ldc(g));
   const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
   if (g.k == 0) {  // BLAS leaves C untouched for k = 0; the product of empty sums is zero
-    fill(c, 0.0);
+    fill(c, 0.0);  // (compute::matmul_region refuses k = 0, so C is a whole tensor here)
     return;
   }
   for (int64_t i = 0; i < g.batch; ++i) {
+    const int64_t ia = g.offset_a + i * g.stride_a, ib = g.offset_b + i * g.stride_b, ic = g.offset_c + i * g.stride_c;
     if (a.dtype() == DType::f32)
-      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a.data<float>() + i * g.stride_a, lda,
-                  b.data<float>() + i * g.stride_b, ldb, 0.0f, c.data<float>() + i * g.stride_c, n);
+      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a.data<float>() + ia, lda, b.data<float>() + ib, ldb, 0.0f,
+                  c.data<float>() + ic, ldc);
     else
-      cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a.data<double>() + i * g.stride_a, lda,
-                  b.data<double>() + i * g.stride_b, ldb, 0.0, c.data<double>() + i * g.stride_c, n);
+      cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a.data<double>() + ia, lda, b.data<double>() + ib, ldb, 0.0,
+                  c.data<double>() + ic, ldc);
   }
 }
 

@@ -54,7 +54,8 @@ void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
   });
 }
 
-// softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g)
+// softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g). Blocked entries
+// (SoftmaxArgs) are neither read nor given a gradient: dx = 0 there, whatever g holds.
 void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, const SoftmaxArgs& args) {
   dispatch_float(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -65,10 +66,13 @@ void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x,
     for (int64_t r = 0; r < rows; ++r) {
       const T *g = pg + r * d, *a = py + r * d;
       T* o = pd + r * d;
+      const int64_t i = args.queries > 0 ? r % args.queries : 0;
+      auto open = [&](int64_t j) { return !attention_blocked(args, i, j); };
       double s = 0;
-      for (int64_t j = 0; j < d; ++j) s += log ? g[j] : g[j] * a[j];
       for (int64_t j = 0; j < d; ++j)
-        o[j] = static_cast<T>(log ? g[j] - std::exp(a[j]) * s : args.scale * a[j] * (g[j] - s));
+        if (open(j)) s += log ? g[j] : g[j] * a[j];
+      for (int64_t j = 0; j < d; ++j)
+        o[j] = static_cast<T>(!open(j) ? 0.0 : log ? g[j] - std::exp(a[j]) * s : args.scale * a[j] * (g[j] - s));
     }
   });
 }

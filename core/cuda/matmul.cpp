@@ -6,7 +6,7 @@
 namespace ttt::cuda {
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
-  if (g.k == 0) {  // an empty sum: C = 0
+  if (g.k == 0) {  // an empty sum: C = 0 (compute::matmul_region refuses k = 0: C is whole here)
     fill(c, 0.0);
     return;
   }
@@ -14,13 +14,14 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
   const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
-  const int lda = static_cast<int>(g.trans_a ? g.m : g.k);  // row length of the stored A
-  const int ldb = static_cast<int>(g.trans_b ? g.k : g.n);
+  // row lengths of the stored A, B and C (their column-major leading dims)
+  const int lda = static_cast<int>(matmul_lda(g)), ldb = static_cast<int>(matmul_ldb(g));
+  const int ldc = static_cast<int>(matmul_ldc(g));
   // TF32 tensor cores only when asked (compute::set_matmul_precision); the mode is per handle
   TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), g.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>(), ldb,
-                                             g.stride_b, a.data<float>(), lda, g.stride_a, &zero, c.data<float>(), n,
-                                             g.stride_c, static_cast<int>(g.batch)));
+  TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b,
+                                             ldb, g.stride_b, a.data<float>() + g.offset_a, lda, g.stride_a, &zero,
+                                             c.data<float>() + g.offset_c, ldc, g.stride_c, static_cast<int>(g.batch)));
 }
 
 }  // namespace ttt::cuda

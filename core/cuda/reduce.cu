@@ -80,16 +80,21 @@ __global__ void softmax_kernel(const float* x, float* y, int64_t d, SoftmaxArgs 
     b[j] = args.log ? a[j] - m - log_s : attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - m) / s;
 }
 
-// softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g)
+// softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g). Blocked entries
+// (SoftmaxArgs) are neither read nor given a gradient: dx = 0 there, whatever g holds.
 __global__ void softmax_backward_kernel(const float* g, const float* y, float* dx, int64_t d, SoftmaxArgs args) {
   const int64_t off = blockIdx.x * d;
   const bool log = args.log;
   const float k = static_cast<float>(args.scale);
+  const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
   float s = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += log ? g[off + j] : g[off + j] * y[off + j];
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    if (!attention_blocked(args, i, j)) s += log ? g[off + j] : g[off + j] * y[off + j];
   s = block_sum(s);
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
-    dx[off + j] = log ? g[off + j] - expf(y[off + j]) * s : k * y[off + j] * (g[off + j] - s);
+    dx[off + j] = attention_blocked(args, i, j) ? 0.0f
+                  : log                          ? g[off + j] - expf(y[off + j]) * s
+                                                 : k * y[off + j] * (g[off + j] - s);
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean,

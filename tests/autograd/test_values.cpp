@@ -5,6 +5,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -69,6 +70,48 @@ TEST(Values, AttentionSoftmaxIsTheScaledSoftmaxWithAnAdditiveMask) {
     backward(sum(mul(fused, w)));
     backward(sum(mul(composed, w)));
     expect_near(vals(x1.grad()), vals(x2.grad()), 1e-14);
+  }
+}
+
+// The blocked entries of a masked softmax get no gradient even when the incoming gradient there is
+// not finite (the attention op leaves those entries of its dP scratch unwritten).
+TEST(Values, AttentionSoftmaxIgnoresTheGradientOfBlockedEntries) {
+  Generator gen(12);
+  SoftmaxArgs args;
+  args.scale = 0.8, args.queries = 4, args.causal = true;
+  Tensor y = compute::softmax(randn({1, 4, 4}, gen, DType::f64), args);
+  std::vector<double> clean(16), dirty(16);
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 4; ++j) {
+      clean[i * 4 + j] = j > i ? 0.0 : 1.0 + i - 0.5 * j;
+      dirty[i * 4 + j] = j > i ? std::nan("") : clean[i * 4 + j];
+    }
+  const auto got = vals(compute::softmax_backward(t64(dirty, {1, 4, 4}), y, args));
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(std::isfinite(got[i])) << "entry " << i;
+  expect_near(got, vals(compute::softmax_backward(t64(clean, {1, 4, 4}), y, args)), 1e-15);
+}
+
+// Attention as one op (causal products on blocks of rows) equals the composed
+// matmul(attention_softmax(q k^T), v) in values and in the gradients of q, k and v.
+TEST(Values, AttentionOpIsTheComposedAttention) {
+  struct Kind { bool causal; int64_t context, block; };
+  for (Kind kd : {Kind{true, 0, 1}, Kind{true, 0, 3}, Kind{true, 0, 7}, Kind{true, 0, 50}, Kind{true, 4, 2},
+                  Kind{false, 0, 3}, Kind{false, 3, 3}}) {
+    SCOPED_TRACE(testing::Message() << "causal " << kd.causal << " context " << kd.context << " block " << kd.block);
+    Generator gen(17);
+    std::vector<Tensor> a, b;
+    for (int i = 0; i < 3; ++i) {
+      Tensor t = randn({2, 3, 7, 4}, gen, DType::f64);
+      a.push_back(clone_data(t).set_requires_grad(true));
+      b.push_back(clone_data(t).set_requires_grad(true));
+    }
+    Tensor w = randn({2, 3, 7, 4}, gen, DType::f64);
+    Tensor fused = attention(a[0], a[1], a[2], 0.7, kd.causal, kd.context, kd.block);
+    Tensor composed = matmul(attention_softmax(matmul(b[0], b[1], false, true), 0.7, kd.causal, kd.context), b[2]);
+    expect_near(vals(fused), vals(composed), 1e-13);
+    backward(sum(mul(fused, w)));
+    backward(sum(mul(composed, w)));
+    for (int i = 0; i < 3; ++i) expect_near(vals(a[i].grad()), vals(b[i].grad()), 1e-13);
   }
 }
 

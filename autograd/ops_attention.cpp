@@ -1,0 +1,128 @@
+// Attention as one op: out = softmax(scale q k^T, masked) v, forward and backward side by side.
+//
+// Causal attention never uses the scores above the diagonal, so the products run on blocks of
+// T rows: with the S x S matrices cut into n = ceil(S / T) block rows, block (i, j) is computed
+// only when j <= i, about (n + 1) / (2n) of the full products (9/16 at S = 2048, T = 256). The
+// blocks above the block diagonal of the [.., S, S] scratch (scores, dP) are never written or
+// read: the masked softmax skips blocked entries in both directions (core/kernel_args.h). The
+// op's output and gradients are fully defined; only its internal buffers have holes.
+#include <algorithm>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/compute.h"
+#include "core/error.h"
+
+namespace ttt {
+
+namespace {
+
+// n matrices [S, S] or [S, d] per tensor; the causal part cut into block rows of T.
+struct Blocks {
+  int64_t n = 0, S = 0, d = 0, T = 0;
+  int64_t count() const { return (S + T - 1) / T; }
+  int64_t begin(int64_t i) const { return i * T; }
+  int64_t end(int64_t i) const { return std::min(S, (i + 1) * T); }
+};
+
+// The batched product C = op(A) op(B) on sub-matrices (compute::matmul_region).
+MatmulArgs region(const Blocks& b, int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
+  MatmulArgs g;
+  g.batch = b.n;
+  g.m = m, g.n = n, g.k = k;
+  g.trans_a = ta, g.trans_b = tb;
+  return g;
+}
+
+// out[.., block i rows, 0:end(i)] = x[block i rows] y[0:end(i)]^T for every block row i: the lower
+// block triangle of x y^T (x, y [.., S, d]; out [.., S, S]).
+void lower_scores(const Tensor& x, const Tensor& y, const Tensor& out, const Blocks& b) {
+  for (int64_t i = 0; i < b.count(); ++i) {
+    const int64_t r0 = b.begin(i), rows = b.end(i) - r0, cols = b.end(i);
+    MatmulArgs g = region(b, rows, cols, b.d, false, true);
+    g.lda = b.d, g.offset_a = r0 * b.d, g.stride_a = b.S * b.d;
+    g.ldb = b.d, g.stride_b = b.S * b.d;
+    g.ldc = b.S, g.offset_c = r0 * b.S, g.stride_c = b.S * b.S;
+    compute::matmul_region(x, y, out, g);
+  }
+}
+
+// out[block i rows] = p[block i rows, 0:end(i)] z[0:end(i)]: p's lower block triangle times z
+// (p [.., S, S], z and out [.., S, d]).
+void lower_times(const Tensor& p, const Tensor& z, const Tensor& out, const Blocks& b) {
+  for (int64_t i = 0; i < b.count(); ++i) {
+    const int64_t r0 = b.begin(i), rows = b.end(i) - r0, inner = b.end(i);
+    MatmulArgs g = region(b, rows, b.d, inner, false, false);
+    g.lda = b.S, g.offset_a = r0 * b.S, g.stride_a = b.S * b.S;
+    g.ldb = b.d, g.stride_b = b.S * b.d;
+    g.ldc = b.d, g.offset_c = r0 * b.d, g.stride_c = b.S * b.d;
+    compute::matmul_region(p, z, out, g);
+  }
+}
+
+// out[block j rows] = p[begin(j):S, block j cols]^T z[begin(j):S]: the transpose of p's lower block
+// triangle times z (the rows of block column j start at its diagonal block).
+void lower_t_times(const Tensor& p, const Tensor& z, const Tensor& out, const Blocks& b) {
+  for (int64_t j = 0; j < b.count(); ++j) {
+    const int64_t c0 = b.begin(j), cols = b.end(j) - c0, inner = b.S - c0;
+    MatmulArgs g = region(b, cols, b.d, inner, true, false);
+    g.lda = b.S, g.offset_a = c0 * b.S + c0, g.stride_a = b.S * b.S;
+    g.ldb = b.d, g.offset_b = c0 * b.d, g.stride_b = b.S * b.d;
+    g.ldc = b.d, g.offset_c = c0 * b.d, g.stride_c = b.S * b.d;
+    compute::matmul_region(p, z, out, g);
+  }
+}
+
+Shape scores_shape(const Tensor& q) {
+  Shape s = q.shape();
+  s.back() = q.size(-2);
+  return s;
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal, int64_t context,
+                 int64_t block) {
+  TTT_CHECK(q.defined() && k.defined() && v.defined(), "attention", "q, k and v must be defined");
+  TTT_CHECK(q.dim() >= 2 && q.shape() == k.shape() && q.shape() == v.shape(), "attention",
+            "q, k and v must have one shape [..., S, d], got ", q.describe(), ", ", k.describe(), ", ", v.describe());
+  TTT_CHECK(block > 0, "attention", "block must be positive, got ", block);
+  Blocks b;
+  b.S = q.size(-2), b.d = q.size(-1);
+  b.n = b.S * b.d > 0 ? q.numel() / (b.S * b.d) : 0;
+  b.T = causal ? block : b.S;  // without the causal mask every block is needed: one block
+  SoftmaxArgs args;
+  args.scale = scale;
+  args.queries = b.S;
+  args.causal = causal;
+  args.context = context;
+  if (!causal && context <= 0) args.queries = 0;  // nothing to block
+
+  Tensor out = zeros(q.shape(), q.dtype(), q.device());
+  if (b.n == 0 || b.S == 0 || b.d == 0) return out;  // nothing to attend to (an empty batch or sequence)
+  Tensor p;
+  {
+    Tensor scores = empty(scores_shape(q), q.dtype(), q.device());
+    lower_scores(q, k, scores, b);
+    p = compute::softmax(scores, args);  // blocked entries: 0
+  }
+  lower_times(p, v, out, b);
+  return record(out, "attention", {q, k, v},
+                [q = q.detach(), k = k.detach(), v = v.detach(), p, args, b](const Tensor& g) {
+                  Tensor ds;
+                  {  // dP = g v^T, freed once dS = softmax's backward (scaled, 0 where blocked) has it
+                    Tensor dp = empty(p.shape(), p.dtype(), p.device());
+                    lower_scores(g, v, dp, b);
+                    ds = compute::softmax_backward(dp, p, args);
+                  }
+                  Tensor dq = empty(q.shape(), q.dtype(), q.device());
+                  Tensor dk = empty(k.shape(), k.dtype(), k.device());
+                  Tensor dv = empty(v.shape(), v.dtype(), v.device());
+                  lower_times(ds, k, dq, b);    // dq = dS k
+                  lower_t_times(ds, q, dk, b);  // dk = dS^T q
+                  lower_t_times(p, g, dv, b);   // dv = P^T g
+                  return std::vector<Tensor>{dq, dk, dv};
+                });
+}
+
+}  // namespace ttt
