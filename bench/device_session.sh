@@ -6,6 +6,8 @@
 #   bash bench/device_session.sh model     training step of configs/small_gpu.yaml vs PyTorch (bench/run_model_bench.sh)
 #   bash bench/device_session.sh profile   where a small_gpu.yaml step spends its GPU time, ours (TTT_PROFILE) and PyTorch's
 #   bash bench/device_session.sh ceiling   the device's measured cuBLAS matrix-product ceiling (f32 and TF32)
+#   bash bench/device_session.sh compile   torch.compile of the TTT-MLP layer (mini-batch 64) alone: it takes 3-7 minutes
+#   bash bench/device_session.sh barriers  the fused scan with shared barriers: its CUDA tests, the layer and the step
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_* build/ttt-train build/ttt-probe \
 #             build/ttt-tokens build/ttt-layer-bench
 # There:  carry device-bundle; results under $OUT.
@@ -48,6 +50,27 @@ model)
   ;;
 ceiling)
   (cd tools/reference && python3 gemm_ceiling.py) | tee "$out/gemm_ceiling.jsonl"
+  ;;
+compile)
+  args="--variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64"
+  device-bundle/bin/ttt-layer-bench $args --device cuda --kernel 1 | tee "$out/compile.jsonl"
+  (cd tools/reference && timeout 500 python3 bench_ttt_torch.py $args --compile) | tee -a "$out/compile.jsonl"
+  ;;
+barriers)
+  timeout 200 device-bundle/bin/test_cuda --gtest_filter='*FusedScan*:*attention*' --gtest_brief=1 2>&1 | tail -3
+  for v in "mlp 64" "mlp 16" "multilayer 64"; do
+    set -- $v
+    for shared in 0 1; do
+      device-bundle/bin/ttt-layer-bench --variant $1 --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch $2 \
+        --device cuda --kernel 1 --shared-barriers $shared | tee -a "$out/barriers.jsonl"
+    done
+  done
+  for shared in 0 1; do
+    echo "== small_gpu.yaml, fused scan, group 0, TTT_SCAN_SHARED_BARRIERS=$shared"
+    TTT_SCAN_SHARED_BARRIERS=$shared timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
+      run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
+      ttt.use_kernel=true ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
+  done
   ;;
 profile)
   for variant in "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0" "ttt.use_kernel=true"; do

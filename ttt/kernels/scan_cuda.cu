@@ -11,6 +11,9 @@
 // parameter.
 #include <cooperative_groups.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "core/cuda/cuda_check.h"
 #include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
@@ -265,7 +268,12 @@ constexpr size_t smem_bytes(int threads) {
 constexpr int kScanThreads = 256;
 
 int g_blocks_per_sequence = 0;  // 0: chosen per launch by blocks_for
-bool g_share_barriers = false;
+// Off unless set_cuda_shared_barriers(true) or TTT_SCAN_SHARED_BARRIERS=1 in the environment (for
+// benchmarking whole runs such as ttt-train without a code change).
+bool g_share_barriers = [] {
+  const char* v = std::getenv("TTT_SCAN_SHARED_BARRIERS");
+  return v != nullptr && std::string(v) == "1";
+}();
 
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two
 // per sequence still fits in one wave (the kernel holds a whole SM: 255 registers x 256 threads).
