@@ -172,7 +172,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   args.trans_a = trans_a; args.trans_b = trans_b;
   Tensor ea = batched(a, batch_a, args.stride_a), eb = batched(b, batch_b, args.stride_b);
   args.stride_c = m * n;
-  args.tf32 = matmul_precision() == MatmulPrecision::tf32;
+  args.precision = matmul_precision();
   TTT_RUN_KERNEL(a, matmul, ea, eb, c, args);
   return c;
 }
@@ -195,7 +195,7 @@ void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const Matm
   check_fits("B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, matmul_ldb(g), g.offset_b, g.stride_b);
   check_fits("C", c, g.m, g.n, matmul_ldc(g), g.offset_c, g.stride_c);
   MatmulArgs args = g;
-  args.tf32 = matmul_precision() == MatmulPrecision::tf32;
+  args.precision = matmul_precision();
   if (!skip_kernel(c)) TTT_RUN_KERNEL(a, matmul, a, b, c, args);
 }
 

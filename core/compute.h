@@ -26,11 +26,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 // matrices (causal attention's lower block triangle). k = 0 is refused.
 void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& args);
 
-// Precision of CUDA matrix products (cuBLAS), for the whole process: f32 (the default: products
-// exact to f32 rounding) or tf32 (tensor cores; inputs rounded to a 10-bit mantissa, f32
-// accumulation: several times faster, about 1e-3 relative error, like PyTorch's allow_tf32).
-// CPU products and the fused TTT scan kernel always compute in full precision.
-enum class MatmulPrecision { f32, tf32 };
+// Precision of f32 matrix products, for the whole process: f32 (the default: products exact to
+// f32 rounding), tf32 (inputs rounded to a 10-bit mantissa, f32 accumulation: TF32 tensor cores
+// on CUDA, several times faster, about 1e-3 relative error, like PyTorch's allow_tf32) or bf16
+// (inputs rounded to bfloat16's 7-bit mantissa, f32 accumulation: bf16 tensor cores, about 4e-3
+// relative error). The CPU rounds the operands the same way, so a CPU run shows a mode's accuracy
+// (not bit for bit the GPU's: the sums run in another order). f64 products and the fused TTT scan
+// kernel always compute in full precision.
+using ttt::MatmulPrecision;
 void set_matmul_precision(MatmulPrecision precision);
 MatmulPrecision matmul_precision();
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);

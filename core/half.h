@@ -27,6 +27,19 @@ inline uint16_t float_to_bf16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+// f32 rounded to the nearest value with a 10-bit (TF32) or 7-bit (bf16) mantissa, ties to even;
+// NaN and infinity pass through. For emulating reduced-precision matrix products on the CPU.
+inline float round_mantissa(float f, int dropped_bits) {
+  uint32_t u = float_bits(f);
+  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf / NaN
+  const uint32_t half = (1u << (dropped_bits - 1)) - 1u;
+  u += half + ((u >> dropped_bits) & 1u);
+  u &= ~((1u << dropped_bits) - 1u);
+  return bits_float(u);
+}
+inline float round_to_tf32(float f) { return round_mantissa(f, 13); }
+inline float round_to_bf16(float f) { return round_mantissa(f, 16); }
+
 inline float f16_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;

@@ -63,13 +63,19 @@ struct BlockCopyArgs {
   int64_t dst_dim = 0, dst_start = 0;
 };
 
+// How f32 matrix products round their inputs (compute::set_matmul_precision): f32 (not at all),
+// tf32 (to a 10-bit mantissa) or bf16 (to a 7-bit mantissa); the sums are f32 in every case.
+// f64 products are always exact.
+enum class MatmulPrecision { f32, tf32, bf16 };
+
 // Batched GEMM in row-major terms: C[b] = op(A[b]) op(B[b]), op = transpose when flagged.
 // A batch stride of 0 reuses one matrix for every batch entry.
 struct MatmulArgs {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
-  bool tf32 = false;  // CUDA: TF32 tensor cores (compute::set_matmul_precision); the CPU ignores it
+  // CUDA: f32 cores, TF32 or bf16 tensor cores; the CPU rounds the operands the same way first
+  MatmulPrecision precision = MatmulPrecision::f32;
   // Sub-matrices of larger row-major buffers (compute::matmul_region): the row length of the
   // stored A, B and C (0: packed, the matrix's own width) and the element where each starts.
   int64_t lda = 0, ldb = 0, ldc = 0;

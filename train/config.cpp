@@ -186,7 +186,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("grad_audit", r.grad_audit, {"error", "warn", "off"});
   s.get("stop_at_step", r.stop_at_step, 0, kBig);
   s.get("nonfinite", r.nonfinite, {"stop", "skip"});
-  s.get("matmul_precision", r.matmul_precision, {"f32", "tf32"});
+  s.get("matmul_precision", r.matmul_precision, {"f32", "tf32", "bf16"});
   s.finish();
   if (r.device != "auto") {
     try {

@@ -45,7 +45,7 @@ struct RunConfig {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string grad_audit = "error";  // error | warn | off: after step 1
   std::string nonfinite = "stop";  // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
-  std::string matmul_precision = "f32";  // f32 | tf32: CUDA matrix products on TF32 tensor cores
+  std::string matmul_precision = "f32";  // f32 | tf32 | bf16: f32 matrix products with rounded inputs (tensor cores on CUDA)
   int64_t stop_at_step = 0;     // stop (with a checkpoint) after this step, as if interrupted; 0 = off
 };
 

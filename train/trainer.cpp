@@ -129,7 +129,9 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
               "--resume ", run_dir, ", or set run.overwrite_run_dir=true to start over (its contents are deleted)");
   const Device device = pick_device(c.run.device);
   using compute::MatmulPrecision;
-  compute::set_matmul_precision(c.run.matmul_precision == "tf32" ? MatmulPrecision::tf32 : MatmulPrecision::f32);
+  compute::set_matmul_precision(c.run.matmul_precision == "tf32"   ? MatmulPrecision::tf32
+                                : c.run.matmul_precision == "bf16" ? MatmulPrecision::bf16
+                                                                   : MatmulPrecision::f32);
   std::unique_ptr<DataSource> data = make_data(c);
   Generator gen(c.run.seed);
   HybridLM model(c.model, gen, Device::cpu());

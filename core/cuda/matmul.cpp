@@ -17,8 +17,16 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
   // row lengths of the stored A, B and C (their column-major leading dims)
   const int lda = static_cast<int>(matmul_lda(g)), ldb = static_cast<int>(matmul_ldb(g));
   const int ldc = static_cast<int>(matmul_ldc(g));
+  if (g.precision == MatmulPrecision::bf16) {  // bf16 tensor cores on the f32 operands, f32 sums
+    TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b, CUDA_R_32F, ldb, g.stride_b,
+        a.data<float>() + g.offset_a, CUDA_R_32F, lda, g.stride_a, &zero, c.data<float>() + g.offset_c, CUDA_R_32F, ldc,
+        g.stride_c, static_cast<int>(g.batch), CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   // TF32 tensor cores only when asked (compute::set_matmul_precision); the mode is per handle
-  TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), g.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  const bool tf32 = g.precision == MatmulPrecision::tf32;
+  TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b,
                                              ldb, g.stride_b, a.data<float>() + g.offset_a, lda, g.stride_a, &zero,
                                              c.data<float>() + g.offset_c, ldc, g.stride_c, static_cast<int>(g.batch)));

@@ -1,8 +1,13 @@
 // The compute layer on the meta device (shapes only) and on the CPU without autograd.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <utility>
+
 #include "core/compute.h"
 #include "core/error.h"
+#include "core/half.h"
+#include "core/rng.h"
 
 namespace ttt {
 namespace {
@@ -22,15 +27,42 @@ TEST(MetaDevice, OpsComputeShapesOnly) {
   EXPECT_EQ(compute::layer_norm(a, Tensor(), Tensor(), 1e-5).mean.shape(), (Shape{8, 16, 4096}));
 }
 
-// TF32 applies to CUDA products only: on the CPU the result is the same to the last bit.
-TEST(MatmulPrecision, Tf32LeavesCpuProductsExact) {
-  Tensor a = from_vector({1.0000001, 2, 3, 4.0000003, 5, 6}, {2, 3}), b = from_vector({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, {3, 2});
-  const std::vector<float> f32 = compute::matmul(a, b).to_vector<float>();
-  compute::set_matmul_precision(compute::MatmulPrecision::tf32);
-  EXPECT_EQ(compute::matmul_precision(), compute::MatmulPrecision::tf32);
-  const std::vector<float> tf32 = compute::matmul(a, b).to_vector<float>();
-  compute::set_matmul_precision(compute::MatmulPrecision::f32);
-  EXPECT_EQ(f32, tf32);
+// Rounding to TF32's 10-bit and bf16's 7-bit mantissas: nearest, ties to even, NaN and infinity
+// kept; bf16 agrees bit for bit with the file format's conversion (core/half.h).
+TEST(MatmulPrecision, MantissaRounding) {
+  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f), 1.0f);                   // a tie: to the even mantissa
+  EXPECT_EQ(round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);     // a tie: to the even mantissa (up)
+  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);
+  EXPECT_EQ(round_to_tf32(1.0f + 0x1p-11f), 1.0f);
+  EXPECT_EQ(round_to_tf32(1.0f + 0x1p-11f + 0x1p-20f), 1.0f + 0x1p-10f);
+  EXPECT_EQ(round_to_tf32(-2.5f), -2.5f);
+  EXPECT_TRUE(std::isnan(round_to_bf16(std::nanf(""))));
+  EXPECT_EQ(round_to_tf32(INFINITY), INFINITY);
+  Generator gen(4);
+  for (float v : randn({1000}, gen).to_vector<float>()) EXPECT_EQ(round_to_bf16(v * 1e3f), bf16_to_float(float_to_bf16(v * 1e3f)));
+}
+
+// tf32 and bf16 products on the CPU are f32 products of the rounded operands (so a CPU run shows
+// a mode's accuracy); f32 is exact again after switching back, and f64 products are never rounded.
+TEST(MatmulPrecision, ReducedPrecisionRoundsTheOperandsOnTheCpu) {
+  Generator gen(3);
+  Tensor a = randn({2, 5, 7}, gen), b = randn({7, 3}, gen);
+  const std::vector<float> exact = compute::matmul(a, b).to_vector<float>();
+  for (auto [mode, round] : {std::pair{MatmulPrecision::tf32, &round_to_tf32}, std::pair{MatmulPrecision::bf16, &round_to_bf16}}) {
+    std::vector<double> ra = a.to_vector<double>(), rb = b.to_vector<double>();
+    for (double& v : ra) v = round(static_cast<float>(v));
+    for (double& v : rb) v = round(static_cast<float>(v));
+    const std::vector<float> want = compute::matmul(from_vector(ra, {2, 5, 7}), from_vector(rb, {7, 3})).to_vector<float>();
+    compute::set_matmul_precision(mode);
+    EXPECT_EQ(compute::matmul_precision(), mode);
+    const std::vector<float> got = compute::matmul(a, b).to_vector<float>();
+    const std::vector<double> got64 = compute::matmul(to_dtype(a, DType::f64), to_dtype(b, DType::f64)).to_vector<double>();
+    compute::set_matmul_precision(MatmulPrecision::f32);
+    EXPECT_EQ(got, want);
+    EXPECT_NE(got, exact);
+    for (size_t i = 0; i < exact.size(); ++i) EXPECT_NEAR(got64[i], exact[i], 1e-5 * (1 + std::abs(exact[i])));
+  }
+  EXPECT_EQ(compute::matmul(a, b).to_vector<float>(), exact);
 }
 
 TEST(MetaDevice, ShapeErrorsStillRaised) {

@@ -138,6 +138,25 @@ TEST(CudaMatmul, Tf32IsCloseToF32AndSwitchesBack) {
   EXPECT_GE(rel_error(exact, tf32), 1e-5) << "TF32 gave f32-exact products: were tensor cores used?";
 }
 
+// run.matmul_precision=bf16: f32 products on bf16 tensor cores (cuBLAS may pick TF32 instead: both
+// round the inputs) are within bf16's rounding of f32 and close to the CPU's emulation.
+TEST(CudaMatmul, Bf16IsCloseToF32AndSwitchesBack) {
+  SKIP_WITHOUT_GPU();
+  Generator gen(22);
+  Tensor a = randn({3, 200, 300}, gen), b = randn({300, 150}, gen);
+  Tensor exact = matmul(a, b);
+  Tensor ga = to_device(a, Device::cuda()), gb = to_device(b, Device::cuda());
+  compute::set_matmul_precision(compute::MatmulPrecision::bf16);
+  Tensor bf16 = to_device(matmul(ga, gb), Device::cpu());
+  Tensor emulated = matmul(a, b);
+  compute::set_matmul_precision(compute::MatmulPrecision::f32);
+  Tensor f32 = to_device(matmul(ga, gb), Device::cpu());
+  EXPECT_LE(rel_error(exact, f32), 1e-5);
+  EXPECT_LE(rel_error(exact, bf16), 2e-2);
+  EXPECT_GE(rel_error(exact, bf16), 1e-5) << "bf16 gave f32-exact products: were tensor cores used?";
+  EXPECT_LE(rel_error(emulated, bf16), 2e-2);
+}
+
 class CudaParityLarge : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(CudaParityLarge, MatchesCpu) {

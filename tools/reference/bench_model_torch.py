@@ -69,11 +69,16 @@ def main():
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--sdpa", action="store_true")
     p.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores (ttt-train: run.matmul_precision=tf32)")
+    p.add_argument("--bf16-matmul", action="store_true",
+                   help="f32 products with bf16 internals, torch.set_float32_matmul_precision('medium') "
+                        "(ttt-train: run.matmul_precision=bf16)")
     p.add_argument("--profile", action="store_true")
     a = p.parse_args()
     hybrid_torch.USE_SDPA = a.sdpa
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.backends.cudnn.allow_tf32 = a.tf32
+    if a.bf16_matmul:
+        torch.set_float32_matmul_precision("medium")
     spec = TINY if a.tiny else SMALL_GPU
     c = hybrid_torch.model_defaults(dict(spec["model"], ttt=spec["ttt"]))
     g = torch.Generator().manual_seed(0)
@@ -115,7 +120,7 @@ def main():
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
     impl = ("torch.compile" if a.compile else "torch.compile per layer" if a.compile_layers else "torch eager") + \
-        (" sdpa" if a.sdpa else "") + (" tf32" if a.tf32 else "")
+        (" sdpa" if a.sdpa else "") + (" tf32" if a.tf32 else "") + (" bf16 matmul" if a.bf16_matmul else "")
     print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
                       "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
