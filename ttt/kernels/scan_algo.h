@@ -148,8 +148,19 @@ struct SequenceArgs {
                    // stays in the workspace), recomputed by backward when forward did not keep them
 };
 
+// What one element of an elementwise step reads, for Ex::each(n, read, write): read(i) returns it,
+// write(i, values) computes and stores. Split in two so that the GPU can issue the reads of several
+// elements before the first store (which, as far as the compiler knows, may alias a later read:
+// with one function per element every element would wait out its own memory round trip).
+template <class T, int N>
+struct Vals {
+  T v[N];
+  TTT_HD T operator[](int k) const { return v[k]; }
+};
+
 // The scan for one sequence. Ex supplies gemm (C = alpha op(A) op(B) + beta C, row-major, beta 0
-// never reads C), each(n, f) (f(i) for i < n, then a barrier), copy, and each_row(n, f): f(r, row)
+// never reads C), each(n, f) (f(i) for i < n, then a barrier), each(n, read, write) (the same in
+// two phases: write(i, read(i)), see Vals), copy, and each_row(n, f): f(r, row)
 // for every row r < n, where the row's `row.lanes` workers (1 on the CPU, a warp's 32 lanes on the
 // GPU) each call f with their own `row.lane`, stride over the row's columns from it, and combine
 // partial results with row.sum(v) (every lane gets the total); then a barrier. Every one of these
@@ -234,11 +245,13 @@ class Sequence {
 
   // z [rows, cols] += bias (broadcast over rows); next = gelu(z) when next is given.
   TTT_HD void add_bias_then_gelu(T* z, const T* bias, T* next, int rows, int cols) {
-    ex_.each(rows * cols, [=](int i) {
-      const T v = z[i] + bias[i % cols];
-      z[i] = v;
-      if (next) next[i] = gelu(v);
-    });
+    ex_.each(
+        rows * cols, [=](int i) { return Vals<T, 2>{{z[i], bias[i % cols]}}; },
+        [=](int i, Vals<T, 2> in) {
+          const T v = in[0] + in[1];
+          z[i] = v;
+          if (next) next[i] = gelu(v);
+        });
   }
 
   // Mean and 1 / sqrt(var + eps) of one row of d values (E8's LayerNorm statistics).
@@ -289,7 +302,9 @@ class Sequence {
       T *h = act(L_.h[l]), *g = act(L_.g[l]);
       const T* z = act(L_.z[l]);
       ex_.gemm(b, dn, dnn, T(1), act(L_.g[l + 1]), dnn, false, W + s_.w_at(l + 1), dnn, true, T(0), h, dn);
-      ex_.each(int64_t(b) * dn, [=](int i) { g[i] = h[i] * gelu_d1(z[i]); });
+      ex_.each(
+          b * dn, [=](int i) { return Vals<T, 2>{{h[i], z[i]}}; },
+          [=](int i, Vals<T, 2> in) { g[i] = in[0] * gelu_d1(in[1]); });
     }
   }
 
@@ -301,7 +316,9 @@ class Sequence {
   TTT_HD void weights(int m) {
     T *S = w(L_.s), *M = w(L_.m);
     const T* eta = eta_of(m);
-    ex_.each(s_.b * s_.b, [=](int i) { M[i] = eta[i] * (S[i] + T(1)); });
+    ex_.each(
+        s_.b * s_.b, [=](int i) { return Vals<T, 2>{{eta[i], S[i]}}; },
+        [=](int i, Vals<T, 2> in) { M[i] = in[0] * (in[1] + T(1)); });
   }
 
   // Zbar_l (E13) for every layer; then out = Q + LN(Zbar_{L-1}) gamma + beta (E14) when out is
@@ -342,7 +359,9 @@ class Sequence {
     for (int l = 0; l < s_.layers; ++l) {
       const int di = din(l), dn = dout(l);
       const T* g = act(L_.g[l]);
-      ex_.each(int64_t(b) * dn, [=](int i) { ge[i] = eta_last[i / dn] * g[i]; });
+      ex_.each(
+          b * dn, [=](int i) { return Vals<T, 2>{{eta_last[i / dn], g[i]}}; },
+          [=](int i, Vals<T, 2> in) { ge[i] = in[0] * in[1]; });
       auto group = ex_.together();
       ex_.gemm(di, dn, b, T(-1), xin(l, m), di, true, ge, dn, false, T(1), W + s_.w_at(l), dn);
       T* bias = W + s_.b_at(l);
@@ -411,11 +430,14 @@ class Sequence {
         const T* dbias = dW + s_.b_at(l);
         T *dg = w(L_.dg[l]), *dx = w(L_.dx[l]);
         ex_.gemm(b, dn, di, T(-1), xin(l, m), di, false, dW + s_.w_at(l), dn, false, T(0), dge, dn);
-        ex_.each(int64_t(b) * dn, [=](int i) {
-          dge[i] -= dbias[i % dn];
-          ge[i] = eta_last[i / dn] * g[i];
-          dg[i] = eta_last[i / dn] * dge[i];
-        });
+        ex_.each(
+            b * dn, [=](int i) { return Vals<T, 4>{{dge[i], dbias[i % dn], eta_last[i / dn], g[i]}}; },
+            [=](int i, Vals<T, 4> in) {
+              const T dgei = in[0] - in[1];
+              dge[i] = dgei;
+              ge[i] = in[2] * in[3];
+              dg[i] = in[2] * dgei;
+            });
         auto group = ex_.together();
         ex_.gemm(b, di, dn, T(-1), ge, dn, false, dW + s_.w_at(l), dn, true, T(0), dx, di);
         ex_.each_row(b, [=](int r, const auto& row) {
@@ -445,10 +467,12 @@ class Sequence {
         {  // M from S; deta and dS from dM and S
           auto group = ex_.together();
           weights(m);
-          ex_.each(int64_t(b) * b, [=](int i) {
-            deta[i] += dM[i] * (S[i] + T(1));
-            dM[i] *= eta[i];  // now dS
-          });
+          ex_.each(
+              b * b, [=](int i) { return Vals<T, 4>{{deta[i], dM[i], S[i], eta[i]}}; },
+              [=](int i, Vals<T, 4> in) {
+                deta[i] = in[0] + in[1] * (in[2] + T(1));
+                dM[i] = in[1] * in[3];  // now dS
+              });
         }
         {  // what needs M or dS
           auto group = ex_.together();
@@ -458,10 +482,14 @@ class Sequence {
         }
         if (l > 0) {
           const T* zprev = act(L_.zbar[l - 1]);
-          ex_.each(int64_t(b) * di, [=](int i) { dzbar[i] = dxbar[i] * gelu_d1(zprev[i]); });
+          ex_.each(
+              b * di, [=](int i) { return Vals<T, 2>{{dxbar[i], zprev[i]}}; },
+              [=](int i, Vals<T, 2> in) { dzbar[i] = in[0] * gelu_d1(in[1]); });
         } else {
           T* dq = a_.dq + tok;
-          ex_.each(int64_t(b) * d, [=](int i) { dq[i] += dxbar[i]; });
+          ex_.each(
+              b * d, [=](int i) { return Vals<T, 2>{{dq[i], dxbar[i]}}; },
+              [=](int i, Vals<T, 2> in) { dq[i] = in[0] + in[1]; });
         }
       }
       const T* del = w(L_.del);
@@ -474,10 +502,12 @@ class Sequence {
       const int dn = dout(l), dnn = dout(l + 1);
       T *p = w(L_.ge), *dz = w(L_.dz[l]);
       const T *dg = w(L_.dg[l]), *z = act(L_.z[l]), *h = act(L_.h[l]);
-      ex_.each(int64_t(b) * dn, [=](int i) {
-        p[i] = dg[i] * gelu_d1(z[i]);
-        dz[i] = dg[i] * h[i] * gelu_d2(z[i]);
-      });
+      ex_.each(
+          b * dn, [=](int i) { return Vals<T, 3>{{dg[i], z[i], h[i]}}; },
+          [=](int i, Vals<T, 3> in) {
+            p[i] = in[0] * gelu_d1(in[1]);
+            dz[i] = in[0] * in[2] * gelu_d2(in[1]);
+          });
       auto group = ex_.together();
       ex_.gemm(b, dnn, dn, T(1), p, dn, false, W + s_.w_at(l + 1), dnn, false, T(1), w(L_.dg[l + 1]), dnn);
       ex_.gemm(dn, dnn, b, T(1), p, dn, true, act(L_.g[l + 1]), dnn, false, T(1), dW + s_.w_at(l + 1), dnn);
@@ -538,10 +568,12 @@ class Sequence {
       if (l > 0) {
         T* dzp = w(L_.dz[l - 1]);
         const T* zp = act(L_.z[l - 1]);
-        ex_.each(int64_t(b) * di, [=](int i) { dzp[i] += dx[i] * gelu_d1(zp[i]); });
+        ex_.each(
+            b * di, [=](int i) { return Vals<T, 3>{{dzp[i], dx[i], zp[i]}}; },
+            [=](int i, Vals<T, 3> in) { dzp[i] = in[0] + in[1] * gelu_d1(in[2]); });
       } else {
         T* dk = a_.dk + tok;
-        ex_.each(int64_t(b) * d, [=](int i) { dk[i] = dx[i]; });
+        ex_.copy(dk, dx, b * d);
       }
     }
   }

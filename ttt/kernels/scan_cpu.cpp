@@ -47,6 +47,12 @@ struct CpuExec {
       for (int i = 0; i < n; ++i) f(i);
     });
   }
+  template <class Read, class Write>
+  void each(int n, Read read, Write write) {
+    run([=] {
+      for (int i = 0; i < n; ++i) write(i, read(i));
+    });
+  }
   // One worker per row: the row's loops run whole and its sums are the partial sums themselves.
   struct Row {
     static constexpr int lane = 0, lanes = 1;

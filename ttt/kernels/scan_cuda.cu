@@ -72,6 +72,25 @@ struct BlockExec {
     for (int i = part_begin(n) + threadIdx.x; i < end; i += kThreads) f(i);
     sync();
   }
+  // each(n, read, write): every thread reads U elements (their loads in flight together), then
+  // writes them (scan_algo.h's Vals). U = 4 raised the backward kernel's spills to 988 B of loads
+  // per thread (ptxas), U = 2 keeps them at 572 B; which is faster is for a GPU run to say.
+  template <class Read, class Write>
+  __device__ void each(int n, Read read, Write write) {
+    constexpr int U = 2;
+    using Values = decltype(read(0));
+    const int end = part_end(n);
+    for (int base = part_begin(n) + threadIdx.x; base < end; base += U * kThreads) {
+      Values in[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (base + u * kThreads < end) in[u] = read(base + u * kThreads);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (base + u * kThreads < end) write(base + u * kThreads, in[u]);
+    }
+    sync();
+  }
   // A row per warp: the warp's lanes stride over the row, and sum() adds a value over the lanes
   // (butterfly shuffles, so that every lane holds the total). Rows r go to the sequence's warps
   // in turn, across the cluster's blocks.
