@@ -73,7 +73,7 @@ barriers)
   done
   ;;
 profile)
-  for variant in "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0" "ttt.use_kernel=true"; do
+  for variant in "ttt.use_kernel=false" "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0"; do
     echo "== TTT_PROFILE=1 ttt-train small_gpu.yaml $variant"
     TTT_PROFILE=1 timeout 200 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=8 run.log_freq=4 \
       run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=2 run.run_dir="$(mktemp -d)" $variant > "$out/profile_${variant//[.=]/_}.log" 2>&1
