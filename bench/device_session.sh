@@ -8,6 +8,7 @@
 #   bash bench/device_session.sh ceiling   the device's measured cuBLAS matrix-product ceiling (f32 and TF32)
 #   bash bench/device_session.sh compile   torch.compile of the TTT-MLP layer (mini-batch 64) alone: it takes 3-7 minutes
 #   bash bench/device_session.sh barriers  the fused scan with shared barriers: its CUDA tests, the layer and the step
+#   bash bench/device_session.sh precision the step with TF32 and with bf16 matrix products, ours and PyTorch's
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_* build/ttt-train build/ttt-probe \
 #             build/ttt-tokens build/ttt-layer-bench
 # There:  carry device-bundle; results under $OUT.
@@ -55,6 +56,16 @@ compile)
   args="--variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64"
   device-bundle/bin/ttt-layer-bench $args --device cuda --kernel 1 | tee "$out/compile.jsonl"
   (cd tools/reference && timeout 500 python3 bench_ttt_torch.py $args --compile) | tee -a "$out/compile.jsonl"
+  ;;
+precision)
+  for mode in "tf32 --tf32" "bf16 --bf16-matmul"; do
+    set -- $mode
+    echo "== small_gpu.yaml, fused scan, group 0, run.matmul_precision=$1"
+    timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 run.log_freq=10 run.eval_freq=0 \
+      run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" ttt.scan_checkpoint_group=0 \
+      run.matmul_precision=$1 2>&1 | grep "^step"
+    (cd tools/reference && timeout 100 python3 bench_model_torch.py $2) | tee -a "$out/precision.jsonl"
+  done
   ;;
 barriers)
   timeout 200 device-bundle/bin/test_cuda --gtest_filter='*FusedScan*:*attention*' --gtest_brief=1 2>&1 | tail -3

@@ -158,15 +158,20 @@ struct Vals {
   TTT_HD T operator[](int k) const { return v[k]; }
 };
 
-// The scan for one sequence. Ex supplies gemm (C = alpha op(A) op(B) + beta C, row-major, beta 0
-// never reads C), each(n, f) (f(i) for i < n, then a barrier), each(n, read, write) (the same in
-// two phases: write(i, read(i)), see Vals), copy, and each_row(n, f): f(r, row)
-// for every row r < n, where the row's `row.lanes` workers (1 on the CPU, a warp's 32 lanes on the
-// GPU) each call f with their own `row.lane`, stride over the row's columns from it, and combine
-// partial results with row.sum(v) (every lane gets the total); then a barrier. Every one of these
-// ends with a barrier, except inside `auto group = ex_.together();`: there they skip it and the
-// group ends with one barrier when it goes out of scope. A group holds only steps that are
-// independent: none reads or writes what another step of the group writes.
+// The scan for one sequence, written against an executor Ex (scan_cpu.cpp, scan_cuda.cu):
+//   gemm(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc)
+//                          C = alpha op(A) op(B) + beta C, row-major (beta 0 never reads C)
+//   each(n, f)             f(i) for every i < n
+//   each(n, read, write)   the same in two phases, write(i, read(i)) (see Vals)
+//   each_row(n, f)         f(r, row) for every row r < n: the row's row.lanes workers (1 on the
+//                          CPU, a warp's 32 lanes on the GPU) each call f with their own row.lane,
+//                          stride over the row's columns from it, and combine partial results
+//                          with row.sum(v) (every lane gets the total)
+//   copy(dst, src, n)
+// Every step ends with a barrier, except inside `auto group = ex_.together();`: there the steps
+// skip it and the group ends with one barrier when it goes out of scope. A group holds only
+// independent steps: none reads or writes what another step of the group writes
+// (FusedScanCpu.GroupedStepsAreIndependent checks it by running each group in reverse).
 template <class T, class Ex>
 class Sequence {
  public:

@@ -1,7 +1,8 @@
 // The fused scan on the GPU: one thread block (or a cluster of two, below) per sequence
-// (batch x head) runs scan_algo.h for every mini-batch in order; the per-sequence workspace (inner state, intermediates) is global
-// memory that stays in L2. Matrix products are block-wide tiled loops in shared memory, f32
-// throughout (no TF32), so results match the composed path to rounding.
+// (batch x head) runs scan_algo.h for every mini-batch in order; the per-sequence workspace
+// (inner state, intermediates) is global memory that stays in L2. Matrix products are block-wide
+// tiled loops in shared memory, f32 throughout (no TF32), so results match the composed path to
+// rounding.
 //
 // When twice the sequences fit on the GPU's SMs (the default, set_cuda_blocks_per_sequence(0)), a
 // thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
