@@ -25,51 +25,56 @@ struct Blocks {
   int64_t end(int64_t i) const { return std::min(S, (i + 1) * T); }
 };
 
-// The batched product C = op(A) op(B) on sub-matrices (compute::matmul_region).
-MatmulArgs region(const Blocks& b, int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
+// Where one operand of a block product lies in its [.., S, S] or [.., S, d] tensor: its row
+// length, the element its block starts at, and the distance between batch entries.
+struct Part {
+  int64_t ld, offset, stride;
+};
+
+// c's block = op(a's block) op(b's block), [m, k] x [k, n], for every batch entry
+// (compute::matmul_region).
+void block_product(const Blocks& bl, int64_t m, int64_t n, int64_t k, const Tensor& a, Part pa, bool ta,
+                   const Tensor& b, Part pb, bool tb, const Tensor& c, Part pc) {
   MatmulArgs g;
-  g.batch = b.n;
+  g.batch = bl.n;
   g.m = m, g.n = n, g.k = k;
   g.trans_a = ta, g.trans_b = tb;
-  return g;
+  g.lda = pa.ld, g.offset_a = pa.offset, g.stride_a = pa.stride;
+  g.ldb = pb.ld, g.offset_b = pb.offset, g.stride_b = pb.stride;
+  g.ldc = pc.ld, g.offset_c = pc.offset, g.stride_c = pc.stride;
+  compute::matmul_region(a, b, c, g);
 }
 
 // out[.., block i rows, 0:end(i)] = x[block i rows] y[0:end(i)]^T for every block row i: the lower
 // block triangle of x y^T (x, y [.., S, d]; out [.., S, S]).
 void lower_scores(const Tensor& x, const Tensor& y, const Tensor& out, const Blocks& b) {
+  const int64_t S = b.S, d = b.d;
   for (int64_t i = 0; i < b.count(); ++i) {
-    const int64_t r0 = b.begin(i), rows = b.end(i) - r0, cols = b.end(i);
-    MatmulArgs g = region(b, rows, cols, b.d, false, true);
-    g.lda = b.d, g.offset_a = r0 * b.d, g.stride_a = b.S * b.d;
-    g.ldb = b.d, g.stride_b = b.S * b.d;
-    g.ldc = b.S, g.offset_c = r0 * b.S, g.stride_c = b.S * b.S;
-    compute::matmul_region(x, y, out, g);
+    const int64_t r0 = b.begin(i);
+    block_product(b, b.end(i) - r0, b.end(i), d, x, {d, r0 * d, S * d}, false, y, {d, 0, S * d}, true, out,
+                  {S, r0 * S, S * S});
   }
 }
 
 // out[block i rows] = p[block i rows, 0:end(i)] z[0:end(i)]: p's lower block triangle times z
 // (p [.., S, S], z and out [.., S, d]).
 void lower_times(const Tensor& p, const Tensor& z, const Tensor& out, const Blocks& b) {
+  const int64_t S = b.S, d = b.d;
   for (int64_t i = 0; i < b.count(); ++i) {
-    const int64_t r0 = b.begin(i), rows = b.end(i) - r0, inner = b.end(i);
-    MatmulArgs g = region(b, rows, b.d, inner, false, false);
-    g.lda = b.S, g.offset_a = r0 * b.S, g.stride_a = b.S * b.S;
-    g.ldb = b.d, g.stride_b = b.S * b.d;
-    g.ldc = b.d, g.offset_c = r0 * b.d, g.stride_c = b.S * b.d;
-    compute::matmul_region(p, z, out, g);
+    const int64_t r0 = b.begin(i);
+    block_product(b, b.end(i) - r0, d, b.end(i), p, {S, r0 * S, S * S}, false, z, {d, 0, S * d}, false, out,
+                  {d, r0 * d, S * d});
   }
 }
 
 // out[block j rows] = p[begin(j):S, block j cols]^T z[begin(j):S]: the transpose of p's lower block
 // triangle times z (the rows of block column j start at its diagonal block).
 void lower_t_times(const Tensor& p, const Tensor& z, const Tensor& out, const Blocks& b) {
+  const int64_t S = b.S, d = b.d;
   for (int64_t j = 0; j < b.count(); ++j) {
-    const int64_t c0 = b.begin(j), cols = b.end(j) - c0, inner = b.S - c0;
-    MatmulArgs g = region(b, cols, b.d, inner, true, false);
-    g.lda = b.S, g.offset_a = c0 * b.S + c0, g.stride_a = b.S * b.S;
-    g.ldb = b.d, g.offset_b = c0 * b.d, g.stride_b = b.S * b.d;
-    g.ldc = b.d, g.offset_c = c0 * b.d, g.stride_c = b.S * b.d;
-    compute::matmul_region(p, z, out, g);
+    const int64_t c0 = b.begin(j);
+    block_product(b, b.end(j) - c0, d, S - c0, p, {S, c0 * S + c0, S * S}, true, z, {d, c0 * d, S * d}, false, out,
+                  {d, c0 * d, S * d});
   }
 }
 

@@ -2,6 +2,8 @@
 // f32 on both backends; outputs and every input gradient must agree. Skipped without a GPU.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include <cmath>
 
 #include "core/allocator.h"
@@ -121,40 +123,27 @@ std::vector<OpCase> large_cases() {
   return c;
 }
 
-// run.matmul_precision=tf32: products on TF32 tensor cores are close to f32 but visibly rounded
-// (so tensor cores did run), and switching back gives exact f32 products again.
-TEST(CudaMatmul, Tf32IsCloseToF32AndSwitchesBack) {
+// run.matmul_precision=tf32 / bf16: products on tensor cores (for bf16 cuBLAS may pick TF32: both
+// round the inputs) are close to f32 but visibly rounded (so tensor cores did run), close to the
+// CPU's emulation of the mode, and switching back gives exact f32 products again.
+TEST(CudaMatmul, ReducedPrecisionIsCloseToF32AndSwitchesBack) {
   SKIP_WITHOUT_GPU();
   Generator gen(21);
   Tensor a = randn({3, 200, 300}, gen), b = randn({300, 150}, gen);
   Tensor exact = matmul(a, b);
   Tensor ga = to_device(a, Device::cuda()), gb = to_device(b, Device::cuda());
-  compute::set_matmul_precision(compute::MatmulPrecision::tf32);
-  Tensor tf32 = to_device(matmul(ga, gb), Device::cpu());
-  compute::set_matmul_precision(compute::MatmulPrecision::f32);
-  Tensor f32 = to_device(matmul(ga, gb), Device::cpu());
-  EXPECT_LE(rel_error(exact, f32), 1e-5);
-  EXPECT_LE(rel_error(exact, tf32), 1e-2);
-  EXPECT_GE(rel_error(exact, tf32), 1e-5) << "TF32 gave f32-exact products: were tensor cores used?";
-}
-
-// run.matmul_precision=bf16: f32 products on bf16 tensor cores (cuBLAS may pick TF32 instead: both
-// round the inputs) are within bf16's rounding of f32 and close to the CPU's emulation.
-TEST(CudaMatmul, Bf16IsCloseToF32AndSwitchesBack) {
-  SKIP_WITHOUT_GPU();
-  Generator gen(22);
-  Tensor a = randn({3, 200, 300}, gen), b = randn({300, 150}, gen);
-  Tensor exact = matmul(a, b);
-  Tensor ga = to_device(a, Device::cuda()), gb = to_device(b, Device::cuda());
-  compute::set_matmul_precision(compute::MatmulPrecision::bf16);
-  Tensor bf16 = to_device(matmul(ga, gb), Device::cpu());
-  Tensor emulated = matmul(a, b);
-  compute::set_matmul_precision(compute::MatmulPrecision::f32);
-  Tensor f32 = to_device(matmul(ga, gb), Device::cpu());
-  EXPECT_LE(rel_error(exact, f32), 1e-5);
-  EXPECT_LE(rel_error(exact, bf16), 2e-2);
-  EXPECT_GE(rel_error(exact, bf16), 1e-5) << "bf16 gave f32-exact products: were tensor cores used?";
-  EXPECT_LE(rel_error(emulated, bf16), 2e-2);
+  for (auto [mode, tolerance] : {std::pair{compute::MatmulPrecision::tf32, 1e-2}, std::pair{compute::MatmulPrecision::bf16, 2e-2}}) {
+    SCOPED_TRACE(mode == compute::MatmulPrecision::tf32 ? "tf32" : "bf16");
+    compute::set_matmul_precision(mode);
+    Tensor rounded = to_device(matmul(ga, gb), Device::cpu());
+    Tensor emulated = matmul(a, b);
+    compute::set_matmul_precision(compute::MatmulPrecision::f32);
+    Tensor f32 = to_device(matmul(ga, gb), Device::cpu());
+    EXPECT_LE(rel_error(exact, f32), 1e-5);
+    EXPECT_LE(rel_error(exact, rounded), tolerance);
+    EXPECT_GE(rel_error(exact, rounded), 1e-5) << "f32-exact products: were tensor cores used?";
+    EXPECT_LE(rel_error(emulated, rounded), tolerance);
+  }
 }
 
 class CudaParityLarge : public ::testing::TestWithParam<OpCase> {};
