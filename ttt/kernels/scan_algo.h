@@ -89,13 +89,15 @@ struct ScanShape {
   TTT_HD int saved_states() const { return (n + group - 1) / group; }
 
   // Workspace of one sequence, in elements: forward and backward intermediates. The forward
-  // intermediates of one mini-batch that backward reads (x, z, g, h, xbar, zbar and the two LN
-  // statistics) come first, in [0, acts): the same offsets place them in a kept or group slot.
+  // intermediates of one mini-batch that backward reads (x, z, g, h, xbar, zbar, the attention
+  // scores s and the two LN statistics) come first, in [0, acts): the same offsets place them in a
+  // kept or group slot.
   struct Layout {
     int64_t x[kMaxLayers], z[kMaxLayers], g[kMaxLayers], h[kMaxLayers], xbar[kMaxLayers], zbar[kMaxLayers];
+    int64_t s[kMaxLayers];
     int64_t mu_z, rstd_z, mu_zb, rstd_zb, acts;
     int64_t dg[kMaxLayers], dz[kMaxLayers], dx[kMaxLayers];
-    int64_t s, m, dm, dzbar, dxbar, ge, dge, rows_a, rows_b, dgamma, dbeta, del, dw;
+    int64_t m, dm, dzbar, dxbar, ge, dge, rows_a, rows_b, dgamma, dbeta, del, dw;
     int64_t total;
   };
   TTT_HD Layout layout() const {
@@ -111,6 +113,7 @@ struct ScanShape {
       L.h[l] = l + 1 < layers ? take(B * dout) : 0;  // H_l = G_{l+1} W_{l+1}^T exists below the top
       L.xbar[l] = l > 0 ? take(B * din) : 0;  // Xbar_0 is Q: no slot
       L.zbar[l] = take(B * dout);
+      L.s[l] = take(B * B);
     }
     L.mu_z = take(B), L.rstd_z = take(B), L.mu_zb = take(B), L.rstd_zb = take(B);
     L.acts = o;
@@ -119,7 +122,7 @@ struct ScanShape {
       L.dz[l] = take(B * dims[l + 1]);
       L.dx[l] = take(B * dims[l]);
     }
-    L.s = take(B * B), L.m = take(B * B), L.dm = take(B * B);
+    L.m = take(B * B), L.dm = take(B * B);
     L.dzbar = take(B * D), L.dxbar = take(B * D), L.ge = take(B * D), L.dge = take(B * D);
     L.rows_a = take(B * dims[0]), L.rows_b = take(B * dims[0]);
     L.dgamma = take(dims[0]), L.dbeta = take(dims[0]), L.del = take(B);
@@ -313,13 +316,15 @@ class Sequence {
     }
   }
 
-  // S_l = Xbar_l X_l^T for layer l of mini-batch m, then (weights) M_l = eta o (S_l + 1).
+  // S_l = Xbar_l X_l^T for layer l of mini-batch m (kept with the intermediates), then (weights)
+  // M_l = eta o (S_l + 1).
   TTT_HD void scores(int l, int m) {
     const int b = s_.b, di = din(l);
-    ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), w(L_.s), b);
+    ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), act(L_.s[l]), b);
   }
-  TTT_HD void weights(int m) {
-    T *S = w(L_.s), *M = w(L_.m);
+  TTT_HD void weights(int l, int m) {
+    const T* S = act(L_.s[l]);
+    T* M = w(L_.m);
     const T* eta = eta_of(m);
     ex_.each(
         s_.b * s_.b, [=](int i) { return Vals<T, 2>{{eta[i], S[i]}}; },
@@ -338,7 +343,7 @@ class Sequence {
         scores(l, m);
         ex_.gemm(b, dn, di, T(1), xbar_in(l, m), di, false, W + s_.w_at(l), dn, false, T(0), zb, dn);
       }
-      weights(m);
+      weights(l, m);
       ex_.gemm(b, dn, b, T(-1), w(L_.m), b, false, act(L_.g[l]), dn, false, T(1), zb, dn);
       add_bias_then_gelu(zb, W + s_.b_at(l), l + 1 < L ? act(L_.xbar[l + 1]) : nullptr, b, dn);
     }
@@ -457,13 +462,13 @@ class Sequence {
 
     // (c) the output path, top layer down: Zbar_l = Xbar_l W_l - M_l G_l + b_l
     {
-      T *dzbar = w(L_.dzbar), *dxbar = w(L_.dxbar), *S = w(L_.s), *M = w(L_.m), *dM = w(L_.dm);
+      T *dzbar = w(L_.dzbar), *dxbar = w(L_.dxbar), *M = w(L_.m), *dM = w(L_.dm);
       for (int l = L - 1; l >= 0; --l) {
         const int di = din(l), dn = dout(l);
         const T* xb = xbar_in(l, m);
+        const T* S = act(L_.s[l]);  // forward's scores
         {  // everything that needs only dZbar
           auto group = ex_.together();
-          scores(l, m);
           ex_.gemm(di, dn, b, T(1), xb, di, true, dzbar, dn, false, T(1), dW + s_.w_at(l), dn);
           add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
           ex_.gemm(b, b, dn, T(-1), dzbar, dn, false, act(L_.g[l]), dn, true, T(0), dM, b);
@@ -471,7 +476,7 @@ class Sequence {
         }
         {  // M from S; deta and dS from dM and S
           auto group = ex_.together();
-          weights(m);
+          weights(l, m);
           ex_.each(
               b * b, [=](int i) { return Vals<T, 4>{{deta[i], dM[i], S[i], eta[i]}}; },
               [=](int i, Vals<T, 4> in) {
