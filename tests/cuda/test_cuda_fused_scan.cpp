@@ -72,6 +72,7 @@ TEST_P(FusedScanCuda, SharedBarriersMatchComposedCpuInF32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCuda, ::testing::ValuesIn(cuda_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Random, FusedScanCuda, ::testing::ValuesIn(testing::random_scan_cases(12)), case_name);
 
 TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
   SKIP_WITHOUT_GPU();

@@ -2,6 +2,7 @@
 // parity tests: both scans must compute the same function and the same gradients.
 #pragma once
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,30 @@ inline std::vector<ScanCase> scan_cases() {
       {"multilayer_group3", 1, 2, 5, 2, {4, 6, 5, 4}, true, false, 0, 3},
       {"mlp_group1", 1, 2, 3, 3, {4, 8, 4}, true, true, 0, 1},  // every state kept, intermediates recomputed
   };
+}
+
+// `count` cases drawn at random (fixed seed): 1-3 inner layers of 2-20 units (d_0 = d_L, 4-12),
+// 1-2 sequences of 1-3 heads, 1-5 mini-batches of 1-9 tokens, causal or full, shared or carried
+// initial state, padding, checkpoint groups 0 to n. Named random_0, random_1, ...
+inline std::vector<ScanCase> random_scan_cases(int count, uint32_t seed = 2026) {
+  std::mt19937 rng(seed);
+  auto pick = [&rng](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  std::vector<ScanCase> cases;
+  for (int i = 0; i < count; ++i) {
+    ScanCase c;
+    c.name = "random_" + std::to_string(i);
+    c.batch = pick(1, 2), c.heads = pick(1, 3), c.n = pick(1, 5), c.b = pick(1, 9);
+    const int64_t layers = pick(1, 3), d = pick(4, 12);  // LayerNorm over d = 2 is too ill-conditioned for f32
+    c.dims = {d};
+    for (int64_t l = 1; l < layers; ++l) c.dims.push_back(pick(2, 20));
+    c.dims.push_back(d);
+    c.causal = pick(0, 1) == 1;
+    c.shared_init = pick(0, 1) == 1;
+    c.padded = pick(0, c.b - 1);
+    c.group = pick(0, c.n);
+    cases.push_back(c);
+  }
+  return cases;
 }
 
 // Inputs with requires_grad set (leaves), f64 or f32, on `device`.

@@ -40,14 +40,16 @@ TEST_P(FusedScanCpu, MatchesComposedValuesAndGradients) {
   testing::ScanRun ref = testing::run_scan(c, false, DType::f64, Device::cpu());
   testing::ScanRun got = testing::run_scan(c, true, DType::f64, Device::cpu());
   ASSERT_EQ(ref.values.size(), got.values.size());
+  // Relative to the largest reference entry: with d = 2 the inner LayerNorm's gradients reach 1e4
+  // and f64 rounding differences grow with them (random_1: 9e-12 relative, 3e-7 absolute).
   for (size_t i = 0; i < ref.values.size(); ++i) {
     ASSERT_EQ(ref.values[i].shape(), got.values[i].shape()) << "output " << i;
-    EXPECT_LT(testing::max_abs_diff(ref.values[i], got.values[i]), 1e-11) << "output " << i;
+    EXPECT_LT(testing::relative_error(got.values[i], ref.values[i]), 1e-10) << "output " << i;
   }
   const size_t layers = c.dims.size() - 1;
   for (size_t i = 0; i < ref.grads.size(); ++i) {
     ASSERT_EQ(ref.grads[i].shape(), got.grads[i].shape()) << testing::scan_leaf_name(i, layers);
-    EXPECT_LT(testing::max_abs_diff(ref.grads[i], got.grads[i]), 1e-10) << "gradient of " << testing::scan_leaf_name(i, layers);
+    EXPECT_LT(testing::relative_error(got.grads[i], ref.grads[i]), 1e-9) << "gradient of " << testing::scan_leaf_name(i, layers);
   }
 }
 
@@ -70,6 +72,7 @@ TEST_P(FusedScanCpu, GroupedStepsAreIndependent) {
 
 std::string case_name(const ::testing::TestParamInfo<ScanCase>& p) { return p.param.name; }
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCpu, ::testing::ValuesIn(testing::scan_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Random, FusedScanCpu, ::testing::ValuesIn(testing::random_scan_cases(12)), case_name);
 
 TEST(FusedScan, GradcheckF64) {
   for (const ScanCase& c : {ScanCase{"mlp", 1, 1, 2, 2, {2, 3, 2}, true, true, 0, 0},
