@@ -3,9 +3,10 @@
 // Causal attention never uses the scores above the diagonal, so the products run on blocks of
 // T rows: with the S x S matrices cut into n = ceil(S / T) block rows, block (i, j) is computed
 // only when j <= i, about (n + 1) / (2n) of the full products (9/16 at S = 2048, T = 256). The
-// blocks above the block diagonal of the [.., S, S] scratch (scores, dP) are never written or
-// read: the masked softmax skips blocked entries in both directions (core/kernel_args.h). The
-// op's output and gradients are fully defined; only its internal buffers have holes.
+// blocks above the block diagonal of the [.., S, S] buffers (scores, P, dP, dS) are never written
+// or read: the products skip them, and the masked softmax stays inside the computed blocks in
+// both directions (SoftmaxArgs::block, core/kernel_args.h). The op's output and gradients are
+// fully defined; only its internal buffers have holes.
 #include <algorithm>
 
 #include "autograd/node.h"
@@ -101,6 +102,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
   args.queries = b.S;
   args.causal = causal;
   args.context = context;
+  args.block = causal ? b.T : 0;  // the softmax stays inside the computed blocks too
   if (!causal && context <= 0) args.queries = 0;  // nothing to block
 
   Tensor out = zeros(q.shape(), q.dtype(), q.device());

@@ -43,6 +43,10 @@ struct SoftmaxArgs {
   int64_t queries = 0;   // rows per score matrix; 0: no mask
   bool causal = false;   // block j > i
   int64_t context = 0;   // > 0: also block i - j >= context, and j - i >= context when not causal
+  // > 0 with causal: row i touches only the columns of the blocks of `block` rows up to its own,
+  // j < min(S, (i / block + 1) block); the rest of the row is neither read nor written (the
+  // attention op's block-causal scratch, autograd/ops_attention.cpp).
+  int64_t block = 0;
 };
 
 // True when query i may not attend to key j under `a` (see SoftmaxArgs).
@@ -53,6 +57,16 @@ inline bool attention_blocked(const SoftmaxArgs& a, int64_t i, int64_t j) {
   if (a.queries == 0) return false;
   if (a.causal && j > i) return true;
   return a.context > 0 && (i - j >= a.context || (!a.causal && j - i >= a.context));
+}
+
+// How many of row i's d columns a softmax kernel touches (SoftmaxArgs::block).
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline int64_t softmax_columns(const SoftmaxArgs& a, int64_t i, int64_t d) {
+  if (a.queries == 0 || !a.causal || a.block <= 0) return d;
+  const int64_t end = (i / a.block + 1) * a.block;
+  return end < d ? end : d;
 }
 DimView dim_view(const Shape& s, int64_t dim);
 

@@ -43,12 +43,13 @@ void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
       T* b = py + r * d;
       const int64_t i = args.queries > 0 ? r % args.queries : 0;
       auto open = [&](int64_t j) { return !attention_blocked(args, i, j); };
+      const int64_t cols = softmax_columns(args, i, d);
       double m = -std::numeric_limits<double>::infinity(), s = 0;
-      for (int64_t j = 0; j < d; ++j)
+      for (int64_t j = 0; j < cols; ++j)
         if (open(j)) m = std::max<double>(m, k * a[j]);
-      for (int64_t j = 0; j < d; ++j)
+      for (int64_t j = 0; j < cols; ++j)
         if (open(j)) s += std::exp(k * a[j] - m);
-      for (int64_t j = 0; j < d; ++j)
+      for (int64_t j = 0; j < cols; ++j)
         b[j] = static_cast<T>(log ? a[j] - m - std::log(s) : open(j) ? std::exp(k * a[j] - m) / s : 0.0);
     }
   });
@@ -68,10 +69,11 @@ void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x,
       T* o = pd + r * d;
       const int64_t i = args.queries > 0 ? r % args.queries : 0;
       auto open = [&](int64_t j) { return !attention_blocked(args, i, j); };
+      const int64_t cols = softmax_columns(args, i, d);
       double s = 0;
-      for (int64_t j = 0; j < d; ++j)
+      for (int64_t j = 0; j < cols; ++j)
         if (open(j)) s += log ? g[j] : g[j] * a[j];
-      for (int64_t j = 0; j < d; ++j)
+      for (int64_t j = 0; j < cols; ++j)
         o[j] = static_cast<T>(!open(j) ? 0.0 : log ? g[j] - std::exp(a[j]) * s : args.scale * a[j] * (g[j] - s));
     }
   });

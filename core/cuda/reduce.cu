@@ -67,16 +67,17 @@ __global__ void softmax_kernel(const float* x, float* y, int64_t d, SoftmaxArgs 
   float* b = y + blockIdx.x * d;
   const float k = static_cast<float>(args.scale);
   const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
+  const int64_t cols = softmax_columns(args, i, d);
   float m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
     if (!attention_blocked(args, i, j)) m = fmaxf(m, k * a[j]);
   m = block_max(m);
   float s = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
     if (!attention_blocked(args, i, j)) s += expf(k * a[j] - m);
   s = block_sum(s);
   const float log_s = logf(s);
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
     b[j] = args.log ? a[j] - m - log_s : attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - m) / s;
 }
 
@@ -87,11 +88,12 @@ __global__ void softmax_backward_kernel(const float* g, const float* y, float* d
   const bool log = args.log;
   const float k = static_cast<float>(args.scale);
   const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
+  const int64_t cols = softmax_columns(args, i, d);
   float s = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
     if (!attention_blocked(args, i, j)) s += log ? g[off + j] : g[off + j] * y[off + j];
   s = block_sum(s);
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
     dx[off + j] = attention_blocked(args, i, j) ? 0.0f
                   : log                          ? g[off + j] - expf(y[off + j]) * s
                                                  : k * y[off + j] * (g[off + j] - s);
