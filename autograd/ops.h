@@ -89,8 +89,10 @@ Tensor attention_softmax(const Tensor& scores, double scale, bool causal, int64_
 // softmax(scale q k^T, masked as attention_softmax) v for q, k, v [..., S, d], as one op
 // (ops_attention.cpp): with the causal mask, the products skip the blocks of `block` rows that lie
 // above the block diagonal. Equal to matmul(attention_softmax(matmul(q, k, false, true), ...), v).
+// recompute: keep each row's log-sum-exp instead of the [..., S, S] weights for backward, which
+// rebuilds them (one more q k^T product; much less memory).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal, int64_t context,
-                 int64_t block = 256);
+                 int64_t block = 256, bool recompute = false);
 // Over the last dim; weight/bias [D] or undefined. Biased variance, like PyTorch.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);

@@ -85,10 +85,18 @@ Shape scores_shape(const Tensor& q) {
   return s;
 }
 
+// P again, from q, k and forward's row log-sum-exp: one more product, no max or sum pass.
+Tensor rebuilt_weights(const Tensor& q, const Tensor& k, const Tensor& lse, const SoftmaxArgs& args,
+                       const Blocks& b) {
+  Tensor scores = empty(scores_shape(q), q.dtype(), q.device());
+  lower_scores(q, k, scores, b);
+  return compute::softmax_from_lse(scores, lse, args);
+}
+
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal, int64_t context,
-                 int64_t block) {
+                 int64_t block, bool recompute) {
   TTT_CHECK(q.defined() && k.defined() && v.defined(), "attention", "q, k and v must be defined");
   TTT_CHECK(q.dim() >= 2 && q.shape() == k.shape() && q.shape() == v.shape(), "attention",
             "q, k and v must have one shape [..., S, d], got ", q.describe(), ", ", k.describe(), ", ", v.describe());
@@ -107,27 +115,32 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
 
   Tensor out = zeros(q.shape(), q.dtype(), q.device());
   if (b.n == 0 || b.S == 0 || b.d == 0) return out;  // nothing to attend to (an empty batch or sequence)
-  Tensor p;
+  // P = softmax(scale q k^T, masked): blocked entries 0. With `recompute`, only each row's
+  // log-sum-exp is kept for backward ([.., S] instead of [.., S, S]), which rebuilds P from it.
+  Tensor p, lse;
   {
     Tensor scores = empty(scores_shape(q), q.dtype(), q.device());
     lower_scores(q, k, scores, b);
-    p = compute::softmax(scores, args);  // blocked entries: 0
+    compute::SoftmaxOut r = compute::softmax_with_lse(scores, args);
+    p = r.y, lse = r.lse;
   }
   lower_times(p, v, out, b);
+  if (recompute) p = Tensor();
   return record(out, "attention", {q, k, v},
-                [q = q.detach(), k = k.detach(), v = v.detach(), p, args, b](const Tensor& g) {
+                [q = q.detach(), k = k.detach(), v = v.detach(), p, lse, args, b](const Tensor& g) {
+                  const Tensor pw = p.defined() ? p : rebuilt_weights(q, k, lse, args, b);
                   Tensor ds;
                   {  // dP = g v^T, freed once dS = softmax's backward (scaled, 0 where blocked) has it
-                    Tensor dp = empty(p.shape(), p.dtype(), p.device());
+                    Tensor dp = empty(pw.shape(), pw.dtype(), pw.device());
                     lower_scores(g, v, dp, b);
-                    ds = compute::softmax_backward(dp, p, args);
+                    ds = compute::softmax_backward(dp, pw, args);
                   }
                   Tensor dq = empty(q.shape(), q.dtype(), q.device());
                   Tensor dk = empty(k.shape(), k.dtype(), k.device());
                   Tensor dv = empty(v.shape(), v.dtype(), v.device());
                   lower_times(ds, k, dq, b);    // dq = dS k
                   lower_t_times(ds, q, dk, b);  // dk = dS^T q
-                  lower_t_times(p, g, dv, b);   // dv = P^T g
+                  lower_t_times(pw, g, dv, b);  // dv = P^T g
                   return std::vector<Tensor>{dq, dk, dv};
                 });
 }

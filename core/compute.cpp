@@ -373,7 +373,25 @@ Tensor softmax(const Tensor& x, const SoftmaxArgs& args) {
               "a masked softmax takes square score matrices [..., ", args.queries, ", ", args.queries, "], got ",
               x.describe());
   Tensor y = empty(x.shape(), x.dtype(), x.device());
-  if (!skip_kernel(y)) TTT_RUN_KERNEL_AS(name, x, softmax, x, y, args);
+  if (!skip_kernel(y)) TTT_RUN_KERNEL_AS(name, x, softmax, x, y, Tensor(), args);
+  return y;
+}
+
+SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args) {
+  check_float("softmax_with_lse", x);
+  TTT_CHECK(!args.log && x.dim() >= 1, "softmax_with_lse", "a softmax (not log-softmax) over the last dim of ",
+            x.describe());
+  SoftmaxOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device())};
+  if (!skip_kernel(r.y)) TTT_RUN_KERNEL_AS("softmax_with_lse", x, softmax, x, r.y, r.lse, args);
+  return r;
+}
+
+Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args) {
+  check_same("softmax_from_lse", x, lse);
+  TTT_CHECK(!args.log && x.dim() >= 1 && lse.shape() == without_last(x.shape()), "softmax_from_lse",
+            "needs one lse per row of ", x.describe(), ", got ", lse.describe());
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(y)) TTT_RUN_KERNEL(x, softmax_from_lse, x, lse, y, args);
   return y;
 }
 

@@ -51,6 +51,11 @@ Tensor swiglu(const Tensor& x);
 Tensor swiglu_backward(const Tensor& grad, const Tensor& x);
 Tensor softmax(const Tensor& x, const SoftmaxArgs& args);  // over the last dim (core/kernel_args.h)
 Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& args);
+// A masked softmax and each row's log-sum-exp (the scaled scores' over the open entries), from
+// which softmax_from_lse rebuilds y later without a pass for the max and the sum.
+struct SoftmaxOut { Tensor y, lse; };
+SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
+Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args);
 
 struct LayerNormOut { Tensor y, mean, rstd; };
 LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);

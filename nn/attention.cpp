@@ -28,7 +28,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
   // softmax(q k^T / sqrt(d)) v with query i blocked from the future (causal) and from keys at least
   // `context` steps away; causal products skip the blocks above the diagonal: [B, H, S, d]
-  Tensor out = attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)), causal, context);
+  Tensor out = attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)), causal, context, 256, recompute_weights);
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
 }
 

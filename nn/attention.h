@@ -19,6 +19,9 @@ class MultiHeadAttention : public Module {
   int64_t heads, context;
   double rope_theta;
   bool causal;
+  // Keep each query's log-sum-exp instead of the [B, H, S, S] attention weights for backward, which
+  // rebuilds them (the attention op's `recompute`): much less memory, one more product.
+  bool recompute_weights = false;
 };
 
 // Moshi's gated feed-forward: linear_in [2h, C] (first half through SiLU, times the second half),

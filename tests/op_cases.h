@@ -137,6 +137,8 @@ inline std::vector<OpCase> op_cases() {
                [](T x) { return attention(x[0], x[1], x[2], 0.6, true, 0, 3); }});
   c.push_back({"attention_causal_window", {{1, 2, 6, 2}, {1, 2, 6, 2}, {1, 2, 6, 2}},
                [](T x) { return attention(x[0], x[1], x[2], 0.9, true, 3, 2); }});
+  c.push_back({"attention_causal_recompute", {{2, 7, 3}, {2, 7, 3}, {2, 7, 3}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.6, true, 2, 3, true); }});
   c.push_back({"attention_full", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
                [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 0, 2); }});
   c.push_back({"attention_window", {{1, 6, 2}, {1, 6, 2}, {1, 6, 2}},

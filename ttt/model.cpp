@@ -52,6 +52,7 @@ TransformerLayer::TransformerLayer(const ModelConfig& c, bool hybrid, Generator&
   norm1 = register_module("norm1", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
   self_attn = register_module("self_attn", std::make_shared<nn::MultiHeadAttention>(c.width, c.num_heads, c.context,
                                                                                    c.rope_theta, c.causal, gen, device));
+  self_attn->recompute_weights = c.attention_recompute;
   if (hybrid) {
     if (c.ttt_input_norm) norm_ttt = register_module("norm_ttt", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
     TTTConfig tc = c.ttt;

@@ -24,6 +24,7 @@ struct ModelConfig {
   int64_t audio_vocab = 0;
   int64_t context = 0;          // attention window in steps; 0 = unlimited
   double rope_theta = 10000.0;
+  bool attention_recompute = false;  // rebuild the attention weights in backward instead of keeping them
   double norm_eps = 1e-8;
   bool causal = true;           // a causal stack refuses full-mode TTT and bidirectional branches
   bool bidirectional = false;   // add a reversed-sequence TTT branch with its own gate

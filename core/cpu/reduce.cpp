@@ -29,13 +29,15 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
   });
 }
 
-// y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs).
-void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
+// y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs);
+// lse (when defined) = log sum exp(scale x) over them.
+void softmax(const Tensor& x, const Tensor& y, const Tensor& lse, const SoftmaxArgs& args) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), rows = x.numel() / d;
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    T* pl = lse.defined() ? lse.data<T>() : nullptr;
     const bool log = args.log;
     const double k = args.scale;
     for (int64_t r = 0; r < rows; ++r) {
@@ -51,6 +53,24 @@ void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
         if (open(j)) s += std::exp(k * a[j] - m);
       for (int64_t j = 0; j < cols; ++j)
         b[j] = static_cast<T>(log ? a[j] - m - std::log(s) : open(j) ? std::exp(k * a[j] - m) / s : 0.0);
+      if (pl) pl[r] = static_cast<T>(m + std::log(s));
+    }
+  });
+}
+
+// y = exp(scale x - lse) on open entries (the softmax that produced lse), 0 on blocked ones.
+void softmax_from_lse(const Tensor& x, const Tensor& lse, const Tensor& y, const SoftmaxArgs& args) {
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    const T *px = x.data<T>(), *pl = lse.data<T>();
+    T* py = y.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t i = args.queries > 0 ? r % args.queries : 0;
+      const int64_t cols = softmax_columns(args, i, d);
+      for (int64_t j = 0; j < cols; ++j)
+        py[r * d + j] =
+            static_cast<T>(attention_blocked(args, i, j) ? 0.0 : std::exp(args.scale * px[r * d + j] - pl[r]));
     }
   });
 }

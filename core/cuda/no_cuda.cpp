@@ -40,7 +40,10 @@ void embedding(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::emb
 void embedding_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::embedding_backward"); }
 void swiglu(const Tensor&, const Tensor&) { no_cuda("cuda::swiglu"); }
 void swiglu_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::swiglu_backward"); }
-void softmax(const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax"); }
+void softmax(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax"); }
+void softmax_from_lse(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) {
+  no_cuda("cuda::softmax_from_lse");
+}
 void softmax_backward(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax_backward"); }
 void layer_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::layer_norm");

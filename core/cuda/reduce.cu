@@ -61,8 +61,9 @@ __global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, D
   }
 }
 
-// y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs).
-__global__ void softmax_kernel(const float* x, float* y, int64_t d, SoftmaxArgs args) {
+// y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs);
+// lse (when not null) = log sum exp(scale x) over them.
+__global__ void softmax_kernel(const float* x, float* y, float* lse, int64_t d, SoftmaxArgs args) {
   const float* a = x + blockIdx.x * d;
   float* b = y + blockIdx.x * d;
   const float k = static_cast<float>(args.scale);
@@ -79,6 +80,17 @@ __global__ void softmax_kernel(const float* x, float* y, int64_t d, SoftmaxArgs 
   const float log_s = logf(s);
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
     b[j] = args.log ? a[j] - m - log_s : attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - m) / s;
+  if (lse && threadIdx.x == 0) lse[blockIdx.x] = m + log_s;
+}
+
+// y = exp(scale x - lse) on open entries (the softmax that produced lse), 0 on blocked ones.
+__global__ void softmax_from_lse_kernel(const float* x, const float* lse, float* y, int64_t d, SoftmaxArgs args) {
+  const float* a = x + blockIdx.x * d;
+  float* b = y + blockIdx.x * d;
+  const float k = static_cast<float>(args.scale), l = lse[blockIdx.x];
+  const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
+  const int64_t cols = softmax_columns(args, i, d);
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) b[j] = attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - l);
 }
 
 // softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g). Blocked entries
@@ -243,8 +255,15 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
   if (pieces.count > 1) reduce(op, partial, out, DimView{v.outer, pieces.count, v.inner});
 }
 
-void softmax(const Tensor& x, const Tensor& y, const SoftmaxArgs& args) {
-  softmax_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), x.size(-1), args);
+void softmax(const Tensor& x, const Tensor& y, const Tensor& lse, const SoftmaxArgs& args) {
+  softmax_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), opt_mut(lse),
+                                                              x.size(-1), args);
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void softmax_from_lse(const Tensor& x, const Tensor& lse, const Tensor& y, const SoftmaxArgs& args) {
+  softmax_from_lse_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), lse.data<float>(),
+                                                                        y.data<float>(), x.size(-1), args);
   TTT_CUDA_CHECK_LAUNCH();
 }
 

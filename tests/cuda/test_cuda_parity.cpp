@@ -94,6 +94,8 @@ std::vector<OpCase> large_cases() {
   c.push_back({"attention_softmax_big", {{2, 3, 300, 300}}, [](T x) { return attention_softmax(x[0], 0.125, true, 100); }});
   c.push_back({"attention_causal_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
                [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 0, 64); }});
+  c.push_back({"attention_recompute_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true); }});
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});

@@ -91,6 +91,11 @@ TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
   }
 }
 
+TEST(TttTrainConfig, AttentionRecomputeKey) {
+  EXPECT_FALSE(parse_config("model: {width: 32}\n", "test").model.attention_recompute);
+  EXPECT_TRUE(parse_config("model: {attention_recompute: true}\n", "test").model.attention_recompute);
+}
+
 // The reduced-precision matrix products (run.matmul_precision; the CPU rounds the operands as the
 // GPU's tensor cores do) train close to f32: the accuracy check of the tf32 and bf16 modes.
 TEST(TttTrain, ReducedPrecisionProductsTrainCloseToF32) {

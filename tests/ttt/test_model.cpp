@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -140,6 +141,34 @@ TEST(HybridLM, LossTrainsEveryStreamAndIgnoresPadding) {
   std::vector<double> pv(2 * 8 * 3);
   for (size_t i = 0; i < pv.size(); ++i) pv[i] = static_cast<double>(c.pad_id(static_cast<int64_t>(i % 3)));
   EXPECT_EQ(model.loss(x, from_vector(pv, {2, 8, 3}, DType::i64)).total.item<double>(), 0.0);
+}
+
+// model.attention_recompute reaches every attention module, and the loss and gradients stay those of
+// the model that keeps the attention weights.
+TEST(HybridLM, AttentionRecomputeReachesEveryLayerAndChangesNothingElse) {
+  std::vector<std::vector<double>> grads(2);
+  std::vector<double> losses;
+  for (bool recompute : {false, true}) {
+    ModelConfig c = small_model();
+    c.attention_recompute = recompute;
+    Generator gen(5);
+    HybridLM model(c, gen);
+    int attention_modules = 0;
+    for (const auto& [name, m] : model.named_modules())
+      if (auto* a = dynamic_cast<const nn::MultiHeadAttention*>(m)) {
+        EXPECT_EQ(a->recompute_weights, recompute) << name;
+        ++attention_modules;
+      }
+    EXPECT_EQ(attention_modules, c.num_layers);
+    Tensor loss = model.loss(tokens(2, 8, c, 6), tokens(2, 8, c, 7)).total;
+    backward(loss);
+    losses.push_back(loss.item<double>());
+    for (auto& [name, p] : model.named_parameters())
+      for (double v : p.grad().to_vector<double>()) grads[recompute].push_back(v);
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-6 * std::abs(losses[0]));
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t i = 0; i < grads[0].size(); ++i) ASSERT_NEAR(grads[1][i], grads[0][i], 1e-5) << "gradient entry " << i;
 }
 
 TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
