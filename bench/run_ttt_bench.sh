@@ -37,7 +37,7 @@ groups = {}
 for r in rows:
     groups.setdefault(key(r), {})[r["impl"]] = r
 print("ratios: PyTorch time / ttt.cpp kernel time (higher is better); peak: ttt.cpp kernel / eager")
-print(f"{'config':34} {'kernel ms':>10} {'1 block':>9} {'shared':>9} {'composed':>9} {'eager ms':>9} {'compile ms':>10} {'vs eager':>9} {'vs compile':>10} {'TFLOP/s':>8} {'peak MiB ours/eager':>20}")
+print(f"{'config':34} {'kernel ms':>10} {'1 block':>9} {'shared':>9} {'composed':>9} {'eager ms':>9} {'compile ms':>10} {'vs eager':>9} {'vs compile':>10} {'TFLOP/s':>8} {'peak MiB ours/eager':>20} {'fwd ms ours/eager':>18}")
 for k, g in groups.items():
     ours, comp_ours, eager, comp = g.get("ttt.cpp kernel"), g.get("ttt.cpp composed"), g.get("torch eager"), g.get("torch.compile")
     one_block, shared = g.get("ttt.cpp kernel 1 block"), g.get("ttt.cpp kernel shared barriers")
@@ -46,5 +46,6 @@ for k, g in groups.items():
     ratio = lambda r: f"{r['median_ms'] / ours['median_ms']:.2f}x" if r and ours else "-"
     peak = f"{ours['peak_mib']:.0f}/{eager['peak_mib']:.0f}" if ours and eager else "-"
     tf = f"{ours['tflops']:.2f}" if ours else "-"
-    print(f"{name:34} {ms(ours):>10} {ms(one_block):>9} {ms(shared):>9} {ms(comp_ours):>9} {ms(eager):>9} {ms(comp):>10} {ratio(eager):>9} {ratio(comp):>10} {tf:>8} {peak:>20}")
+    fwd = f"{ours['forward_ms']:.1f}/{eager['forward_ms']:.1f}" if ours and eager and "forward_ms" in ours and "forward_ms" in eager else "-"
+    print(f"{name:34} {ms(ours):>10} {ms(one_block):>9} {ms(shared):>9} {ms(comp_ours):>9} {ms(eager):>9} {ms(comp):>10} {ratio(eager):>9} {ratio(comp):>10} {tf:>8} {peak:>20} {fwd:>18}")
 PY

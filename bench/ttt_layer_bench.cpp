@@ -89,36 +89,45 @@ int main(int argc, char** argv) {
     auto sync = [&] {
       if (device.is_cuda()) cuda::synchronize();
     };
-    std::vector<double> ms;
+    std::vector<double> ms, forward_ms;
     if (device.is_cuda()) cuda::reset_peak_memory();
-    // On a GPU the pass is timed by two CUDA events around it; on the CPU by the host clock.
+    // On a GPU the pass is timed by CUDA events before, between (forward | backward) and after it;
+    // on the CPU by the host clock.
     void* start_event = device.is_cuda() ? cuda::event_create() : nullptr;
+    void* mid_event = device.is_cuda() ? cuda::event_create() : nullptr;
     void* end_event = device.is_cuda() ? cuda::event_create() : nullptr;
+    auto host_ms = [](auto from) {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - from).count();
+    };
     for (int64_t r = 0; r < warmup + reps; ++r) {
       sync();
       auto t0 = std::chrono::steady_clock::now();
       if (start_event) cuda::event_record(start_event);
       Tensor y = layer->forward(x);
+      if (mid_event) cuda::event_record(mid_event);
+      const double host_forward = host_ms(t0);
       backward(y, dy);
       if (end_event) cuda::event_record(end_event);
       sync();
-      const double elapsed = end_event ? cuda::event_elapsed_ms(start_event, end_event)
-                                       : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (r >= warmup) ms.push_back(elapsed);
+      if (r >= warmup) {
+        ms.push_back(end_event ? cuda::event_elapsed_ms(start_event, end_event) : host_ms(t0));
+        forward_ms.push_back(mid_event ? cuda::event_elapsed_ms(start_event, mid_event) : host_forward);
+      }
       zero_grad(layer->parameters());
       zero_grad({x});
     }
     std::sort(ms.begin(), ms.end());
-    const double median = ms[ms.size() / 2];
+    std::sort(forward_ms.begin(), forward_ms.end());
+    const double median = ms[ms.size() / 2], forward_median = forward_ms[forward_ms.size() / 2];
     const double flops = 3 * forward_flops(c, B, L);
     const double peak = device.is_cuda() ? cuda::allocator_stats().peak_bytes / 1048576.0 : 0.0;
     std::printf(
         "{\"impl\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
-        "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,"
-        "\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
+        "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"forward_ms\":%.3f,"
+        "\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
         c.use_kernel ? (shared_barriers ? "ttt.cpp kernel shared barriers" : cluster == 1 ? "ttt.cpp kernel 1 block" : cluster == 2 ? "ttt.cpp kernel cluster2" : "ttt.cpp kernel") : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
         static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
-        static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median,
+        static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median, forward_median,
         static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);
     return 0;
   } catch (const Error& e) {

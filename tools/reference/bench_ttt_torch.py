@@ -43,21 +43,25 @@ def main():
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     if a.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, forward_times = [], []
     cuda = a.device.startswith("cuda")
     for r in range(a.warmup + a.reps):
         sync()
         t0 = time.perf_counter()
-        if cuda:  # the pass is timed by CUDA events, as ttt-layer-bench does
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if cuda:  # the pass is timed by CUDA events (before, between forward and backward, after), as ttt-layer-bench does
+            start, mid, end = (torch.cuda.Event(enable_timing=True) for _ in range(3))
             start.record()
         y = fn(params, x, cfg)
+        if cuda:
+            mid.record()
+        host_forward = (time.perf_counter() - t0) * 1000
         y.backward(dy)
         if cuda:
             end.record()
         sync()
         if r >= a.warmup:
             times.append(start.elapsed_time(end) if cuda else (time.perf_counter() - t0) * 1000)
+            forward_times.append(start.elapsed_time(mid) if cuda else host_forward)
         for t in list(params.values()) + [x]:
             t.grad = None
     median = statistics.median(times)
@@ -65,6 +69,7 @@ def main():
     print(json.dumps({"impl": "torch.compile" if a.compile else "torch eager", "variant": a.variant, "batch": a.batch,
                       "len": a.len, "width": a.width, "heads": a.heads, "mini_batch": a.mini_batch,
                       "device": a.device, "median_ms": round(median, 3),
+                      "forward_ms": round(statistics.median(forward_times), 3),
                       "tokens_per_s": round(a.batch * a.len / (median / 1000), 1), "peak_mib": round(peak, 1)}))
 
 
