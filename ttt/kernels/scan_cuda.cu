@@ -38,8 +38,15 @@ struct BlockExec {
   // The block's barrier, or the cluster's (its release/acquire also makes each block's global
   // memory writes visible to the other blocks of the cluster).
   __device__ void barrier() {
-    if constexpr (kRanks == 1) __syncthreads();
-    else cooperative_groups::this_cluster().sync();
+    if constexpr (kRanks == 1) {
+      __syncthreads();
+    } else {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      cooperative_groups::this_cluster().sync();
+#else
+      __trap();  // clusters need sm_90; blocks_for never launches this kernel on older GPUs
+#endif
+    }
   }
   // The barrier that ends every step; with share_barriers, skipped inside a group of independent
   // steps (together()), which ends with one barrier instead. (A tile loop's own __syncthreads
@@ -298,14 +305,24 @@ bool g_share_barriers = [] {
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two
 // per sequence still fits in one wave (the kernel holds a whole SM: 255 registers x 256 threads).
 int blocks_for(int64_t sequences) {
-  if (g_blocks_per_sequence != 0) return g_blocks_per_sequence;
-  static const int sms = [] {
-    int device = 0, count = 0;
+  struct Gpu {
+    int sms = 0, major = 0;
+  };
+  static const Gpu gpu = [] {
+    int device = 0;
+    Gpu g;
     TTT_CUDA_CHECK(cudaGetDevice(&device));
-    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    return count;
+    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&g.sms, cudaDevAttrMultiProcessorCount, device));
+    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&g.major, cudaDevAttrComputeCapabilityMajor, device));
+    return g;
   }();
-  return 2 * sequences <= sms ? 2 : 1;
+  if (gpu.major < 9) {  // thread-block clusters need compute capability 9.0 (Hopper)
+    TTT_CHECK(g_blocks_per_sequence != 2, "fused_scan", "a cluster of two blocks per sequence needs a GPU of compute ",
+              "capability 9.0 or newer; this one is ", gpu.major, ".x");
+    return 1;
+  }
+  if (g_blocks_per_sequence != 0) return g_blocks_per_sequence;
+  return 2 * sequences <= gpu.sms ? 2 : 1;
 }
 
 template <bool kForward>
