@@ -142,8 +142,9 @@ TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 1);
   scan::set_cuda_blocks_per_sequence(0);
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
-  if (std::getenv("TTT_SCAN_SHARED_BARRIERS") == nullptr)
+  if (std::getenv("TTT_SCAN_SHARED_BARRIERS") == nullptr) {
     EXPECT_FALSE(scan::cuda_shared_barriers());  // off until measured on a GPU
+  }
 }
 
 TEST(FusedScan, RefusesThePrimalForm) {
