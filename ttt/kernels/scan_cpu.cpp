@@ -1,7 +1,11 @@
-// The fused scan on the CPU: scan_algo.h run with plain loops, one sequence after another. It is
-// the readable twin of the CUDA kernel and what the f64 gradchecks of use_kernel exercise.
+// The fused scan on the CPU: scan_algo.h run with plain loops and BLAS products, one sequence
+// after another. It is the readable twin of the CUDA kernel and what the f64 gradchecks of
+// use_kernel exercise.
+#include <cblas.h>
+
 #include <algorithm>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "ttt/kernels/scan_kernels.h"
@@ -27,18 +31,16 @@ struct CpuExec {
     else step();
   }
 
-  // C = alpha op(A) op(B) + beta C (beta == 0: C is not read).
+  // C = alpha op(A) op(B) + beta C (beta == 0: C is not read), row-major: BLAS's gemm exactly.
   template <class T>
   void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb, T beta, T* C,
             int ldc) {
     run([=] {
-      for (int i = 0; i < M; ++i)
-        for (int j = 0; j < N; ++j) {
-          T acc = 0;
-          for (int k = 0; k < K; ++k)
-            acc += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-          C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
-        }
+      const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+      if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else
+        cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     });
   }
   template <class F>
