@@ -105,15 +105,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
   b.S = q.size(-2), b.d = q.size(-1);
   b.n = b.S * b.d > 0 ? q.numel() / (b.S * b.d) : 0;
   b.T = causal ? block : b.S;  // without the causal mask every block is needed: one block
-  SoftmaxArgs args;
-  args.scale = scale;
-  args.queries = b.S;
-  args.causal = causal;
-  args.context = context;
+  SoftmaxArgs args = attention_softmax_args(b.S, scale, causal, context);
   args.block = causal ? b.T : 0;  // the softmax stays inside the computed blocks too
-  if (!causal && context <= 0) args.queries = 0;  // nothing to block
 
-  Tensor out = zeros(q.shape(), q.dtype(), q.device());
+  Tensor out = empty(q.shape(), q.dtype(), q.device());  // every row is written by lower_times
   if (b.n == 0 || b.S == 0 || b.d == 0) return out;  // nothing to attend to (an empty batch or sequence)
   // P = softmax(scale q k^T, masked): blocked entries 0. With `recompute`, only each row's
   // log-sum-exp is kept for backward ([.., S] instead of [.., S, S]), which rebuilds P from it.

@@ -38,12 +38,7 @@ Tensor swiglu(const Tensor& x) {
 // softmax(scale * scores + mask) with the mask computed in the kernel (SoftmaxArgs):
 // d/dscores = scale * y (g - sum(g y)); blocked entries have y = 0, so they get no gradient.
 Tensor attention_softmax(const Tensor& scores, double scale, bool causal, int64_t context) {
-  SoftmaxArgs args;
-  args.scale = scale;
-  args.queries = scores.dim() >= 2 ? scores.size(-1) : 0;
-  args.causal = causal;
-  args.context = context;
-  if (!causal && context <= 0) args.queries = 0;  // nothing to block
+  const SoftmaxArgs args = attention_softmax_args(scores.dim() >= 2 ? scores.size(-1) : 0, scale, causal, context);
   Tensor y = compute::softmax(scores, args);
   return record(y, "attention_softmax", {scores},
                 [y = y.detach(), args](const Tensor& g) { return V{compute::softmax_backward(g, y, args)}; });

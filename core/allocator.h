@@ -16,6 +16,10 @@ struct AllocatorStats {
 
 void* cpu_alloc(size_t bytes);
 void cpu_free(void* p);
+// TTT_POISON_EMPTY=1 in the environment: fresh memory (host allocations, and every block the CUDA
+// allocator hands out) is filled with 0xFF bytes, NaN in f32/f64 and -1 in integers, so that a
+// kernel reading memory nothing wrote fails its test instead of reading zeros or stale data.
+bool poison_fresh_memory();
 
 namespace cuda {
 void* device_alloc(size_t bytes, int device);  // throws ttt::Error with the figures on OOM

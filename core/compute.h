@@ -28,9 +28,9 @@ void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const Matm
 
 // Precision of f32 matrix products, for the whole process: f32 (the default: products exact to
 // f32 rounding), tf32 (inputs rounded to a 10-bit mantissa, f32 accumulation: TF32 tensor cores
-// on CUDA, several times faster, about 1e-3 relative error, like PyTorch's allow_tf32) or bf16
-// (inputs rounded to bfloat16's 7-bit mantissa, f32 accumulation: bf16 tensor cores, about 4e-3
-// relative error). The CPU rounds the operands the same way, so a CPU run shows a mode's accuracy
+// on CUDA, several times faster, like PyTorch's allow_tf32; each input rounded by up to 2^-11
+// relative) or bf16 (inputs rounded to bfloat16's 7-bit mantissa, up to 2^-8 relative, f32
+// accumulation: bf16 tensor cores). The CPU rounds the operands the same way, so a CPU run shows a mode's accuracy
 // (not bit for bit the GPU's: the sums run in another order). f64 products and the fused TTT scan
 // kernel always compute in full precision.
 using ttt::MatmulPrecision;

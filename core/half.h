@@ -27,18 +27,15 @@ inline uint16_t float_to_bf16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
-// f32 rounded to the nearest value with a 10-bit (TF32) or 7-bit (bf16) mantissa, ties to even;
+// f32 rounded to the nearest value with TF32's 10-bit or bf16's 7-bit mantissa, ties to even;
 // NaN and infinity pass through. For emulating reduced-precision matrix products on the CPU.
-inline float round_mantissa(float f, int dropped_bits) {
+inline float round_to_tf32(float f) {
   uint32_t u = float_bits(f);
   if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf / NaN
-  const uint32_t half = (1u << (dropped_bits - 1)) - 1u;
-  u += half + ((u >> dropped_bits) & 1u);
-  u &= ~((1u << dropped_bits) - 1u);
-  return bits_float(u);
+  u += 0xfffu + ((u >> 13) & 1u);                   // drop 13 mantissa bits, ties to even
+  return bits_float(u & ~0x1fffu);
 }
-inline float round_to_tf32(float f) { return round_mantissa(f, 13); }
-inline float round_to_bf16(float f) { return round_mantissa(f, 16); }
+inline float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
 
 inline float f16_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;

@@ -49,6 +49,17 @@ struct SoftmaxArgs {
   int64_t block = 0;
 };
 
+// The softmax of attention scores [..., S, S]: scaled, with query i blocked from keys j > i when
+// causal and from keys at least `context` steps away (when context > 0).
+inline SoftmaxArgs attention_softmax_args(int64_t S, double scale, bool causal, int64_t context) {
+  SoftmaxArgs a;
+  a.scale = scale;
+  a.queries = causal || context > 0 ? S : 0;  // 0: nothing to block
+  a.causal = causal;
+  a.context = context;
+  return a;
+}
+
 // True when query i may not attend to key j under `a` (see SoftmaxArgs).
 #if defined(__CUDACC__)
 __host__ __device__

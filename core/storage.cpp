@@ -8,20 +8,21 @@
 
 namespace ttt {
 
-// TTT_POISON_EMPTY=1: fresh host memory is filled with 0xFF bytes (NaN in f32/f64, -1 in integers),
-// so that a kernel reading memory nothing wrote shows up in results instead of reading zeros.
-// CI runs the CPU suites this way once (.ci/run).
-static const bool kPoisonEmpty = [] {
-  const char* v = std::getenv("TTT_POISON_EMPTY");
-  return v != nullptr && v[0] == '1';
-}();
+// CI runs the CPU suites once with TTT_POISON_EMPTY=1 (.ci/run).
+bool poison_fresh_memory() {
+  static const bool poison = [] {
+    const char* v = std::getenv("TTT_POISON_EMPTY");
+    return v != nullptr && v[0] == '1';
+  }();
+  return poison;
+}
 
 void* cpu_alloc(size_t bytes) {
   if (bytes == 0) return nullptr;
   size_t rounded = (bytes + 63) / 64 * 64;  // aligned_alloc needs a multiple of the alignment
   void* p = std::aligned_alloc(64, rounded);
   TTT_CHECK(p != nullptr, "cpu_alloc", "out of host memory allocating ", bytes, " bytes");
-  if (kPoisonEmpty) std::memset(p, 0xFF, rounded);
+  if (poison_fresh_memory()) std::memset(p, 0xFF, rounded);
   return p;
 }
 

@@ -1,6 +1,5 @@
 // The CUDA runtime side of the backend: device discovery, the stream and cuBLAS handle, host <->
 // device copies, error reporting, and the caching allocator.
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -147,13 +146,7 @@ void* device_alloc(size_t bytes, int device) {
     p.stats.reserved_bytes += size;
   }
   p.stats.peak_bytes = std::max(p.stats.peak_bytes, p.stats.current_bytes);
-  // TTT_POISON_EMPTY=1 (core/storage.cpp): every block handed out is filled with 0xFF bytes first,
-  // in stream order, so a kernel that reads what nothing wrote sees NaN / -1, not stale data.
-  static const bool poison = [] {
-    const char* v = std::getenv("TTT_POISON_EMPTY");
-    return v != nullptr && v[0] == '1';
-  }();
-  if (poison) TTT_CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, bytes, current_stream()));
+  if (poison_fresh_memory()) TTT_CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, bytes, current_stream()));  // in stream order
   return ptr;
 }
 
