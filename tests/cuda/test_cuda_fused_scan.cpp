@@ -58,17 +58,18 @@ TEST_P(FusedScanCuda, ClusterOfTwoBlocksMatchesComposedCpuInF32) {
   scan::set_cuda_blocks_per_sequence(0);
 }
 
-// One barrier per group of independent steps (set_cuda_shared_barriers), with one block and with
-// a cluster of two per sequence.
-TEST_P(FusedScanCuda, SharedBarriersMatchComposedCpuInF32) {
+// One barrier per step instead of one per group of independent steps (set_cuda_shared_barriers,
+// on by default), with one block and with a cluster of two per sequence.
+TEST_P(FusedScanCuda, PerStepBarriersMatchComposedCpuInF32) {
   SKIP_WITHOUT_GPU();
-  scan::set_cuda_shared_barriers(true);
+  const bool shared = scan::cuda_shared_barriers();
+  scan::set_cuda_shared_barriers(!shared);
   for (int blocks : {1, 2}) {
     scan::set_cuda_blocks_per_sequence(blocks);
     expect_close(GetParam(), DType::f32, 2e-4);
   }
   scan::set_cuda_blocks_per_sequence(0);
-  scan::set_cuda_shared_barriers(false);
+  scan::set_cuda_shared_barriers(shared);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCuda, ::testing::ValuesIn(cuda_cases()), case_name);

@@ -295,11 +295,11 @@ constexpr size_t smem_bytes(int threads) {
 constexpr int kScanThreads = 256;
 
 int g_blocks_per_sequence = 0;  // 0: chosen per launch by blocks_for
-// Off unless set_cuda_shared_barriers(true) or TTT_SCAN_SHARED_BARRIERS=1 in the environment (for
+// On unless set_cuda_shared_barriers(false) or TTT_SCAN_SHARED_BARRIERS=0 in the environment (for
 // benchmarking whole runs such as ttt-train without a code change).
 bool g_share_barriers = [] {
   const char* v = std::getenv("TTT_SCAN_SHARED_BARRIERS");
-  return v != nullptr && std::string(v) == "1";
+  return v == nullptr || std::string(v) != "0";
 }();
 
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two

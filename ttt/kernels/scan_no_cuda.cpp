@@ -5,8 +5,10 @@
 namespace ttt::scan {
 
 namespace {
-int g_blocks_per_sequence = 0;  // kept only so that the setting reads back as on a CUDA build
-}
+// Kept only so that the settings read back as on a CUDA build.
+int g_blocks_per_sequence = 0;
+bool g_share_barriers = true;
+}  // namespace
 
 void forward_cuda(const ScanShape&, const SequenceArgs<float>&) { fail("fused_scan", "this build has no CUDA backend"); }
 void backward_cuda(const ScanShape&, const SequenceArgs<float>&) { fail("fused_scan", "this build has no CUDA backend"); }
@@ -16,9 +18,7 @@ void set_cuda_blocks_per_sequence(int blocks) {
   g_blocks_per_sequence = blocks;
 }
 int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
-void set_cuda_shared_barriers(bool on) {
-  TTT_CHECK(!on, "fused_scan", "this build has no CUDA backend: shared barriers cannot be switched on");
-}
-bool cuda_shared_barriers() { return false; }
+void set_cuda_shared_barriers(bool on) { g_share_barriers = on; }
+bool cuda_shared_barriers() { return g_share_barriers; }
 
 }  // namespace ttt::scan
