@@ -102,5 +102,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor rope(const Tensor& x, const Tensor& positions, double theta = 10000.0);
 // x / max(||x||_2, eps) along dim (like torch.nn.functional.normalize).
 Tensor l2_normalize(const Tensor& x, int64_t dim = -1, double eps = 1e-12);
+// LayerNorm of each row of x [..., H, L, d] with the unbiased std, eps added to the std, and a
+// weight and bias [H, d] per head (TTT_SPEC.md E2a).
+Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-8);
 
 }  // namespace ttt

@@ -84,9 +84,28 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta) {
   });
 }
 
+// y = x / max(||x||, eps) along `dim` (TTT_SPEC.md E1a) in one kernel each way; backward projects
+// the gradient off y: dx = (g - y <g, y>) / ||x|| (g / eps where the norm was clamped).
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
-  Tensor norm = sqrt(sum(square(x), {dim}, true));
-  return div(x, maximum(norm, full({}, eps, x.dtype(), x.device())));
+  dim = normalize_dim(dim, x.dim(), "l2_normalize");
+  if (dim != x.dim() - 1)  // the kernels work on the last dim: move `dim` there and back
+    return transpose(l2_normalize(transpose(x, dim, -1), -1, eps), dim, -1);
+  auto r = compute::l2_normalize(x, eps);
+  return record(r.y, "l2_normalize", {x}, [y = r.y.detach(), den = r.den, eps](const Tensor& g) {
+    return V{compute::l2_normalize_backward(g, y, den, eps)};
+  });
+}
+
+// TTT_SPEC.md E2a's LayerNorm: per head h of x [..., H, L, d], (x - mean) / (std + eps) w[h] + b[h]
+// with the unbiased std over d. Backward: core/cpu/row_norms.cpp has the formula.
+Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  auto r = compute::unbiased_head_norm(x, weight, bias, eps);
+  return record(r.y, "unbiased_head_norm", {x, weight, bias},
+                [x = x.detach(), w = weight.detach(), mean = r.mean, std_dev = r.std_dev, eps,
+                 nw = weight.requires_grad(), nb = bias.requires_grad()](const Tensor& g) {
+                  auto d = compute::unbiased_head_norm_backward(g, x, w, mean, std_dev, eps, nw, nb);
+                  return V{d.x, d.weight, d.bias};
+                });
 }
 
 }  // namespace ttt

@@ -446,6 +446,45 @@ RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor
   return g;
 }
 
+L2NormalizeOut l2_normalize(const Tensor& x, double eps) {
+  check_float("l2_normalize", x);
+  TTT_CHECK(x.dim() >= 1 && x.size(-1) > 0, "l2_normalize", "needs a non-empty last dim, got ", x.describe());
+  L2NormalizeOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device())};
+  if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, l2_normalize, x, eps, r.y, r.den);
+  return r;
+}
+
+Tensor l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& den, double eps) {
+  Tensor gx = empty(y.shape(), y.dtype(), y.device());
+  if (!skip_kernel(gx)) TTT_RUN_KERNEL(y, l2_normalize_backward, grad, y, den, eps, gx);
+  return gx;
+}
+
+HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  check_float("unbiased_head_norm", x);
+  check_same("unbiased_head_norm", x, weight);
+  check_same("unbiased_head_norm", x, bias);
+  TTT_CHECK(x.dim() >= 3 && x.size(-1) >= 2, "unbiased_head_norm",
+            "expected x [..., H, L, d] with d >= 2 (the std is unbiased), got ", x.describe());
+  const Shape per_head{x.size(-3), x.size(-1)};
+  TTT_CHECK(weight.shape() == per_head && bias.shape() == per_head, "unbiased_head_norm", "weight and bias must be [H, d] = ",
+            shape_str(per_head), " for x ", x.describe(), ", got ", weight.describe(), " and ", bias.describe());
+  HeadNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device()),
+                empty(without_last(x.shape()), x.dtype(), x.device())};
+  if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, unbiased_head_norm, x, weight, bias, eps, r.y, r.mean, r.std_dev);
+  return r;
+}
+
+// The weight's gradient is the per-head sum of g xhat over every other dim, the bias's that of g.
+HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                       const Tensor& std_dev, double eps, bool want_weight, bool want_bias) {
+  Tensor gx = empty(x.shape(), x.dtype(), x.device()), gxhat = empty(x.shape(), x.dtype(), x.device());
+  if (!skip_kernel(gx)) TTT_RUN_KERNEL(x, unbiased_head_norm_backward, grad, x, weight, mean, std_dev, eps, gx, gxhat);
+  const Shape per_head{x.size(-3), 1, x.size(-1)};
+  auto per_head_sum = [&](const Tensor& t) { return view_shape(sum_to(t, per_head), weight.shape()); };
+  return {gx, want_weight ? per_head_sum(gxhat) : Tensor(), want_bias ? per_head_sum(grad) : Tensor()};
+}
+
 CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   check_float("cross_entropy", logits);
   check_index("cross_entropy", targets, logits);

@@ -68,6 +68,16 @@ RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps);
 struct RmsNormGrads { Tensor x, weight; };
 RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                const Tensor& rstd, bool want_weight);
+// The TTT layer's row norms (TTT_SPEC.md E1a, E2a; core/backend_interface.inc says what they keep).
+struct L2NormalizeOut { Tensor y, den; };
+L2NormalizeOut l2_normalize(const Tensor& x, double eps);
+Tensor l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& den, double eps);
+struct HeadNormOut { Tensor y, mean, std_dev; };
+HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+struct HeadNormGrads { Tensor x, weight, bias; };
+HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                       const Tensor& mean, const Tensor& std_dev, double eps, bool want_weight,
+                                       bool want_bias);
 
 // loss: mean over rows whose target is not ignore_index (0 when every row is ignored);
 // count: the number of such rows, as a one-element tensor (kept on the device).

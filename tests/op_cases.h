@@ -151,6 +151,8 @@ inline std::vector<OpCase> op_cases() {
                }});
   c.push_back({"rope", {{2, 3, 5, 8}}, [](T x) { return rope(x[0], ids_on({0, 1, 2, 7, 100}, {5}, x[0]), 10000.0); }});
   c.push_back({"l2_normalize", {{3, 6}}, [](T x) { return l2_normalize(x[0]); }});
+  c.push_back({"l2_normalize_mid_dim", {{3, 4, 2}}, [](T x) { return l2_normalize(x[0], 1); }});
+  c.push_back({"unbiased_head_norm", {{2, 3, 4, 5}, {3, 5}, {3, 5}}, [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
   return c;
 }
 

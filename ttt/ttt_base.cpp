@@ -53,14 +53,11 @@ ScanOutputs TTTBase::default_scan(const ScanInputs& inputs) const {
   return config_.use_kernel ? fused_scan(inputs, opt) : composed_scan(inputs, opt);
 }
 
-// E2a: XV <- XK + LN_h(XV - XK), LN with mean and unbiased std over d, eps 1e-8 added to the std.
-Tensor TTTBase::normalized_target(const Tensor& xk, const Tensor& xv) const {
+// E9's target XV - XK. With E2a (XV <- XK + LN_h(XV - XK): mean and unbiased std over d, eps 1e-8
+// added to the std) that is LN_h(XV - XK) itself, computed directly (one fused op each way).
+Tensor TTTBase::reconstruction_target(const Tensor& xk, const Tensor& xv) const {
   Tensor z = sub(xv, xk);
-  Tensor centered = sub(z, mean(z, {-1}, true));
-  Tensor std_dev = sqrt(var(z, {-1}, true, /*unbiased=*/true));
-  Tensor zn = div(centered, std_dev + 1e-8);
-  const int64_t H = config_.heads, d = config_.head_dim();
-  return add(xk, add(mul(zn, reshape(ttt_norm_weight, {1, H, 1, d})), reshape(ttt_norm_bias, {1, H, 1, d})));
+  return config_.target_norm ? unbiased_head_norm(z, ttt_norm_weight, ttt_norm_bias, 1e-8) : z;
 }
 
 // E4-E7: eta[B, H, n, b, b] with eta[i, j] = w_pos[i] * ttt_base_lr * sigmoid(<u_h[t_j], w_lr[h]> + b_lr[h]) / d,
@@ -122,14 +119,13 @@ Tensor TTTBase::forward(const Tensor& x, const SeqMetadata& meta) {
     xq = rope(xq, positions, c.rope_theta);
     xk = rope(xk, positions, c.rope_theta);
   }
-  if (c.target_norm) xv = normalized_target(xk, xv);  // E2a
 
   // E3: mini-batches [B, H, n, b, d], the step sizes, the initial inner state.
   auto minibatches = [&](const Tensor& t) { return reshape(t, {B, H, n, b, d}); };
   ScanInputs in;
   in.xq = minibatches(xq);
   in.xk = minibatches(xk);
-  in.target = minibatches(sub(xv, xk));
+  in.target = minibatches(reconstruction_target(xk, xv));  // E2a, E9
   in.eta = step_sizes(xp, valid, n);
   in.ln_weight = ttt_norm_weight;
   in.ln_bias = ttt_norm_bias;

@@ -61,7 +61,7 @@ class TTTBase : public nn::Module {
 
  private:
   Tensor step_sizes(const Tensor& x, int64_t valid, int64_t n) const;  // E4-E7
-  Tensor normalized_target(const Tensor& xk, const Tensor& xv) const;  // E2a
+  Tensor reconstruction_target(const Tensor& xk, const Tensor& xv) const;  // E2a, E9
 
   TTTConfig config_;
   std::vector<std::string> weight_names_, bias_names_;

@@ -56,6 +56,17 @@ void rms_norm(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&
 void rms_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::rms_norm_backward");
 }
+void l2_normalize(const Tensor&, double, const Tensor&, const Tensor&) { no_cuda("cuda::l2_normalize"); }
+void l2_normalize_backward(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&) {
+  no_cuda("cuda::l2_normalize_backward");
+}
+void unbiased_head_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::unbiased_head_norm");
+}
+void unbiased_head_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                              const Tensor&, const Tensor&) {
+  no_cuda("cuda::unbiased_head_norm_backward");
+}
 void cross_entropy(const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::cross_entropy");
 }

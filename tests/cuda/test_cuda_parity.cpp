@@ -99,6 +99,14 @@ std::vector<OpCase> large_cases() {
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
+  // rows of 64 (a warp's two elements per lane), of 70 (a ragged tail) and a row count that leaves
+  // the last block's warps partly idle
+  c.push_back({"l2_normalize_big", {{2, 3, 301, 64}}, [](T x) { return l2_normalize(x[0]); }});
+  c.push_back({"l2_normalize_ragged", {{1001, 70}}, [](T x) { return l2_normalize(x[0]); }});
+  c.push_back({"unbiased_head_norm_big", {{2, 5, 301, 64}, {5, 64}, {5, 64}},
+               [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
+  c.push_back({"unbiased_head_norm_ragged", {{3, 7, 70}, {3, 70}, {3, 70}},
+               [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
   c.push_back({"cross_entropy_big", {{65, 1001}}, [](T x) {
                  std::vector<int64_t> t;
                  for (int i = 0; i < 65; ++i) t.push_back(i % 5 == 0 ? -1 : (i * 37) % 1001);
