@@ -70,9 +70,12 @@ precision)
   # f32, tf32 and bf16; then PyTorch's step time with TF32 / bf16 internals
   for mode in f32 tf32 bf16; do
     echo "== small_gpu.yaml, fused scan, group 0, run.matmul_precision=$mode, 60 steps"
+    dir=$(mktemp -d)
     timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 run.log_freq=20 run.eval_freq=60 \
-      run.eval_batches=2 run.ckpt_freq=0 schedule.warmup_steps=10 run.run_dir="$(mktemp -d)" ttt.scan_checkpoint_group=0 \
+      run.eval_batches=2 run.ckpt_freq=0 schedule.warmup_steps=10 run.run_dir="$dir" ttt.scan_checkpoint_group=0 \
       run.matmul_precision=$mode 2>&1 | grep -E "^step|^eval"
+    # the log rounds to 4 digits; metrics.jsonl has every digit, for the difference from f32
+    grep -E '"loss"|"eval_loss"' "$dir/metrics.jsonl" | tail -2
   done
   for flag in --tf32 --bf16-matmul; do
     (cd tools/reference && timeout 100 python3 bench_model_torch.py $flag) | tee -a "$out/precision.jsonl"
