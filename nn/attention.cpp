@@ -19,13 +19,13 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   Scope scope(*this);
   TTT_CHECK(x.dim() == 3, "forward", "expected [B, S, C], got ", x.describe());
   const int64_t B = x.size(0), S = x.size(1), C = x.size(2), H = heads, d = C / H;
-  // [B, S, 3C] -> three [B, H, S, d]
-  Tensor qkv = permute(reshape(in_proj->forward(x), {B, S, 3, H, d}), {2, 0, 3, 1, 4});
-  auto part = [&](int64_t i) { return squeeze(slice(qkv, 0, i, i + 1), 0); };
+  // [B, S, 3C] -> three [B, H, S, d]: one split node, whose backward writes the three gradients
+  // into one tensor (three slices would each fill a zero [3, B, H, S, d] and the engine add them)
+  const std::vector<Tensor> qkv = unstack(permute(reshape(in_proj->forward(x), {B, S, 3, H, d}), {2, 0, 3, 1, 4}), 0);
   std::vector<double> steps(S);
   for (int64_t t = 0; t < S; ++t) steps[t] = static_cast<double>(t);
   Tensor positions = cached_constant(steps, {S}, DType::i64, x.device());
-  Tensor q = rope(part(0), positions, rope_theta), k = rope(part(1), positions, rope_theta), v = part(2);
+  Tensor q = rope(qkv[0], positions, rope_theta), k = rope(qkv[1], positions, rope_theta), v = qkv[2];
   // softmax(q k^T / sqrt(d)) v with query i blocked from the future (causal) and from keys at least
   // `context` steps away; causal products skip the blocks above the diagonal: [B, H, S, d]
   Tensor out = attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)), causal, context, 256, recompute_weights);
