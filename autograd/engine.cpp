@@ -14,10 +14,11 @@ namespace ttt {
 
 namespace {
 
-// Leaves own their gradient: the first contribution is copied (an op's backward may hand the
-// same tensor to several inputs), later ones are added.
+// Leaves own their gradient: the first contribution is taken over when nothing else holds or views
+// it, else copied (an op's backward may hand the same tensor to several inputs, or return a view
+// of its incoming gradient); later contributions are added.
 void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
-  if (!leaf.grad.defined()) leaf.grad = clone_data(g);
+  if (!leaf.grad.defined()) leaf.grad = g.sole_owner() ? g : clone_data(g);
   else leaf.grad = compute::binary(BinaryOp::add, leaf.grad, g);
 }
 

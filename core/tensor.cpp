@@ -39,6 +39,10 @@ int64_t Tensor::numel() const { return numel_of(shape()); }
 DType Tensor::dtype() const { return impl().dtype; }
 Device Tensor::device() const { return impl().storage->device(); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
+bool Tensor::sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage && impl_->storage.use_count() == 1 && impl_->offset == 0 &&
+         impl_->storage->bytes() == static_cast<size_t>(numel()) * dtype_size(impl_->dtype);
+}
 int64_t Tensor::storage_offset() const { return impl().offset; }
 
 std::string Tensor::describe() const {

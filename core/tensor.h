@@ -66,6 +66,9 @@ class Tensor {
   Tensor detach() const;
   // True when both handles are the same tensor object (not just equal data).
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
+  // True when this handle is the only one on its tensor object, no other tensor views its storage,
+  // and it covers the whole storage: taking it over cannot alias anything or keep unused bytes.
+  bool sole_owner() const;
 
   // ---- host conveniences (copy to the host when needed) ----
   template <class T>

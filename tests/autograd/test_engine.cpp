@@ -33,6 +33,30 @@ TEST(Engine, LeafGradientsDoNotShareStorage) {
   EXPECT_NE(a.grad().storage().get(), b.grad().storage().get());
 }
 
+// A gradient nothing else holds becomes the leaf's .grad as it is (no copy); one that something
+// else holds or views is copied, so the leaf's gradient never aliases other memory.
+TEST(Engine, LeafTakesOverAFreshGradientAndCopiesAHeldOne) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  const Storage* fresh_storage = nullptr;
+  Tensor y = record(x.detach(), "fresh_grad", {x}, [&](const Tensor& g) {
+    Tensor fresh = g * 3.0;
+    fresh_storage = fresh.storage().get();
+    return std::vector<Tensor>{fresh};
+  });
+  backward(sum(y));
+  EXPECT_EQ(x.grad().storage().get(), fresh_storage);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3.0, 3.0}));
+
+  Tensor z = leaf({1.0, 2.0}, {2});
+  Tensor kept = from_vector({5.0, 6.0, 7.0}, {3}, DType::f64);
+  Tensor w = record(z.detach(), "held_grad", {z}, [kept](const Tensor&) {
+    return std::vector<Tensor>{slice(kept, 0, 0, 2)};  // a view of a tensor the closure holds
+  });
+  backward(sum(w));
+  EXPECT_NE(z.grad().storage().get(), kept.storage().get());
+  EXPECT_EQ(z.grad().to_vector<double>(), (std::vector<double>{5.0, 6.0}));
+}
+
 TEST(Engine, NoGradScopeRecordsNothing) {
   Tensor x = leaf({1.0}, {});
   Tensor y;
