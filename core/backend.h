@@ -16,6 +16,8 @@ namespace ttt::cuda {
 // Copies between host and device (blocking), and device to device.
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 void synchronize();
+// True while a CUDA graph is being captured (core/cuda_graph.h): no host copies or waits then.
+bool capturing();
 // CUDA events for the profiler (core/profile.cpp); event_elapsed_ms waits for `end`.
 void* event_create();
 void event_record(void* event) noexcept;

@@ -184,13 +184,29 @@ struct ConstantKey {
     return dtype == o.dtype && device == o.device && shape == o.shape && values == o.values;
   }
 };
+struct ConstantCache {
+  std::mutex mutex;
+  std::list<std::pair<ConstantKey, Tensor>> entries;  // most recent first
+};
+ConstantCache& constant_cache() {
+  static auto* cache = new ConstantCache();  // never destroyed
+  return *cache;
+}
 }  // namespace
 
+std::vector<Tensor> cached_constants() {
+  ConstantCache& c = constant_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  std::vector<Tensor> out;
+  for (const auto& entry : c.entries) out.push_back(entry.second);
+  return out;
+}
+
 Tensor cached_constant(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
-  static std::mutex mutex;
-  static auto* cache = new std::list<std::pair<ConstantKey, Tensor>>();  // most recent first; never destroyed
+  ConstantCache& c = constant_cache();
+  auto* cache = &c.entries;
   ConstantKey key{values, shape, dtype, device};
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(c.mutex);
   for (auto it = cache->begin(); it != cache->end(); ++it)
     if (it->first == key) {
       cache->splice(cache->begin(), *cache, it);

@@ -107,6 +107,7 @@ Tensor arange(int64_t n, DType dtype = DType::i64, Device device = Device::cpu()
 // (a host-to-device copy from pageable memory may wait for the GPU to finish its queue). The
 // result must not be written to. The cache keeps the 64 most recently used constants.
 Tensor cached_constant(const std::vector<double>& values, const Shape& shape, DType dtype, Device device);
+std::vector<Tensor> cached_constants();  // every constant in the cache now (what a CUDA graph keeps alive)
 
 // ---- data movement (no autograd) ----
 Tensor to_device(const Tensor& t, Device device);  // returns t itself when already there

@@ -188,7 +188,12 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("stop_at_step", r.stop_at_step, 0, kBig);
   s.get("nonfinite", r.nonfinite, {"stop", "skip"});
   s.get("matmul_precision", r.matmul_precision, {"f32", "tf32", "bf16"});
+  s.get("cuda_graph", r.cuda_graph);
   s.finish();
+  if (r.cuda_graph && r.num_microbatches != 1)
+    p.push_back(yaml_place(node["cuda_graph"], "run.cuda_graph") +
+                ": the graph records one forward and backward; set run.num_microbatches to 1 (it is " +
+                std::to_string(r.num_microbatches) + ")");
   if (r.device != "auto") {
     try {
       Device::parse(r.device);

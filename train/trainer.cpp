@@ -16,6 +16,7 @@
 #include "core/compute.h"
 #include "core/error.h"
 #include "core/profile.h"
+#include "core/cuda_graph.h"
 #include "nn/optim/clip.h"
 #include "nn/safetensors.h"
 #include "train/checkpoint.h"
@@ -128,6 +129,10 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     TTT_CHECK(c.run.overwrite_run_dir, "run.run_dir", "'", run_dir, "' already exists and is not empty. Continue it with "
               "--resume ", run_dir, ", or set run.overwrite_run_dir=true to start over (its contents are deleted)");
   const Device device = pick_device(c.run.device);
+  TTT_CHECK(!c.run.cuda_graph || device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ",
+            device.str());
+  TTT_CHECK(!c.run.cuda_graph || !profile::enabled(), "run.cuda_graph",
+            "cannot be combined with TTT_PROFILE (the profiler times each launch; a graph has one)");
   using compute::MatmulPrecision;
   compute::set_matmul_precision(c.run.matmul_precision == "tf32"   ? MatmulPrecision::tf32
                                 : c.run.matmul_precision == "bf16" ? MatmulPrecision::bf16
@@ -178,6 +183,14 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   TrainerState state{start_step, c.run.seed, start_step * c.run.num_microbatches, c.resolved_yaml};
   const std::vector<Tensor> params = model.parameters();
   int64_t skipped_steps = 0;
+  // run.cuda_graph: two steps run as usual (they fill the allocator's cache and the cached
+  // constants), the third is recorded into a CUDA graph, and every step from then on replays it
+  // on fixed input buffers (core/cuda_graph.h). The graph rewrites the gradients in place, so
+  // they are not dropped between steps.
+  CudaGraph graph;
+  Tensor graph_inputs, graph_targets, graph_loss;
+  nn::GradNorm graph_norm;
+  const int64_t capture_step = start_step + 2;
   // TTT_PROFILE=1: time every CUDA kernel after a few warm-up steps (core/profile.h)
   const int64_t profile_from = std::min(start_step + 3, c.run.max_steps - 1);
   auto profile_t0 = t0;
@@ -188,12 +201,39 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     }
     const double lr = nn::lr_at(c.schedule, step);
     Tensor loss_sum;
-    for (int64_t m = 0; m < c.run.num_microbatches; ++m) {
-      Batch b = data->batch(step * c.run.num_microbatches + m, false);
-      Tensor loss = model.loss(to_device(b.inputs, device), to_device(b.targets, device)).total;
-      backward(loss * (1.0 / static_cast<double>(c.run.num_microbatches)));
-      loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
+    if (c.run.cuda_graph) {
+      Batch b = data->batch(step, false);
+      if (!graph_inputs.defined()) {
+        graph_inputs = to_device(b.inputs, device);
+        graph_targets = to_device(b.targets, device);
+      } else {
+        copy_into(graph_inputs, b.inputs);
+        copy_into(graph_targets, b.targets);
+      }
+      auto forward_backward = [&] {
+        graph_loss = model.loss(graph_inputs, graph_targets).total;
+        backward(graph_loss);
+        graph_norm = nn::global_grad_norm(params, c.run.max_norm);
+      };
+      if (step < capture_step) {
+        forward_backward();
+      } else {
+        if (!graph.captured()) graph.capture(forward_backward);
+        graph.replay();
+      }
+      loss_sum = graph_loss.detach();
+    } else {
+      for (int64_t m = 0; m < c.run.num_microbatches; ++m) {
+        Batch b = data->batch(step * c.run.num_microbatches + m, false);
+        Tensor loss = model.loss(to_device(b.inputs, device), to_device(b.targets, device)).total;
+        backward(loss * (1.0 / static_cast<double>(c.run.num_microbatches)));
+        loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
+      }
     }
+    // the graph writes into the gradient tensors it made: from the capture on they stay
+    auto drop_gradients = [&] {
+      if (!graph.captured()) adamw.zero_grad();
+    };
     if (step == start_step && c.run.grad_audit != "off") {
       auto problems = nn::audit_gradient_flow(model);
       if (!problems.empty()) {
@@ -205,15 +245,17 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
         std::cout << nn::format_gradient_flow(problems);
       }
     }
-    if (fault_at("nan_grad", step + 1))
+    const bool nan_grad_fault = fault_at("nan_grad", step + 1);
+    if (nan_grad_fault)
       for (const Tensor& p : params)
         if (p.grad().defined()) {
-          Tensor(p).set_grad(full(p.shape(), NAN, p.dtype(), p.device()));
+          copy_into(p.grad(), full(p.shape(), NAN, p.dtype(), p.device()));  // in place: a graph's gradient stays
           break;
         }
     std::optional<profile::Region> optimizer_region;
     optimizer_region.emplace("optimizer");
-    nn::GradNorm gn = nn::global_grad_norm(params, c.run.max_norm);
+    // (the graph's norm was taken before an injected fault changed a gradient: take it again then)
+    nn::GradNorm gn = c.run.cuda_graph && !nan_grad_fault ? graph_norm : nn::global_grad_norm(params, c.run.max_norm);
     state.step = step + 1;
     state.data_position = state.step * c.run.num_microbatches;
     // one host read of each per step (the non-finite check needs them; the log reuses them)
@@ -236,14 +278,14 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
                                  ". Lower optim.lr, clip with run.max_norm, or set run.nonfinite=skip to skip such steps"));
       }
       ++skipped_steps;
-      adamw.zero_grad();
+      drop_gradients();
       append_line(metrics, "{\"step\":" + std::to_string(state.step) + ",\"skipped_nonfinite\":" + std::to_string(skipped_steps) + "}");
       std::printf("%sstep %lld: non-finite loss or gradient, step skipped (%lld so far)\n", tty ? "\n" : "",
                   static_cast<long long>(state.step), static_cast<long long>(skipped_steps));
       continue;
     }
     adamw.step(lr, gn.scale);
-    adamw.zero_grad();
+    drop_gradients();
     optimizer_region.reset();
     if (profile::enabled() && state.step == c.run.max_steps && profile_from >= start_step)
       profile::report(std::cout, c.run.max_steps - profile_from, profile_t0);  // before the final eval and checkpoint

@@ -12,6 +12,9 @@ namespace ttt::cuda {
 [[noreturn]] void throw_cublas_error(const char* call, cublasStatus_t status, const char* file, int line);
 
 cudaStream_t current_stream();  // all kernels and copies run on this stream, in order
+// Points current_stream() (and cuBLAS) at `stream`, nullptr for the default stream again: what a
+// CUDA graph capture does for its duration (core/cuda/graph.cpp).
+void set_capture_stream(cudaStream_t stream);
 cublasHandle_t cublas_handle();  // bound to current_stream()
 
 // Threads per block and blocks for an n-element grid-stride loop.

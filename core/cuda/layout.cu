@@ -1,5 +1,7 @@
 // CUDA kernels that move elements: gather (permute/expand), block copies (slice/cat), flip,
 // triangular masks, embedding lookup and scatter-add, rotary embeddings.
+#include <cmath>
+
 #include "core/backend.h"
 #include "core/cuda/cuda_check.h"
 #include "core/dtype_dispatch.h"
@@ -53,18 +55,22 @@ __global__ void tri_kernel(const float* x, float* out, int64_t rows, int64_t col
   }
 }
 
-__global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d) {
+// An id outside [0, vocab) gives a NaN row (the host checks ids first, except during a CUDA graph
+// capture: compute::embedding), never a read outside the table.
+__global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d,
+                                 int64_t vocab) {
   GRID_STRIDE_LOOP(t, n * d) {
-    const int64_t row = t / d, j = t % d;
-    out[t] = w[index_at(ids, i32, row) * d + j];
+    const int64_t row = t / d, j = t % d, id = index_at(ids, i32, row);
+    out[t] = id >= 0 && id < vocab ? w[id * d + j] : NAN;
   }
 }
 
 // Several positions may hold the same id: atomic adds (order, hence rounding, may vary).
-__global__ void embedding_backward_kernel(const float* g, const void* ids, bool i32, float* gw, int64_t n, int64_t d) {
+__global__ void embedding_backward_kernel(const float* g, const void* ids, bool i32, float* gw, int64_t n, int64_t d,
+                                          int64_t vocab) {
   GRID_STRIDE_LOOP(t, n * d) {
-    const int64_t row = t / d, j = t % d;
-    atomicAdd(&gw[index_at(ids, i32, row) * d + j], g[t]);
+    const int64_t row = t / d, j = t % d, id = index_at(ids, i32, row);
+    if (id >= 0 && id < vocab) atomicAdd(&gw[id * d + j], g[t]);
   }
 }
 
@@ -125,14 +131,15 @@ void tri(const Tensor& x, const Tensor& out, int64_t k, bool lower) {
 void embedding(const Tensor& weight, const Tensor& ids, const Tensor& out) {
   const int64_t d = weight.size(1);
   embedding_kernel<<<grid_for(ids.numel() * d), kBlock, 0, current_stream()>>>(
-      weight.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, out.data<float>(), ids.numel(), d);
+      weight.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, out.data<float>(), ids.numel(), d, weight.size(0));
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void embedding_backward(const Tensor& grad, const Tensor& ids, const Tensor& grad_weight) {
   const int64_t d = grad_weight.size(1);
   embedding_backward_kernel<<<grid_for(ids.numel() * d), kBlock, 0, current_stream()>>>(
-      grad.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, grad_weight.data<float>(), ids.numel(), d);
+      grad.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, grad_weight.data<float>(), ids.numel(), d,
+      grad_weight.size(0));
   TTT_CUDA_CHECK_LAUNCH();
 }
 

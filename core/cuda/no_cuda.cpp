@@ -3,6 +3,7 @@
 // cuda devices (cuda_available() is false), so these are a last line of defence.
 #include "core/allocator.h"
 #include "core/backend.h"
+#include "core/cuda_graph.h"
 #include "core/error.h"
 
 namespace ttt {
@@ -20,8 +21,11 @@ void device_free(void*) {}
 AllocatorStats allocator_stats() { return {}; }
 void reset_peak_memory() {}
 void empty_cache() {}
+int begin_private_pool() { no_cuda("cuda::begin_private_pool"); }
+void end_private_pool() {}
 void copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda("cuda::copy_bytes"); }
 void synchronize() {}
+bool capturing() { return false; }
 void* event_create() { no_cuda("cuda::event_create"); }
 void event_record(void*) noexcept {}
 float event_elapsed_ms(void*, void*) { no_cuda("cuda::event_elapsed_ms"); }
@@ -79,4 +83,12 @@ void random_uniform(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_u
 void adamw_step(const std::vector<AdamWTensor>&, const AdamWHyper&, const float*) { no_cuda("cuda::adamw_step"); }
 
 }  // namespace cuda
+}  // namespace ttt
+
+namespace ttt {
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::capture(const std::function<void()>&) {
+  fail("cuda graph", "this build of ttt.cpp has no CUDA support: there is nothing to capture");
+}
+void CudaGraph::replay() { fail("cuda graph", "this build of ttt.cpp has no CUDA support"); }
 }  // namespace ttt

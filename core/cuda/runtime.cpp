@@ -37,7 +37,16 @@ void throw_cublas_error(const char* call, cublasStatus_t status, const char* fil
                      ":", line));
 }
 
-cudaStream_t current_stream() { return nullptr; }  // the default stream: every op runs in order
+// The default stream, where every op runs in order; while a CUDA graph is being captured
+// (core/cuda_graph.h), the graph's own stream (a capture cannot run on the default stream). That
+// stream is a blocking one: work on it and work on the default stream wait for each other.
+thread_local cudaStream_t g_capture_stream = nullptr;
+cudaStream_t current_stream() { return g_capture_stream; }
+bool capturing() { return g_capture_stream != nullptr; }
+void set_capture_stream(cudaStream_t stream) {
+  g_capture_stream = stream;
+  TTT_CUBLAS_CHECK(cublasSetStream(cublas_handle(), stream));
+}
 
 cublasHandle_t cublas_handle() {
   static cublasHandle_t handle = [] {
@@ -51,10 +60,10 @@ cublasHandle_t cublas_handle() {
 
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
   cudaMemcpyKind kind = cudaMemcpyDefault;  // unified addressing tells the directions apart
-  (void)dst_dev;
-  (void)src_dev;
   TTT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, current_stream()));
-  TTT_CUDA_CHECK(cudaStreamSynchronize(current_stream()));  // host buffers may be reused right after
+  // A host buffer may be read or reused right after: wait for a copy to or from the host. A copy
+  // between device buffers is ordered with the kernels around it on the stream: no wait.
+  if (dst_dev.is_cpu() || src_dev.is_cpu()) TTT_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
 }
 
 void synchronize() { TTT_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
@@ -78,12 +87,25 @@ float event_elapsed_ms(void* start, void* end) {
 // Freed blocks go into a size-ordered free list and serve later requests of a similar size.
 // All work runs on one stream, in order, so a block freed by the host can be handed out again at
 // once: any kernel that still reads it was queued before the kernels of its next owner.
+//
+// A CUDA graph breaks that rule: it replays, later, kernels that read and write the blocks they
+// had at capture. So a block first handed out during a capture belongs to that graph's private
+// pool for good: when freed it goes back to that pool's free list, which serves only allocations
+// made while capturing (the graph's own), never the rest of the program.
 namespace {
+
+struct Block {
+  size_t size = 0;
+  int pool = 0;  // 0: the shared cache; k > 0: the private pool of a graph
+};
 
 struct Pool {
   std::mutex mutex;
-  std::multimap<size_t, void*> free_blocks;     // size -> block
-  std::unordered_map<void*, size_t> live;       // block -> size
+  std::multimap<size_t, void*> free_blocks;                   // the shared cache: size -> block
+  std::unordered_map<int, std::multimap<size_t, void*>> private_free;  // per private pool
+  std::unordered_map<void*, Block> live;                     // block -> its size and pool
+  int capturing_pool = 0;                                    // the pool allocations come from now
+  int next_pool = 1;
   AllocatorStats stats;
 };
 
@@ -114,18 +136,19 @@ void* device_alloc(size_t bytes, int device) {
   ++p.stats.num_allocs;
   void* ptr = nullptr;
   // Reuse the smallest cached block that fits without wasting more than half of it.
-  auto it = p.free_blocks.lower_bound(size);
-  if (it != p.free_blocks.end() && it->first <= 2 * size) {
+  auto& free_blocks = p.capturing_pool == 0 ? p.free_blocks : p.private_free[p.capturing_pool];
+  auto it = free_blocks.lower_bound(size);
+  if (it != free_blocks.end() && it->first <= 2 * size) {
     ptr = it->second;
     const size_t got = it->first;
-    p.free_blocks.erase(it);
-    p.live[ptr] = got;
+    free_blocks.erase(it);
+    p.live[ptr] = Block{got, p.capturing_pool};
     p.stats.current_bytes += got;
     ++p.stats.num_cache_hits;
   } else {
     TTT_CUDA_CHECK(cudaSetDevice(device));
     cudaError_t st = cudaMalloc(&ptr, size);
-    if (st == cudaErrorMemoryAllocation) {  // return the cache to the driver and try once more
+    if (st == cudaErrorMemoryAllocation && p.capturing_pool == 0) {  // return the cache to the driver, try again
       cudaGetLastError();
       release_cached(p);
       st = cudaMalloc(&ptr, size);
@@ -141,7 +164,7 @@ void* device_alloc(size_t bytes, int device) {
                    p.stats.peak_bytes / mib, " MiB; the device reports ", free_b / mib, " MiB free of ", total_b / mib,
                    " MiB (", cudaGetErrorString(st), "). Hint: lower the batch size or sequence length."));
     }
-    p.live[ptr] = size;
+    p.live[ptr] = Block{size, p.capturing_pool};
     p.stats.current_bytes += size;
     p.stats.reserved_bytes += size;
   }
@@ -155,9 +178,22 @@ void device_free(void* ptr) {
   std::lock_guard<std::mutex> lock(p.mutex);
   auto it = p.live.find(ptr);
   if (it == p.live.end()) return;
-  p.stats.current_bytes -= it->second;
-  p.free_blocks.emplace(it->second, ptr);
+  const Block b = it->second;
+  p.stats.current_bytes -= b.size;
+  (b.pool == 0 ? p.free_blocks : p.private_free[b.pool]).emplace(b.size, ptr);
   p.live.erase(it);
+}
+
+int begin_private_pool() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  TTT_CHECK(pool().capturing_pool == 0, "cuda allocator", "a private pool is already active (captures do not nest)");
+  pool().capturing_pool = pool().next_pool++;
+  return pool().capturing_pool;
+}
+
+void end_private_pool() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  pool().capturing_pool = 0;
 }
 
 AllocatorStats allocator_stats() {

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "tests/train/train_runner.h"
 #include "train/config.h"
@@ -26,8 +27,8 @@ struct Result {
   std::string output;
 };
 
-Result train(const std::string& args, const TempDir& dir) {
-  testing::RunResult r = testing::run_train(args, dir);
+Result train(const std::string& args, const TempDir& dir, const std::string& prefix = "") {
+  testing::RunResult r = testing::run_train(args, dir, prefix);
   return {r.code, r.output};
 }
 
@@ -89,6 +90,32 @@ TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
     ASSERT_TRUE(runs[1].count(step)) << step;
     EXPECT_NEAR(std::stod(runs[1].at(step)), std::stod(loss), 1e-4 * std::abs(std::stod(loss))) << "step " << step;
   }
+}
+
+// run.cuda_graph replays one recorded forward+backward per step from the third step on: the same
+// losses as running each step's ops (up to the order of the embedding gradient's atomic adds),
+// through an eval and a checkpoint between replays, and with an injected NaN gradient skipped.
+TEST(TttTrain, CudaGraphTrainsLikeEagerSteps) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible (run test_train on the device machine)";
+  std::vector<std::map<int, std::string>> runs;
+  for (const std::string graph : {"false", "true"}) {
+    TempDir dir("ttt_train_graph_" + graph);
+    Result r = train("--config configs/tiny.yaml" + kSmall + " run.device=cuda run.max_steps=10 run.log_freq=2 "
+                     "run.eval_freq=4 run.ckpt_freq=4 run.cuda_graph=" + graph + " run.run_dir=" + (dir / "run"), dir);
+    ASSERT_EQ(r.code, 0) << r.output;
+    runs.push_back(losses(dir / "run/metrics.jsonl"));
+  }
+  ASSERT_EQ(runs[0].size(), 5u);
+  ASSERT_EQ(runs[1].size(), runs[0].size());
+  for (const auto& [step, loss] : runs[0])
+    EXPECT_NEAR(std::stod(runs[1].at(step)), std::stod(loss), 1e-5 * std::abs(std::stod(loss))) << "step " << step;
+
+  TempDir dir("ttt_train_graph_fault");
+  Result r = train("--config configs/tiny.yaml" + kSmall + " run.device=cuda run.max_steps=8 run.log_freq=1 "
+                   "run.nonfinite=skip run.cuda_graph=true run.run_dir=" + (dir / "run"), dir, "TTT_FAULT=nan_grad:5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("step 5: non-finite loss or gradient, step skipped (1 so far)"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "run/metrics.jsonl").find("nan"), std::string::npos) << "a NaN reached the weights";
 }
 
 TEST(TttTrainConfig, AttentionRecomputeKey) {
@@ -243,6 +270,9 @@ TEST(TttTrain, BadConfigsExitWithAClearMessage) {
       {"causal_full_mode", "model:\n  hybrid_layers: [0]\nttt:\n  minibatch_mode: full\n", "",
        {"a causal stack needs ttt.minibatch_mode: causal"}},
       {"bad_override", "run:\n  max_steps: 5\n", "run.max_steps=abc", {"run.max_steps (command line): expected an integer"}},
+      {"cuda_graph_microbatches", "run:\n  cuda_graph: true\n  num_microbatches: 2\n", "",
+       {"run.cuda_graph (line 2:", "set run.num_microbatches to 1"}},
+      {"cuda_graph_on_cpu", "run:\n  cuda_graph: true\n  device: cpu\n", "", {"run.cuda_graph: needs a CUDA device"}},
       {"policy_rule_matches_nothing", "trainable:\n  rules:\n    - {name: '**.w1', train: true}\n", "",
        {"rule 0 (train name '**.w1') matches no parameter"}},
   };
