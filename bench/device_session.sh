@@ -101,7 +101,8 @@ profile)
   for variant in "ttt.use_kernel=false" "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0"; do
     echo "== TTT_PROFILE=1 ttt-train small_gpu.yaml $variant"
     TTT_PROFILE=1 timeout 200 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=8 run.log_freq=4 \
-      run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=2 run.run_dir="$(mktemp -d)" $variant > "$out/profile_${variant//[.=]/_}.log" 2>&1
+      run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=2 run.run_dir="$(mktemp -d)" run.cuda_graph=false $variant \
+      > "$out/profile_${variant//[.=]/_}.log" 2>&1
     echo "rc=$?"; sed -n '/^profile over/,/^most expensive/p' "$out/profile_${variant//[.=]/_}.log" | head -60
   done
   echo "== torch.profiler, PyTorch eager twin (full tables in $out)"
