@@ -131,8 +131,9 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   const Device device = pick_device(c.run.device);
   TTT_CHECK(!c.run.cuda_graph || device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ",
             device.str());
-  TTT_CHECK(!c.run.cuda_graph || !profile::enabled(), "run.cuda_graph",
-            "cannot be combined with TTT_PROFILE (the profiler times each launch; a graph has one)");
+  // the profiler times each kernel launch; a replayed graph has one: profiling runs without it
+  const bool use_graph = c.run.cuda_graph && !profile::enabled();
+  if (c.run.cuda_graph && !use_graph) std::cout << "run.cuda_graph: off for this run (TTT_PROFILE times each kernel)\n";
   using compute::MatmulPrecision;
   compute::set_matmul_precision(c.run.matmul_precision == "tf32"   ? MatmulPrecision::tf32
                                 : c.run.matmul_precision == "bf16" ? MatmulPrecision::bf16
@@ -201,7 +202,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     }
     const double lr = nn::lr_at(c.schedule, step);
     Tensor loss_sum;
-    if (c.run.cuda_graph) {
+    if (use_graph) {
       Batch b = data->batch(step, false);
       if (!graph_inputs.defined()) {
         graph_inputs = to_device(b.inputs, device);
@@ -255,7 +256,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     std::optional<profile::Region> optimizer_region;
     optimizer_region.emplace("optimizer");
     // (the graph's norm was taken before an injected fault changed a gradient: take it again then)
-    nn::GradNorm gn = c.run.cuda_graph && !nan_grad_fault ? graph_norm : nn::global_grad_norm(params, c.run.max_norm);
+    nn::GradNorm gn = use_graph && !nan_grad_fault ? graph_norm : nn::global_grad_norm(params, c.run.max_norm);
     state.step = step + 1;
     state.data_position = state.step * c.run.num_microbatches;
     // one host read of each per step (the non-finite check needs them; the log reuses them)
