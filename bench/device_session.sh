@@ -9,6 +9,7 @@
 #   bash bench/device_session.sh compile   torch.compile of the TTT-MLP layer (mini-batch 64) alone: it takes 3-7 minutes
 #   bash bench/device_session.sh barriers  the fused scan with shared barriers (the default) and per-step ones: tests, layer, step
 #   bash bench/device_session.sh precision the step with TF32 and with bf16 matrix products, ours and PyTorch's
+#   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (off by default)
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
 #             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
 #         strip device-bundle/bin/* && tar -czf device-bundle.tgz device-bundle   (99 MB -> 31 MB:
@@ -95,6 +96,22 @@ barriers)
     TTT_SCAN_SHARED_BARRIERS=$shared timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
       run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
       ttt.use_kernel=true ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
+  done
+  ;;
+rotate)
+  timeout 200 device-bundle/bin/test_cuda --gtest_filter='*FusedScan*' --gtest_brief=1 2>&1 | tail -3
+  for v in "mlp 64" "mlp 16" "multilayer 64" "linear 64"; do
+    set -- $v
+    for rotate in 0 1; do
+      device-bundle/bin/ttt-layer-bench --variant $1 --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch $2 \
+        --device cuda --kernel 1 --rotate-tiles $rotate | tee -a "$out/rotate.jsonl"
+    done
+  done
+  for rotate in 0 1; do
+    echo "== small_gpu.yaml, fused scan, group 0, TTT_SCAN_ROTATE_TILES=$rotate"
+    TTT_SCAN_ROTATE_TILES=$rotate timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
+      run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
+      ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
   done
   ;;
 profile)

@@ -72,6 +72,20 @@ TEST_P(FusedScanCuda, PerStepBarriersMatchComposedCpuInF32) {
   scan::set_cuda_shared_barriers(shared);
 }
 
+// The tiles of a group's products dealt round robin across the cluster's two blocks
+// (set_cuda_rotate_tiles; off by default): every tile is still computed exactly once.
+TEST_P(FusedScanCuda, RotatedTilesMatchComposedCpuInF32) {
+  SKIP_WITHOUT_GPU();
+  const bool rotate = scan::cuda_rotate_tiles(), shared = scan::cuda_shared_barriers();
+  scan::set_cuda_rotate_tiles(true);
+  scan::set_cuda_shared_barriers(true);  // groups exist only with shared barriers
+  scan::set_cuda_blocks_per_sequence(2);
+  expect_close(GetParam(), DType::f32, 2e-4);
+  scan::set_cuda_blocks_per_sequence(0);
+  scan::set_cuda_shared_barriers(shared);
+  scan::set_cuda_rotate_tiles(rotate);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, FusedScanCuda, ::testing::ValuesIn(cuda_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(Random, FusedScanCuda, ::testing::ValuesIn(testing::random_scan_cases(12)), case_name);
 

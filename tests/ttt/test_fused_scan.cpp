@@ -145,6 +145,9 @@ TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
   if (std::getenv("TTT_SCAN_SHARED_BARRIERS") == nullptr) {
     EXPECT_TRUE(scan::cuda_shared_barriers());  // on by default: measured faster on the H100
   }
+  if (std::getenv("TTT_SCAN_ROTATE_TILES") == nullptr) {
+    EXPECT_FALSE(scan::cuda_rotate_tiles());  // off until run on a GPU
+  }
 }
 
 TEST(FusedScan, RefusesThePrimalForm) {

@@ -56,11 +56,17 @@ struct BlockExec {
   }
   bool share_barriers = false;
   bool in_group_ = false;
+  // rotate_tiles: inside a group, the products' tiles are dealt to the cluster's blocks in one
+  // round robin across the group (rotation_: where the next product's first tile goes), so that
+  // two one-tile products of a group run on different blocks instead of both on block 0.
+  bool rotate_tiles = false;
+  int rotation_ = 0;
   struct Together {
     BlockExec& ex;
     __device__ ~Together() {
       if (!ex.in_group_) return;
       ex.in_group_ = false;
+      ex.rotation_ = 0;
       ex.barrier();
     }
   };
@@ -175,8 +181,11 @@ struct BlockExec {
         for (int n0 = 0; n0 < N; n0 += TN) one_tile<TM, ta, tb>(m0, n0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     } else {
       const int tiles_n = (N + TN - 1) / TN, tiles = (M + TM - 1) / TM * tiles_n;
-      for (int t = rank(); t < tiles; t += kRanks)
+      // tile t goes to block (t + rotation_) % kRanks: each tile to exactly one block either way
+      const int first = (rank() + kRanks - rotation_) % kRanks;
+      for (int t = first; t < tiles; t += kRanks)
         one_tile<TM, ta, tb>(t / tiles_n * TM, t % tiles_n * TN, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (rotate_tiles && in_group_) rotation_ = (rotation_ + tiles) % kRanks;
     }
   }
 
@@ -273,10 +282,12 @@ struct BlockExec {
 // kRanks consecutive blocks (one cluster when kRanks > 1: clusters are contiguous runs of
 // blockIdx.x) run the whole scan, forward or backward, of one sequence.
 template <class T, int kThreads, int kRanks, bool kForward>
-__global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all, bool share_barriers) {
+__global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all, bool share_barriers,
+                                                            bool rotate_tiles) {
   extern __shared__ unsigned char raw[];
   BlockExec<T, kThreads, kRanks> ex{reinterpret_cast<T*>(raw), int(blockIdx.x) % kRanks};
   ex.share_barriers = share_barriers;
+  ex.rotate_tiles = rotate_tiles;
   const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x) / kRanks);
   Sequence<T, BlockExec<T, kThreads, kRanks>> sequence(s, a, ex);
   if constexpr (kForward) sequence.forward();
@@ -300,6 +311,12 @@ int g_blocks_per_sequence = 0;  // 0: chosen per launch by blocks_for
 bool g_share_barriers = [] {
   const char* v = std::getenv("TTT_SCAN_SHARED_BARRIERS");
   return v == nullptr || std::string(v) != "0";
+}();
+// Off unless set_cuda_rotate_tiles(true) or TTT_SCAN_ROTATE_TILES=1 (written after the fifth
+// session's device time: not yet run on a GPU).
+bool g_rotate_tiles = [] {
+  const char* v = std::getenv("TTT_SCAN_ROTATE_TILES");
+  return v != nullptr && std::string(v) == "1";
 }();
 
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two
@@ -329,7 +346,7 @@ template <bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   if (blocks_for(s.sequences) == 1) {
     scan_kernel<float, kScanThreads, 1, kForward>
-        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, g_share_barriers);
+        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, g_share_barriers, g_rotate_tiles);
     TTT_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -346,7 +363,8 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   cluster[0].val.clusterDim.z = 1;
   config.attrs = cluster;
   config.numAttrs = 1;
-  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all, g_share_barriers));
+  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all, g_share_barriers,
+                                    g_rotate_tiles));
 }
 
 }  // namespace
@@ -360,6 +378,8 @@ int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
 
 void set_cuda_shared_barriers(bool on) { g_share_barriers = on; }
 bool cuda_shared_barriers() { return g_share_barriers; }
+void set_cuda_rotate_tiles(bool on) { g_rotate_tiles = on; }
+bool cuda_rotate_tiles() { return g_rotate_tiles; }
 
 void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<true>(s, all); }
 void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<false>(s, all); }
