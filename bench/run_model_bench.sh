@@ -15,11 +15,15 @@ set -uo pipefail
 exe=$1
 out=${2:-model_bench.jsonl}
 : > "$out"
-for kernel in false true; do
+# composed scan, fused scan, and the fused scan without the CUDA graph (configs/small_gpu.yaml turns
+# run.cuda_graph on; on the CPU the config leaves it off, and the third run is the second again)
+for variant in "false" "true" "true run.cuda_graph=false"; do
+  set -- $variant
+  kernel=$1
   log=$(mktemp)
   "$exe" --config "${CONFIG:-configs/small_gpu.yaml}" run.max_steps=20 run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 \
-    run.run_dir="$(mktemp -d)" ttt.use_kernel=$kernel ${TTT_ARGS:-} > "$log" 2>&1 || { echo "ttt-train failed (use_kernel=$kernel):" >&2; tail -5 "$log" >&2; }
-  python3 - "$log" "$kernel" >> "$out" <<'PY'
+    run.run_dir="$(mktemp -d)" ttt.use_kernel=$kernel ${TTT_ARGS:-} ${2:-} > "$log" 2>&1 || { echo "ttt-train failed ($variant):" >&2; tail -5 "$log" >&2; }
+  python3 - "$log" "$kernel" "${2:-}" >> "$out" <<'PY'
 import json, re, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("step ")]
 last = lines[-1]
@@ -27,7 +31,7 @@ tok = float(re.search(r"([0-9.]+) tok/s", last).group(1))
 gpu = re.search(r"gpu [0-9.]+/([0-9.]+) MiB", last)
 peak = float(gpu.group(1)) if gpu else 0.0
 loss = float(re.search(r"loss ([0-9.]+)", last).group(1))
-impl = "ttt.cpp fused scan" if sys.argv[2] == "true" else "ttt.cpp composed"
+impl = ("ttt.cpp fused scan" if sys.argv[2] == "true" else "ttt.cpp composed") + (", no graph" if sys.argv[3] else "")
 print(json.dumps({"impl": impl, "tokens_per_s": tok,
                   "peak_mib": peak, "last_loss": loss}))
 PY
@@ -47,9 +51,9 @@ eager = next((r for r in rows if r["impl"].startswith("torch eager") and "sdpa" 
 # the same counted FLOPs per step for every row (tools/reference/bench_model_torch.py: step_flops)
 gflop = next((r["gflop_per_step"] for r in rows if "gflop_per_step" in r), None)
 tokens_per_step = eager["tokens_per_s"] * eager["step_ms"] / 1000 if eager else None
-print(f"{'impl':24} {'tokens/s':>10} {'TFLOP/s':>8} {'peak MiB':>9} {'tokens/s vs eager':>18}")
+print(f"{'impl':30} {'tokens/s':>10} {'TFLOP/s':>8} {'peak MiB':>9} {'tokens/s vs eager':>18}")
 for r in rows:
     ratio = f"{r['tokens_per_s'] / eager['tokens_per_s']:.2f}x" if eager else "-"
     tf = f"{gflop / 1e3 * r['tokens_per_s'] / tokens_per_step:.2f}" if gflop and tokens_per_step else "-"
-    print(f"{r['impl']:24} {r['tokens_per_s']:>10.0f} {tf:>8} {r['peak_mib']:>9.0f} {ratio:>18}")
+    print(f"{r['impl']:30} {r['tokens_per_s']:>10.0f} {tf:>8} {r['peak_mib']:>9.0f} {ratio:>18}")
 PY
