@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "tests/cuda/skip_without_gpu.h"
 #include "tests/tensor_compare.h"
 #include "tests/ttt/scan_cases.h"
 #include "ttt/kernels/scan_kernels.h"
@@ -14,9 +15,6 @@
 
 namespace ttt {
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: CUDA fused scan tests skipped"
 
 using testing::ScanCase;
 

@@ -10,12 +10,10 @@
 #include "core/cuda_graph.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "tests/cuda/skip_without_gpu.h"
 
 namespace ttt {
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: CUDA graph tests skipped (run them on the device machine)"
 
 const Device kGpu = Device::cuda(0);
 

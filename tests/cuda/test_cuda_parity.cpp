@@ -9,13 +9,11 @@
 #include "core/allocator.h"
 #include "core/compute.h"
 #include "core/error.h"
+#include "tests/cuda/skip_without_gpu.h"
 #include "tests/op_cases.h"
 
 namespace ttt::testing {
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: CUDA parity tests skipped (run them on the device machine)"
 
 // max |a - b| / max(max |a|, 1e-3): one relative figure per tensor.
 double rel_error(const Tensor& a, const Tensor& b) {

@@ -6,14 +6,12 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "tests/cuda/skip_without_gpu.h"
 #include "tests/tensor_compare.h"
 #include "ttt/ttt_variants.h"
 
 namespace ttt {
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: CUDA TTT tests skipped"
 
 TTTConfig small(const std::string& variant, const std::string& mode) {
   TTTConfig c;
