@@ -23,6 +23,27 @@ export LD_LIBRARY_PATH=$PWD/device-bundle/lib TTT_SOURCE_DIR=$PWD TTT_PYTHON=pyt
 export TTT_PROBE_EXE=$PWD/device-bundle/bin/ttt-probe TTT_TRAIN_EXE=$PWD/device-bundle/bin/ttt-train
 export TTT_TOKENS_EXE=$PWD/device-bundle/bin/ttt-tokens
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+
+# A fused-scan setting off (0) and on (1): its CUDA tests, the layer at four sizes, then the
+# small_gpu.yaml step (fused scan, group 0) through the setting's environment variable.
+#   compare_scan_setting BENCH_FLAG ENV_VAR NAME TEST_FILTER
+compare_scan_setting() {
+  local flag=$1 env=$2 name=$3 filter=$4
+  timeout 200 device-bundle/bin/test_cuda --gtest_filter="$filter" --gtest_brief=1 2>&1 | tail -3
+  for v in "mlp 64" "mlp 16" "multilayer 64" "linear 64"; do
+    read -r variant mb <<< "$v"
+    for on in 0 1; do
+      device-bundle/bin/ttt-layer-bench --variant "$variant" --batch 4 --len 2048 --width 1024 --heads 16 \
+        --mini-batch "$mb" --device cuda --kernel 1 "$flag" $on | tee -a "$out/$name.jsonl"
+    done
+  done
+  for on in 0 1; do
+    echo "== small_gpu.yaml, fused scan, group 0, $env=$on"
+    env "$env=$on" timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
+      run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
+      ttt.use_kernel=true ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
+  done
+}
 for phase in "${@:-tests}"; do
 case $phase in
 tests)
@@ -83,36 +104,10 @@ precision)
   done
   ;;
 barriers)
-  timeout 200 device-bundle/bin/test_cuda --gtest_filter='*FusedScan*:*attention*' --gtest_brief=1 2>&1 | tail -3
-  for v in "mlp 64" "mlp 16" "multilayer 64"; do
-    set -- $v
-    for shared in 0 1; do
-      device-bundle/bin/ttt-layer-bench --variant $1 --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch $2 \
-        --device cuda --kernel 1 --shared-barriers $shared | tee -a "$out/barriers.jsonl"
-    done
-  done
-  for shared in 0 1; do
-    echo "== small_gpu.yaml, fused scan, group 0, TTT_SCAN_SHARED_BARRIERS=$shared"
-    TTT_SCAN_SHARED_BARRIERS=$shared timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
-      run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
-      ttt.use_kernel=true ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
-  done
+  compare_scan_setting --shared-barriers TTT_SCAN_SHARED_BARRIERS barriers '*FusedScan*:*attention*'
   ;;
 rotate)
-  timeout 200 device-bundle/bin/test_cuda --gtest_filter='*FusedScan*' --gtest_brief=1 2>&1 | tail -3
-  for v in "mlp 64" "mlp 16" "multilayer 64" "linear 64"; do
-    set -- $v
-    for rotate in 0 1; do
-      device-bundle/bin/ttt-layer-bench --variant $1 --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch $2 \
-        --device cuda --kernel 1 --rotate-tiles $rotate | tee -a "$out/rotate.jsonl"
-    done
-  done
-  for rotate in 0 1; do
-    echo "== small_gpu.yaml, fused scan, group 0, TTT_SCAN_ROTATE_TILES=$rotate"
-    TTT_SCAN_ROTATE_TILES=$rotate timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
-      run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
-      ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
-  done
+  compare_scan_setting --rotate-tiles TTT_SCAN_ROTATE_TILES rotate '*FusedScan*'
   ;;
 profile)
   for variant in "ttt.use_kernel=false" "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0"; do

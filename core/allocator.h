@@ -29,7 +29,7 @@ void reset_peak_memory();
 void empty_cache();  // returns every cached (free) block to the driver
 // While a private pool is active (a CUDA graph's capture, core/cuda_graph.h), allocations come
 // from it, and its blocks, once freed, serve only later captures into the same pool.
-int begin_private_pool();
+void begin_private_pool();
 void end_private_pool();
 }  // namespace cuda
 

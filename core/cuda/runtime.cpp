@@ -184,11 +184,10 @@ void device_free(void* ptr) {
   p.live.erase(it);
 }
 
-int begin_private_pool() {
+void begin_private_pool() {
   std::lock_guard<std::mutex> lock(pool().mutex);
   TTT_CHECK(pool().capturing_pool == 0, "cuda allocator", "a private pool is already active (captures do not nest)");
   pool().capturing_pool = pool().next_pool++;
-  return pool().capturing_pool;
 }
 
 void end_private_pool() {
