@@ -480,7 +480,8 @@ HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tens
 // The weight's gradient is the per-head sum of g xhat over every other dim, the bias's that of g.
 HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                        const Tensor& std_dev, double eps, bool want_weight, bool want_bias) {
-  Tensor gx = empty(x.shape(), x.dtype(), x.device()), gxhat = empty(x.shape(), x.dtype(), x.device());
+  Tensor gx = empty(x.shape(), x.dtype(), x.device());
+  Tensor gxhat = want_weight ? empty(x.shape(), x.dtype(), x.device()) : Tensor();  // undefined: not written
   if (!skip_kernel(gx)) TTT_RUN_KERNEL(x, unbiased_head_norm_backward, grad, x, weight, mean, std_dev, eps, gx, gxhat);
   const Shape per_head{x.size(-3), 1, x.size(-1)};
   auto per_head_sum = [&](const Tensor& t) { return view_shape(sum_to(t, per_head), weight.shape()); };

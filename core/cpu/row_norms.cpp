@@ -83,7 +83,7 @@ void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tens
     const int64_t d = x.size(-1), len = x.size(-2), heads = x.size(-3), rows = x.numel() / d;
     const T *pg = grad.data<T>(), *px = x.data<T>(), *pw = weight.data<T>(), *pm = mean.data<T>(),
             *ps = std_dev.data<T>();
-    T *pdx = grad_x.data<T>(), *pgx = grad_xhat.data<T>();
+    T *pdx = grad_x.data<T>(), *pgx = grad_xhat.defined() ? grad_xhat.data<T>() : nullptr;
     for (int64_t r = 0; r < rows; ++r) {
       const T *g = pg + r * d, *a = px + r * d, *w = pw + (r / len) % heads * d;
       const double mu = pm[r], s = ps[r], sigma = s + eps;
@@ -97,7 +97,7 @@ void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tens
       for (int64_t j = 0; j < d; ++j) {
         const double c = a[j] - mu;
         pdx[r * d + j] = static_cast<T>((double(g[j]) * w[j] - mean_gh) / sigma - c * k);
-        pgx[r * d + j] = static_cast<T>(g[j] * c / sigma);
+        if (pgx) pgx[r * d + j] = static_cast<T>(g[j] * c / sigma);
       }
     }
   });

@@ -72,7 +72,8 @@ __global__ void unbiased_head_norm_kernel(const float* x, const float* weight, c
   for (int64_t j = lane; j < d; j += 32) y[r * d + j] = (a[j] - mu) * rsigma * w[j] + b[j];
 }
 
-// dx = (gh - mean(gh)) / sigma - c sum(gh c) / (sigma^2 (d - 1) s), gh = g w[h]; grad_xhat = g c / sigma.
+// dx = (gh - mean(gh)) / sigma - c sum(gh c) / (sigma^2 (d - 1) s), gh = g w[h]; grad_xhat = g c / sigma
+// (skipped when gxhat is null: a frozen weight).
 __global__ void unbiased_head_norm_backward_kernel(const float* g, const float* x, const float* weight, const float* mean,
                                                 const float* std_dev, float eps, float* dx, float* gxhat, int64_t rows,
                                                 int64_t len, int64_t heads, int64_t d) {
@@ -94,7 +95,7 @@ __global__ void unbiased_head_norm_backward_kernel(const float* g, const float* 
   for (int64_t j = lane; j < d; j += 32) {
     const float c = x[off + j] - mu;
     dx[off + j] = (g[off + j] * w[j] - mean_gh) / sigma - c * k;
-    gxhat[off + j] = g[off + j] * c / sigma;
+    if (gxhat) gxhat[off + j] = g[off + j] * c / sigma;
   }
 }
 
@@ -130,7 +131,7 @@ void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tens
   const int64_t rows = rows_in(x);
   unbiased_head_norm_backward_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
       grad.data<float>(), x.data<float>(), weight.data<float>(), mean.data<float>(), std_dev.data<float>(), float(eps),
-      grad_x.data<float>(), grad_xhat.data<float>(), rows, x.size(-2), x.size(-3), x.size(-1));
+      grad_x.data<float>(), grad_xhat.defined() ? grad_xhat.data<float>() : nullptr, rows, x.size(-2), x.size(-3), x.size(-1));
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -105,6 +105,23 @@ TEST(RowNorms, UnbiasedHeadNormOfAConstantRowHasAFiniteGradient) {
   EXPECT_NEAR(r.y[3], -1 / (1 + eps) * 1 + 0.5, 1e-12);  // row 2: mean 2, unbiased std 1
 }
 
+// A frozen weight: the backward skips the weight's term; x's and the bias's gradients are unchanged.
+TEST(RowNorms, UnbiasedHeadNormWithAFrozenWeightGivesTheSameOtherGradients) {
+  Generator gen(5);
+  Tensor x = randn({2, 3, 5, 7}, gen, DType::f64), g = randn({2, 3, 5, 7}, gen, DType::f64);
+  Tensor w = randn({3, 7}, gen, DType::f64), b = randn({3, 7}, gen, DType::f64);
+  const Fn all = [](const std::vector<Tensor>& v) { return unbiased_head_norm(v[0], v[1], v[2], 1e-8); };
+  const Fn frozen = [](const std::vector<Tensor>& v) { return unbiased_head_norm(v[0], v[1].detach(), v[2], 1e-8); };
+  const Result a = run(all, {x, w, b}, g);
+  std::vector<Tensor> leaves{x.detach().set_requires_grad(true), w, b.detach().set_requires_grad(true)};
+  Tensor y = frozen(leaves);
+  backward(sum(mul(y, g)));
+  EXPECT_EQ(y.to_vector<double>(), a.y);
+  EXPECT_EQ(leaves[0].grad().to_vector<double>(), a.grads[0]);
+  EXPECT_EQ(leaves[2].grad().to_vector<double>(), a.grads[2]);
+  EXPECT_FALSE(leaves[1].grad().defined());
+}
+
 TEST(RowNorms, UnbiasedHeadNormRefusesAMismatchedWeight) {
   Tensor x = zeros({2, 3, 4, 5}, DType::f64);
   try {

@@ -105,6 +105,9 @@ std::vector<OpCase> large_cases() {
                [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
   c.push_back({"unbiased_head_norm_ragged", {{3, 7, 70}, {3, 70}, {3, 70}},
                [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
+  // a frozen weight: the backward skips its g xhat term
+  c.push_back({"unbiased_head_norm_frozen_weight", {{2, 3, 9, 40}, {3, 40}, {3, 40}},
+               [](T x) { return unbiased_head_norm(x[0], x[1].detach(), x[2]); }});
   c.push_back({"cross_entropy_big", {{65, 1001}}, [](T x) {
                  std::vector<int64_t> t;
                  for (int i = 0; i < 65; ++i) t.push_back(i % 5 == 0 ? -1 : (i * 37) % 1001);

@@ -12,8 +12,6 @@
 // parameter.
 #include <cooperative_groups.h>
 
-#include <cstdlib>
-#include <string>
 
 #include "core/cuda/cuda_check.h"
 #include "core/error.h"
@@ -305,20 +303,6 @@ constexpr size_t smem_bytes(int threads) {
 // spills, and the extra warps do not make up for it.
 constexpr int kScanThreads = 256;
 
-int g_blocks_per_sequence = 0;  // 0: chosen per launch by blocks_for
-// On unless set_cuda_shared_barriers(false) or TTT_SCAN_SHARED_BARRIERS=0 in the environment (for
-// benchmarking whole runs such as ttt-train without a code change).
-bool g_share_barriers = [] {
-  const char* v = std::getenv("TTT_SCAN_SHARED_BARRIERS");
-  return v == nullptr || std::string(v) != "0";
-}();
-// Off unless set_cuda_rotate_tiles(true) or TTT_SCAN_ROTATE_TILES=1 (written after the fifth
-// session's device time: not yet run on a GPU).
-bool g_rotate_tiles = [] {
-  const char* v = std::getenv("TTT_SCAN_ROTATE_TILES");
-  return v != nullptr && std::string(v) == "1";
-}();
-
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two
 // per sequence still fits in one wave (the kernel holds a whole SM: 255 registers x 256 threads).
 int blocks_for(int64_t sequences) {
@@ -334,11 +318,11 @@ int blocks_for(int64_t sequences) {
     return g;
   }();
   if (gpu.major < 9) {  // thread-block clusters need compute capability 9.0 (Hopper)
-    TTT_CHECK(g_blocks_per_sequence != 2, "fused_scan", "a cluster of two blocks per sequence needs a GPU of compute ",
+    TTT_CHECK(cuda_blocks_per_sequence() != 2, "fused_scan", "a cluster of two blocks per sequence needs a GPU of compute ",
               "capability 9.0 or newer; this one is ", gpu.major, ".x");
     return 1;
   }
-  if (g_blocks_per_sequence != 0) return g_blocks_per_sequence;
+  if (cuda_blocks_per_sequence() != 0) return cuda_blocks_per_sequence();
   return 2 * sequences <= gpu.sms ? 2 : 1;
 }
 
@@ -346,7 +330,7 @@ template <bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   if (blocks_for(s.sequences) == 1) {
     scan_kernel<float, kScanThreads, 1, kForward>
-        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, g_share_barriers, g_rotate_tiles);
+        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, cuda_shared_barriers(), cuda_rotate_tiles());
     TTT_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -363,23 +347,11 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   cluster[0].val.clusterDim.z = 1;
   config.attrs = cluster;
   config.numAttrs = 1;
-  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all, g_share_barriers,
-                                    g_rotate_tiles));
+  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all, cuda_shared_barriers(),
+                                    cuda_rotate_tiles()));
 }
 
 }  // namespace
-
-void set_cuda_blocks_per_sequence(int blocks) {
-  TTT_CHECK(blocks >= 0 && blocks <= 2, "fused_scan",
-            "blocks per sequence must be 0 (automatic), 1 or 2 (a cluster of two), got ", blocks);
-  g_blocks_per_sequence = blocks;
-}
-int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
-
-void set_cuda_shared_barriers(bool on) { g_share_barriers = on; }
-bool cuda_shared_barriers() { return g_share_barriers; }
-void set_cuda_rotate_tiles(bool on) { g_rotate_tiles = on; }
-bool cuda_rotate_tiles() { return g_rotate_tiles; }
 
 void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<true>(s, all); }
 void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<false>(s, all); }

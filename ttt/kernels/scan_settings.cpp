@@ -1,0 +1,35 @@
+// The CUDA scan's process-wide settings (declared in scan_kernels.h), in one place for builds
+// with and without CUDA, so that both read them back alike; scan_cuda.cu reads them per launch.
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+#include "ttt/kernels/scan_kernels.h"
+
+namespace ttt::scan {
+
+namespace {
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::string(v) == value;
+}
+
+int g_blocks_per_sequence = 0;  // 0: chosen per launch (scan_cuda.cu's blocks_for)
+// TTT_SCAN_SHARED_BARRIERS=0 / TTT_SCAN_ROTATE_TILES=1 in the environment change the defaults at
+// start, for benchmarking whole runs such as ttt-train without a code change.
+bool g_share_barriers = !env_is("TTT_SCAN_SHARED_BARRIERS", "0");
+bool g_rotate_tiles = env_is("TTT_SCAN_ROTATE_TILES", "1");
+}  // namespace
+
+void set_cuda_blocks_per_sequence(int blocks) {
+  TTT_CHECK(blocks >= 0 && blocks <= 2, "fused_scan",
+            "blocks per sequence must be 0 (automatic), 1 or 2 (a cluster of two), got ", blocks);
+  g_blocks_per_sequence = blocks;
+}
+int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
+void set_cuda_shared_barriers(bool on) { g_share_barriers = on; }
+bool cuda_shared_barriers() { return g_share_barriers; }
+void set_cuda_rotate_tiles(bool on) { g_rotate_tiles = on; }
+bool cuda_rotate_tiles() { return g_rotate_tiles; }
+
+}  // namespace ttt::scan
