@@ -9,7 +9,7 @@
 #   bash bench/device_session.sh compile   torch.compile of the TTT-MLP layer (mini-batch 64) alone: it takes 3-7 minutes
 #   bash bench/device_session.sh barriers  the fused scan with shared barriers (the default) and per-step ones: tests, layer, step
 #   bash bench/device_session.sh precision the step with TF32 and with bf16 matrix products, ours and PyTorch's
-#   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (off by default)
+#   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (the default) and not
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
 #             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
 #         strip device-bundle/bin/* && tar -czf device-bundle.tgz device-bundle   (99 MB -> 31 MB:

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
         "{\"impl\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
         "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"forward_ms\":%.3f,"
         "\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
-        c.use_kernel ? (rotate_tiles == 1 ? "ttt.cpp kernel rotated tiles" : shared_barriers == 0 ? "ttt.cpp kernel per-step barriers" : cluster == 1 ? "ttt.cpp kernel 1 block" : cluster == 2 ? "ttt.cpp kernel cluster2" : "ttt.cpp kernel") : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
+        c.use_kernel ? (rotate_tiles == 0 ? "ttt.cpp kernel unrotated tiles" : shared_barriers == 0 ? "ttt.cpp kernel per-step barriers" : cluster == 1 ? "ttt.cpp kernel 1 block" : cluster == 2 ? "ttt.cpp kernel cluster2" : "ttt.cpp kernel") : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
         static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
         static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median, forward_median,
         static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);

@@ -70,12 +70,13 @@ TEST_P(FusedScanCuda, PerStepBarriersMatchComposedCpuInF32) {
   scan::set_cuda_shared_barriers(shared);
 }
 
-// The tiles of a group's products dealt round robin across the cluster's two blocks
-// (set_cuda_rotate_tiles; off by default): every tile is still computed exactly once.
-TEST_P(FusedScanCuda, RotatedTilesMatchComposedCpuInF32) {
+// The tiles of a group's products dealt from the first block each time (set_cuda_rotate_tiles(false);
+// rotated round robin across the cluster's two blocks by default): every tile computed exactly once
+// either way.
+TEST_P(FusedScanCuda, UnrotatedTilesMatchComposedCpuInF32) {
   SKIP_WITHOUT_GPU();
   const bool rotate = scan::cuda_rotate_tiles(), shared = scan::cuda_shared_barriers();
-  scan::set_cuda_rotate_tiles(true);
+  scan::set_cuda_rotate_tiles(false);
   scan::set_cuda_shared_barriers(true);  // groups exist only with shared barriers
   scan::set_cuda_blocks_per_sequence(2);
   expect_close(GetParam(), DType::f32, 2e-4);

@@ -15,10 +15,10 @@ bool env_is(const char* name, const char* value) {
 }
 
 int g_blocks_per_sequence = 0;  // 0: chosen per launch (scan_cuda.cu's blocks_for)
-// TTT_SCAN_SHARED_BARRIERS=0 / TTT_SCAN_ROTATE_TILES=1 in the environment change the defaults at
+// TTT_SCAN_SHARED_BARRIERS=0 / TTT_SCAN_ROTATE_TILES=0 in the environment switch them off at
 // start, for benchmarking whole runs such as ttt-train without a code change.
 bool g_share_barriers = !env_is("TTT_SCAN_SHARED_BARRIERS", "0");
-bool g_rotate_tiles = env_is("TTT_SCAN_ROTATE_TILES", "1");
+bool g_rotate_tiles = !env_is("TTT_SCAN_ROTATE_TILES", "0");
 }  // namespace
 
 void set_cuda_blocks_per_sequence(int blocks) {
