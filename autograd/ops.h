@@ -75,6 +75,9 @@ Tensor flip(const Tensor& x, int64_t dim);
 Tensor tril(const Tensor& x, int64_t k = 0);  // keep col - row <= k over the last two dims
 Tensor triu(const Tensor& x, int64_t k = 0);  // keep col - row >= k
 Tensor clone(const Tensor& x);               // a differentiable copy
+// x converted to dtype (floating), differentiable: the gradient comes back in x's dtype. Returns x
+// itself when it already has that dtype. What the bf16 mode's casts (nn/precision.h) use.
+Tensor cast(const Tensor& x, DType dtype);
 
 // ---- neural-network ops (ops_nn.cpp) ----
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, D], ids int -> [..., D]

@@ -157,4 +157,11 @@ Tensor clone(const Tensor& x) {
   return record(clone_data(x), "clone", {x}, [](const Tensor& g) { return V{g}; });
 }
 
+Tensor cast(const Tensor& x, DType dtype) {
+  TTT_CHECK(x.defined() && is_floating(x.dtype()) && is_floating(dtype), "cast",
+            "converts between floating dtypes, asked ", dtype_name(dtype), " for ", x.describe());
+  if (x.dtype() == dtype) return x;
+  return record(to_dtype(x, dtype), "cast", {x}, [from = x.dtype()](const Tensor& g) { return V{to_dtype(g, from)}; });
+}
+
 }  // namespace ttt

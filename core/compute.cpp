@@ -8,16 +8,23 @@
 #include "core/error.h"
 #include "core/kernel_args.h"
 #include "core/profile.h"
+#include "core/widen_bf16.h"
 
 namespace ttt::compute {
 
 // Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely. Kernels are
-// timed under `label` when TTT_PROFILE is set (core/profile.h).
-#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                    \
-  do {                                                          \
-    profile::KernelTimer kernel_timer((label), (t).device());   \
-    if ((t).device().is_cpu()) cpu::fn(__VA_ARGS__);            \
-    else if ((t).device().is_cuda()) cuda::fn(__VA_ARGS__);     \
+// timed under `label` when TTT_PROFILE is set (core/profile.h). bf16 tensors reach a kernel as
+// they are when it takes them, else through f32 copies (core/widen_bf16.h).
+#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                                                    \
+  do {                                                                                          \
+    profile::KernelTimer kernel_timer((label), (t).device());                                   \
+    if ((t).device().is_cpu()) {                                                                \
+      if constexpr (widen::takes_bf16(false, #fn)) cpu::fn(__VA_ARGS__);                        \
+      else widen::run([&](const auto&... a) { cpu::fn(a...); }, __VA_ARGS__);                   \
+    } else if ((t).device().is_cuda()) {                                                        \
+      if constexpr (widen::takes_bf16(true, #fn)) cuda::fn(__VA_ARGS__);                        \
+      else widen::run([&](const auto&... a) { cuda::fn(a...); }, __VA_ARGS__);                  \
+    }                                                                                           \
   } while (0)
 #define TTT_RUN_KERNEL(t, fn, ...) TTT_RUN_KERNEL_AS(#fn, t, fn, __VA_ARGS__)
 
@@ -27,13 +34,16 @@ void check_defined(const char* op, const Tensor& t, const char* what) {
   TTT_CHECK(t.defined(), op, what, " is an undefined tensor");
 }
 
-// Float kernels: f32 and f64 on the CPU, f32 on CUDA.
+// Float kernels: f32, bf16 and f64 on the CPU; f32 and bf16 on CUDA.
 void check_float(const char* op, const Tensor& t) {
   check_defined(op, t, "input");
-  TTT_CHECK(is_floating(t.dtype()), op, "expected a floating tensor (f32/f64), got ", t.describe());
-  TTT_CHECK(!(t.device().is_cuda() && t.dtype() != DType::f32), op, "CUDA kernels take f32, got ",
+  TTT_CHECK(is_floating(t.dtype()), op, "expected a floating tensor (f32/bf16/f64), got ", t.describe());
+  TTT_CHECK(!(t.device().is_cuda() && t.dtype() == DType::f64), op, "CUDA kernels take f32 or bf16, got ",
             t.describe(), " (convert with to_dtype or compute on the cpu)");
 }
+
+// The dtype of per-row statistics (norm means, softmax log-sum-exp) of x: f32 for bf16 inputs.
+DType stat_dtype(const Tensor& x) { return x.dtype() == DType::bf16 ? DType::f32 : x.dtype(); }
 
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
   check_defined(op, a, "first input");
@@ -179,8 +189,12 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
 
 void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
   check_same("matmul_region", a, b);
-  check_same("matmul_region", a, c);
   check_float("matmul_region", a);
+  check_defined("matmul_region", c, "output");
+  // C has A's dtype, or f32 for bf16 operands (the products sum in f32 either way)
+  TTT_CHECK(c.device() == a.device() && (c.dtype() == a.dtype() || (a.dtype() == DType::bf16 && c.dtype() == DType::f32)),
+            "matmul_region", "C ", c.describe(), " must have A's dtype and device, or be f32 for bf16 A and B; A is ",
+            a.describe());
   TTT_CHECK(g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0, "matmul_region", "needs positive sizes, got batch ",
             g.batch, ", m ", g.m, ", n ", g.n, ", k ", g.k);
   // A matrix of rows x cols stored with row length ld from `offset`, `batch` times `stride` apart.
@@ -383,13 +397,16 @@ SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args) {
   check_float("softmax_with_lse", x);
   TTT_CHECK(!args.log && x.dim() >= 1, "softmax_with_lse", "a softmax (not log-softmax) over the last dim of ",
             x.describe());
-  SoftmaxOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device())};
+  SoftmaxOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL_AS("softmax_with_lse", x, softmax, x, r.y, r.lse, args);
   return r;
 }
 
 Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args) {
-  check_same("softmax_from_lse", x, lse);
+  check_float("softmax_from_lse", x);
+  TTT_CHECK(lse.defined() && lse.device() == x.device() && lse.dtype() == stat_dtype(x), "softmax_from_lse",
+            "lse must be ", dtype_name(stat_dtype(x)), " on ", x.device().str(), " for ", x.describe(), ", got ",
+            lse.describe());
   TTT_CHECK(!args.log && x.dim() >= 1 && lse.shape() == without_last(x.shape()), "softmax_from_lse",
             "needs one lse per row of ", x.describe(), ", got ", lse.describe());
   Tensor y = empty(x.shape(), x.dtype(), x.device());
@@ -415,8 +432,8 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bia
   TTT_CHECK(x.dim() >= 1, "layer_norm", "needs at least 1 dim");
   check_norm_param("layer_norm", weight, x, "weight");
   check_norm_param("layer_norm", bias, x, "bias");
-  LayerNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device()),
-                 empty(without_last(x.shape()), x.dtype(), x.device())};
+  LayerNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device()),
+                 empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, layer_norm, x, weight, bias, eps, r.y, r.mean, r.rstd);
   return r;
 }
@@ -435,7 +452,7 @@ RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   check_float("rms_norm", x);
   TTT_CHECK(x.dim() >= 1, "rms_norm", "needs at least 1 dim");
   check_norm_param("rms_norm", weight, x, "weight");
-  RmsNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device())};
+  RmsNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, rms_norm, x, weight, eps, r.y, r.rstd);
   return r;
 }
@@ -451,7 +468,7 @@ RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor
 L2NormalizeOut l2_normalize(const Tensor& x, double eps) {
   check_float("l2_normalize", x);
   TTT_CHECK(x.dim() >= 1 && x.size(-1) > 0, "l2_normalize", "needs a non-empty last dim, got ", x.describe());
-  L2NormalizeOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device())};
+  L2NormalizeOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, l2_normalize, x, eps, r.y, r.den);
   return r;
 }
@@ -471,8 +488,8 @@ HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tens
   const Shape per_head{x.size(-3), x.size(-1)};
   TTT_CHECK(weight.shape() == per_head && bias.shape() == per_head, "unbiased_head_norm", "weight and bias must be [H, d] = ",
             shape_str(per_head), " for x ", x.describe(), ", got ", weight.describe(), " and ", bias.describe());
-  HeadNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), x.dtype(), x.device()),
-                empty(without_last(x.shape()), x.dtype(), x.device())};
+  HeadNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device()),
+                empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, unbiased_head_norm, x, weight, bias, eps, r.y, r.mean, r.std_dev);
   return r;
 }
@@ -494,9 +511,9 @@ CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64
   TTT_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "cross_entropy",
             "expected logits [N, V] and targets [N], got ", logits.describe(), " and ", targets.describe());
   const int64_t n = logits.size(0);
-  Tensor row_loss = empty({n}, logits.dtype(), logits.device());
-  Tensor row_valid = empty({n}, logits.dtype(), logits.device());
-  Tensor lse = empty({n}, logits.dtype(), logits.device());
+  Tensor row_loss = empty({n}, stat_dtype(logits), logits.device());  // the loss of bf16 logits is f32
+  Tensor row_valid = empty({n}, stat_dtype(logits), logits.device());
+  Tensor lse = empty({n}, stat_dtype(logits), logits.device());
   if (!skip_kernel(row_loss)) {
     if (logits.device().is_cpu())  // targets outside [0, V) that are not ignore_index are user errors
       for (int64_t t : targets.to_vector<int64_t>())

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/half.h"
 
 namespace ttt {
 
@@ -14,13 +15,15 @@ void dispatch_any(DType t, Fn&& fn) {
     case DType::f64: fn(double{}); break;
     case DType::i32: fn(int32_t{}); break;
     case DType::i64: fn(int64_t{}); break;
+    case DType::bf16: fn(bf16{}); break;
   }
 }
 
 // Layout kernels only move bytes: pick an unsigned type of the element's size.
 template <class Fn>
 void dispatch_bytes(DType t, Fn&& fn) {
-  if (dtype_size(t) == 4) fn(uint32_t{});
+  if (dtype_size(t) == 2) fn(uint16_t{});
+  else if (dtype_size(t) == 4) fn(uint32_t{});
   else fn(uint64_t{});
 }
 

@@ -1,9 +1,16 @@
-// Conversions between float and the 16-bit formats stored in files (IEEE binary16 "f16" and
-// bfloat16 "bf16"), rounding to nearest even. Every f16/bf16 value is exact in float, so
+// Conversions between float and the 16-bit formats (IEEE binary16 "f16" and bfloat16 "bf16", the
+// element type of DType::bf16 tensors and a file format), rounding to nearest even (a double is
+// rounded to float first). Every f16/bf16 value is exact in float, so
 // 16 bit -> float -> 16 bit reproduces the original bits (NaN payloads aside).
 #pragma once
 #include <cstdint>
 #include <cstring>
+
+#if defined(__CUDACC__)
+#define TTT_HALF_HD __host__ __device__ __forceinline__
+#else
+#define TTT_HALF_HD inline
+#endif
 
 namespace ttt {
 
@@ -26,6 +33,37 @@ inline uint16_t float_to_bf16(float f) {
   u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
   return static_cast<uint16_t>(u >> 16);
 }
+
+// The element type of DType::bf16 tensors: 16 bits, converted explicitly to and from float (no
+// arithmetic of its own, so a kernel cannot compute in bf16 by accident; it computes in f32 and
+// rounds once when it stores). Usable in CUDA code: CUDA kernels read it through a shift and store
+// it with the same rounding as float_to_bf16 (__float2bfloat16_rn's).
+struct bf16 {
+  uint16_t bits = 0;
+  bf16() = default;
+  template <class T>
+  explicit TTT_HALF_HD bf16(T v) : bits(round(static_cast<float>(v))) {}
+  template <class T>
+  explicit TTT_HALF_HD operator T() const { return static_cast<T>(to_float()); }
+  TTT_HALF_HD float to_float() const {
+#if defined(__CUDA_ARCH__)
+    return __uint_as_float(static_cast<uint32_t>(bits) << 16);
+#else
+    return bf16_to_float(bits);
+#endif
+  }
+  static TTT_HALF_HD uint16_t round(float f) {
+#if defined(__CUDA_ARCH__)
+    uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return static_cast<uint16_t>(u >> 16);
+#else
+    return float_to_bf16(f);
+#endif
+  }
+};
+static_assert(sizeof(bf16) == 2, "bf16 must be two bytes");
 
 // f32 rounded to the nearest value with TF32's 10-bit or bf16's 7-bit mantissa, ties to even;
 // NaN and infinity pass through. For emulating reduced-precision matrix products on the CPU.

@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "core/profile.h"
 
 namespace ttt {
@@ -62,6 +63,7 @@ static DType dtype_of() {
   if constexpr (std::is_same_v<T, double>) return DType::f64;
   if constexpr (std::is_same_v<T, int32_t>) return DType::i32;
   if constexpr (std::is_same_v<T, int64_t>) return DType::i64;
+  if constexpr (std::is_same_v<T, bf16>) return DType::bf16;
 }
 
 template <class T>
@@ -74,6 +76,7 @@ template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template int32_t* Tensor::data<int32_t>() const;
 template int64_t* Tensor::data<int64_t>() const;
+template bf16* Tensor::data<bf16>() const;
 
 // ---- autograd slot ----
 std::shared_ptr<AutogradMeta> Tensor::autograd_meta() const {

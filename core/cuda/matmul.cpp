@@ -2,6 +2,7 @@
 // in column-major terms, so C = op(A) op(B) (row-major) is computed as C^T = op(B)^T op(A)^T.
 #include "core/backend.h"
 #include "core/cuda/cuda_check.h"
+#include "core/half.h"
 
 namespace ttt::cuda {
 
@@ -17,6 +18,15 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
   // row lengths of the stored A, B and C (their column-major leading dims)
   const int lda = static_cast<int>(matmul_lda(g)), ldb = static_cast<int>(matmul_ldb(g));
   const int ldc = static_cast<int>(matmul_ldc(g));
+  if (a.dtype() == DType::bf16) {  // bf16 operands on the tensor cores, f32 sums; C in bf16 or f32
+    const bool c_bf16 = c.dtype() == DType::bf16;
+    void* c_at = static_cast<char*>(c.raw_data()) + g.offset_c * static_cast<int64_t>(dtype_size(c.dtype()));
+    TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        cublas_handle(), op_b, op_a, n, m, k, &one, b.data<bf16>() + g.offset_b, CUDA_R_16BF, ldb, g.stride_b,
+        a.data<bf16>() + g.offset_a, CUDA_R_16BF, lda, g.stride_a, &zero, c_at, c_bf16 ? CUDA_R_16BF : CUDA_R_32F, ldc,
+        g.stride_c, static_cast<int>(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   if (g.precision == MatmulPrecision::bf16) {  // bf16 tensor cores on the f32 operands, f32 sums
     TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
         cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b, CUDA_R_32F, ldb, g.stride_b,
