@@ -4,6 +4,7 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "nn/precision.h"
 
 namespace ttt::nn {
 
@@ -15,8 +16,8 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen, Device d
 
 Tensor Linear::forward(const Tensor& x) const {
   Scope scope(*this);
-  Tensor y = matmul(x, weight, false, true);
-  return bias.defined() ? add(y, bias) : y;
+  Tensor y = matmul(autocast(x), autocast(weight), false, true);  // bf16 in a bf16 scope (nn/precision.h)
+  return bias.defined() ? add(y, autocast(bias)) : y;
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, Device device) : Module("Embedding") {
@@ -25,7 +26,7 @@ Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, Device device) : 
 
 Tensor Embedding::forward(const Tensor& ids) const {
   Scope scope(*this);
-  return embedding(weight, ids);
+  return autocast(embedding(weight, ids));  // looked up in f32: the table's gradient sums in f32
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine, Device device) : Module("LayerNorm"), eps(eps_) {
@@ -37,7 +38,7 @@ LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine, Device device) : Mod
 
 Tensor LayerNorm::forward(const Tensor& x) const {
   Scope scope(*this);
-  return layer_norm(x, weight, bias, eps);
+  return layer_norm(x, like(weight, x), like(bias, x), eps);
 }
 
 RMSNorm::RMSNorm(int64_t dim, double eps_, Device device) : Module("RMSNorm"), eps(eps_) {
@@ -46,7 +47,7 @@ RMSNorm::RMSNorm(int64_t dim, double eps_, Device device) : Module("RMSNorm"), e
 
 Tensor RMSNorm::forward(const Tensor& x) const {
   Scope scope(*this);
-  return rms_norm(x, weight, eps);
+  return rms_norm(x, like(weight, x), eps);
 }
 
 }  // namespace ttt::nn

@@ -188,6 +188,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("stop_at_step", r.stop_at_step, 0, kBig);
   s.get("nonfinite", r.nonfinite, {"stop", "skip"});
   s.get("matmul_precision", r.matmul_precision, {"f32", "tf32", "bf16"});
+  s.get("activations", r.activations, {"f32", "bf16"});
   s.get("cuda_graph", r.cuda_graph);
   s.finish();
   if (r.cuda_graph && r.num_microbatches != 1)

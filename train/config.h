@@ -46,6 +46,7 @@ struct RunConfig {
   std::string grad_audit = "error";  // error | warn | off: after step 1
   std::string nonfinite = "stop";  // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
   std::string matmul_precision = "f32";  // f32 | tf32 | bf16: f32 matrix products with rounded inputs (tensor cores on CUDA)
+  std::string activations = "f32";  // f32 | bf16: bf16 activations and products, f32 weights (nn/precision.h)
   bool cuda_graph = false;      // CUDA: record forward+backward+grad norm once, replay it each step (core/cuda_graph.h)
   int64_t stop_at_step = 0;     // stop (with a checkpoint) after this step, as if interrupted; 0 = off
 };

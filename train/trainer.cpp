@@ -18,6 +18,7 @@
 #include "core/profile.h"
 #include "core/cuda_graph.h"
 #include "nn/optim/clip.h"
+#include "nn/precision.h"
 #include "nn/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
@@ -138,6 +139,8 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   compute::set_matmul_precision(c.run.matmul_precision == "tf32"   ? MatmulPrecision::tf32
                                 : c.run.matmul_precision == "bf16" ? MatmulPrecision::bf16
                                                                    : MatmulPrecision::f32);
+  // bf16 activations for every forward of this run (training and evaluation): nn/precision.h
+  nn::ActivationScope activations(c.run.activations == "bf16" ? DType::bf16 : DType::f32);
   std::unique_ptr<DataSource> data = make_data(c);
   Generator gen(c.run.seed);
   HybridLM model(c.model, gen, Device::cpu());

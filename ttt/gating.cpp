@@ -2,6 +2,7 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "nn/precision.h"
 
 namespace ttt {
 
@@ -13,7 +14,7 @@ SSMGating::SSMGating(int64_t width, double init_value, double clamp, Device devi
 Tensor SSMGating::forward(const Tensor& y) const {
   Scope scope(*this);
   Tensor alpha = clamp_value > 0 ? clamp(gating_alpha, -clamp_value, clamp_value) : gating_alpha;
-  return mul(tanh(alpha), y);
+  return mul(nn::like(tanh(alpha), y), y);
 }
 
 }  // namespace ttt

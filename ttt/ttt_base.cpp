@@ -5,6 +5,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "nn/init.h"
+#include "nn/precision.h"
 #include "ttt/fused_scan.h"
 
 namespace ttt {
@@ -93,8 +94,12 @@ Tensor TTTBase::step_sizes(const Tensor& x, int64_t valid, int64_t n) const {
   return config_.minibatch_mode == "causal" ? tril(eta) : eta;
 }
 
-Tensor TTTBase::forward(const Tensor& x, const SeqMetadata& meta) {
+Tensor TTTBase::forward(const Tensor& x_in, const SeqMetadata& meta) {
   Scope scope(*this);
+  // The layer computes in f32 whatever the activations are (nn/precision.h): the inner loop's
+  // gradient steps are where bf16's 8 bits would hurt. bf16 comes in and goes out.
+  nn::ActivationScope f32_inside(DType::f32);
+  const Tensor x = x_in.dtype() == DType::bf16 ? cast(x_in, DType::f32) : x_in;
   const TTTConfig& c = config_;
   TTT_CHECK(x.dim() == 3 && x.size(2) == c.width, "forward", "expected x [B, L, ", c.width, "], got ", x.describe());
   const int64_t B = x.size(0), L = x.size(1), C = c.width, H = c.heads, d = c.head_dim(), b = c.mini_batch_size;
@@ -150,7 +155,7 @@ Tensor TTTBase::forward(const Tensor& x, const SeqMetadata& meta) {
   // E16: merge heads, drop the padding, post_norm, output projection.
   Tensor y = reshape(permute(reshape(out.out, {B, H, Lp, d}), {0, 2, 1, 3}), {B, Lp, C});
   if (Lp != L) y = slice(y, 1, 0, L);
-  return wo->forward(post_norm->forward(y));
+  return cast(wo->forward(post_norm->forward(y)), x_in.dtype());
 }
 
 std::vector<nn::NamedTensor> TTTBase::inner_state() const {

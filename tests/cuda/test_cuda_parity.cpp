@@ -33,23 +33,23 @@ struct Run {
   std::vector<Tensor> grads;
 };
 
-Run run_case(const OpCase& op, Device device, uint64_t seed) {
+Run run_case(const OpCase& op, Device device, uint64_t seed, DType dtype) {
   Generator gen(seed);
   std::vector<Tensor> inputs;
   for (const Shape& s : op.shapes)
-    inputs.push_back(make_input(s, op.domain, DType::f32, device, gen).set_requires_grad(true));
+    inputs.push_back(make_input(s, op.domain, dtype, device, gen).set_requires_grad(true));
   Run r;
   r.out = op.fn(inputs);
   Generator wgen(seed + 1);
-  Tensor w = to_device(randn(r.out.shape(), wgen), device);
+  Tensor w = to_device(to_dtype(randn(r.out.shape(), wgen), r.out.dtype()), device);
   backward(sum(mul(r.out, w)));
   for (const Tensor& x : inputs) r.grads.push_back(x.grad());
   return r;
 }
 
-void expect_parity(const OpCase& op, double tol) {
-  Run cpu = run_case(op, Device::cpu(), 5);
-  Run gpu = run_case(op, Device::cuda(0), 5);
+void expect_parity(const OpCase& op, double tol, DType dtype = DType::f32) {
+  Run cpu = run_case(op, Device::cpu(), 5, dtype);
+  Run gpu = run_case(op, Device::cuda(0), 5, dtype);
   ASSERT_EQ(cpu.out.shape(), gpu.out.shape()) << op.name;
   EXPECT_LE(rel_error(cpu.out, gpu.out), tol) << op.name << " forward";
   for (size_t i = 0; i < cpu.grads.size(); ++i) {
@@ -68,6 +68,18 @@ TEST_P(CudaParity, MatchesCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, CudaParity, ::testing::ValuesIn(op_cases()),
+                         [](const auto& p) { return p.param.name; });
+
+// The same cases in bf16: both backends compute in f32 and round each stored value once, so they
+// differ by the rounding of values whose f32 sums differ in the last bits (a bf16 step is 2^-8).
+class CudaParityBf16 : public ::testing::TestWithParam<OpCase> {};
+
+TEST_P(CudaParityBf16, MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  expect_parity(GetParam(), 2e-2, DType::bf16);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, CudaParityBf16, ::testing::ValuesIn(op_cases()),
                          [](const auto& p) { return p.param.name; });
 
 // Larger shapes that are not multiples of 32 (several blocks, ragged tails) and empty dims.
@@ -165,6 +177,16 @@ TEST_P(CudaParityLarge, MatchesCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLarge, ::testing::ValuesIn(large_cases()),
+                         [](const auto& p) { return p.param.name; });
+
+class CudaParityLargeBf16 : public ::testing::TestWithParam<OpCase> {};
+
+TEST_P(CudaParityLargeBf16, MatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  expect_parity(GetParam(), 2e-2, DType::bf16);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLargeBf16, ::testing::ValuesIn(large_cases()),
                          [](const auto& p) { return p.param.name; });
 
 TEST(CudaRng, SameNumbersAsCpu) {

@@ -100,6 +100,8 @@ std::vector<BadInput> catalogue() {
       {"bad_device", "run:\n  device: gpu0\n", "--config {cfg}" + R, 1, "run.device (line 2:11): 'gpu0' is not auto, cpu, cuda or cuda:N"},
       {"bad_matmul_precision", "run:\n  matmul_precision: fp8\n", "--config {cfg}" + R, 1,
        "run.matmul_precision (line 2:21): 'fp8' is not one of f32, tf32, bf16"},
+      {"bad_activations", "run:\n  activations: f16\n", "--config {cfg}" + R, 1,
+       "run.activations (line 2:16): 'f16' is not one of f32, bf16"},
       // ---- data files ----
       {"missing_text_file", "", "--config configs/tiny.yaml data.source=text data.path={dir}/nope.txt model.text_vocab=256" + R + small, 1,
        "cannot read the text file"},

@@ -147,6 +147,27 @@ TEST(TttTrain, ReducedPrecisionProductsTrainCloseToF32) {
   }
 }
 
+// run.activations=bf16 (bf16 activations and products, f32 master weights, optimizer state and TTT
+// inner loop) trains close to f32: the accuracy check of the bf16 mode.
+TEST(TttTrain, Bf16ActivationsTrainCloseToF32) {
+  std::map<std::string, std::map<int, std::string>> runs;
+  for (const std::string mode : {"f32", "bf16"}) {
+    TempDir dir("ttt_train_activations_" + mode);
+    Result r = train("--config configs/tiny.yaml run.max_steps=30 run.activations=" + mode + " run.run_dir=" +
+                         (dir / "run") + kSmall + " run.log_freq=5", dir);
+    ASSERT_EQ(r.code, 0) << r.output;
+    runs[mode] = losses(dir / "run/metrics.jsonl");
+    ASSERT_EQ(runs[mode].size(), 6u) << mode;
+  }
+  bool differs = false;
+  for (const auto& [step, loss] : runs["f32"]) {
+    const double want = std::stod(loss), got = std::stod(runs["bf16"].at(step));
+    EXPECT_NEAR(got, want, 5e-3 * want) << "step " << step;
+    differs = differs || got != want;
+  }
+  EXPECT_TRUE(differs) << "bf16 activations trained exactly like f32: were they bf16?";
+}
+
 TEST(TttTrain, KeepsTheLastKCheckpoints) {
   TempDir dir("ttt_train_keep");
   Result r = train("--config configs/tiny.yaml run.max_steps=8 run.ckpt_freq=2 run.num_ckpt_keep=2 run.run_dir=" +

@@ -9,6 +9,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "nn/policy.h"
+#include "nn/precision.h"
 #include "ttt/model.h"
 
 namespace ttt {
@@ -169,6 +170,42 @@ TEST(HybridLM, AttentionRecomputeReachesEveryLayerAndChangesNothingElse) {
   EXPECT_NEAR(losses[1], losses[0], 1e-6 * std::abs(losses[0]));
   ASSERT_EQ(grads[0].size(), grads[1].size());
   for (size_t i = 0; i < grads[0].size(); ++i) ASSERT_NEAR(grads[1][i], grads[0][i], 1e-5) << "gradient entry " << i;
+}
+
+// The bf16 mode (nn/precision.h): activations and logits in bf16, the loss and every parameter's
+// gradient in f32, the TTT branch in f32 inside; loss and gradients close to the f32 model's.
+TEST(HybridLM, Bf16ActivationsKeepF32WeightsAndGradients) {
+  std::vector<std::vector<double>> grads(2);
+  std::vector<double> losses;
+  for (DType activations : {DType::f32, DType::bf16}) {
+    const ModelConfig c = small_model();
+    Generator gen(5);
+    HybridLM model(c, gen);
+    nn::ActivationScope scope(activations);
+    Tensor in = tokens(2, 8, c, 6);
+    EXPECT_EQ(model.forward(in)[0].dtype(), activations);
+    auto layer = model.layers->at<TransformerLayer>(0);
+    Tensor h = to_dtype(randn({2, 8, c.width}, gen), activations);
+    EXPECT_EQ(layer->ttt->forward(h).dtype(), activations);
+    Tensor loss = model.loss(in, tokens(2, 8, c, 7)).total;
+    EXPECT_EQ(loss.dtype(), DType::f32);
+    backward(loss);
+    losses.push_back(loss.item<double>());
+    for (auto& [name, p] : model.named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << name;
+      EXPECT_EQ(p.dtype(), DType::f32) << name;
+      EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
+      for (double v : p.grad().to_vector<double>()) grads[activations == DType::bf16].push_back(v);
+    }
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-2 * std::abs(losses[0]));
+  EXPECT_NE(losses[1], losses[0]);  // the bf16 run did round something
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < grads[0].size(); ++i) {
+    diff += (grads[1][i] - grads[0][i]) * (grads[1][i] - grads[0][i]);
+    norm += grads[0][i] * grads[0][i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 3e-2);  // the gradient as a whole, relative
 }
 
 TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
