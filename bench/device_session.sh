@@ -9,6 +9,7 @@
 #   bash bench/device_session.sh compile   torch.compile of the TTT-MLP layer (mini-batch 64) alone: it takes 3-7 minutes
 #   bash bench/device_session.sh barriers  the fused scan with shared barriers (the default) and per-step ones: tests, layer, step
 #   bash bench/device_session.sh precision the step with TF32 and with bf16 matrix products, ours and PyTorch's
+#   bash bench/device_session.sh bf16      the bf16 mode (run.activations=bf16): tests, step speed and losses vs f32, PyTorch autocast
 #   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (the default) and not
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
 #             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
@@ -105,6 +106,23 @@ precision)
   ;;
 barriers)
   compare_scan_setting --shared-barriers TTT_SCAN_SHARED_BARRIERS barriers '*FusedScan*:*attention*'
+  ;;
+bf16)
+  timeout 200 device-bundle/bin/test_cuda --gtest_filter='*Bf16*:CudaParity*' --gtest_brief=1 2>&1 | tail -3
+  timeout 100 device-bundle/bin/test_ttt --gtest_filter='*Bf16*' --gtest_brief=1 2>&1 | tail -1
+  # the same 60 steps (seed, data) in f32, with bf16 activations, and with bf16 activations plus bf16
+  # products inside the (f32) TTT layers; then PyTorch eager under torch.autocast(bfloat16)
+  for mode in "run.activations=f32" "run.activations=bf16" "run.activations=bf16 run.matmul_precision=bf16"; do
+    echo "== small_gpu.yaml, fused scan, group 0, $mode, 60 steps"
+    dir=$(mktemp -d)
+    timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 run.log_freq=20 run.eval_freq=60 \
+      run.eval_batches=2 run.ckpt_freq=0 schedule.warmup_steps=10 run.run_dir="$dir" ttt.scan_checkpoint_group=0 \
+      $mode 2>&1 | grep -E "^step|^eval|rror"
+    grep -E '"loss"|"eval_loss"' "$dir/metrics.jsonl" | tail -2
+  done
+  for attn in "" --sdpa; do
+    (cd tools/reference && timeout 100 python3 bench_model_torch.py --autocast-bf16 $attn) | tee -a "$out/bf16.jsonl"
+  done
   ;;
 rotate)
   compare_scan_setting --rotate-tiles TTT_SCAN_ROTATE_TILES rotate '*FusedScan*'

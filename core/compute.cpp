@@ -15,16 +15,16 @@ namespace ttt::compute {
 // Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely. Kernels are
 // timed under `label` when TTT_PROFILE is set (core/profile.h). bf16 tensors reach a kernel as
 // they are when it takes them, else through f32 copies (core/widen_bf16.h).
-#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                                                    \
-  do {                                                                                          \
-    profile::KernelTimer kernel_timer((label), (t).device());                                   \
-    if ((t).device().is_cpu()) {                                                                \
-      if constexpr (widen::takes_bf16(false, #fn)) cpu::fn(__VA_ARGS__);                        \
-      else widen::run([&](const auto&... a) { cpu::fn(a...); }, __VA_ARGS__);                   \
-    } else if ((t).device().is_cuda()) {                                                        \
-      if constexpr (widen::takes_bf16(true, #fn)) cuda::fn(__VA_ARGS__);                        \
-      else widen::run([&](const auto&... a) { cuda::fn(a...); }, __VA_ARGS__);                  \
-    }                                                                                           \
+#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                                          \
+  do {                                                                                \
+    profile::KernelTimer kernel_timer((label), (t).device());                         \
+    if ((t).device().is_cpu()) {                                                      \
+      if constexpr (widen::takes_bf16(false, #fn)) cpu::fn(__VA_ARGS__);              \
+      else widen::run([&](const auto&... args_) { cpu::fn(args_...); }, __VA_ARGS__);  \
+    } else if ((t).device().is_cuda()) {                                              \
+      if constexpr (widen::takes_bf16(true, #fn)) cuda::fn(__VA_ARGS__);              \
+      else widen::run([&](const auto&... args_) { cuda::fn(args_...); }, __VA_ARGS__); \
+    }                                                                                 \
   } while (0)
 #define TTT_RUN_KERNEL(t, fn, ...) TTT_RUN_KERNEL_AS(#fn, t, fn, __VA_ARGS__)
 

@@ -6,6 +6,8 @@
 namespace ttt {
 
 static Tensor random_tensor(const Shape& shape, Generator& gen, DType dtype, Device device, bool normal) {
+  // bf16: the f32 numbers, rounded (the same numbers as an f32 fill, to bf16's precision)
+  if (dtype == DType::bf16) return to_dtype(random_tensor(shape, gen, DType::f32, device, normal), DType::bf16);
   Tensor t = empty(shape, dtype, device);
   const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
   if (t.numel() == 0 || device.is_meta()) return t;

@@ -22,7 +22,8 @@ constexpr bool takes_bf16(bool cuda, std::string_view kernel) {
   for (std::string_view k : {"fill", "cast", "gather", "copy_block", "flip"})
     if (kernel == k) return true;
   if (cuda)
-    for (std::string_view k : {"matmul"})
+    for (std::string_view k : {"matmul", "unary", "binary", "swiglu", "swiglu_backward", "softmax", "softmax_from_lse",
+                               "softmax_backward", "rms_norm", "rope"})
       if (kernel == k) return true;
   return false;
 }

@@ -1,6 +1,7 @@
 // CUDA kernels: fill, dtype conversion, unary and broadcasting binary ops, Philox random fills.
 // Formulas come from core/scalar_math.h and core/philox.h, shared with the CPU backend.
 #include "core/backend.h"
+#include "core/cuda/bf16.cuh"
 #include "core/cuda/cuda_check.h"
 #include "core/dtype_dispatch.h"
 #include "core/philox.h"
@@ -23,16 +24,20 @@ __global__ void cast_kernel(const S* in, D* out, int64_t n) {
   GRID_STRIDE_LOOP(i, n) out[i] = static_cast<D>(in[i]);
 }
 
-__global__ void unary_kernel(UnaryOp op, const float* x, float* out, float a, float b, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) out[i] = math::unary<float>(op, x[i], a, b);
+// T: float or bf16, computed in f32 (core/cuda/bf16.cuh); likewise below.
+template <class T>
+__global__ void unary_kernel(UnaryOp op, const T* x, T* out, float a, float b, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = store_as<T>(math::unary<float>(op, load_f32(x[i]), a, b));
 }
 
-__global__ void binary_same_kernel(BinaryOp op, const float* x, const float* y, float* out, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) out[i] = math::binary<float>(op, x[i], y[i]);
+template <class T>
+__global__ void binary_same_kernel(BinaryOp op, const T* x, const T* y, T* out, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = store_as<T>(math::binary<float>(op, load_f32(x[i]), load_f32(y[i])));
 }
 
 // Decomposes the output index into the (merged) dims to find each input's element.
-__global__ void binary_broadcast_kernel(BinaryOp op, const float* x, const float* y, float* out, BroadcastArgs args) {
+template <class T>
+__global__ void binary_broadcast_kernel(BinaryOp op, const T* x, const T* y, T* out, BroadcastArgs args) {
   GRID_STRIDE_LOOP(i, args.numel) {
     int64_t rest = i, ia = 0, ib = 0;
     for (int d = args.rank - 1; d >= 0; --d) {
@@ -41,22 +46,27 @@ __global__ void binary_broadcast_kernel(BinaryOp op, const float* x, const float
       ia += idx * args.stride_a[d];
       ib += idx * args.stride_b[d];
     }
-    out[i] = math::binary<float>(op, x[ia], y[ib]);
+    out[i] = store_as<T>(math::binary<float>(op, load_f32(x[ia]), load_f32(y[ib])));
   }
 }
 
 // One thread per output (row r, column j of h): reads x[r, j] and x[r, h + j].
-__global__ void swiglu_kernel(const float* x, float* y, int64_t h, int64_t n) {
+template <class T>
+__global__ void swiglu_kernel(const T* x, T* y, int64_t h, int64_t n) {
   GRID_STRIDE_LOOP(i, n) {
     const int64_t r = i / h, j = i % h;
-    y[i] = math::swiglu<float>(x[r * 2 * h + j], x[r * 2 * h + h + j]);
+    y[i] = store_as<T>(math::swiglu<float>(load_f32(x[r * 2 * h + j]), load_f32(x[r * 2 * h + h + j])));
   }
 }
 
-__global__ void swiglu_backward_kernel(const float* g, const float* x, float* dx, int64_t h, int64_t n) {
+template <class T>
+__global__ void swiglu_backward_kernel(const T* g, const T* x, T* dx, int64_t h, int64_t n) {
   GRID_STRIDE_LOOP(i, n) {
     const int64_t a = i / h * 2 * h + i % h;
-    math::swiglu_grads<float>(x[a], x[a + h], g[i], dx[a], dx[a + h]);
+    float da, db;
+    math::swiglu_grads<float>(load_f32(x[a]), load_f32(x[a + h]), load_f32(g[i]), da, db);
+    dx[a] = store_as<T>(da);
+    dx[a + h] = store_as<T>(db);
   }
 }
 
@@ -94,30 +104,42 @@ void cast(const Tensor& in, const Tensor& out) {
 
 void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
   const int64_t n = x.numel();
-  unary_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(op, x.data<float>(), out.data<float>(), float(a), float(b), n);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    unary_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(op, x.data<T>(), out.data<T>(), float(a), float(b), n);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, const BroadcastArgs& args) {
-  if (args.same_shape)
-    binary_same_kernel<<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<float>(), y.data<float>(),
-                                                                              out.data<float>(), args.numel);
-  else
-    binary_broadcast_kernel<<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<float>(), y.data<float>(),
-                                                                                   out.data<float>(), args);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (args.same_shape)
+      binary_same_kernel<T><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<T>(), y.data<T>(),
+                                                                                  out.data<T>(), args.numel);
+    else
+      binary_broadcast_kernel<T><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<T>(), y.data<T>(),
+                                                                                       out.data<T>(), args);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void swiglu(const Tensor& x, const Tensor& y) {
   const int64_t n = y.numel();
-  swiglu_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), y.size(-1), n);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    swiglu_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(x.data<T>(), y.data<T>(), y.size(-1), n);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void swiglu_backward(const Tensor& grad, const Tensor& x, const Tensor& grad_x) {
   const int64_t n = grad.numel();
-  swiglu_backward_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(),
-                                                                       grad_x.data<float>(), grad.size(-1), n);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    swiglu_backward_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(grad.data<T>(), x.data<T>(),
+                                                                           grad_x.data<T>(), grad.size(-1), n);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 

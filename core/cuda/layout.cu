@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/backend.h"
+#include "core/cuda/bf16.cuh"
 #include "core/cuda/cuda_check.h"
 #include "core/dtype_dispatch.h"
 
@@ -76,7 +77,9 @@ __global__ void embedding_backward_kernel(const float* g, const void* ids, bool 
 
 // One thread per pair; the angle is computed in double (as on the CPU) because pos * freq can
 // reach thousands of radians, where float angles lose digits.
-__global__ void rope_kernel(const float* x, const void* pos, bool i32, double theta, bool inverse, float* out,
+// T: float or bf16 (core/cuda/bf16.cuh).
+template <class T>
+__global__ void rope_kernel(const T* x, const void* pos, bool i32, double theta, bool inverse, T* out,
                             int64_t len, int64_t d, int64_t pairs_total) {
   GRID_STRIDE_LOOP(t, pairs_total) {
     const int64_t i = t % (d / 2), l = (t / (d / 2)) % len;
@@ -85,9 +88,9 @@ __global__ void rope_kernel(const float* x, const void* pos, bool i32, double th
     sincos(angle, &s, &c);
     if (inverse) s = -s;
     const int64_t at = 2 * t;
-    const double x0 = x[at], x1 = x[at + 1];
-    out[at] = static_cast<float>(x0 * c - x1 * s);
-    out[at + 1] = static_cast<float>(x0 * s + x1 * c);
+    const double x0 = load_f32(x[at]), x1 = load_f32(x[at + 1]);
+    out[at] = store_as<T>(static_cast<float>(x0 * c - x1 * s));
+    out[at + 1] = store_as<T>(static_cast<float>(x0 * s + x1 * c));
   }
 }
 
@@ -145,9 +148,12 @@ void embedding_backward(const Tensor& grad, const Tensor& ids, const Tensor& gra
 
 void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse, const Tensor& out) {
   const int64_t pairs = x.numel() / 2;
-  rope_kernel<<<grid_for(pairs), kBlock, 0, current_stream()>>>(x.data<float>(), positions.raw_data(),
-                                                                positions.dtype() == DType::i32, theta, inverse,
-                                                                out.data<float>(), x.size(-2), x.size(-1), pairs);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    rope_kernel<T><<<grid_for(pairs), kBlock, 0, current_stream()>>>(x.data<T>(), positions.raw_data(),
+                                                                     positions.dtype() == DType::i32, theta, inverse,
+                                                                     out.data<T>(), x.size(-2), x.size(-1), pairs);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/backend.h"
+#include "core/cuda/bf16.cuh"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_check.h"
 
@@ -62,40 +63,47 @@ __global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, D
 }
 
 // y = softmax(scale x) over the entries that are not blocked (blocked ones get 0; SoftmaxArgs);
-// lse (when not null) = log sum exp(scale x) over them.
-__global__ void softmax_kernel(const float* x, float* y, float* lse, int64_t d, SoftmaxArgs args) {
-  const float* a = x + blockIdx.x * d;
-  float* b = y + blockIdx.x * d;
+// lse (when not null) = log sum exp(scale x) over them. T: float or bf16, computed in f32
+// (core/cuda/bf16.cuh), lse f32; likewise below.
+template <class T>
+__global__ void softmax_kernel(const T* x, T* y, float* lse, int64_t d, SoftmaxArgs args) {
+  const T* a = x + blockIdx.x * d;
+  T* b = y + blockIdx.x * d;
   const float k = static_cast<float>(args.scale);
   const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
   const int64_t cols = softmax_columns(args, i, d);
   float m = -INFINITY;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-    if (!attention_blocked(args, i, j)) m = fmaxf(m, k * a[j]);
+    if (!attention_blocked(args, i, j)) m = fmaxf(m, k * load_f32(a[j]));
   m = block_max(m);
   float s = 0;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-    if (!attention_blocked(args, i, j)) s += expf(k * a[j] - m);
+    if (!attention_blocked(args, i, j)) s += expf(k * load_f32(a[j]) - m);
   s = block_sum(s);
   const float log_s = logf(s);
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-    b[j] = args.log ? a[j] - m - log_s : attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - m) / s;
+    b[j] = store_as<T>(args.log ? load_f32(a[j]) - m - log_s
+                       : attention_blocked(args, i, j) ? 0.0f
+                                                       : expf(k * load_f32(a[j]) - m) / s);
   if (lse && threadIdx.x == 0) lse[blockIdx.x] = m + log_s;
 }
 
 // y = exp(scale x - lse) on open entries (the softmax that produced lse), 0 on blocked ones.
-__global__ void softmax_from_lse_kernel(const float* x, const float* lse, float* y, int64_t d, SoftmaxArgs args) {
-  const float* a = x + blockIdx.x * d;
-  float* b = y + blockIdx.x * d;
+template <class T>
+__global__ void softmax_from_lse_kernel(const T* x, const float* lse, T* y, int64_t d, SoftmaxArgs args) {
+  const T* a = x + blockIdx.x * d;
+  T* b = y + blockIdx.x * d;
   const float k = static_cast<float>(args.scale), l = lse[blockIdx.x];
   const int64_t i = args.queries > 0 ? blockIdx.x % args.queries : 0;
   const int64_t cols = softmax_columns(args, i, d);
-  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) b[j] = attention_blocked(args, i, j) ? 0.0f : expf(k * a[j] - l);
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+    b[j] = store_as<T>(attention_blocked(args, i, j) ? 0.0f : expf(k * load_f32(a[j]) - l));
 }
 
 // softmax: dx = scale y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g). Blocked entries
 // (SoftmaxArgs) are neither read nor given a gradient: dx = 0 there, whatever g holds.
-__global__ void softmax_backward_kernel(const float* g, const float* y, float* dx, int64_t d, SoftmaxArgs args) {
+template <class T>
+__global__ void softmax_backward_kernel(const T* g, const T* y, T* dx, int64_t d, SoftmaxArgs args) {
   const int64_t off = blockIdx.x * d;
   const bool log = args.log;
   const float k = static_cast<float>(args.scale);
@@ -103,12 +111,12 @@ __global__ void softmax_backward_kernel(const float* g, const float* y, float* d
   const int64_t cols = softmax_columns(args, i, d);
   float s = 0;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-    if (!attention_blocked(args, i, j)) s += log ? g[off + j] : g[off + j] * y[off + j];
+    if (!attention_blocked(args, i, j)) s += log ? load_f32(g[off + j]) : load_f32(g[off + j]) * load_f32(y[off + j]);
   s = block_sum(s);
-  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-    dx[off + j] = attention_blocked(args, i, j) ? 0.0f
-                  : log                          ? g[off + j] - expf(y[off + j]) * s
-                                                 : k * y[off + j] * (g[off + j] - s);
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    const float gj = load_f32(g[off + j]), yj = load_f32(y[off + j]);
+    dx[off + j] = store_as<T>(attention_blocked(args, i, j) ? 0.0f : log ? gj - expf(yj) * s : k * yj * (gj - s));
+  }
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean,
@@ -167,13 +175,15 @@ __global__ void norm_param_grad_kernel(const float* g, const float* x, const flo
   }
 }
 
-__global__ void rms_norm_kernel(const float* x, const float* w, float eps, float* y, float* rstd, int64_t d) {
-  const float* a = x + blockIdx.x * d;
+template <class T>
+__global__ void rms_norm_kernel(const T* x, const T* w, float eps, T* y, float* rstd, int64_t d) {
+  const T* a = x + blockIdx.x * d;
   float s = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += a[j] * a[j];
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += load_f32(a[j]) * load_f32(a[j]);
   const float rs = rsqrtf(block_sum(s) / d + eps);
   if (threadIdx.x == 0) rstd[blockIdx.x] = rs;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) y[blockIdx.x * d + j] = a[j] * rs * (w ? w[j] : 1.0f);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    y[blockIdx.x * d + j] = store_as<T>(load_f32(a[j]) * rs * (w ? load_f32(w[j]) : 1.0f));
 }
 
 // dx = rstd (gh - xhat mean(gh xhat)), gh = g w, xhat = x rstd
@@ -256,20 +266,29 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
 }
 
 void softmax(const Tensor& x, const Tensor& y, const Tensor& lse, const SoftmaxArgs& args) {
-  softmax_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), y.data<float>(), opt_mut(lse),
-                                                              x.size(-1), args);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), y.data<T>(), opt_mut(lse), x.size(-1),
+                                                                   args);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void softmax_from_lse(const Tensor& x, const Tensor& lse, const Tensor& y, const SoftmaxArgs& args) {
-  softmax_from_lse_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), lse.data<float>(),
-                                                                        y.data<float>(), x.size(-1), args);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_from_lse_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), lse.data<float>(), y.data<T>(),
+                                                                            x.size(-1), args);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, const SoftmaxArgs& args) {
-  softmax_backward_kernel<<<rows_of(y), kBlock, 0, current_stream()>>>(grad.data<float>(), y.data<float>(),
-                                                                       grad_x.data<float>(), y.size(-1), args);
+  dispatch_f32_bf16(y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_backward_kernel<T><<<rows_of(y), kBlock, 0, current_stream()>>>(grad.data<T>(), y.data<T>(),
+                                                                            grad_x.data<T>(), y.size(-1), args);
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
@@ -292,8 +311,12 @@ void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weig
 }
 
 void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
-  rms_norm_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), opt(weight), float(eps), y.data<float>(),
-                                                               rstd.data<float>(), x.size(-1));
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(
+        x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, float(eps), y.data<T>(), rstd.data<float>(),
+        x.size(-1));
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 

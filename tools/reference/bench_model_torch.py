@@ -72,6 +72,9 @@ def main():
     p.add_argument("--bf16-matmul", action="store_true",
                    help="f32 products with bf16 internals, torch.set_float32_matmul_precision('medium') "
                         "(ttt-train: run.matmul_precision=bf16)")
+    p.add_argument("--autocast-bf16", action="store_true",
+                   help="the forward and loss under torch.autocast(bfloat16): bf16 products (the TTT inner loop's "
+                        "too), f32 weights (ttt-train: run.activations=bf16, whose TTT layers stay f32)")
     p.add_argument("--profile", action="store_true")
     a = p.parse_args()
     hybrid_torch.USE_SDPA = a.sdpa
@@ -104,7 +107,8 @@ def main():
         tokens = torch.randint(0, V, (B, S + 1, 1), generator=g).to(a.device)
         sync()
         t0 = time.perf_counter()
-        loss = loss_fn(params, tokens[:, :-1], tokens[:, 1:], c)
+        with torch.autocast(device_type="cuda" if fused else "cpu", dtype=torch.bfloat16, enabled=a.autocast_bf16):
+            loss = loss_fn(params, tokens[:, :-1], tokens[:, 1:], c)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(params.values()), spec["max_norm"])
@@ -120,7 +124,8 @@ def main():
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
     impl = ("torch.compile" if a.compile else "torch.compile per layer" if a.compile_layers else "torch eager") + \
-        (" sdpa" if a.sdpa else "") + (" tf32" if a.tf32 else "") + (" bf16 matmul" if a.bf16_matmul else "")
+        (" sdpa" if a.sdpa else "") + (" tf32" if a.tf32 else "") + (" bf16 matmul" if a.bf16_matmul else "") + \
+        (" autocast bf16" if a.autocast_bf16 else "")
     print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
                       "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
