@@ -7,6 +7,9 @@
 // or read: the products skip them, and the masked softmax stays inside the computed blocks in
 // both directions (SoftmaxArgs::block, core/kernel_args.h). The op's output and gradients are
 // fully defined; only its internal buffers have holes.
+//
+// bf16 on CUDA with head dim 64 runs core/cuda/flash_attention.cu instead (compute::flash_attention):
+// no [S, S] buffer at all, the weights rebuilt tile by tile in backward from each row's lse.
 #include <algorithm>
 
 #include "autograd/node.h"
@@ -108,6 +111,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
   SoftmaxArgs args = attention_softmax_args(b.S, scale, causal, context);
   args.block = causal ? b.T : 0;  // the softmax stays inside the computed blocks too
 
+  if (compute::flash_attention_applies(q)) {  // bf16 on CUDA: one fused kernel each way (no [S, S] buffers)
+    compute::FlashOut f = compute::flash_attention(q, k, v, args);
+    return record(f.out, "attention", {q, k, v},
+                  [q = q.detach(), k = k.detach(), v = v.detach(), out = f.out.detach(), lse = f.lse, args](const Tensor& g) {
+                    compute::FlashGrads d = compute::flash_attention_backward(q, k, v, out, lse, g, args);
+                    return std::vector<Tensor>{d.q, d.k, d.v};
+                  });
+  }
   Tensor out = empty(q.shape(), q.dtype(), q.device());  // every row is written by lower_times
   if (b.n == 0 || b.S == 0 || b.d == 0) return out;  // nothing to attend to (an empty batch or sequence)
   // P = softmax(scale q k^T, masked): blocked entries 0. With `recompute`, only each row's

@@ -18,6 +18,14 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
 void synchronize();
 // True while a CUDA graph is being captured (core/cuda_graph.h): no host copies or waits then.
 bool capturing();
+// Flash attention (core/cuda/flash_attention.cu; CUDA only, bf16 q, k, v [n, S, 64]): out and
+// lse [n, S] (f32) of softmax(mask.scale q k^T, masked) v; backward fills dq, dk, dv, using
+// d_rows [n, S] (f32) as scratch.
+void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, const Tensor& out,
+                     const Tensor& lse);
+void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk,
+                              const Tensor& dv, const Tensor& d_rows);
 // CUDA events for the profiler (core/profile.cpp); event_elapsed_ms waits for `end`.
 void* event_create();
 void event_record(void* event) noexcept;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <numeric>
 
 #include "core/backend.h"
@@ -400,6 +401,43 @@ SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args) {
   SoftmaxOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL_AS("softmax_with_lse", x, softmax, x, r.y, r.lse, args);
   return r;
+}
+
+namespace {
+std::atomic<bool> g_flash_attention{[] {
+  const char* v = std::getenv("TTT_FLASH_ATTENTION");
+  return v == nullptr || std::string(v) != "0";
+}()};
+}  // namespace
+
+void set_flash_attention(bool on) { g_flash_attention = on; }
+
+bool flash_attention_applies(const Tensor& q) {
+  return g_flash_attention.load(std::memory_order_relaxed) && q.defined() && q.device().is_cuda() &&
+         q.dtype() == DType::bf16 && q.dim() >= 2 && q.size(-1) == 64 && q.size(-2) > 0 && q.numel() > 0;
+}
+
+FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask) {
+  TTT_CHECK(flash_attention_applies(q), "flash_attention", "takes bf16 [..., S, 64] on CUDA, got ", q.describe());
+  check_same("flash_attention", q, k);
+  check_same("flash_attention", q, v);
+  TTT_CHECK(k.shape() == q.shape() && v.shape() == q.shape(), "flash_attention", "q, k and v must have one shape, got ",
+            q.describe(), ", ", k.describe(), ", ", v.describe());
+  FlashOut r{empty(q.shape(), q.dtype(), q.device()), empty(without_last(q.shape()), DType::f32, q.device())};
+  profile::KernelTimer timer("flash_attention", q.device());
+  cuda::flash_attention(q, k, v, mask, r.out, r.lse);
+  return r;
+}
+
+FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, const Tensor& grad, const SoftmaxArgs& mask) {
+  check_same("flash_attention_backward", q, grad);
+  FlashGrads g{empty(q.shape(), q.dtype(), q.device()), empty(k.shape(), k.dtype(), k.device()),
+               empty(v.shape(), v.dtype(), v.device())};
+  Tensor d_rows = empty(lse.shape(), DType::f32, q.device());
+  profile::KernelTimer timer("flash_attention_backward", q.device());
+  cuda::flash_attention_backward(q, k, v, out, lse, grad, mask, g.q, g.k, g.v, d_rows);
+  return g;
 }
 
 Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args) {

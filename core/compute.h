@@ -55,6 +55,17 @@ Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& 
 // which softmax_from_lse rebuilds y later without a pass for the max and the sum.
 struct SoftmaxOut { Tensor y, lse; };
 SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
+
+// Flash attention (core/cuda/flash_attention.cu): softmax(mask.scale q k^T, masked) v for q, k, v
+// [..., S, d] without the [S, S] matrices. Only where flash_attention_applies: CUDA, bf16, d = 64,
+// and not switched off (set_flash_attention(false) or TTT_FLASH_ATTENTION=0 in the environment).
+bool flash_attention_applies(const Tensor& q);
+void set_flash_attention(bool on);
+struct FlashOut { Tensor out, lse; };  // lse [..., S] f32: what backward rebuilds the weights from
+FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask);
+struct FlashGrads { Tensor q, k, v; };
+FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, const Tensor& grad, const SoftmaxArgs& mask);
 Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args);
 
 struct LayerNormOut { Tensor y, mean, rstd; };

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/allocator.h"
+#include "core/backend.h"
 #include "core/compute.h"
 #include "core/error.h"
 #include "tests/cuda/skip_without_gpu.h"
@@ -28,17 +29,17 @@ double rel_error(const Tensor& a, const Tensor& b) {
   return diff / scale;
 }
 
-struct Run {
+struct OpRun {
   Tensor out;
   std::vector<Tensor> grads;
 };
 
-Run run_case(const OpCase& op, Device device, uint64_t seed, DType dtype) {
+OpRun run_case(const OpCase& op, Device device, uint64_t seed, DType dtype) {
   Generator gen(seed);
   std::vector<Tensor> inputs;
   for (const Shape& s : op.shapes)
     inputs.push_back(make_input(s, op.domain, dtype, device, gen).set_requires_grad(true));
-  Run r;
+  OpRun r;
   r.out = op.fn(inputs);
   Generator wgen(seed + 1);
   Tensor w = to_device(to_dtype(randn(r.out.shape(), wgen), r.out.dtype()), device);
@@ -48,8 +49,8 @@ Run run_case(const OpCase& op, Device device, uint64_t seed, DType dtype) {
 }
 
 void expect_parity(const OpCase& op, double tol, DType dtype = DType::f32) {
-  Run cpu = run_case(op, Device::cpu(), 5, dtype);
-  Run gpu = run_case(op, Device::cuda(0), 5, dtype);
+  OpRun cpu = run_case(op, Device::cpu(), 5, dtype);
+  OpRun gpu = run_case(op, Device::cuda(0), 5, dtype);
   ASSERT_EQ(cpu.out.shape(), gpu.out.shape()) << op.name;
   EXPECT_LE(rel_error(cpu.out, gpu.out), tol) << op.name << " forward";
   for (size_t i = 0; i < cpu.grads.size(); ++i) {
@@ -107,6 +108,18 @@ std::vector<OpCase> large_cases() {
   c.push_back({"attention_recompute_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
                [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true); }});
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
+  // head dim 64: in bf16 on CUDA these run the flash kernels (core/cuda/flash_attention.cu), ragged
+  // tiles of 64 included; in f32 (and on the CPU) the composed op
+  c.push_back({"attention_flash_causal", {{2, 3, 300, 64}, {2, 3, 300, 64}, {2, 3, 300, 64}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64); }});
+  c.push_back({"attention_flash_causal_window", {{2, 2, 257, 64}, {2, 2, 257, 64}, {2, 2, 257, 64}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 50, 64); }});
+  c.push_back({"attention_flash_full", {{1, 2, 130, 64}, {1, 2, 130, 64}, {1, 2, 130, 64}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 0, 64); }});
+  c.push_back({"attention_flash_full_window", {{1, 2, 200, 64}, {1, 2, 200, 64}, {1, 2, 200, 64}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 70, 64); }});
+  c.push_back({"attention_flash_one_step", {{2, 1, 1, 64}, {2, 1, 1, 64}, {2, 1, 1, 64}},
+               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64); }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
   // rows of 64 (a warp's two elements per lane), of 70 (a ragged tail) and a row count that leaves
@@ -188,6 +201,39 @@ TEST_P(CudaParityLargeBf16, MatchesCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLargeBf16, ::testing::ValuesIn(large_cases()),
                          [](const auto& p) { return p.param.name; });
+
+// The flash kernels against the composed op on the same GPU (compute::set_flash_attention(false)),
+// both bf16: the same values to bf16 rounding, and no [n, S, S] buffer (1024 x 1024 x 8 heads of
+// bf16 is 16 MiB per buffer; the composed op keeps P and a scores buffer).
+TEST(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = 8, S = 1024, d = 64;
+  Generator gen(3);
+  std::vector<Tensor> in;
+  for (int i = 0; i < 4; ++i) in.push_back(to_device(to_dtype(randn({n, S, d}, gen), DType::bf16), Device::cuda(0)));
+  ASSERT_TRUE(compute::flash_attention_applies(in[0]));
+  std::vector<OpRun> runs;
+  std::vector<double> peak_mib;
+  for (bool flash : {true, false}) {
+    compute::set_flash_attention(flash);
+    std::vector<Tensor> leaves;
+    for (int i = 0; i < 3; ++i) leaves.push_back(in[i].detach().set_requires_grad(true));
+    cuda::synchronize();
+    const size_t before = cuda::allocator_stats().current_bytes;
+    cuda::reset_peak_memory();
+    OpRun r;
+    r.out = attention(leaves[0], leaves[1], leaves[2], 0.125, true, 0, 256);
+    backward(sum(mul(r.out, in[3])));
+    for (const Tensor& l : leaves) r.grads.push_back(l.grad());
+    cuda::synchronize();
+    peak_mib.push_back((cuda::allocator_stats().peak_bytes - before) / 1048576.0);
+    runs.push_back(r);
+  }
+  compute::set_flash_attention(true);
+  EXPECT_LE(rel_error(runs[0].out, runs[1].out), 2e-2);
+  for (int i = 0; i < 3; ++i) EXPECT_LE(rel_error(runs[0].grads[i], runs[1].grads[i]), 2e-2) << "grad of input " << i;
+  EXPECT_LT(peak_mib[0] + 16, peak_mib[1]) << "flash " << peak_mib[0] << " MiB, composed " << peak_mib[1] << " MiB";
+}
 
 TEST(CudaRng, SameNumbersAsCpu) {
   SKIP_WITHOUT_GPU();
