@@ -112,7 +112,8 @@ bf16)
   timeout 100 device-bundle/bin/test_ttt --gtest_filter='*Bf16*' --gtest_brief=1 2>&1 | tail -1
   # the same 60 steps (seed, data) in f32, with bf16 activations, and with bf16 activations plus bf16
   # products inside the (f32) TTT layers; then PyTorch eager under torch.autocast(bfloat16)
-  for mode in "run.activations=f32" "run.activations=bf16" "run.activations=bf16 run.matmul_precision=bf16"; do
+  for mode in "run.activations=f32" "run.activations=bf16" "run.activations=bf16 run.matmul_precision=bf16" \
+      "run.activations=bf16 model.attention_recompute=true"; do
     echo "== small_gpu.yaml, fused scan, group 0, $mode, 60 steps"
     dir=$(mktemp -d)
     timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 run.log_freq=20 run.eval_freq=60 \

@@ -60,26 +60,22 @@ __device__ void load_tile(const bf* src, int64_t S, int64_t r0, bf* tile) {
   }
 }
 
-// The 16 rows of `warp` of C [64][ldc] (f32, row-major) = A (rows of the warp, [16][64]) B ([64][64]).
-// A is a bf16 tile with row length kLdh; B is `b` (row-major [k][n]) or, when B_T, the transpose
-// of the bf16 tile `b` (b[n][k]).
-template <bool kBTransposed>
-__device__ void warp_product(const bf* a, const bf* b, float* c, int warp) {
+// The 16 rows of `warp` of a bf16 tile as the A operands of products, one fragment per 16
+// columns: loaded once and kept in registers while the loop over the other tiles runs.
+__device__ void load_rows(const bf* tile, FragA (&rows)[4], int warp) {
+  for (int kk = 0; kk < 4; ++kk) wmma::load_matrix_sync(rows[kk], tile + warp * 16 * kLdh + kk * 16, kLdh);
+}
+
+// The warp's 16 rows of C (f32 tile, row-major) = A (the warp's rows, [16][64]) B^T, B the bf16
+// tile b [64][64] (so that C[r][n] = sum_k A[r][k] b[n][k]).
+__device__ void warp_product_bt(const FragA (&a)[4], const bf* b, float* c, int warp) {
   for (int nt = 0; nt < 4; ++nt) {
     FragC acc;
     wmma::fill_fragment(acc, 0.0f);
     for (int kk = 0; kk < 4; ++kk) {
-      FragA fa;
-      wmma::load_matrix_sync(fa, a + warp * 16 * kLdh + kk * 16, kLdh);
-      if constexpr (kBTransposed) {
-        FragBt fb;
-        wmma::load_matrix_sync(fb, b + nt * 16 * kLdh + kk * 16, kLdh);
-        wmma::mma_sync(acc, fa, fb, acc);
-      } else {
-        FragB fb;
-        wmma::load_matrix_sync(fb, b + kk * 16 * kLdh + nt * 16, kLdh);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
+      FragBt fb;
+      wmma::load_matrix_sync(fb, b + nt * 16 * kLdh + kk * 16, kLdh);
+      wmma::mma_sync(acc, a[kk], fb, acc);
     }
     wmma::store_matrix_sync(c + warp * 16 * kLdf + nt * 16, acc, kLdf, wmma::mem_row_major);
   }
@@ -143,10 +139,12 @@ __device__ void query_tiles(const Flash& a, int64_t kt, int64_t& begin, int64_t&
   end = hi / kTile + 1;
 }
 
-// Lanes 2r and 2r + 1 of a warp share row r of its 16, columns [32 half, 32 half + 32).
+// Lanes 2r and 2r + 1 of a warp share row r of its 16: lane 2r + h takes columns h, h + 2, h + 4, ...
+// (neighbouring lanes on neighbouring words: fewer shared-memory bank conflicts than halves).
 struct RowSlot {
   int row, half;  // row within the 64-row tile
   __device__ RowSlot() : row(threadIdx.x / 32 * 16 + threadIdx.x % 32 / 2), half(threadIdx.x % 2) {}
+  __device__ int col(int c) const { return half + 2 * c; }  // c < 32
 };
 
 __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, const bf* k, const bf* v, bf* out,
@@ -162,6 +160,9 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
   const int64_t base = blockIdx.y * a.S * kD, q0 = blockIdx.x * int64_t{kTile};
   load_tile(q + base, a.S, q0, Qs);
   for (int e = threadIdx.x; e < kTileF; e += kThreads) Of[e] = 0.0f;
+  __syncthreads();
+  FragA q_rows[4];
+  load_rows(Qs, q_rows, warp);
   const RowSlot slot;
   const int64_t i = q0 + slot.row;
   float m = -INFINITY, l = 0;  // running max of scale s and sum of exp(scale s - m) over this row
@@ -172,11 +173,11 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
     load_tile(k + base, a.S, kt * kTile, Ks);
     load_tile(v + base, a.S, kt * kTile, Vs);
     __syncthreads();
-    warp_product<true>(Qs, Ks, Sf, warp);  // S = Q K^T, the warp's rows
+    warp_product_bt(q_rows, Ks, Sf, warp);  // S = Q K^T, the warp's rows
     __syncwarp();
     float x[32], tile_max = -INFINITY;
     for (int c = 0; c < 32; ++c) {
-      const int col = slot.half * 32 + c;
+      const int col = slot.col(c);
       x[c] = blocked(a, i, kt * kTile + col) ? -INFINITY : a.scale * Sf[slot.row * kLdf + col];
       tile_max = fmaxf(tile_max, x[c]);
     }
@@ -185,11 +186,11 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
     const float alpha = m == -INFINITY ? 0.0f : __expf(m - m_new);  // rescales what was summed so far
     float sum = 0;
     for (int c = 0; c < 32; ++c) {
-      const int col = slot.half * 32 + c;
+      const int col = slot.col(c);
       const float p = x[c] == -INFINITY ? 0.0f : __expf(x[c] - m_new);
       sum += p;
       Ps[slot.row * kLdh + col] = __float2bfloat16(p);
-      Of[slot.row * kLdf + col] *= alpha;
+      if (alpha != 1.0f) Of[slot.row * kLdf + col] *= alpha;  // the row's max moved
     }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     l = l * alpha + sum;
@@ -211,7 +212,7 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
   }
   if (i >= a.S) return;
   for (int c = 0; c < 32; ++c) {
-    const int col = slot.half * 32 + c;
+    const int col = slot.col(c);
     out[base + i * kD + col] = __float2bfloat16(Of[slot.row * kLdf + col] / l);
   }
   if (slot.half == 0) lse[blockIdx.y * a.S + i] = m + logf(l);
@@ -247,6 +248,10 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q
   const int64_t seq = blockIdx.y, base = seq * a.S * kD, k0 = blockIdx.x * int64_t{kTile};
   load_tile(k + base, a.S, k0, Ks);
   load_tile(v + base, a.S, k0, Vs);
+  __syncthreads();
+  FragA k_rows[4], v_rows[4];
+  load_rows(Ks, k_rows, warp);
+  load_rows(Vs, v_rows, warp);
   FragC acc_dk[4], acc_dv[4];
   for (int nt = 0; nt < 4; ++nt) {
     wmma::fill_fragment(acc_dk[nt], 0.0f);
@@ -267,11 +272,11 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q
       d_s[r] = in ? d_rows[seq * a.S + q0 + r] : 0.0f;
     }
     __syncthreads();
-    warp_product<true>(Ks, Qs, St, warp);   // S^T = K Q^T
-    warp_product<true>(Vs, Gs, dPt, warp);  // dP^T = V dO^T
+    warp_product_bt(k_rows, Qs, St, warp);   // S^T = K Q^T
+    warp_product_bt(v_rows, Gs, dPt, warp);  // dP^T = V dO^T
     __syncwarp();
     for (int c = 0; c < 32; ++c) {
-      const int col = slot.half * 32 + c;
+      const int col = slot.col(c);
       const int64_t i = q0 + col;
       float p = 0, ds = 0;
       if (!blocked(a, i, j)) {
@@ -306,6 +311,10 @@ __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q,
   const int64_t seq = blockIdx.y, base = seq * a.S * kD, q0 = blockIdx.x * int64_t{kTile};
   load_tile(q + base, a.S, q0, Qs);
   load_tile(grad + base, a.S, q0, Gs);
+  __syncthreads();
+  FragA q_rows[4], g_rows[4];
+  load_rows(Qs, q_rows, warp);
+  load_rows(Gs, g_rows, warp);
   const RowSlot slot;
   const int64_t i = q0 + slot.row;
   const float lse_i = i < a.S ? lse[seq * a.S + i] : 0.0f, d_i = i < a.S ? d_rows[seq * a.S + i] : 0.0f;
@@ -318,11 +327,11 @@ __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q,
     load_tile(k + base, a.S, kt * kTile, Ks);
     load_tile(v + base, a.S, kt * kTile, Vs);
     __syncthreads();
-    warp_product<true>(Qs, Ks, Sf, warp);   // S = Q K^T
-    warp_product<true>(Gs, Vs, dPf, warp);  // dP = dO V^T
+    warp_product_bt(q_rows, Ks, Sf, warp);   // S = Q K^T
+    warp_product_bt(g_rows, Vs, dPf, warp);  // dP = dO V^T
     __syncwarp();
     for (int c = 0; c < 32; ++c) {
-      const int col = slot.half * 32 + c;
+      const int col = slot.col(c);
       float ds = 0;
       if (!blocked(a, i, kt * kTile + col)) {
         const float p = __expf(a.scale * Sf[slot.row * kLdf + col] - lse_i);

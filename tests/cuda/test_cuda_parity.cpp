@@ -108,18 +108,18 @@ std::vector<OpCase> large_cases() {
   c.push_back({"attention_recompute_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
                [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true); }});
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
-  // head dim 64: in bf16 on CUDA these run the flash kernels (core/cuda/flash_attention.cu), ragged
-  // tiles of 64 included; in f32 (and on the CPU) the composed op
+  // head dim 64 with recompute: in bf16 on CUDA these run the flash kernels
+  // (core/cuda/flash_attention.cu), ragged tiles of 64 included; in f32 (and on the CPU) the composed op
   c.push_back({"attention_flash_causal", {{2, 3, 300, 64}, {2, 3, 300, 64}, {2, 3, 300, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64); }});
+               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true); }});
   c.push_back({"attention_flash_causal_window", {{2, 2, 257, 64}, {2, 2, 257, 64}, {2, 2, 257, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 50, 64); }});
+               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 50, 64, true); }});
   c.push_back({"attention_flash_full", {{1, 2, 130, 64}, {1, 2, 130, 64}, {1, 2, 130, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 0, 64); }});
+               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 0, 64, true); }});
   c.push_back({"attention_flash_full_window", {{1, 2, 200, 64}, {1, 2, 200, 64}, {1, 2, 200, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 70, 64); }});
+               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 70, 64, true); }});
   c.push_back({"attention_flash_one_step", {{2, 1, 1, 64}, {2, 1, 1, 64}, {2, 1, 1, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64); }});
+               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true); }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
   // rows of 64 (a warp's two elements per lane), of 70 (a ragged tail) and a row count that leaves
@@ -202,9 +202,10 @@ TEST_P(CudaParityLargeBf16, MatchesCpu) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLargeBf16, ::testing::ValuesIn(large_cases()),
                          [](const auto& p) { return p.param.name; });
 
-// The flash kernels against the composed op on the same GPU (compute::set_flash_attention(false)),
-// both bf16: the same values to bf16 rounding, and no [n, S, S] buffer (1024 x 1024 x 8 heads of
-// bf16 is 16 MiB per buffer; the composed op keeps P and a scores buffer).
+// The flash kernels against the composed op with recompute on the same GPU
+// (compute::set_flash_attention(false)), both bf16: the same values to bf16 rounding, and no
+// [n, S, S] buffer (1024 x 1024 x 8 heads of bf16 is 16 MiB per buffer, which the composed op's
+// backward allocates for P, dP and dS).
 TEST(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
   SKIP_WITHOUT_GPU();
   const int64_t n = 8, S = 1024, d = 64;
@@ -222,7 +223,7 @@ TEST(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
     const size_t before = cuda::allocator_stats().current_bytes;
     cuda::reset_peak_memory();
     OpRun r;
-    r.out = attention(leaves[0], leaves[1], leaves[2], 0.125, true, 0, 256);
+    r.out = attention(leaves[0], leaves[1], leaves[2], 0.125, true, 0, 256, /*recompute=*/true);
     backward(sum(mul(r.out, in[3])));
     for (const Tensor& l : leaves) r.grads.push_back(l.grad());
     cuda::synchronize();
