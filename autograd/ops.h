@@ -93,8 +93,8 @@ Tensor attention_softmax(const Tensor& scores, double scale, bool causal, int64_
 // (ops_attention.cpp): with the causal mask, the products skip the blocks of `block` rows that lie
 // above the block diagonal. Equal to matmul(attention_softmax(matmul(q, k, false, true), ...), v).
 // recompute: keep each row's log-sum-exp instead of the [..., S, S] weights for backward, which
-// rebuilds them (one more q k^T product; much less memory). bf16 with d = 64 on CUDA: recompute
-// runs the flash kernels instead (no [..., S, S] buffer at all; compute::flash_attention).
+// rebuilds them (one more q k^T product; much less memory). bf16 with d = 64 on CUDA runs the flash
+// kernels instead, recompute or not (no [..., S, S] buffer at all; compute::flash_attention).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal, int64_t context,
                  int64_t block = 256, bool recompute = false);
 // Over the last dim; weight/bias [D] or undefined. Biased variance, like PyTorch.

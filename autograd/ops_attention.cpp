@@ -8,10 +8,10 @@
 // both directions (SoftmaxArgs::block, core/kernel_args.h). The op's output and gradients are
 // fully defined; only its internal buffers have holes.
 //
-// With `recompute`, bf16 on CUDA with head dim 64 runs core/cuda/flash_attention.cu instead
-// (compute::flash_attention): no [S, S] buffer at all, the weights rebuilt tile by tile in backward
-// from each row's lse. Not the default: on the H100 these block products plus softmax kernels are
-// still faster than the flash kernels (docs/performance.md), which win on memory.
+// bf16 on CUDA with head dim 64 runs core/cuda/flash_attention.cu instead (compute::flash_attention):
+// no [S, S] buffer at all, the weights rebuilt tile by tile in backward from each row's lse (so
+// `recompute` changes nothing there). On the H100 it is both faster and leaner than these block
+// products (docs/performance.md).
 #include <algorithm>
 
 #include "autograd/node.h"
@@ -113,7 +113,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
   SoftmaxArgs args = attention_softmax_args(b.S, scale, causal, context);
   args.block = causal ? b.T : 0;  // the softmax stays inside the computed blocks too
 
-  if (recompute && compute::flash_attention_applies(q)) {  // one fused kernel each way, no [S, S] buffers
+  if (compute::flash_attention_applies(q)) {  // one fused kernel each way, no [S, S] buffers
     compute::FlashOut f = compute::flash_attention(q, k, v, args);
     return record(f.out, "attention", {q, k, v},
                   [q = q.detach(), k = k.detach(), v = v.detach(), out = f.out.detach(), lse = f.lse, args](const Tensor& g) {

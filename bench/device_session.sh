@@ -110,15 +110,17 @@ barriers)
 bf16)
   timeout 200 device-bundle/bin/test_cuda --gtest_filter='*Bf16*:CudaParity*' --gtest_brief=1 2>&1 | tail -3
   timeout 100 device-bundle/bin/test_ttt --gtest_filter='*Bf16*' --gtest_brief=1 2>&1 | tail -1
-  # the same 60 steps (seed, data) in f32, with bf16 activations, and with bf16 activations plus bf16
-  # products inside the (f32) TTT layers; then PyTorch eager under torch.autocast(bfloat16)
-  for mode in "run.activations=f32" "run.activations=bf16" "run.activations=bf16 run.matmul_precision=bf16" \
-      "run.activations=bf16 model.attention_recompute=true"; do
+  # the same 60 steps (seed, data) in f32, with bf16 activations (flash attention), the same with the
+  # composed attention (TTT_FLASH_ATTENTION=0), and with bf16 products inside the (f32) TTT layers
+  # too; then PyTorch eager under torch.autocast(bfloat16)
+  for mode in "FLASH=1 run.activations=f32" "FLASH=1 run.activations=bf16" "FLASH=0 run.activations=bf16" \
+      "FLASH=1 run.activations=bf16 run.matmul_precision=bf16"; do
     echo "== small_gpu.yaml, fused scan, group 0, $mode, 60 steps"
+    set -- $mode
     dir=$(mktemp -d)
-    timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 run.log_freq=20 run.eval_freq=60 \
-      run.eval_batches=2 run.ckpt_freq=0 schedule.warmup_steps=10 run.run_dir="$dir" ttt.scan_checkpoint_group=0 \
-      $mode 2>&1 | grep -E "^step|^eval|rror"
+    TTT_FLASH_ATTENTION=${1#FLASH=} timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 \
+      run.log_freq=20 run.eval_freq=60 run.eval_batches=2 run.ckpt_freq=0 schedule.warmup_steps=10 run.run_dir="$dir" \
+      ttt.scan_checkpoint_group=0 "${@:2}" 2>&1 | grep -E "^step|^eval|rror"
     grep -E '"loss"|"eval_loss"' "$dir/metrics.jsonl" | tail -2
   done
   for attn in "" --sdpa; do

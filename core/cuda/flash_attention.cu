@@ -1,8 +1,11 @@
-// Flash attention for bf16 q, k, v [n, S, 64] (FlashAttention-2's schedule, on WMMA tensor-core
-// tiles): out = softmax(scale q k^T, masked) v without the [S, S] matrices in memory. Tiles of 64
-// queries x 64 keys; a block of 4 warps, each warp 16 rows of a tile. Products take bf16 operands
-// and sum in f32; softmax statistics are f32; P and dS are rounded to bf16 before their products,
-// as the composed op (autograd/ops_attention.cpp) does.
+// Flash attention for bf16 q, k, v [n, S, 64] (FlashAttention-2's schedule): out = softmax(scale
+// q k^T, masked) v without the [S, S] matrices in memory. Tiles of 64 queries x 64 keys; a block
+// of 4 warps, each warp 16 rows of a tile. The products are tensor-core mma.sync instructions
+// (m16n8k16, bf16 operands, f32 sums) whose results stay in registers: the softmax works on the
+// product's accumulators and feeds them, rounded to bf16, straight back in as the next product's
+// A operand (the accumulator layout of two n8 tiles is the A layout of one k16 chunk). Softmax
+// statistics are f32; P and dS are rounded to bf16 before their products, as in the composed op
+// (autograd/ops_attention.cpp).
 //
 // forward   one block per (sequence, query tile): S = Q K^T per key tile, the online softmax
 //           (running row max m and sum l, O rescaled by exp(m_old - m_new)), O += P V; at the end
@@ -12,9 +15,14 @@
 //           query tile, dQ = sum dS K over its key tiles. P = exp(scale S - lse), dP = dO V^T,
 //           dS = scale P (dP - D).
 // Masks (causal, sliding window) come from SoftmaxArgs (core/kernel_args.h): tiles no query can
-// see are skipped, and entries are masked one by one inside the tiles that are computed.
+// see are skipped, and entries are masked one by one in the tiles that straddle a mask's edge.
+//
+// Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16"), lane = 4 g + t:
+//   A 16x16: a0 (row g, cols 2t, 2t+1), a1 (row g+8, same), a2 (row g, cols 2t+8, 2t+9), a3 (row g+8, ...)
+//   B 16x8:  b0 (rows 2t, 2t+1, col g), b1 (rows 2t+8, 2t+9, col g)
+//   C 16x8:  c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8, same)
+// ldmatrix loads four 8x8 blocks whose rows' addresses lanes 0-7, 8-15, 16-23, 24-31 give.
 #include <cuda_bf16.h>
-#include <mma.h>
 
 #include "core/backend.h"
 #include "core/cuda/cuda_check.h"
@@ -24,21 +32,14 @@ namespace ttt::cuda {
 
 namespace {
 
-using namespace nvcuda;
 using bf = __nv_bfloat16;
 
-constexpr int kD = 64;        // head dim
-constexpr int kTile = 64;     // queries or keys per tile
+constexpr int kD = 64;         // head dim
+constexpr int kTile = 64;      // queries or keys per tile
 constexpr int kThreads = 128;  // 4 warps, 16 rows of a tile each
-constexpr int kLdh = kD + 8;  // row length of bf16 tiles in shared memory (padding against bank conflicts)
-constexpr int kLdf = kTile + 4;  // row length of f32 tiles
-constexpr int kTileH = kTile * kLdh;  // elements of one bf16 tile
-constexpr int kTileF = kTile * kLdf;  // elements of one f32 tile
-
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::row_major>;
-using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::row_major>;
-using FragBt = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::col_major>;  // B given as its transpose
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+constexpr int kLdh = kD + 8;   // row length of tiles in shared memory: 144 bytes, conflict-free ldmatrix
+constexpr int kTileH = kTile * kLdh;
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
 struct Flash {
   int64_t S = 0;
@@ -50,61 +51,114 @@ __device__ __forceinline__ bool blocked(const Flash& a, int64_t i, int64_t j) {
   return i >= a.S || j >= a.S || attention_blocked(a.mask, i, j);
 }
 
+// True when some entry of the 64 x 64 tile (queries from q0, keys from k0) is blocked or out of
+// range; the others need no per-entry test.
+__device__ __forceinline__ bool tile_needs_mask(const Flash& a, int64_t q0, int64_t k0) {
+  const SoftmaxArgs& m = a.mask;
+  if (q0 + kTile > a.S || k0 + kTile > a.S) return true;
+  if (m.queries == 0) return false;
+  if (m.causal && k0 + kTile - 1 > q0) return true;
+  if (m.context > 0 && (q0 + kTile - 1) - k0 >= m.context) return true;
+  return m.context > 0 && !m.causal && (k0 + kTile - 1) - q0 >= m.context;
+}
+
 // Rows [r0, r0 + 64) of a row-major [S, 64] matrix into a [64][kLdh] tile; rows past S are zero.
 __device__ void load_tile(const bf* src, int64_t S, int64_t r0, bf* tile) {
-  for (int idx = threadIdx.x; idx < kTile * kD / 4; idx += kThreads) {
-    const int r = idx / (kD / 4), c = idx % (kD / 4) * 4;
-    uint2 v = make_uint2(0, 0);
-    if (r0 + r < S) v = *reinterpret_cast<const uint2*>(src + (r0 + r) * kD + c);
-    *reinterpret_cast<uint2*>(tile + r * kLdh + c) = v;
+  for (int idx = threadIdx.x; idx < kTile * kD / 8; idx += kThreads) {
+    const int r = idx / (kD / 8), c = idx % (kD / 8) * 8;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r0 + r < S) v = *reinterpret_cast<const uint4*>(src + (r0 + r) * kD + c);
+    *reinterpret_cast<uint4*>(tile + r * kLdh + c) = v;
   }
 }
 
-// The 16 rows of `warp` of a bf16 tile as the A operands of products, one fragment per 16
-// columns: loaded once and kept in registers while the loop over the other tiles runs.
-__device__ void load_rows(const bf* tile, FragA (&rows)[4], int warp) {
-  for (int kk = 0; kk < 4; ++kk) wmma::load_matrix_sync(rows[kk], tile + warp * 16 * kLdh + kk * 16, kLdh);
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(p)));
+}
+// c += a b for one 16x8 tile (k = 16).
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // lo in the low half: the lower column
+  return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// The warp's 16 rows of C (f32 tile, row-major) = A (the warp's rows, [16][64]) B^T, B the bf16
-// tile b [64][64] (so that C[r][n] = sum_k A[r][k] b[n][k]).
-__device__ void warp_product_bt(const FragA (&a)[4], const bf* b, float* c, int warp) {
-  for (int nt = 0; nt < 4; ++nt) {
-    FragC acc;
-    wmma::fill_fragment(acc, 0.0f);
-    for (int kk = 0; kk < 4; ++kk) {
-      FragBt fb;
-      wmma::load_matrix_sync(fb, b + nt * 16 * kLdh + kk * 16, kLdh);
-      wmma::mma_sync(acc, a[kk], fb, acc);
-    }
-    wmma::store_matrix_sync(c + warp * 16 * kLdf + nt * 16, acc, kLdf, wmma::mem_row_major);
-  }
-}
+// A 16 x 64 block in registers: 8 accumulator tiles of 16 x 8 (Acc) or 4 A operands of 16 x 16 (Rows).
+using Acc = float[8][4];
+using Rows = uint32_t[4][4];
 
-// acc[nt] += A (the warp's 16 rows of a bf16 tile) B (a row-major bf16 tile [64][64]).
-__device__ void warp_accumulate(const bf* a, const bf* b, FragC (&acc)[4], int warp) {
-  for (int nt = 0; nt < 4; ++nt)
-    for (int kk = 0; kk < 4; ++kk) {
-      FragA fa;
-      FragB fb;
-      wmma::load_matrix_sync(fa, a + warp * 16 * kLdh + kk * 16, kLdh);
-      wmma::load_matrix_sync(fb, b + kk * 16 * kLdh + nt * 16, kLdh);
-      wmma::mma_sync(acc[nt], fa, fb, acc[nt]);
-    }
-}
-
-// Writes the warp's 16 rows of acc (rows r0 + warp * 16 + ...) to dst [S, 64] as bf16, through the
-// f32 scratch tile.
-__device__ void store_rows(FragC (&acc)[4], float* scratch, bf* dst, int64_t S, int64_t r0, int warp) {
-  for (int nt = 0; nt < 4; ++nt)
-    wmma::store_matrix_sync(scratch + warp * 16 * kLdf + nt * 16, acc[nt], kLdf, wmma::mem_row_major);
-  __syncwarp();
+// Rows [r0, r0 + 16) of a tile as A operands.
+__device__ void load_rows(const bf* tile, int r0, Rows& a) {
   const int lane = threadIdx.x % 32;
-  for (int e = lane; e < 16 * kD; e += 32) {
-    const int r = e / kD, c = e % kD;
-    const int64_t row = r0 + warp * 16 + r;
-    if (row < S) dst[row * kD + c] = __float2bfloat16(scratch[(warp * 16 + r) * kLdf + c]);
+  #pragma unroll
+  for (int kc = 0; kc < 4; ++kc) ldmatrix_x4(a[kc], tile + (r0 + lane % 16) * kLdh + kc * 16 + lane / 16 * 8);
+}
+
+// c = a b^T with b a tile [64][64]: c[r][n] = sum_k a[r][k] tile[n][k] (S = Q K^T from K's rows).
+__device__ void product_bt(const Rows& a, const bf* tile, Acc& c) {
+  const int lane = threadIdx.x % 32;
+  #pragma unroll
+  for (int nt = 0; nt < 8; ++nt) {
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) c[nt][e] = 0.0f;
+    #pragma unroll
+    for (int kh = 0; kh < 2; ++kh) {  // one ldmatrix covers two k chunks of 16
+      uint32_t b[4];
+      ldmatrix_x4(b, tile + (nt * 8 + lane % 8) * kLdh + kh * 32 + lane / 8 * 8);
+      mma(c[nt], a[2 * kh], b[0], b[1]);
+      mma(c[nt], a[2 * kh + 1], b[2], b[3]);
+    }
   }
+}
+
+// c += p tile, p given as accumulators (16 x 64 over k, rounded to bf16 here), the tile [64][64]
+// row-major [k][n] (O += P V, dQ += dS K, dV += P^T dO, ...).
+__device__ void accumulate(const Acc& p, const bf* tile, Acc& c) {
+  const int lane = threadIdx.x % 32;
+  #pragma unroll
+  for (int kc = 0; kc < 4; ++kc) {
+    const uint32_t a[4] = {pack_bf16(p[2 * kc][0], p[2 * kc][1]), pack_bf16(p[2 * kc][2], p[2 * kc][3]),
+                           pack_bf16(p[2 * kc + 1][0], p[2 * kc + 1][1]), pack_bf16(p[2 * kc + 1][2], p[2 * kc + 1][3])};
+    #pragma unroll
+    for (int nh = 0; nh < 4; ++nh) {  // one transposing ldmatrix covers two n tiles of 8
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, tile + (kc * 16 + lane % 8 + (lane / 8) % 2 * 8) * kLdh + nh * 16 + lane / 16 * 8);
+      mma(c[2 * nh], a, b[0], b[1]);
+      mma(c[2 * nh + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// Column of accumulator element e of tile nt (within the 64 columns), and its row (0-15) offset.
+__device__ __forceinline__ int acc_col(int nt, int e) { return nt * 8 + threadIdx.x % 4 * 2 + (e & 1); }
+__device__ __forceinline__ int acc_row(int e) { return threadIdx.x % 32 / 4 + (e >= 2 ? 8 : 0); }
+
+// Writes the warp's 16 rows (from row r0 of [S, 64]) of accumulators c, scaled per row, as bf16.
+__device__ void store_rows(const Acc& c, const float (&row_scale)[2], bf* dst, int64_t S, int64_t r0) {
+  #pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t row = r0 + acc_row(2 * h);
+      if (row < S)
+        *reinterpret_cast<uint32_t*>(dst + row * kD + acc_col(nt, 0)) =
+            pack_bf16(c[nt][2 * h] * row_scale[h], c[nt][2 * h + 1] * row_scale[h]);
+    }
 }
 
 // The key tiles [begin, end) that some query of the query tile qt may see.
@@ -139,33 +193,27 @@ __device__ void query_tiles(const Flash& a, int64_t kt, int64_t& begin, int64_t&
   end = hi / kTile + 1;
 }
 
-// Lanes 2r and 2r + 1 of a warp share row r of its 16: lane 2r + h takes columns h, h + 2, h + 4, ...
-// (neighbouring lanes on neighbouring words: fewer shared-memory bank conflicts than halves).
-struct RowSlot {
-  int row, half;  // row within the 64-row tile
-  __device__ RowSlot() : row(threadIdx.x / 32 * 16 + threadIdx.x % 32 / 2), half(threadIdx.x % 2) {}
-  __device__ int col(int c) const { return half + 2 * c; }  // c < 32
-};
+__device__ __forceinline__ float quad_max(float v) {  // over the 4 lanes that share a row
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
 
 __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, const bf* k, const bf* v, bf* out,
                                                                  float* lse, Flash a) {
-  extern __shared__ __align__(128) unsigned char smem[];
-  bf* Qs = reinterpret_cast<bf*>(smem);
-  bf* Ks = Qs + kTileH;
-  bf* Vs = Ks + kTileH;
-  bf* Ps = Vs + kTileH;
-  float* Sf = reinterpret_cast<float*>(Ps + kTileH);
-  float* Of = Sf + kTileF;
+  __shared__ __align__(128) bf Qs[kTileH], Ks[kTileH], Vs[kTileH];
   const int warp = threadIdx.x / 32;
-  const int64_t base = blockIdx.y * a.S * kD, q0 = blockIdx.x * int64_t{kTile};
+  const int64_t base = blockIdx.y * a.S * kD, q0 = blockIdx.x * int64_t{kTile}, r0 = q0 + warp * 16;
   load_tile(q + base, a.S, q0, Qs);
-  for (int e = threadIdx.x; e < kTileF; e += kThreads) Of[e] = 0.0f;
   __syncthreads();
-  FragA q_rows[4];
-  load_rows(Qs, q_rows, warp);
-  const RowSlot slot;
-  const int64_t i = q0 + slot.row;
-  float m = -INFINITY, l = 0;  // running max of scale s and sum of exp(scale s - m) over this row
+  Rows qa;
+  load_rows(Qs, warp * 16, qa);
+  const float c = a.scale * kLog2e;  // exp(scale s) = exp2(c s): the statistics are in log2 units
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // this lane's part of rows g, g + 8
+  Acc o = {};
   int64_t begin, end;
   key_tiles(a, blockIdx.x, begin, end);
   for (int64_t kt = begin; kt < end; ++kt) {
@@ -173,49 +221,51 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
     load_tile(k + base, a.S, kt * kTile, Ks);
     load_tile(v + base, a.S, kt * kTile, Vs);
     __syncthreads();
-    warp_product_bt(q_rows, Ks, Sf, warp);  // S = Q K^T, the warp's rows
-    __syncwarp();
-    float x[32], tile_max = -INFINITY;
-    for (int c = 0; c < 32; ++c) {
-      const int col = slot.col(c);
-      x[c] = blocked(a, i, kt * kTile + col) ? -INFINITY : a.scale * Sf[slot.row * kLdf + col];
-      tile_max = fmaxf(tile_max, x[c]);
-    }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    const float m_new = fmaxf(m, tile_max);
-    const float alpha = m == -INFINITY ? 0.0f : __expf(m - m_new);  // rescales what was summed so far
-    float sum = 0;
-    for (int c = 0; c < 32; ++c) {
-      const int col = slot.col(c);
-      const float p = x[c] == -INFINITY ? 0.0f : __expf(x[c] - m_new);
-      sum += p;
-      Ps[slot.row * kLdh + col] = __float2bfloat16(p);
-      if (alpha != 1.0f) Of[slot.row * kLdf + col] *= alpha;  // the row's max moved
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l = l * alpha + sum;
-    m = m_new;
-    __syncwarp();
-    for (int nt = 0; nt < 4; ++nt) {  // O += P V, the warp's rows
-      FragC o;
-      wmma::load_matrix_sync(o, Of + warp * 16 * kLdf + nt * 16, kLdf, wmma::mem_row_major);
-      for (int kk = 0; kk < 4; ++kk) {
-        FragA fp;
-        FragB fv;
-        wmma::load_matrix_sync(fp, Ps + warp * 16 * kLdh + kk * 16, kLdh);
-        wmma::load_matrix_sync(fv, Vs + kk * 16 * kLdh + nt * 16, kLdh);
-        wmma::mma_sync(o, fp, fv, o);
+    Acc s;
+    product_bt(qa, Ks, s);  // S = Q K^T, the warp's 16 rows
+    const bool check = tile_needs_mask(a, q0, kt * kTile);
+    float tile_max[2] = {-INFINITY, -INFINITY};
+    #pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[nt][e] * c;
+        if (check && blocked(a, r0 + acc_row(e), kt * kTile + acc_col(nt, e))) x = -INFINITY;
+        s[nt][e] = x;
+        tile_max[e / 2] = fmaxf(tile_max[e / 2], x);
       }
-      wmma::store_matrix_sync(Of + warp * 16 * kLdf + nt * 16, o, kLdf, wmma::mem_row_major);
+    float alpha[2];
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float m_new = fmaxf(m[h], quad_max(tile_max[h]));
+      alpha[h] = m[h] == -INFINITY ? 0.0f : exp2f(m[h] - m_new);  // rescales what was summed so far
+      m[h] = m_new;
+      l[h] *= alpha[h];
     }
-    __syncwarp();
+    #pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = s[nt][e] == -INFINITY ? 0.0f : exp2f(s[nt][e] - m[e / 2]);
+        s[nt][e] = p;
+        l[e / 2] += p;
+        o[nt][e] *= alpha[e / 2];
+      }
+    accumulate(s, Vs, o);  // O += P V
   }
-  if (i >= a.S) return;
-  for (int c = 0; c < 32; ++c) {
-    const int col = slot.col(c);
-    out[base + i * kD + col] = __float2bfloat16(Of[slot.row * kLdf + col] / l);
+  float inv_l[2];
+  #pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] = quad_sum(l[h]);
+    inv_l[h] = 1.0f / l[h];
   }
-  if (slot.half == 0) lse[blockIdx.y * a.S + i] = m + logf(l);
+  store_rows(o, inv_l, out + base, a.S, r0);
+  if (threadIdx.x % 4 == 0)
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t i = r0 + acc_row(2 * h);
+      if (i < a.S) lse[blockIdx.y * a.S + i] = m[h] * kLn2 + logf(l[h]);
+    }
 }
 
 // D[row] = sum_c dO[row, c] O[row, c]: a warp per row.
@@ -229,36 +279,23 @@ __global__ void flash_row_dot_kernel(const bf* grad, const bf* out, float* d_row
   if (lane == 0) d_rows[r] = s;
 }
 
-// Per key tile: dV = sum over query tiles of P^T dO, dK = sum of dS^T Q. The warp owns 16 keys.
+// Per key tile: dV = sum over query tiles of P^T dO, dK = sum of dS^T Q. The warp owns 16 keys;
+// its products run transposed (rows = keys, columns = queries).
 __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q, const bf* k, const bf* v,
                                                                      const bf* grad, const float* lse,
                                                                      const float* d_rows, bf* dk, bf* dv, Flash a) {
-  extern __shared__ __align__(128) unsigned char smem[];
-  bf* Ks = reinterpret_cast<bf*>(smem);
-  bf* Vs = Ks + kTileH;
-  bf* Qs = Vs + kTileH;
-  bf* Gs = Qs + kTileH;   // dO
-  bf* Pt = Gs + kTileH;   // P^T, bf16
-  bf* DSt = Pt + kTileH;  // dS^T, bf16
-  float* St = reinterpret_cast<float*>(DSt + kTileH);  // S^T, then scratch
-  float* dPt = St + kTileF;
-  float* lse_s = dPt + kTileF;
-  float* d_s = lse_s + kTile;
+  __shared__ __align__(128) bf Ks[kTileH], Vs[kTileH], Qs[kTileH], Gs[kTileH];  // Gs: dO
+  __shared__ float lse_s[kTile], d_s[kTile];
   const int warp = threadIdx.x / 32;
-  const int64_t seq = blockIdx.y, base = seq * a.S * kD, k0 = blockIdx.x * int64_t{kTile};
+  const int64_t seq = blockIdx.y, base = seq * a.S * kD, k0 = blockIdx.x * int64_t{kTile}, j0 = k0 + warp * 16;
   load_tile(k + base, a.S, k0, Ks);
   load_tile(v + base, a.S, k0, Vs);
   __syncthreads();
-  FragA k_rows[4], v_rows[4];
-  load_rows(Ks, k_rows, warp);
-  load_rows(Vs, v_rows, warp);
-  FragC acc_dk[4], acc_dv[4];
-  for (int nt = 0; nt < 4; ++nt) {
-    wmma::fill_fragment(acc_dk[nt], 0.0f);
-    wmma::fill_fragment(acc_dv[nt], 0.0f);
-  }
-  const RowSlot slot;  // here: row = a key of the tile, columns = queries
-  const int64_t j = k0 + slot.row;
+  Rows ka, va;
+  load_rows(Ks, warp * 16, ka);
+  load_rows(Vs, warp * 16, va);
+  const float c = a.scale * kLog2e;
+  Acc acc_dk = {}, acc_dv = {};
   int64_t begin, end;
   query_tiles(a, blockIdx.x, begin, end);
   for (int64_t qt = begin; qt < end; ++qt) {
@@ -268,58 +305,57 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q
     load_tile(grad + base, a.S, q0, Gs);
     for (int r = threadIdx.x; r < kTile; r += kThreads) {
       const bool in = q0 + r < a.S;
-      lse_s[r] = in ? lse[seq * a.S + q0 + r] : 0.0f;
+      lse_s[r] = in ? lse[seq * a.S + q0 + r] * kLog2e : 0.0f;
       d_s[r] = in ? d_rows[seq * a.S + q0 + r] : 0.0f;
     }
     __syncthreads();
-    warp_product_bt(k_rows, Qs, St, warp);   // S^T = K Q^T
-    warp_product_bt(v_rows, Gs, dPt, warp);  // dP^T = V dO^T
-    __syncwarp();
-    for (int c = 0; c < 32; ++c) {
-      const int col = slot.col(c);
-      const int64_t i = q0 + col;
-      float p = 0, ds = 0;
-      if (!blocked(a, i, j)) {
-        p = __expf(a.scale * St[slot.row * kLdf + col] - lse_s[col]);
-        ds = a.scale * p * (dPt[slot.row * kLdf + col] - d_s[col]);
+    Acc st, dpt;
+    product_bt(ka, Qs, st);   // S^T = K Q^T
+    product_bt(va, Gs, dpt);  // dP^T = V dO^T
+    const bool check = tile_needs_mask(a, q0, k0);
+    #pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = acc_col(nt, e);
+        float p = 0, ds = 0;
+        if (!(check && blocked(a, q0 + col, j0 + acc_row(e)))) {
+          p = exp2f(st[nt][e] * c - lse_s[col]);
+          ds = a.scale * p * (dpt[nt][e] - d_s[col]);
+        }
+        st[nt][e] = p;
+        dpt[nt][e] = ds;
       }
-      Pt[slot.row * kLdh + col] = __float2bfloat16(p);
-      DSt[slot.row * kLdh + col] = __float2bfloat16(ds);
-    }
-    __syncwarp();
-    warp_accumulate(Pt, Gs, acc_dv, warp);   // dV += P^T dO
-    warp_accumulate(DSt, Qs, acc_dk, warp);  // dK += dS^T Q
+    accumulate(st, Gs, acc_dv);   // dV += P^T dO
+    accumulate(dpt, Qs, acc_dk);  // dK += dS^T Q
   }
-  store_rows(acc_dk, St, dk + base, a.S, k0, warp);
-  __syncwarp();
-  store_rows(acc_dv, St, dv + base, a.S, k0, warp);
+  const float one[2] = {1.0f, 1.0f};
+  store_rows(acc_dk, one, dk + base, a.S, j0);
+  store_rows(acc_dv, one, dv + base, a.S, j0);
 }
 
 // Per query tile: dQ = sum over key tiles of dS K. The warp owns 16 queries.
 __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q, const bf* k, const bf* v,
                                                                     const bf* grad, const float* lse,
                                                                     const float* d_rows, bf* dq, Flash a) {
-  extern __shared__ __align__(128) unsigned char smem[];
-  bf* Qs = reinterpret_cast<bf*>(smem);
-  bf* Gs = Qs + kTileH;  // dO
-  bf* Ks = Gs + kTileH;
-  bf* Vs = Ks + kTileH;
-  bf* DS = Vs + kTileH;  // dS, bf16
-  float* Sf = reinterpret_cast<float*>(DS + kTileH);
-  float* dPf = Sf + kTileF;
+  __shared__ __align__(128) bf Qs[kTileH], Gs[kTileH], Ks[kTileH], Vs[kTileH];  // Gs: dO
   const int warp = threadIdx.x / 32;
-  const int64_t seq = blockIdx.y, base = seq * a.S * kD, q0 = blockIdx.x * int64_t{kTile};
+  const int64_t seq = blockIdx.y, base = seq * a.S * kD, q0 = blockIdx.x * int64_t{kTile}, r0 = q0 + warp * 16;
   load_tile(q + base, a.S, q0, Qs);
   load_tile(grad + base, a.S, q0, Gs);
   __syncthreads();
-  FragA q_rows[4], g_rows[4];
-  load_rows(Qs, q_rows, warp);
-  load_rows(Gs, g_rows, warp);
-  const RowSlot slot;
-  const int64_t i = q0 + slot.row;
-  const float lse_i = i < a.S ? lse[seq * a.S + i] : 0.0f, d_i = i < a.S ? d_rows[seq * a.S + i] : 0.0f;
-  FragC acc[4];
-  for (int nt = 0; nt < 4; ++nt) wmma::fill_fragment(acc[nt], 0.0f);
+  Rows qa, ga;
+  load_rows(Qs, warp * 16, qa);
+  load_rows(Gs, warp * 16, ga);
+  const float c = a.scale * kLog2e;
+  float lse_row[2], d_row[2];  // rows g and g + 8 of the warp's 16
+  #pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = r0 + acc_row(2 * h);
+    lse_row[h] = i < a.S ? lse[seq * a.S + i] * kLog2e : 0.0f;
+    d_row[h] = i < a.S ? d_rows[seq * a.S + i] : 0.0f;
+  }
+  Acc acc = {};
   int64_t begin, end;
   key_tiles(a, blockIdx.x, begin, end);
   for (int64_t kt = begin; kt < end; ++kt) {
@@ -327,40 +363,25 @@ __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q,
     load_tile(k + base, a.S, kt * kTile, Ks);
     load_tile(v + base, a.S, kt * kTile, Vs);
     __syncthreads();
-    warp_product_bt(q_rows, Ks, Sf, warp);   // S = Q K^T
-    warp_product_bt(g_rows, Vs, dPf, warp);  // dP = dO V^T
-    __syncwarp();
-    for (int c = 0; c < 32; ++c) {
-      const int col = slot.col(c);
-      float ds = 0;
-      if (!blocked(a, i, kt * kTile + col)) {
-        const float p = __expf(a.scale * Sf[slot.row * kLdf + col] - lse_i);
-        ds = a.scale * p * (dPf[slot.row * kLdf + col] - d_i);
+    Acc s, dp;
+    product_bt(qa, Ks, s);   // S = Q K^T
+    product_bt(ga, Vs, dp);  // dP = dO V^T
+    const bool check = tile_needs_mask(a, q0, kt * kTile);
+    #pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float ds = 0;
+        if (!(check && blocked(a, r0 + acc_row(e), kt * kTile + acc_col(nt, e)))) {
+          const float p = exp2f(s[nt][e] * c - lse_row[e / 2]);
+          ds = a.scale * p * (dp[nt][e] - d_row[e / 2]);
+        }
+        s[nt][e] = ds;
       }
-      DS[slot.row * kLdh + col] = __float2bfloat16(ds);
-    }
-    __syncwarp();
-    warp_accumulate(DS, Ks, acc, warp);  // dQ += dS K
+    accumulate(s, Ks, acc);  // dQ += dS K
   }
-  store_rows(acc, Sf, dq + base, a.S, q0, warp);
-}
-
-constexpr size_t kForwardSmem = 4 * kTileH * sizeof(bf) + 2 * kTileF * sizeof(float);
-constexpr size_t kBackwardKvSmem = 6 * kTileH * sizeof(bf) + 2 * kTileF * sizeof(float) + 2 * kTile * sizeof(float);
-constexpr size_t kBackwardQSmem = 5 * kTileH * sizeof(bf) + 2 * kTileF * sizeof(float);
-
-// The kernels use more than the default 48 KB of shared memory: allowed once per process.
-void allow_shared_memory() {
-  static const bool done = [] {
-    TTT_CUDA_CHECK(cudaFuncSetAttribute(flash_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(kForwardSmem)));
-    TTT_CUDA_CHECK(cudaFuncSetAttribute(flash_backward_kv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(kBackwardKvSmem)));
-    TTT_CUDA_CHECK(cudaFuncSetAttribute(flash_backward_q_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(kBackwardQSmem)));
-    return true;
-  }();
-  (void)done;
+  const float one[2] = {1.0f, 1.0f};
+  store_rows(acc, one, dq + base, a.S, r0);
 }
 
 Flash flash_args(const Tensor& q, const SoftmaxArgs& mask) {
@@ -378,29 +399,26 @@ bf* out_of(const Tensor& t) { return reinterpret_cast<bf*>(t.data<bf16>()); }
 
 void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, const Tensor& out,
                      const Tensor& lse) {
-  allow_shared_memory();
   const Flash a = flash_args(q, mask);
   const dim3 grid(static_cast<unsigned>((a.S + kTile - 1) / kTile), static_cast<unsigned>(q.numel() / (a.S * kD)));
-  flash_forward_kernel<<<grid, kThreads, kForwardSmem, current_stream()>>>(in(q), in(k), in(v), out_of(out),
-                                                                         lse.data<float>(), a);
+  flash_forward_kernel<<<grid, kThreads, 0, current_stream()>>>(in(q), in(k), in(v), out_of(out), lse.data<float>(), a);
   TTT_CUDA_CHECK_LAUNCH();
 }
 
 void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                               const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk,
                               const Tensor& dv, const Tensor& d_rows) {
-  allow_shared_memory();
   const Flash a = flash_args(q, mask);
   const int64_t rows = q.numel() / kD;
   flash_row_dot_kernel<<<static_cast<unsigned>((rows * 32 + kBlock - 1) / kBlock), kBlock, 0, current_stream()>>>(
       in(grad), in(out), d_rows.data<float>(), rows);
   TTT_CUDA_CHECK_LAUNCH();
   const dim3 grid(static_cast<unsigned>((a.S + kTile - 1) / kTile), static_cast<unsigned>(q.numel() / (a.S * kD)));
-  flash_backward_kv_kernel<<<grid, kThreads, kBackwardKvSmem, current_stream()>>>(
-      in(q), in(k), in(v), in(grad), lse.data<float>(), d_rows.data<float>(), out_of(dk), out_of(dv), a);
+  flash_backward_kv_kernel<<<grid, kThreads, 0, current_stream()>>>(in(q), in(k), in(v), in(grad), lse.data<float>(),
+                                                                    d_rows.data<float>(), out_of(dk), out_of(dv), a);
   TTT_CUDA_CHECK_LAUNCH();
-  flash_backward_q_kernel<<<grid, kThreads, kBackwardQSmem, current_stream()>>>(
-      in(q), in(k), in(v), in(grad), lse.data<float>(), d_rows.data<float>(), out_of(dq), a);
+  flash_backward_q_kernel<<<grid, kThreads, 0, current_stream()>>>(in(q), in(k), in(v), in(grad), lse.data<float>(),
+                                                                   d_rows.data<float>(), out_of(dq), a);
   TTT_CUDA_CHECK_LAUNCH();
 }
 

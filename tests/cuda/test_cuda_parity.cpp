@@ -108,8 +108,8 @@ std::vector<OpCase> large_cases() {
   c.push_back({"attention_recompute_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
                [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true); }});
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
-  // head dim 64 with recompute: in bf16 on CUDA these run the flash kernels
-  // (core/cuda/flash_attention.cu), ragged tiles of 64 included; in f32 (and on the CPU) the composed op
+  // head dim 64: in bf16 on CUDA these run the flash kernels (core/cuda/flash_attention.cu), ragged
+  // tiles of 64 included; in f32 (and on the CPU) the composed op
   c.push_back({"attention_flash_causal", {{2, 3, 300, 64}, {2, 3, 300, 64}, {2, 3, 300, 64}},
                [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true); }});
   c.push_back({"attention_flash_causal_window", {{2, 2, 257, 64}, {2, 2, 257, 64}, {2, 2, 257, 64}},
