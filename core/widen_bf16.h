@@ -23,7 +23,7 @@ constexpr bool takes_bf16(bool cuda, std::string_view kernel) {
     if (kernel == k) return true;
   if (cuda)
     for (std::string_view k : {"matmul", "unary", "binary", "swiglu", "swiglu_backward", "softmax", "softmax_from_lse",
-                               "softmax_backward", "rms_norm", "rope"})
+                               "softmax_backward", "rms_norm", "rms_norm_backward", "rope", "reduce"})
       if (kernel == k) return true;
   return false;
 }

@@ -37,28 +37,31 @@ Pieces cut(int64_t dim, int64_t want, int64_t min_length) {
 }
 
 // inner == 1: block b reduces piece (b % pieces) of row (b / pieces); the threads split the piece.
-__global__ void reduce_rows_kernel(ReduceOp op, const float* x, float* out, int64_t r, Pieces pieces) {
+// TI, TO: float or bf16 (core/cuda/bf16.cuh), the sums in f32; partial results are always f32.
+template <class TI, class TO>
+__global__ void reduce_rows_kernel(ReduceOp op, const TI* x, TO* out, int64_t r, Pieces pieces) {
   const int64_t row = blockIdx.x / pieces.count, piece = blockIdx.x % pieces.count;
-  const float* p = x + row * r;
+  const TI* p = x + row * r;
   const int64_t end = min(r, (piece + 1) * pieces.length);
   float acc = op == ReduceOp::sum ? 0.0f : -INFINITY;
   for (int64_t j = piece * pieces.length + threadIdx.x; j < end; j += blockDim.x)
-    acc = op == ReduceOp::sum ? acc + p[j] : fmaxf(acc, p[j]);
+    acc = op == ReduceOp::sum ? acc + load_f32(p[j]) : fmaxf(acc, load_f32(p[j]));
   acc = op == ReduceOp::sum ? block_sum(acc) : block_max(acc);
-  if (threadIdx.x == 0) out[blockIdx.x] = acc;
+  if (threadIdx.x == 0) out[blockIdx.x] = store_as<TO>(acc);
 }
 
 // inner > 1: one thread per (o, piece, i); neighbouring threads read neighbouring addresses.
-__global__ void reduce_strided_kernel(ReduceOp op, const float* x, float* out, DimView v, Pieces pieces) {
+template <class TI, class TO>
+__global__ void reduce_strided_kernel(ReduceOp op, const TI* x, TO* out, DimView v, Pieces pieces) {
   const int64_t n = v.outer * pieces.count * v.inner;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n; t += int64_t(blockDim.x) * gridDim.x) {
     const int64_t i = t % v.inner, q = t / v.inner, piece = q % pieces.count, o = q / pieces.count;
-    const float* p = x + o * v.dim * v.inner + i;
+    const TI* p = x + o * v.dim * v.inner + i;
     const int64_t end = min(v.dim, (piece + 1) * pieces.length);
     float acc = op == ReduceOp::sum ? 0.0f : -INFINITY;
     for (int64_t j = piece * pieces.length; j < end; ++j)
-      acc = op == ReduceOp::sum ? acc + p[j * v.inner] : fmaxf(acc, p[j * v.inner]);
-    out[t] = acc;
+      acc = op == ReduceOp::sum ? acc + load_f32(p[j * v.inner]) : fmaxf(acc, load_f32(p[j * v.inner]));
+    out[t] = store_as<TO>(acc);
   }
 }
 
@@ -158,7 +161,9 @@ __global__ void layer_norm_backward_kernel(const float* g, const float* x, const
 // dw[j] = sum_rows g xhat, db[j] = sum_rows g: one thread per column (coalesced across columns),
 // blockIdx.y picks a piece of the rows; piece p writes row p of dw/db [pieces, d].
 // mean == nullptr selects RMS norm (xhat = x rstd).
-__global__ void norm_param_grad_kernel(const float* g, const float* x, const float* mean, const float* rstd, float* dw,
+// T: the type of g and x (float or bf16); dw, db are f32 partial sums.
+template <class T>
+__global__ void norm_param_grad_kernel(const T* g, const T* x, const float* mean, const float* rstd, float* dw,
                                        float* db, int64_t rows, int64_t d, Pieces pieces) {
   const int64_t begin = blockIdx.y * pieces.length, end = min(rows, begin + pieces.length);
   dw = dw ? dw + blockIdx.y * d : nullptr;
@@ -166,9 +171,9 @@ __global__ void norm_param_grad_kernel(const float* g, const float* x, const flo
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d; j += int64_t(blockDim.x) * gridDim.x) {
     float sw = 0, sb = 0;
     for (int64_t r = begin; r < end; ++r) {
-      const float xh = (x[r * d + j] - (mean ? mean[r] : 0.0f)) * rstd[r];
-      sw += g[r * d + j] * xh;
-      sb += g[r * d + j];
+      const float xh = (load_f32(x[r * d + j]) - (mean ? mean[r] : 0.0f)) * rstd[r];
+      sw += load_f32(g[r * d + j]) * xh;
+      sb += load_f32(g[r * d + j]);
     }
     if (dw) dw[j] = sw;
     if (db) db[j] = sb;
@@ -187,15 +192,16 @@ __global__ void rms_norm_kernel(const T* x, const T* w, float eps, T* y, float* 
 }
 
 // dx = rstd (gh - xhat mean(gh xhat)), gh = g w, xhat = x rstd
-__global__ void rms_norm_backward_kernel(const float* g, const float* x, const float* w, const float* rstd, float* dx,
-                                         int64_t d) {
+template <class T>
+__global__ void rms_norm_backward_kernel(const T* g, const T* x, const T* w, const float* rstd, T* dx, int64_t d) {
   const int64_t off = blockIdx.x * d;
   const float rs = rstd[blockIdx.x];
   float s = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += g[off + j] * (w ? w[j] : 1.0f) * x[off + j] * rs;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    s += load_f32(g[off + j]) * (w ? load_f32(w[j]) : 1.0f) * load_f32(x[off + j]) * rs;
   s = block_sum(s) / d;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
-    dx[off + j] = rs * (g[off + j] * (w ? w[j] : 1.0f) - x[off + j] * rs * s);
+    dx[off + j] = store_as<T>(rs * (load_f32(g[off + j]) * (w ? load_f32(w[j]) : 1.0f) - load_f32(x[off + j]) * rs * s));
 }
 
 // A target outside [0, V) that is not ignore_index yields a NaN loss (visible, never a bad read).
@@ -236,16 +242,21 @@ void norm_param_grads(const Tensor& grad, const Tensor& x, const float* mean, co
                       const Tensor& grad_weight, const Tensor& grad_bias) {
   const int64_t rows = rows_of(x), d = x.size(-1);
   const Pieces pieces = cut(rows, (kFillThreads + d - 1) / d, 32);
+  // f32 partial sums: written in place when there is one piece and the gradient is f32
   auto partial = [&](const Tensor& g) {
-    return !g.defined() || pieces.count == 1 ? g : empty({pieces.count, d}, DType::f32, x.device());
+    return !g.defined() || (pieces.count == 1 && g.dtype() == DType::f32) ? g
+                                                                           : empty({pieces.count, d}, DType::f32, x.device());
   };
   Tensor pw = partial(grad_weight), pb = partial(grad_bias);
-  norm_param_grad_kernel<<<dim3(grid_for(d), static_cast<unsigned>(pieces.count)), kBlock, 0, current_stream()>>>(
-      grad.data<float>(), x.data<float>(), mean, rstd.data<float>(), opt_mut(pw), opt_mut(pb), rows, d, pieces);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    norm_param_grad_kernel<T><<<dim3(grid_for(d), static_cast<unsigned>(pieces.count)), kBlock, 0, current_stream()>>>(
+        grad.data<T>(), x.data<T>(), mean, rstd.data<float>(), opt_mut(pw), opt_mut(pb), rows, d, pieces);
+  });
   TTT_CUDA_CHECK_LAUNCH();
-  if (pieces.count == 1) return;
-  if (grad_weight.defined()) reduce(ReduceOp::sum, pw, grad_weight, DimView{1, pieces.count, d});
-  if (grad_bias.defined()) reduce(ReduceOp::sum, pb, grad_bias, DimView{1, pieces.count, d});
+  if (pw.is_same(grad_weight) && pb.is_same(grad_bias)) return;  // written in place
+  if (grad_weight.defined() && !pw.is_same(grad_weight)) reduce(ReduceOp::sum, pw, grad_weight, DimView{1, pieces.count, d});
+  if (grad_bias.defined() && !pb.is_same(grad_bias)) reduce(ReduceOp::sum, pb, grad_bias, DimView{1, pieces.count, d});
 }
 
 }  // namespace
@@ -255,12 +266,18 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
   const Pieces pieces = v.inner == 1 ? cut(v.dim, (kFillBlocks + v.outer - 1) / v.outer, 4096)
                                      : cut(v.dim, (kFillThreads + v.outer * v.inner - 1) / (v.outer * v.inner), 32);
   Tensor partial = pieces.count == 1 ? out : empty({v.outer, pieces.count, v.inner}, DType::f32, x.device());
-  if (v.inner == 1)
-    reduce_rows_kernel<<<static_cast<unsigned>(v.outer * pieces.count), kBlock, 0, current_stream()>>>(
-        op, x.data<float>(), partial.data<float>(), v.dim, pieces);
-  else
-    reduce_strided_kernel<<<grid_for(v.outer * pieces.count * v.inner), kBlock, 0, current_stream()>>>(
-        op, x.data<float>(), partial.data<float>(), v, pieces);
+  dispatch_f32_bf16(x.dtype(), [&](auto in_tag) {
+    dispatch_f32_bf16(partial.dtype(), [&](auto out_tag) {
+      using TI = decltype(in_tag);
+      using TO = decltype(out_tag);
+      if (v.inner == 1)
+        reduce_rows_kernel<TI, TO><<<static_cast<unsigned>(v.outer * pieces.count), kBlock, 0, current_stream()>>>(
+            op, x.data<TI>(), partial.data<TO>(), v.dim, pieces);
+      else
+        reduce_strided_kernel<TI, TO><<<grid_for(v.outer * pieces.count * v.inner), kBlock, 0, current_stream()>>>(
+            op, x.data<TI>(), partial.data<TO>(), v, pieces);
+    });
+  });
   TTT_CUDA_CHECK_LAUNCH();
   if (pieces.count > 1) reduce(op, partial, out, DimView{v.outer, pieces.count, v.inner});
 }
@@ -323,8 +340,12 @@ void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y
 void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
                        const Tensor& grad_x, const Tensor& grad_weight) {
   const int64_t d = x.size(-1);
-  rms_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(grad.data<float>(), x.data<float>(), opt(weight),
-                                                                        rstd.data<float>(), grad_x.data<float>(), d);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_backward_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(
+        grad.data<T>(), x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, rstd.data<float>(),
+        grad_x.data<T>(), d);
+  });
   TTT_CUDA_CHECK_LAUNCH();
   if (grad_weight.defined()) norm_param_grads(grad, x, nullptr, rstd, grad_weight, Tensor());
 }
