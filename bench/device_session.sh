@@ -71,6 +71,10 @@ sanitize)
   echo "== compute-sanitizer racecheck, the fused-scan cases"
   timeout 300 compute-sanitizer --tool racecheck device-bundle/bin/test_cuda --gtest_filter='*FusedScanCuda.*' > "$out/racecheck.log" 2>&1
   tail -1 "$out/racecheck.log"
+  echo "== compute-sanitizer racecheck, the flash-attention cases in bf16"
+  timeout 150 compute-sanitizer --tool racecheck device-bundle/bin/test_cuda --gtest_filter='*LargeBf16*attention_flash*' \
+    > "$out/racecheck_flash.log" 2>&1
+  tail -1 "$out/racecheck_flash.log"
   ;;
 bench)
   echo "== TTT layer benchmark"
