@@ -109,6 +109,18 @@ __device__ void load_rows(const bf* tile, int r0, Rows& a) {
   for (int kc = 0; kc < 4; ++kc) ldmatrix_x4(a[kc], tile + (r0 + lane % 16) * kLdh + kc * 16 + lane / 16 * 8);
 }
 
+// The tiles of two [S, 64] matrices from row r0 (a block's fixed operands: K and V for a key tile,
+// Q and dO for a query tile) into shared memory, and the warp's 16 rows of each as A operands.
+__device__ void load_fixed_tiles(const bf* x, const bf* y, int64_t S, int64_t r0, bf* xs, bf* ys, Rows& x_rows,
+                                 Rows& y_rows) {
+  load_tile(x, S, r0, xs);
+  load_tile(y, S, r0, ys);
+  __syncthreads();
+  const int warp = threadIdx.x / 32;
+  load_rows(xs, warp * 16, x_rows);
+  load_rows(ys, warp * 16, y_rows);
+}
+
 // c = a b^T with b a tile [64][64]: c[r][n] = sum_k a[r][k] tile[n][k] (S = Q K^T from K's rows).
 __device__ void product_bt(const Rows& a, const bf* tile, Acc& c) {
   const int lane = threadIdx.x % 32;
@@ -288,12 +300,8 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q
   __shared__ float lse_s[kTile], d_s[kTile];
   const int warp = threadIdx.x / 32;
   const int64_t seq = blockIdx.y, base = seq * a.S * kD, k0 = blockIdx.x * int64_t{kTile}, j0 = k0 + warp * 16;
-  load_tile(k + base, a.S, k0, Ks);
-  load_tile(v + base, a.S, k0, Vs);
-  __syncthreads();
   Rows ka, va;
-  load_rows(Ks, warp * 16, ka);
-  load_rows(Vs, warp * 16, va);
+  load_fixed_tiles(k + base, v + base, a.S, k0, Ks, Vs, ka, va);
   const float c = a.scale * kLog2e;
   Acc acc_dk = {}, acc_dv = {};
   int64_t begin, end;
@@ -341,12 +349,8 @@ __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q,
   __shared__ __align__(128) bf Qs[kTileH], Gs[kTileH], Ks[kTileH], Vs[kTileH];  // Gs: dO
   const int warp = threadIdx.x / 32;
   const int64_t seq = blockIdx.y, base = seq * a.S * kD, q0 = blockIdx.x * int64_t{kTile}, r0 = q0 + warp * 16;
-  load_tile(q + base, a.S, q0, Qs);
-  load_tile(grad + base, a.S, q0, Gs);
-  __syncthreads();
   Rows qa, ga;
-  load_rows(Qs, warp * 16, qa);
-  load_rows(Gs, warp * 16, ga);
+  load_fixed_tiles(q + base, grad + base, a.S, q0, Qs, Gs, qa, ga);
   const float c = a.scale * kLog2e;
   float lse_row[2], d_row[2];  // rows g and g + 8 of the warp's 16
   #pragma unroll

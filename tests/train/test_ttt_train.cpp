@@ -123,50 +123,38 @@ TEST(TttTrainConfig, AttentionRecomputeKey) {
   EXPECT_TRUE(parse_config("model: {attention_recompute: true}\n", "test").model.attention_recompute);
 }
 
-// The reduced-precision matrix products (run.matmul_precision; the CPU rounds the operands as the
-// GPU's tensor cores do) train close to f32: the accuracy check of the tf32 and bf16 modes.
-TEST(TttTrain, ReducedPrecisionProductsTrainCloseToF32) {
+// 30 steps of tiny.yaml with `key` set to `mode`, against the f32 run (the same seed and data): the
+// logged losses must stay within `tolerance` (relative) and differ somewhere (else nothing was rounded).
+void expect_close_to_f32(const std::string& key, const std::string& mode, double tolerance) {
   std::map<std::string, std::map<int, std::string>> runs;
-  for (const std::string mode : {"f32", "tf32", "bf16"}) {
-    TempDir dir("ttt_train_precision_" + mode);
-    Result r = train("--config configs/tiny.yaml run.max_steps=30 run.matmul_precision=" + mode + " run.run_dir=" +
-                         (dir / "run") + kSmall + " run.log_freq=5", dir);
+  for (const std::string m : {std::string("f32"), mode}) {
+    TempDir dir("ttt_train_" + key + "_" + m);
+    Result r = train("--config configs/tiny.yaml run.max_steps=30 run." + key + "=" + m + " run.run_dir=" + (dir / "run") +
+                         kSmall + " run.log_freq=5", dir);
     ASSERT_EQ(r.code, 0) << r.output;
-    runs[mode] = losses(dir / "run/metrics.jsonl");
-    ASSERT_EQ(runs[mode].size(), 6u) << mode;
+    runs[m] = losses(dir / "run/metrics.jsonl");
+    ASSERT_EQ(runs[m].size(), 6u) << m;
   }
-  // Seen: tf32 within 3e-5 and bf16 within 2e-4 of f32's loss over 60 steps (relative).
-  for (const auto& [mode, tolerance] : {std::pair<std::string, double>{"tf32", 2e-4}, {"bf16", 1e-3}}) {
-    bool differs = false;
-    for (const auto& [step, loss] : runs["f32"]) {
-      const double want = std::stod(loss), got = std::stod(runs[mode].at(step));
-      EXPECT_NEAR(got, want, tolerance * want) << mode << " step " << step;
-      differs = differs || got != want;
-    }
-    EXPECT_TRUE(differs) << mode << " trained exactly like f32: were the products rounded?";
+  bool differs = false;
+  for (const auto& [step, loss] : runs["f32"]) {
+    const double want = std::stod(loss), got = std::stod(runs[mode].at(step));
+    EXPECT_NEAR(got, want, tolerance * want) << key << "=" << mode << " step " << step;
+    differs = differs || got != want;
   }
+  EXPECT_TRUE(differs) << key << "=" << mode << " trained exactly like f32: was anything rounded?";
+}
+
+// The reduced-precision matrix products (run.matmul_precision; the CPU rounds the operands as the
+// GPU's tensor cores do) train close to f32: the accuracy check of the tf32 and bf16 products.
+// Seen: tf32 within 3e-5 and bf16 within 2e-4 of f32's loss over 60 steps (relative).
+TEST(TttTrain, ReducedPrecisionProductsTrainCloseToF32) {
+  expect_close_to_f32("matmul_precision", "tf32", 2e-4);
+  expect_close_to_f32("matmul_precision", "bf16", 1e-3);
 }
 
 // run.activations=bf16 (bf16 activations and products, f32 master weights, optimizer state and TTT
 // inner loop) trains close to f32: the accuracy check of the bf16 mode.
-TEST(TttTrain, Bf16ActivationsTrainCloseToF32) {
-  std::map<std::string, std::map<int, std::string>> runs;
-  for (const std::string mode : {"f32", "bf16"}) {
-    TempDir dir("ttt_train_activations_" + mode);
-    Result r = train("--config configs/tiny.yaml run.max_steps=30 run.activations=" + mode + " run.run_dir=" +
-                         (dir / "run") + kSmall + " run.log_freq=5", dir);
-    ASSERT_EQ(r.code, 0) << r.output;
-    runs[mode] = losses(dir / "run/metrics.jsonl");
-    ASSERT_EQ(runs[mode].size(), 6u) << mode;
-  }
-  bool differs = false;
-  for (const auto& [step, loss] : runs["f32"]) {
-    const double want = std::stod(loss), got = std::stod(runs["bf16"].at(step));
-    EXPECT_NEAR(got, want, 5e-3 * want) << "step " << step;
-    differs = differs || got != want;
-  }
-  EXPECT_TRUE(differs) << "bf16 activations trained exactly like f32: were they bf16?";
-}
+TEST(TttTrain, Bf16ActivationsTrainCloseToF32) { expect_close_to_f32("activations", "bf16", 5e-3); }
 
 TEST(TttTrain, KeepsTheLastKCheckpoints) {
   TempDir dir("ttt_train_keep");
