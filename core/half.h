@@ -14,20 +14,29 @@
 
 namespace ttt {
 
-inline uint32_t float_bits(float f) {
+// The bf16 conversions run on the host and in CUDA kernels (ttt::bf16 below).
+TTT_HALF_HD uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
+#endif
 }
-inline float bits_float(uint32_t u) {
+TTT_HALF_HD float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+#endif
 }
 
-inline float bf16_to_float(uint16_t h) { return bits_float(static_cast<uint32_t>(h) << 16); }
+TTT_HALF_HD float bf16_to_float(uint16_t h) { return bits_float(static_cast<uint32_t>(h) << 16); }
 
-inline uint16_t float_to_bf16(float f) {
+TTT_HALF_HD uint16_t float_to_bf16(float f) {
   uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
   u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
@@ -36,32 +45,15 @@ inline uint16_t float_to_bf16(float f) {
 
 // The element type of DType::bf16 tensors: 16 bits, converted explicitly to and from float (no
 // arithmetic of its own, so a kernel cannot compute in bf16 by accident; it computes in f32 and
-// rounds once when it stores). Usable in CUDA code: CUDA kernels read it through a shift and store
-// it with the same rounding as float_to_bf16 (__float2bfloat16_rn's).
+// rounds once when it stores). Usable in CUDA code, with the same rounding (__float2bfloat16_rn's).
 struct bf16 {
   uint16_t bits = 0;
   bf16() = default;
   template <class T>
-  explicit TTT_HALF_HD bf16(T v) : bits(round(static_cast<float>(v))) {}
+  explicit TTT_HALF_HD bf16(T v) : bits(float_to_bf16(static_cast<float>(v))) {}
   template <class T>
   explicit TTT_HALF_HD operator T() const { return static_cast<T>(to_float()); }
-  TTT_HALF_HD float to_float() const {
-#if defined(__CUDA_ARCH__)
-    return __uint_as_float(static_cast<uint32_t>(bits) << 16);
-#else
-    return bf16_to_float(bits);
-#endif
-  }
-  static TTT_HALF_HD uint16_t round(float f) {
-#if defined(__CUDA_ARCH__)
-    uint32_t u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return static_cast<uint16_t>(u >> 16);
-#else
-    return float_to_bf16(f);
-#endif
-  }
+  TTT_HALF_HD float to_float() const { return bf16_to_float(bits); }
 };
 static_assert(sizeof(bf16) == 2, "bf16 must be two bytes");
 

@@ -9,8 +9,6 @@ namespace {
 thread_local DType g_activation_dtype = DType::f32;
 }
 
-DType activation_dtype() { return g_activation_dtype; }
-
 ActivationScope::ActivationScope(DType dtype) : previous_(g_activation_dtype) {
   TTT_CHECK(dtype == DType::f32 || dtype == DType::bf16, "ActivationScope", "activations are f32 or bf16, got ",
             dtype_name(dtype));

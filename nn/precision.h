@@ -11,10 +11,8 @@
 
 namespace ttt::nn {
 
-// The activation dtype of the current thread: f32 (no casts) unless a scope set bf16.
-DType activation_dtype();
-
-// Sets the activation dtype (f32 or bf16) until the scope ends.
+// Sets the activation dtype of the current thread (f32, the default: no casts; or bf16) until the
+// scope ends.
 class ActivationScope {
  public:
   explicit ActivationScope(DType dtype);
