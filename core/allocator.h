@@ -21,12 +21,19 @@ void cpu_free(void* p);
 // kernel reading memory nothing wrote fails its test instead of reading zeros or stale data.
 bool poison_fresh_memory();
 
+// The meta device allocates nothing, but counts what its tensors would take (current and peak
+// bytes), so a run can be sized before it allocates: build the model and run a training step on
+// meta, read the peak (train/memory_estimate.h).
+AllocatorStats meta_memory_stats();
+void reset_meta_peak();
+
 namespace cuda {
 void* device_alloc(size_t bytes, int device);  // throws ttt::Error with the figures on OOM
 void device_free(void* p);
 AllocatorStats allocator_stats();
 void reset_peak_memory();
 void empty_cache();  // returns every cached (free) block to the driver
+size_t device_total_bytes(int device);  // the GPU's memory (0 without CUDA)
 // While a private pool is active (a CUDA graph's capture, core/cuda_graph.h), allocations come
 // from it, and its blocks, once freed, serve only later captures into the same pool.
 void begin_private_pool();

@@ -6,7 +6,9 @@ namespace ttt {
 
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;
-  for (int64_t e : s) n *= e;
+  for (int64_t e : s)
+    if (__builtin_mul_overflow(n, e, &n))  // a shape of 2^40 x 2^40 must not wrap to a small count
+      fail("shape", "the shape " + shape_str(s) + " has more than 2^63 elements");
   return n;
 }
 

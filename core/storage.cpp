@@ -1,5 +1,6 @@
 #include "core/storage.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -28,13 +29,34 @@ void* cpu_alloc(size_t bytes) {
 
 void cpu_free(void* p) { std::free(p); }
 
+namespace {
+std::atomic<size_t> g_meta_current{0}, g_meta_peak{0};
+}
+
+AllocatorStats meta_memory_stats() {
+  AllocatorStats s;
+  s.current_bytes = g_meta_current.load();
+  s.peak_bytes = g_meta_peak.load();
+  return s;
+}
+
+void reset_meta_peak() { g_meta_peak.store(g_meta_current.load()); }
+
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  if (device.is_cpu()) data_ = cpu_alloc(bytes);
-  else if (device.is_cuda()) data_ = bytes ? cuda::device_alloc(bytes, device.index) : nullptr;
-  // meta: nothing is allocated
+  if (device.is_cpu()) {
+    data_ = cpu_alloc(bytes);
+  } else if (device.is_cuda()) {
+    data_ = bytes ? cuda::device_alloc(bytes, device.index) : nullptr;
+  } else {  // meta: nothing is allocated, only counted
+    const size_t now = g_meta_current.fetch_add(bytes) + bytes;
+    size_t peak = g_meta_peak.load();
+    while (now > peak && !g_meta_peak.compare_exchange_weak(peak, now)) {
+    }
+  }
 }
 
 Storage::~Storage() {
+  if (device_.is_meta()) g_meta_current.fetch_sub(bytes_);
   if (!data_) return;
   if (device_.is_cpu()) cpu_free(data_);
   else if (device_.is_cuda()) cuda::device_free(data_);

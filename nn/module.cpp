@@ -136,10 +136,11 @@ std::string Module::LoadReport::str() const {
   list("missing keys", missing);
   list("unexpected keys", unexpected);
   list("shape mismatches", mismatched);
+  list("dtype mismatches", wrong_dtype);
   return s.empty() ? "all keys matched" : s;
 }
 
-Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state, bool strict) {
+Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state, bool strict, bool allow_cast) {
   std::map<std::string, Tensor> given(state.begin(), state.end());
   LoadReport report;
   std::vector<std::pair<Tensor, Tensor>> to_copy;
@@ -152,6 +153,8 @@ Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state
     if (it->second.shape() != t.shape())
       report.mismatched.push_back(name + " (expected " + shape_str(t.shape()) + ", got " +
                                   shape_str(it->second.shape()) + ")");
+    else if (it->second.dtype() != t.dtype() && !allow_cast)
+      report.wrong_dtype.push_back(name + " (expected " + dtype_name(t.dtype()) + ", got " + dtype_name(it->second.dtype()) + ")");
     else
       to_copy.emplace_back(t, it->second);
     given.erase(it);

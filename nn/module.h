@@ -59,14 +59,16 @@ class Module {
 
   // Parameters and persistent buffers by full name.
   std::vector<NamedTensor> state_dict() const;
-  // Copies values in by name. strict: every missing, unexpected and shape-mismatched key is
-  // reported in one error; non-strict: loads what matches and returns the report.
+  // Copies values in by name. strict: every missing, unexpected, shape- and dtype-mismatched key
+  // is reported in one error; non-strict: loads what matches and returns the report. A tensor of
+  // another dtype than its parameter (an i64 where an f32 is expected) is a mismatch unless
+  // allow_cast asks for the conversion.
   struct LoadReport {
-    std::vector<std::string> missing, unexpected, mismatched;
-    bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+    std::vector<std::string> missing, unexpected, mismatched, wrong_dtype;
+    bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty() && wrong_dtype.empty(); }
     std::string str() const;
   };
-  LoadReport load_state_dict(const std::vector<NamedTensor>& state, bool strict = true);
+  LoadReport load_state_dict(const std::vector<NamedTensor>& state, bool strict = true, bool allow_cast = false);
 
  protected:
   // Pushes "<kind> '<path>'" onto the error context while a forward runs, so an op's error

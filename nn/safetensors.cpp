@@ -10,7 +10,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/crc32c.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/half.h"
 
 namespace ttt::nn {
@@ -86,6 +88,7 @@ void sync_or_fail(int fd, const std::string& what) {
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
+  require_replaceable_output(path, "write_file_atomically");
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp_name = ".";  // ".<name>.tmp.<pid>"
@@ -130,7 +133,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const std::map<std::string, std::string>& metadata,
-                      const std::map<std::string, std::string>& store_as) {
+                      const std::map<std::string, std::string>& store_as, bool with_checksums) {
   struct Item {
     std::string name, dtype;
     Tensor t;
@@ -151,16 +154,23 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
     int oa = find_dtype(a.dtype)->order, ob = find_dtype(b.dtype)->order;
     return oa != ob ? oa > ob : a.name < b.name;
   });
+  std::vector<std::string> encoded;
+  std::map<std::string, std::string> meta_all = metadata;
+  for (const Item& it : items) {
+    encoded.push_back(encode(it.t, it.dtype));
+    if (with_checksums) meta_all[kChecksumPrefix + it.name] = crc32c_hex(encoded.back().data(), encoded.back().size());
+  }
   ordered_json header = ordered_json::object();
-  if (!metadata.empty()) {
+  if (!meta_all.empty()) {
     ordered_json meta = ordered_json::object();
-    for (const auto& [k, v] : metadata) meta[k] = v;
+    for (const auto& [k, v] : meta_all) meta[k] = v;
     header["__metadata__"] = meta;
   }
   std::string data;
-  for (const Item& it : items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Item& it = items[i];
     TTT_CHECK(!header.contains(it.name), "save_safetensors", "tensor name '", it.name, "' appears twice");
-    std::string bytes = encode(it.t, it.dtype);
+    const std::string& bytes = encoded[i];
     ordered_json entry = ordered_json::object();
     entry["dtype"] = it.dtype;
     entry["shape"] = it.t.shape();
@@ -179,10 +189,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 }
 
 SafetensorsData load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  TTT_CHECK(in.good(), "load_safetensors(" + path + ")", "cannot open the file: ", std::strerror(errno));
-  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_safetensors(file, path);
+  return parse_safetensors(read_regular_file(path, "load_safetensors(" + path + ")"), path);
 }
 
 SafetensorsData parse_safetensors(const std::string& file, const std::string& source) {
@@ -202,6 +209,9 @@ SafetensorsData parse_safetensors(const std::string& file, const std::string& so
   const char* data = file.data() + 8 + n;
   const uint64_t data_size = file.size() - 8 - n;
   SafetensorsData out;
+  std::map<std::string, std::string> checksums;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // every tensor's [begin, end): must tile the data
+  std::vector<std::string> span_names;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     const auto& e = it.value();
@@ -209,7 +219,10 @@ SafetensorsData parse_safetensors(const std::string& file, const std::string& so
       TTT_CHECK(e.is_object(), where, "__metadata__ is not an object");
       for (auto m = e.begin(); m != e.end(); ++m) {
         TTT_CHECK(m.value().is_string(), where, "metadata value '", m.key(), "' is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
+        if (m.key().rfind(kChecksumPrefix, 0) == 0)
+          checksums[m.key().substr(std::strlen(kChecksumPrefix))] = m.value().get<std::string>();
+        else
+          out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
@@ -240,9 +253,34 @@ SafetensorsData parse_safetensors(const std::string& file, const std::string& so
     const uint64_t expected = static_cast<uint64_t>(numel_of(shape)) * fd->size;
     TTT_CHECK(end - begin == expected, where, "tensor '", name, "' of shape ", shape_str(shape), " and dtype ", dt,
               " needs ", expected, " bytes, its offsets give ", end - begin);
+    if (auto c = checksums.find(name); c != checksums.end()) {
+      const std::string got = crc32c_hex(data + begin, end - begin);
+      TTT_CHECK(got == c->second, where, "tensor '", name, "' fails its checksum (CRC-32C stored ", c->second, ", its bytes give ",
+                got, "): the file is damaged");
+      ++out.checksummed;
+    }
+    spans.emplace_back(begin, end);
+    span_names.push_back(name);
     out.tensors.emplace_back(name, decode(data + begin, dt, shape));
     out.file_dtypes[name] = dt;
   }
+  for (const auto& [name, crc] : checksums)
+    TTT_CHECK(out.file_dtypes.count(name), where, "the metadata holds a checksum for '", name, "', which is not in the file");
+  // The format's rule: the tensors' byte ranges cover the data section exactly, without overlap,
+  // hole or trailing bytes (so no byte of the file goes unchecked or is read twice).
+  std::vector<size_t> order(spans.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return spans[a] < spans[b]; });
+  uint64_t at = 0;
+  for (size_t i : order) {
+    if (spans[i].first == spans[i].second) continue;  // an empty tensor occupies no bytes
+    TTT_CHECK(spans[i].first >= at, where, "tensor '", span_names[i], "' starts at byte ", spans[i].first,
+              ", inside the bytes of another tensor (overlapping data offsets)");
+    TTT_CHECK(spans[i].first == at, where, "bytes [", at, ", ", spans[i].first, ") of the data belong to no tensor (a hole before '",
+              span_names[i], "')");
+    at = spans[i].second;
+  }
+  TTT_CHECK(at == data_size, where, "the file has ", data_size - at, " bytes after the last tensor's data (trailing bytes)");
   return out;
 }
 

@@ -35,7 +35,8 @@ cmake --build --preset "$preset"
 build_dir=build
 [ "$preset" = cpu ] && build_dir=build-cpu
 [ "$preset" = debug ] && build_dir=build-debug
-# Train the default config (about a minute on 2 CPU cores); TTT_SKIP_TRAIN=1 skips it.
+# Train the default config (about a minute on 2 CPU cores); TTT_SKIP_TRAIN=1 skips it. A run left
+# in runs/tiny by an earlier setup is moved aside (runs/tiny.old-<time>), never deleted.
 if [ "${TTT_SKIP_TRAIN:-0}" != 1 ]; then
-  "$build_dir/ttt-train" --config configs/tiny.yaml
+  "$build_dir/ttt-train" --config configs/tiny.yaml run.existing_run_dir=move_aside
 fi

@@ -1,9 +1,9 @@
 #include "train/config.h"
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "train/ttt_yaml.h"
 #include "train/yaml_reader.h"
 
@@ -12,6 +12,7 @@ namespace ttt {
 namespace {
 
 constexpr int64_t kBig = int64_t{1} << 40;
+constexpr int64_t kMaxSteps = 99999999;  // checkpoint folders are named with 8 digits
 
 // A copy without source marks, so messages about overridden values say "(command line)".
 YAML::Node without_marks(const YAML::Node& n) {
@@ -46,6 +47,17 @@ void apply_override(YAML::Node& root, const std::string& assignment, Problems& p
         parsed = YAML::Load(value);
       } catch (const YAML::Exception&) {
         parsed = YAML::Node(value);
+      }
+      const bool section = start == 0 || (cur[key] && cur[key].IsMap());
+      if (parsed.IsMap() && section) {
+        std::string example = path + ".KEY=VALUE";
+        if (parsed.size() > 0) {
+          const auto first = *parsed.begin();
+          example = path + "." + first.first.Scalar() + "=" + (first.second.IsScalar() ? first.second.Scalar() : "...");
+        }
+        problems.push_back("override '" + assignment + "': this would replace the whole section '" + path +
+                           "' (every key it does not name would fall back to its default); set keys one by one, e.g. " + example);
+        return;
       }
       cur[key] = without_marks(parsed);
       return;
@@ -98,6 +110,7 @@ void read_trainable(const YAML::Node& node, TrainConfig& c, Problems& p) {
   int64_t expected = -1;
   s.get("expected_trainable", expected, 0, int64_t{1} << 50);
   if (expected >= 0) c.trainable.expected_trainable = expected;
+  s.record_node("rules");
   const YAML::Node rules = s.node("rules");
   if (rules && !rules.IsSequence()) p.push_back(yaml_place(rules, "trainable.rules") + ": expected a list of rules");
   if (rules && rules.IsSequence())
@@ -120,6 +133,7 @@ void read_optim(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("beta1", c.optim.beta1, 0.0, 0.999999);
   s.get("beta2", c.optim.beta2, 0.0, 0.99999999);
   s.get("eps", c.optim.eps, 0.0, 1.0);
+  s.record_node("groups");
   const YAML::Node groups = s.node("groups");
   if (groups && !groups.IsSequence()) p.push_back(yaml_place(groups, "optim.groups") + ": expected a list of group rules");
   if (groups && groups.IsSequence())
@@ -169,11 +183,15 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   YamlSection s(node, "run", p);
   RunConfig& r = c.run;
   s.get("run_dir", r.run_dir);
-  s.get("overwrite_run_dir", r.overwrite_run_dir);
+  if (s.has("overwrite_run_dir"))
+    p.push_back(yaml_place(s.node("overwrite_run_dir"), "run.overwrite_run_dir") +
+                ": replaced by run.existing_run_dir: refuse | move_aside | delete (an earlier run is never deleted "
+                "unless asked by name: move_aside renames it to NAME.old-<time>)");
+  s.get("existing_run_dir", r.existing_run_dir, {"refuse", "move_aside", "delete"});
   int64_t seed = static_cast<int64_t>(r.seed);
   s.get("seed", seed, 0, kBig);
   r.seed = static_cast<uint64_t>(seed);
-  s.get("max_steps", r.max_steps, 1, kBig);
+  s.get("max_steps", r.max_steps, 1, kMaxSteps);
   s.get("batch_size", r.batch_size, 1, 1 << 20);
   s.get("seq_len", r.seq_len, 1, 1 << 24);
   s.get("num_microbatches", r.num_microbatches, 1, 1 << 16);
@@ -185,7 +203,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("num_ckpt_keep", r.num_ckpt_keep, 1, 1 << 20);
   s.get("device", r.device);
   s.get("grad_audit", r.grad_audit, {"error", "warn", "off"});
-  s.get("stop_at_step", r.stop_at_step, 0, kBig);
+  s.get("stop_at_step", r.stop_at_step, 0, kMaxSteps);
   s.get("nonfinite", r.nonfinite, {"stop", "skip"});
   s.get("matmul_precision", r.matmul_precision, {"f32", "tf32", "bf16"});
   s.get("activations", r.activations, {"f32", "bf16"});
@@ -203,6 +221,9 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
     }
   }
   if (r.run_dir.empty()) p.push_back("run.run_dir: must not be empty");
+  if (r.stop_at_step > r.max_steps)
+    p.push_back(yaml_place(node["stop_at_step"], "run.stop_at_step") + ": " + std::to_string(r.stop_at_step) +
+                " is after run.max_steps " + std::to_string(r.max_steps) + ", so it would never stop the run");
 }
 
 // Rules that involve several sections.
@@ -231,6 +252,9 @@ void cross_checks(TrainConfig& c, Problems& p) {
   if (d.source == "text" && c.model.text_vocab < 256) p.push_back("model.text_vocab: byte-level text needs at least 256");
   c.schedule.lr = c.lr;
   c.schedule.total_steps = c.run.max_steps;
+  if ((c.schedule.kind == "cosine" || c.schedule.kind == "linear") && c.schedule.min_lr > c.lr)
+    p.push_back("schedule.min_lr: " + std::to_string(c.schedule.min_lr) + " is above optim.lr " + std::to_string(c.lr) +
+                ", so the learning rate would climb during the run; give a min_lr at or below lr");
   try {
     nn::validate(c.schedule);
   } catch (const Error& e) {
@@ -252,8 +276,15 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
             "the file is empty (start from configs/tiny.yaml; docs/training.md lists every key)");
   TTT_CHECK(root.IsMap(), "config " + source, "the top level must be a map of sections (model, ttt, run, ...)");
   Problems p;
+  find_duplicate_keys(root, "", p);
+  if (!p.empty()) {
+    std::string msg;
+    for (const auto& line : p) msg += "\n  " + line;
+    fail("config " + source, std::to_string(p.size()) + " problem(s); nothing was run:" + msg);
+  }
   for (const std::string& o : overrides) apply_override(root, o, p);
   TrainConfig c;
+  ResolvedRecorder recorder(c.resolved);
   YamlSection top(root, "", p);
   read_model(top.node("model"), c, p);
   TTTConfig ttt_defaults;
@@ -275,9 +306,12 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   // unknown top-level sections (YamlSection prefixes "."): report them plainly
   for (const auto& kv : root) {
     const std::string k = kv.first.Scalar();
-    if (k != "model" && k != "ttt" && k != "trainable" && k != "optim" && k != "schedule" && k != "data" && k != "run")
-      p.push_back(yaml_place(kv.first, k) + ": unknown section '" + k +
-                  "' (expected model, ttt, trainable, optim, schedule, data, run)");
+    const std::vector<std::string> sections{"model", "ttt", "trainable", "optim", "schedule", "data", "run"};
+    if (std::find(sections.begin(), sections.end(), k) == sections.end()) {
+      const std::string near = nearest_word(k, sections);
+      p.push_back(yaml_place(kv.first, k) + ": unknown section '" + k + "' (expected model, ttt, trainable, optim, schedule, data, run" +
+                  (near.empty() ? ")" : "; did you mean '" + near + "'?)"));
+    }
   }
   if (p.empty()) cross_checks(c, p);
   if (!p.empty()) {
@@ -292,11 +326,7 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  TTT_CHECK(in.good(), "config", "cannot read '", path, "' (does the file exist?)");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path, overrides);
+  return parse_config(read_regular_file(path, "config", 16u << 20), path, overrides);
 }
 
 }  // namespace ttt

@@ -2,6 +2,7 @@
 // data and run (docs/training.md lists every key). load_config validates everything before
 // anything is allocated and reports every problem with its key path and line:column at once.
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ struct DataConfig {
 
 struct RunConfig {
   std::string run_dir = "runs/default";
-  bool overwrite_run_dir = false;
+  std::string existing_run_dir = "refuse";  // refuse | move_aside | delete an earlier run at run_dir (train/run_dir.h)
   uint64_t seed = 0;
   int64_t max_steps = 100;
   int64_t batch_size = 8;
@@ -61,6 +62,7 @@ struct TrainConfig {
   DataConfig data;
   RunConfig run;
   std::string resolved_yaml;  // the config with overrides applied (saved in checkpoints)
+  std::map<std::string, std::string> resolved;  // every key read, with its value (defaults filled in)
 };
 
 // Reads `path`, applies `overrides` ("run.max_steps=10", values parsed as YAML), validates.

@@ -1,10 +1,13 @@
 #include "train/data.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "core/crc32c.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/philox.h"
 #include "nn/safetensors.h"
 
@@ -22,16 +25,24 @@ struct Draws {
 };
 
 std::string read_all(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  TTT_CHECK(in.good(), "data", "cannot read the ", what, " '", path, "' (does the file exist? see data.path)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return read_regular_file(path, "data");
+  } catch (const Error& e) {
+    fail("data", std::string("cannot read the ") + what + " (see data.path): " + e.what());
+  }
+}
+
+std::map<std::string, std::string> file_identity(const std::string& source, const std::string& path, const std::string& bytes) {
+  const size_t head = std::min<size_t>(bytes.size(), size_t{1} << 20);
+  return {{"source", source}, {"path", path}, {"size", std::to_string(bytes.size())},
+          {"crc32c_first_mib", crc32c_hex(bytes.data(), head)}};
 }
 
 class RecallData : public DataSource {
  public:
-  RecallData(const TrainConfig& c) : task_(c.data.recall), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len) {}
+  RecallData(const TrainConfig& c) : task_(c.data.recall), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len) {
+    identity = {{"source", "recall"}};  // generated: the config's data.recall keys say the rest
+  }
 
   // keys k_1 v_1 ... k_P v_P, then queries k_j v_j for random pairs j; the target of a query key
   // is its value, every other position predicts nothing (pad id).
@@ -84,6 +95,7 @@ class WindowData : public DataSource {
     }
     const int64_t steps = file_.num_steps();
     val_start_ = steps - static_cast<int64_t>(static_cast<double>(steps) * c.data.val_fraction);
+    has_validation_ = val_start_ < steps;
     TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data",
               what_, " has ", steps, " steps: too few for windows of run.seq_len + 1 = ", S_ + 1,
               " in both splits (val_fraction ", c.data.val_fraction, ")");
@@ -98,6 +110,9 @@ class WindowData : public DataSource {
   }
   Batch batch(int64_t index, bool validation) const override {
     const int64_t N = file_.num_streams, lo = validation ? val_start_ : 0, hi = validation ? file_.num_steps() : val_start_;
+    // a window of S_ + 1 steps must fit in [lo, hi): never read outside the token buffer
+    TTT_CHECK(hi - lo >= S_ + 1, "data", what_, ": the ", validation ? "validation" : "training", " split has ", hi - lo,
+              " steps, too few for a window of run.seq_len + 1 = ", S_ + 1);
     std::vector<double> in(B_ * S_ * N), tg(B_ * S_ * N);
     for (int64_t b = 0; b < B_; ++b) {
       Draws r{split_seed(seed_, validation), static_cast<uint64_t>(index * B_ + b) << 20};
@@ -117,21 +132,24 @@ class WindowData : public DataSource {
   }
   std::string describe() const override {
     return what_ + ": " + std::to_string(file_.num_steps()) + " steps x " + std::to_string(file_.num_streams) +
-           " stream(s), validation from step " + std::to_string(val_start_);
+           " stream(s), " + (has_validation_ ? "validation from step " + std::to_string(val_start_) : "no validation split");
   }
+  bool has_validation() const override { return has_validation_; }
 
  private:
   TokenFile file_;
   uint64_t seed_;
   int64_t B_, S_, val_start_ = 0;
+  bool has_validation_ = true;
   std::string what_;
   std::vector<int64_t> delays_, pads_;
 };
 
 }  // namespace
 
-TokenFile token_file_from_text(const std::string& text_path) {
-  const std::string bytes = read_all(text_path, "text file");
+TokenFile token_file_from_text(const std::string& text_path) { return token_file_from_bytes(read_all(text_path, "text file")); }
+
+TokenFile token_file_from_bytes(const std::string& bytes) {
   TokenFile f;
   f.num_streams = 1;
   f.tokens.assign(bytes.begin(), bytes.end());
@@ -193,8 +211,12 @@ void write_token_file(const std::string& path, const TokenFile& f, int width) {
 
 std::unique_ptr<DataSource> make_data(const TrainConfig& c) {
   if (c.data.source == "recall") return std::make_unique<RecallData>(c);
-  if (c.data.source == "text") return std::make_unique<WindowData>(token_file_from_text(c.data.path), c, "text file " + c.data.path);
-  return std::make_unique<WindowData>(read_token_file(c.data.path), c, "token file " + c.data.path);
+  const bool text = c.data.source == "text";
+  const std::string bytes = read_all(c.data.path, text ? "text file" : "token file");
+  TokenFile file = text ? token_file_from_bytes(bytes) : parse_token_file(bytes, c.data.path);
+  auto data = std::make_unique<WindowData>(std::move(file), c, (text ? "text file " : "token file ") + c.data.path);
+  data->identity = file_identity(c.data.source, c.data.path, bytes);
+  return data;
 }
 
 }  // namespace ttt

@@ -4,6 +4,7 @@
 //   text    byte-level language modelling on any file (vocab 256)
 //   tokens  pre-tokenized files with one or more streams (format below)
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,11 @@ class DataSource {
   virtual ~DataSource() = default;
   virtual Batch batch(int64_t index, bool validation) const = 0;
   virtual std::string describe() const = 0;
+  // False when there is no validation split (data.val_fraction: 0): evaluation is skipped.
+  virtual bool has_validation() const { return true; }
+  // What identifies the data of a run (checkpoints store it; --resume compares it): the source,
+  // and for files the path, the size and the CRC-32C of the first MiB.
+  std::map<std::string, std::string> identity;
 };
 
 // Checks files and sizes against the config (clear errors, e.g. a missing data file).
@@ -41,5 +47,6 @@ TokenFile parse_token_file(const std::string& bytes, const std::string& source);
 void write_token_file(const std::string& path, const TokenFile& file, int bytes_per_token = 2);
 // One stream of bytes of a text file (the converter behind `ttt-tokens from-text`).
 TokenFile token_file_from_text(const std::string& text_path);
+TokenFile token_file_from_bytes(const std::string& bytes);
 
 }  // namespace ttt

@@ -10,8 +10,10 @@ ProbeResult run_probe(const TTTConfig& config, const std::vector<nn::NamedTensor
                       const Tensor& dy, const SeqMetadata& meta, Device device, DType dtype) {
   Generator gen(0);
   auto layer = make_ttt(config, gen, Device::cpu());
-  layer->load_state_dict(weights);  // strict: every parameter must be given, under our names
+  // built in the asked dtype first, so f64 weights load into f64 parameters (never through f32);
+  // strict: every parameter must be given, under our names; --dtype is the asked cast
   layer->to_dtype(dtype);
+  layer->load_state_dict(weights, /*strict=*/true, /*allow_cast=*/true);
   layer->to(device);
   TTT_CHECK(x.shape() == dy.shape(), "ttt-probe", "input x ", x.describe(), " and upstream gradient dy ",
             dy.describe(), " differ in shape");

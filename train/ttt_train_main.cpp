@@ -1,24 +1,30 @@
-// ttt-train --config configs/tiny.yaml [key.path=value ...] [--dry-run] [--resume RUN_DIR]
+// ttt-train --config configs/tiny.yaml [key.path=value ...] [--dry-run [--depth N]] [--resume RUN_DIR]
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "train/cli.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
 namespace {
 
 const char* kUsage =
-    "usage: ttt-train --config CONFIG.yaml [key.path=value ...] [--dry-run]\n"
-    "       ttt-train --resume RUN_DIR [key.path=value ...]\n"
+    "usage: ttt-train --config CONFIG.yaml [key.path=value ...] [--dry-run [--depth N]]\n"
+    "       ttt-train --resume RUN_DIR [key.path=value ...] [--allow-config-change KEY ...]\n"
     "  key.path=value   override a config value, e.g. run.max_steps=50 optim.lr=1e-3\n"
     "  --dry-run        build the model on the meta device, apply the trainable policy, print the\n"
-    "                   parameter table and the policy report, and exit\n"
-    "  --resume DIR     continue the run in DIR from its newest checkpoint (its config.yaml is used)\n"
+    "                   parameter table, the policy report and the memory estimate, and exit\n"
+    "  --depth N        levels of the module tree in the dry run's table (default 3)\n"
+    "  --resume DIR     continue the run in DIR from its newest checkpoint (its config.yaml is used,\n"
+    "                   or --config); changes other than length and logging are refused\n"
+    "  --allow-config-change KEY\n"
+    "                   let --resume change KEY (or every key of a section, e.g. data)\n"
+    "  --version        print the version and the git commit\n"
+    "SIGINT/SIGTERM/SIGHUP finish the step, write a checkpoint and exit with 128 + the signal.\n"
     "See docs/training.md for every config key.\n";
 
 }  // namespace
@@ -27,21 +33,29 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) should fail a write with an error, not kill the process.
   std::signal(SIGXFSZ, SIG_IGN);
   std::string config_path, resume;
-  bool dry_run = false;
+  std::string depth_text;
+  ttt::TrainOptions options;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
-    } else if (a == "--config" || a == "--resume") {
+    } else if (a == "--version") {
+      std::cout << ttt::cli::version_line("ttt-train") << "\n";
+      return 0;
+    } else if (a == "--config" || a == "--resume" || a == "--depth" || a == "--allow-config-change") {
       if (i + 1 >= argc) {
         std::cerr << "ttt-train: " << a << " needs a value\n" << kUsage;
         return 2;
       }
-      (a == "--config" ? config_path : resume) = argv[++i];
+      const std::string v = argv[++i];
+      if (a == "--config") config_path = v;
+      else if (a == "--resume") resume = v;
+      else if (a == "--depth") depth_text = v;
+      else options.allow_config_change.push_back(v);
     } else if (a == "--dry-run") {
-      dry_run = true;
+      options.dry_run = true;
     } else if (a.find('=') != std::string::npos && a.rfind("--", 0) != 0) {
       overrides.push_back(a);
     } else {
@@ -53,19 +67,19 @@ int main(int argc, char** argv) {
     std::cerr << "ttt-train: give --config CONFIG.yaml or --resume RUN_DIR\n" << kUsage;
     return 2;
   }
-  try {
+  if (options.dry_run && !resume.empty()) {
+    std::cerr << "ttt-train: --dry-run starts nothing to resume; give --config without --resume\n" << kUsage;
+    return 2;
+  }
+  return ttt::cli::guarded_main("ttt-train", [&] {
+    if (!depth_text.empty()) options.depth = static_cast<int>(ttt::cli::parse_int("--depth", depth_text, 1, 64));
     if (!resume.empty() && config_path.empty()) {
       config_path = (std::filesystem::path(resume) / "config.yaml").string();
       if (!std::filesystem::exists(config_path))
         ttt::fail("--resume", "'" + resume + "' is not a run directory (no config.yaml in it)");
     }
+    options.resume_dir = resume;
     ttt::TrainConfig config = ttt::load_config(config_path, overrides);
-    return ttt::run_training(config, {dry_run, resume});
-  } catch (const ttt::Error& e) {
-    std::cerr << "ttt-train: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "ttt-train: error: " << e.what() << "\n";
-    return 1;
-  }
+    return ttt::run_training(config, options);
+  });
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,26 @@ using Problems = std::vector<std::string>;
 
 // "run.max_steps (line 12:14)", or "(command line)" for values set by an override.
 std::string yaml_place(const YAML::Node& node, const std::string& path);
+
+// Every key of a YAML tree that appears twice in one map, as "path: line A and line B" problems
+// (yaml-cpp would silently keep the first).
+void find_duplicate_keys(const YAML::Node& node, const std::string& path, Problems& problems);
+
+// The nearest of `candidates` to `word` by edit distance, when it is close enough to be a likely
+// typo ("widht" -> "width"); "" otherwise.
+std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates);
+
+// While one of these lives, every YamlSection::get records "path" -> the value it settled on
+// (the default when the key was absent): the resolved config that checkpoints store and that
+// --resume compares.
+class ResolvedRecorder {
+ public:
+  explicit ResolvedRecorder(std::map<std::string, std::string>& out);
+  ~ResolvedRecorder();
+  ResolvedRecorder(const ResolvedRecorder&) = delete;
+  ResolvedRecorder& operator=(const ResolvedRecorder&) = delete;
+  static void record(const std::string& path, const std::string& value);
+};
 
 class YamlSection {
  public:
@@ -34,6 +55,8 @@ class YamlSection {
   void get(const char* key, std::vector<int64_t>& out);
   void get(const char* key, std::vector<double>& out);
   void mark(const char* key) { used_.insert(key); }  // read by the caller itself
+  // Records a key the caller read itself (a list of rules) in the resolved config, as YAML.
+  void record_node(const char* key);
   // Reports every key that no get/mark asked for.
   void finish();
 

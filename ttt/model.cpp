@@ -35,6 +35,14 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
   need(c.context >= 0, "context: must be >= 0");
   need(c.stream_weights.empty() || static_cast<int64_t>(c.stream_weights.size()) == c.num_streams(),
        "stream_weights: needs one weight per stream (" + std::to_string(c.num_streams()) + ")");
+  {
+    double total = 0;
+    bool negative = false;
+    for (double w : c.stream_weights) total += w, negative = negative || !(w >= 0);
+    need(!negative, "stream_weights: every weight must be >= 0 (the loss is their weighted mean)");
+    need(c.stream_weights.empty() || negative || total > 0,
+         "stream_weights: all weights are zero, so the loss would be 0/0; give at least one stream a positive weight");
+  }
   for (int64_t i : c.hybrid_layers)
     need(i >= -c.num_layers && i < c.num_layers,
          "hybrid_layers: index " + std::to_string(i) + " is outside the " + std::to_string(c.num_layers) + " layers");

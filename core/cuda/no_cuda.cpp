@@ -21,6 +21,7 @@ void device_free(void*) {}
 AllocatorStats allocator_stats() { return {}; }
 void reset_peak_memory() {}
 void empty_cache() {}
+size_t device_total_bytes(int) { return 0; }
 void begin_private_pool() { no_cuda("cuda::begin_private_pool"); }
 void end_private_pool() {}
 void copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda("cuda::copy_bytes"); }

@@ -210,5 +210,14 @@ void empty_cache() {
   release_cached(pool());
 }
 
+size_t device_total_bytes(int device) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return prop.totalGlobalMem;
+}
+
 }  // namespace cuda
 }  // namespace ttt

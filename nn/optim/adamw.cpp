@@ -105,6 +105,8 @@ void AdamW::load_state_dict(const std::vector<NamedTensor>& state) {
   std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source), applied only if all fits
   auto step_it = given.find("step");
   if (step_it == given.end() || step_it->second.numel() != 1) problems.push_back("missing step");
+  else if (step_it->second.dtype() != DType::i64 || step_it->second.item<int64_t>() < 0)
+    problems.push_back("step must be one non-negative i64");
   for (const Managed& m : params_)
     for (const auto& [key, dst] : {std::pair{"exp_avg." + m.name, m.exp_avg}, std::pair{"exp_avg_sq." + m.name, m.exp_avg_sq}}) {
       auto it = given.find(key);
@@ -114,6 +116,8 @@ void AdamW::load_state_dict(const std::vector<NamedTensor>& state) {
       }
       if (it->second.shape() != dst.shape())
         problems.push_back(key + " has shape " + shape_str(it->second.shape()) + ", expected " + shape_str(dst.shape()));
+      else if (it->second.dtype() != dst.dtype())
+        problems.push_back(key + " has dtype " + dtype_name(it->second.dtype()) + ", expected " + dtype_name(dst.dtype()));
       else
         copies.emplace_back(dst, it->second);
       given.erase(it);

@@ -1,0 +1,80 @@
+#include "train/memory_estimate.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "core/error.h"
+#include "nn/optim/adamw.h"
+#include "nn/policy.h"
+#include "nn/precision.h"
+
+namespace ttt {
+
+namespace {
+
+std::string gib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+std::string MemoryEstimate::str() const {
+  std::string s = "memory estimate: " + gib(total()) + " = parameters " + gib(parameters) + " + gradients " + gib(gradients) +
+                  " + AdamW state " + gib(optimizer) + " + activations " +
+                  (step_measured ? gib(activations) + " (one micro-batch's forward and backward, measured on the meta device)"
+                                 : std::string("(not measured)"));
+  return s + "\n";
+}
+
+MemoryEstimate estimate_training_memory(const TrainConfig& c) {
+  MemoryEstimate e;
+  const uint64_t base = meta_memory_stats().current_bytes;
+  nn::ActivationScope activations(c.run.activations == "bf16" ? DType::bf16 : DType::f32);
+  Generator gen(c.run.seed);
+  HybridLM model(c.model, gen, Device::meta());
+  nn::apply_policy(model, c.trainable);
+  e.num_parameters = model.num_parameters();
+  e.num_trainable = model.num_parameters(true);
+  e.parameters = meta_memory_stats().current_bytes - base;
+  for (const Tensor& p : model.parameters())
+    if (p.requires_grad()) e.gradients += static_cast<uint64_t>(p.numel()) * dtype_size(p.dtype());
+  if (e.num_trainable == 0) return e;  // refused later with its own message
+  nn::AdamW adamw(model, c.optim, c.groups);
+  const uint64_t resident = meta_memory_stats().current_bytes;
+  e.optimizer = resident - base - e.parameters;
+  reset_meta_peak();
+  try {
+    const Tensor tokens = empty({c.run.batch_size, c.run.seq_len, c.model.num_streams()}, DType::i64, Device::meta());
+    Tensor loss = model.loss(tokens, tokens).total;
+    backward(loss);
+    const uint64_t peak = meta_memory_stats().peak_bytes;
+    e.activations = peak > resident + e.gradients ? peak - resident - e.gradients : 0;
+    e.step_measured = true;
+  } catch (const Error&) {
+    e.step_measured = false;  // an op without a meta path: the estimate keeps the resident part
+  }
+  return e;
+}
+
+uint64_t device_memory_bytes(Device device) {
+  if (device.is_cuda()) return cuda::device_total_bytes(device.index);
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+void check_memory_fits(const MemoryEstimate& e, uint64_t available, Device device) {
+  if (available == 0 || e.total() <= available) return;
+  fail("memory", "this run needs about " + gib(e.total()) + " but " + device.str() + " has " + gib(available) + ":\n  " +
+                     e.str() +
+                     "  Parameters, gradients and AdamW state grow with model.width^2 x model.num_layers (and the vocab "
+                     "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
+                     "use run.num_microbatches, model.attention_recompute or ttt.scan_checkpoint_group, or freeze parameters "
+                     "(trainable.rules). Nothing was created.");
+}
+
+}  // namespace ttt

@@ -1,0 +1,28 @@
+// What --resume compares before it touches anything: the checkpoint's resolved config, seed, data
+// identity and code version against the run as it would continue now.
+//   * Safe changes (how long to train and how often to log, evaluate and checkpoint, the device)
+//     are listed and applied.
+//   * A change of the model's shape is refused: the checkpoint's tensors would not fit.
+//   * Every other change (data, seed, batch, optimizer, schedule, ...) is refused, one line per
+//     key ("model.width: checkpoint 32, now 48"), unless --allow-config-change names the key or
+//     its section ("data" allows every data.* key and a changed data file).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "train/checkpoint.h"
+
+namespace ttt {
+
+struct ResumeChanges {
+  std::vector<std::string> applied;  // "run.max_steps: checkpoint 600, now 1000"
+  std::vector<std::string> notes;    // e.g. another code version
+};
+
+// Throws ttt::Error listing every refused change; returns what is applied.
+ResumeChanges check_resume(const TrainerState& saved, const std::map<std::string, std::string>& resolved_now,
+                           const std::map<std::string, std::string>& data_now, const std::string& code_version_now,
+                           const std::vector<std::string>& allowed);
+
+}  // namespace ttt
