@@ -24,11 +24,17 @@ std::string kind_of(const struct stat& st) {
 
 }  // namespace
 
-void require_regular_file(const std::string& path, const std::string& what) {
+std::string regular_file_problem(const std::string& path) {
   struct stat st {};
-  TTT_CHECK(::stat(path.c_str(), &st) == 0, what, "cannot read '", path, "': ", std::strerror(errno),
-            errno == ENOENT ? " (does the file exist?)" : "");
-  TTT_CHECK(S_ISREG(st.st_mode), what, "'", path, "' is ", kind_of(st), ", not a regular file");
+  if (::stat(path.c_str(), &st) != 0)
+    return std::string(std::strerror(errno)) + (errno == ENOENT ? " (does the file exist?)" : "");
+  if (!S_ISREG(st.st_mode)) return "it is " + kind_of(st) + ", not a regular file";
+  return "";
+}
+
+void require_regular_file(const std::string& path, const std::string& what) {
+  const std::string problem = regular_file_problem(path);
+  TTT_CHECK(problem.empty(), what, "cannot read '", path, "': ", problem);
 }
 
 std::string read_regular_file(const std::string& path, const std::string& what, uint64_t max_bytes) {

@@ -7,7 +7,10 @@
 
 namespace ttt {
 
-// Throws ttt::Error "<what> '<path>' ..." unless `path` is (a link to) a regular file.
+// "" when `path` is (a link to) a regular file, else why not ("No such file or directory", "it is a
+// FIFO (named pipe), not a regular file", ...).
+std::string regular_file_problem(const std::string& path);
+// Throws ttt::Error "<what>: cannot read '<path>': <problem>" unless `path` is (a link to) a regular file.
 void require_regular_file(const std::string& path, const std::string& what);
 // The whole file; refuses non-regular files and files over max_bytes.
 std::string read_regular_file(const std::string& path, const std::string& what, uint64_t max_bytes = uint64_t{1} << 40);

@@ -82,16 +82,20 @@ PolicyReport apply_policy(Module& root, const RequiresGradPolicy& policy) {
 
 std::string parameter_table(const Module& root, int max_depth) {
   struct Row {
-    std::string kind;
+    std::string label;
     int depth;
     int64_t total = 0, trainable = 0;
   };
   std::map<std::string, Row> rows;  // module path -> counts over its subtree
+  std::map<std::string, bool> has_children;
   std::vector<std::string> order;
+  std::map<std::string, std::vector<std::string>> direct;  // module path -> its own parameters' rows
   for (auto& [path, m] : root.named_modules()) {
-    int depth = path.empty() ? 0 : 1 + static_cast<int>(std::count(path.begin(), path.end(), '.'));
+    const int depth = path.empty() ? 0 : 1 + static_cast<int>(std::count(path.begin(), path.end(), '.'));
+    has_children[path] = false;
+    if (!path.empty()) has_children[path.substr(0, path.find_last_of('.') == std::string::npos ? 0 : path.find_last_of('.'))] = true;
     if (depth > max_depth) continue;
-    rows[path] = {m->kind(), depth};
+    rows[path] = {(path.empty() ? "<root>" : path.substr(path.find_last_of('.') + 1)) + " (" + m->kind() + ")", depth};
     order.push_back(path);
   }
   int64_t grand_total = 0, grand_trainable = 0;
@@ -99,8 +103,23 @@ std::string parameter_table(const Module& root, int max_depth) {
     const int64_t n = p.tensor.numel(), t = p.tensor.requires_grad() ? n : 0;
     grand_total += n;
     grand_trainable += t;
+    // the owning module: the longest prefix of the name that is a module ("ttt" owns "ttt.weights.0")
+    std::string owner = p.name;
+    do {
+      const size_t dot = owner.find_last_of('.');
+      owner = dot == std::string::npos ? "" : owner.substr(0, dot);
+    } while (!owner.empty() && !has_children.count(owner));
+    // a module with sub-modules and parameters of its own (a TTT layer: the inner model's weights,
+    // the step-size gate, the norm) lists those parameters as rows of their own
+    auto owner_row = rows.find(owner);
+    if (owner_row != rows.end() && has_children[owner] && owner_row->second.depth < max_depth) {
+      const std::string key = owner + "\x01" + p.name;  // sorts after the owner, before its children
+      rows[key] = {p.name.substr(owner.empty() ? 0 : owner.size() + 1) + " " + shape_str(p.tensor.shape()),
+                   owner_row->second.depth + 1, n, t};
+      direct[owner].push_back(key);
+    }
     // credit the owning module and each ancestor shown in the table
-    std::string path = p.name.substr(0, p.name.find_last_of('.') == std::string::npos ? 0 : p.name.find_last_of('.'));
+    std::string path = owner;
     while (true) {
       auto it = rows.find(path);
       if (it != rows.end()) {
@@ -114,15 +133,17 @@ std::string parameter_table(const Module& root, int max_depth) {
   }
   std::ostringstream os;
   char line[512];
-  std::snprintf(line, sizeof line, "%-56s %16s %16s %16s\n", "module (kind)", "total", "trainable", "frozen");
+  std::snprintf(line, sizeof line, "%-56s %16s %16s %16s\n", "module (kind) / parameter [shape]", "total", "trainable", "frozen");
   os << line;
-  for (const std::string& path : order) {
-    const Row& r = rows[path];
-    std::string label = std::string(2 * r.depth, ' ') + (path.empty() ? "<root>" : path.substr(path.find_last_of('.') + 1)) +
-                        " (" + r.kind + ")";
+  auto print_row = [&](const Row& r) {
+    const std::string label = std::string(2 * r.depth, ' ') + r.label;
     std::snprintf(line, sizeof line, "%-56s %16s %16s %16s\n", label.c_str(), with_commas(r.total).c_str(),
                   with_commas(r.trainable).c_str(), with_commas(r.total - r.trainable).c_str());
     os << line;
+  };
+  for (const std::string& path : order) {
+    print_row(rows[path]);
+    for (const std::string& key : direct[path]) print_row(rows[key]);
   }
   std::snprintf(line, sizeof line, "%-56s %16s %16s %16s\n", "TOTAL", with_commas(grand_total).c_str(),
                 with_commas(grand_trainable).c_str(), with_commas(grand_total - grand_trainable).c_str());

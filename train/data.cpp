@@ -25,11 +25,9 @@ struct Draws {
 };
 
 std::string read_all(const std::string& path, const char* what) {
-  try {
-    return read_regular_file(path, "data");
-  } catch (const Error& e) {
-    fail("data", std::string("cannot read the ") + what + " (see data.path): " + e.what());
-  }
+  const std::string problem = regular_file_problem(path);
+  TTT_CHECK(problem.empty(), "data", "cannot read the ", what, " '", path, "' (see data.path): ", problem);
+  return read_regular_file(path, "data");
 }
 
 std::map<std::string, std::string> file_identity(const std::string& source, const std::string& path, const std::string& bytes) {

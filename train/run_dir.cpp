@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 #include "nn/safetensors.h"
@@ -57,10 +59,23 @@ std::string time_stamp() {
   return buf;
 }
 
+// The pid holding a flock on the file behind fd, from /proc/locks (Linux): the lock file itself
+// is never written, so taking the lock changes no file. 0 when it cannot be told.
 int holder_pid(int fd) {
-  char buf[32] = {};
-  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-  return n > 0 ? std::atoi(buf) : 0;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return 0;
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  const std::string inode = ":" + std::to_string(st.st_ino) + " ";
+  while (std::getline(locks, line)) {
+    // "1: FLOCK  ADVISORY  WRITE 12345 08:01:123456 0 EOF"
+    if (line.find("FLOCK") == std::string::npos || line.find(inode) == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string id, type, mode, access;
+    int pid = 0;
+    if (fields >> id >> type >> mode >> access >> pid) return pid;
+  }
+  return 0;
 }
 
 void write_marker(const fs::path& dir) {
@@ -87,7 +102,7 @@ ExistingRunDir existing_run_dir_from_string(const std::string& s) {
 
 RunDirLock::RunDirLock(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / kRunLock).string();
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   TTT_CHECK(fd_ >= 0, kWhere, "cannot open the lock file ", path, ": ", std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int pid = holder_pid(fd_);
@@ -97,9 +112,6 @@ RunDirLock::RunDirLock(const std::string& run_dir) {
                      (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
                      "; wait for it to finish, or stop it first (it checkpoints on SIGINT)");
   }
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
-    std::cerr << "warning: could not write the pid into " << path << "\n";
 }
 
 RunDirLock::~RunDirLock() {

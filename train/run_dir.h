@@ -9,8 +9,8 @@
 //     it to NAME.old-<time>; delete removes it, and only when it holds nothing but what
 //     ttt-train writes (else it is refused: move it aside instead).
 //   * While a process trains, resumes or checkpoints into a run directory it holds an exclusive
-//     flock on RUN_DIR/.ttt-lock; the kernel releases it when the process dies. A second process
-//     is refused with the holder's pid.
+//     flock on RUN_DIR/.ttt-lock (an empty file, never written); the kernel releases it when the
+//     process dies. A second process is refused with the holder's pid (read from /proc/locks).
 #pragma once
 #include <string>
 

@@ -376,9 +376,9 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   if (resuming) {
     TTT_CHECK(is_marked_run_dir(run_dir), "--resume", "'", run_dir, "' is not a run directory made by ttt-train (no ",
               kRunMarker, " in it)");
+    TTT_CHECK(latest_checkpoint(run_dir).has_value(), "--resume", "'", run_dir, "' has no complete checkpoint to resume from");
     lock = RunDirLock(run_dir);  // held from the checks to the end: no other process writes here meanwhile
-    p.resume_from = latest_checkpoint(run_dir);
-    TTT_CHECK(p.resume_from.has_value(), "--resume", "'", run_dir, "' has no complete checkpoint to resume from");
+    p.resume_from = latest_checkpoint(run_dir);  // again: the one a process that held the lock may have added
     p.saved = read_trainer_state(*p.resume_from);
     if (p.saved.step >= c.run.max_steps) {
       std::cout << "the run in " << run_dir << " is finished: its last checkpoint is step " << p.saved.step

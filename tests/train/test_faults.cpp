@@ -34,13 +34,13 @@ TEST(Faults, CorruptCheckpointsAreRefusedClearly) {
   const std::string ckpt = dir / "run/checkpoints/step_00000004";
   const std::string model = read_file(ckpt + "/model.safetensors");
   std::ofstream(ckpt + "/model.safetensors", std::ios::binary | std::ios::trunc) << model.substr(0, model.size() / 2);
-  RunResult r = run_train("--resume " + (dir / "run"), dir);
+  RunResult r = run_train("--resume " + (dir / "run") + " run.max_steps=6", dir);
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("model.safetensors"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
   std::ofstream(ckpt + "/model.safetensors", std::ios::binary | std::ios::trunc) << model;
   std::ofstream(ckpt + "/trainer.json", std::ios::trunc) << "{\"step\": ";
-  RunResult j = run_train("--resume " + (dir / "run"), dir);
+  RunResult j = run_train("--resume " + (dir / "run") + " run.max_steps=6", dir);
   EXPECT_EQ(j.code, 1) << j.output;
   EXPECT_NE(j.output.find("trainer.json"), std::string::npos) << j.output;
   EXPECT_NE(j.output.find("corrupt"), std::string::npos) << j.output;

@@ -62,7 +62,7 @@ TEST(TttTrain, TrainsAndWritesEverything) {
   EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/optimizer.safetensors"));
   EXPECT_TRUE(fs::exists(dir / "run/checkpoints/step_00000006/trainer.json"));
   // a second start into the same run_dir must not silently clobber it
-  Result again = train("--config configs/tiny.yaml run.overwrite_run_dir=false run.run_dir=" + (dir / "run") + kSmall, dir);
+  Result again = train("--config configs/tiny.yaml run.run_dir=" + (dir / "run") + kSmall, dir);
   EXPECT_EQ(again.code, 1) << again.output;
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
 }
@@ -71,7 +71,7 @@ TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
   // ttt.use_kernel=true swaps the composed scan for the fused one: same function, same gradients,
   // so the same losses (the CPU executor here; the CUDA kernel has its parity suite in test_cuda).
   std::vector<std::map<int, std::string>> runs;
-  for (const std::string kernel : {"false", "true"}) {
+  for (const std::string& kernel : {"false", "true"}) {
     TempDir dir("ttt_train_kernel_" + kernel);
     Result r = train("--config configs/tiny.yaml run.max_steps=6 ttt.use_kernel=" + kernel + " run.run_dir=" +
                          (dir / "run") + kSmall, dir);
@@ -127,7 +127,7 @@ TEST(TttTrainConfig, AttentionRecomputeKey) {
 // logged losses must stay within `tolerance` (relative) and differ somewhere (else nothing was rounded).
 void expect_close_to_f32(const std::string& key, const std::string& mode, double tolerance) {
   std::map<std::string, std::map<int, std::string>> runs;
-  for (const std::string m : {std::string("f32"), mode}) {
+  for (const std::string& m : {std::string("f32"), mode}) {
     TempDir dir("ttt_train_" + key + "_" + m);
     Result r = train("--config configs/tiny.yaml run.max_steps=30 run." + key + "=" + m + " run.run_dir=" + (dir / "run") +
                          kSmall + " run.log_freq=5", dir);

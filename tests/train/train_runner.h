@@ -24,6 +24,12 @@ inline std::string tokens_exe() {
   return env && *env ? env : TTT_TOKENS_EXE;
 }
 
+// The layer probe; TTT_PROBE_EXE in the environment overrides the built path.
+inline std::string probe_exe() {
+  const char* env = std::getenv("TTT_PROBE_EXE");
+  return env && *env ? env : TTT_PROBE_EXE;
+}
+
 struct TempDir {
   std::filesystem::path path;
   explicit TempDir(const std::string& name)
@@ -48,11 +54,12 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// Runs `prefix ttt-train args` in the source tree (configs/ and tools/ are relative to it).
-// prefix may set the environment or limits, e.g. "TTT_FAULT=nan_grad:2" or "ulimit -f 64;".
-inline RunResult run_train(const std::string& args, const TempDir& dir, const std::string& prefix = "") {
+// Runs `prefix EXE args` in the source tree (configs/ and tools/ are relative to it), stdout and
+// stderr together into DIR/log.txt. prefix may set the environment or limits, e.g.
+// "TTT_FAULT=nan_grad:2" or "ulimit -f 64;".
+inline RunResult run_tool(const std::string& exe, const std::string& args, const TempDir& dir, const std::string& prefix = "") {
   const std::string log = dir / "log.txt";
-  const std::string cmd = "cd " + source_dir() + " && " + prefix + " " + train_exe() + " " + args + " > " + log + " 2>&1";
+  const std::string cmd = "cd " + source_dir() + " && " + prefix + " " + exe + " " + args + " > " + log + " 2>&1";
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.output = read_file(log);
@@ -64,6 +71,10 @@ inline RunResult run_train(const std::string& args, const TempDir& dir, const st
     r.signal = WTERMSIG(status);
   }
   return r;
+}
+
+inline RunResult run_train(const std::string& args, const TempDir& dir, const std::string& prefix = "") {
+  return run_tool(train_exe(), args, dir, prefix);
 }
 
 // Small, fast overrides of configs/tiny.yaml.
