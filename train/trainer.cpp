@@ -98,7 +98,7 @@ EvalResult evaluate(const HybridLM& model, const DataSource& data, const TrainCo
 }
 
 // One JSON object per line; non-finite numbers become null (JSON has no NaN).
-void append_metrics(const std::string& path, const nlohmann::json& record) {
+void append_metrics(const std::string& path, const nlohmann::ordered_json& record) {
   std::ofstream out(path, std::ios::app);
   out << record.dump() << "\n";
   out.flush();
@@ -376,8 +376,11 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   if (resuming) {
     TTT_CHECK(is_marked_run_dir(run_dir), "--resume", "'", run_dir, "' is not a run directory made by ttt-train (no ",
               kRunMarker, " in it)");
+    // locked from the checks to the end: no other process writes here meanwhile (a lock file is
+    // made only for a run that has a checkpoint: a refused resume creates nothing)
+    if (fs::exists(fs::path(run_dir) / kRunLock)) lock = RunDirLock(run_dir);
     TTT_CHECK(latest_checkpoint(run_dir).has_value(), "--resume", "'", run_dir, "' has no complete checkpoint to resume from");
-    lock = RunDirLock(run_dir);  // held from the checks to the end: no other process writes here meanwhile
+    if (!lock.held()) lock = RunDirLock(run_dir);
     p.resume_from = latest_checkpoint(run_dir);  // again: the one a process that held the lock may have added
     p.saved = read_trainer_state(*p.resume_from);
     if (p.saved.step >= c.run.max_steps) {

@@ -77,6 +77,42 @@ inline RunResult run_train(const std::string& args, const TempDir& dir, const st
   return run_tool(train_exe(), args, dir, prefix);
 }
 
+// A tool started in the background (for signals and locks): `exec`ed through sh in the source
+// tree, so pid is the tool's own; stdout and stderr go to log.
+struct Child {
+  pid_t pid = -1;
+  std::string log;
+};
+
+inline Child spawn_tool(const std::string& exe, const std::string& args, const std::string& log) {
+  const std::string cmd = "cd " + source_dir() + " && exec " + exe + " " + args + " > " + log + " 2>&1";
+  Child c{::fork(), log};
+  if (c.pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return c;
+}
+
+// Polls the child's log until it holds `text` (true) or the child ended / timeout passed (false).
+inline bool wait_for_output(const Child& c, const std::string& text, double timeout_s = 120) {
+  for (int i = 0; i < static_cast<int>(timeout_s * 50); ++i) {
+    if (read_file(c.log).find(text) != std::string::npos) return true;
+    siginfo_t info{};  // WNOWAIT: look whether it ended without reaping it (wait_exit does)
+    if (::waitid(P_PID, static_cast<id_t>(c.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c.pid)
+      return read_file(c.log).find(text) != std::string::npos;
+    ::usleep(20000);
+  }
+  return false;
+}
+
+// Waits for the child to end: its exit code, or 128 + the signal that killed it.
+inline int wait_exit(const Child& c) {
+  int status = 0;
+  if (::waitpid(c.pid, &status, 0) != c.pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 // Small, fast overrides of configs/tiny.yaml.
 inline const std::string kSmallRun =
     " run.batch_size=4 run.seq_len=24 run.log_freq=2 run.eval_batches=1 run.eval_freq=0 data.recall.num_pairs=4"
