@@ -1,12 +1,15 @@
 // safetensors: round trips, 16-bit conversions, corrupt files, and interop with the Python package.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
 #include "core/half.h"
+#include "nn/layers.h"
 #include "nn/safetensors.h"
 #include "tests/test_paths.h"
 
@@ -146,6 +149,106 @@ TEST(Safetensors, InteropWithThePythonPackage) {
   const std::string ours = temp_path("ours.safetensors");
   save_safetensors(ours, same, kMeta, {{"f16", "F16"}});
   EXPECT_EQ(read(ours), read(py_file)) << "byte layout differs from the Python package";
+}
+
+}  // namespace
+}  // namespace ttt::nn
+
+namespace ttt::nn {
+namespace {
+
+// A file from a hand-written header: "name": [dtype, shape, begin, end], then `data` bytes.
+std::string file_with(const std::string& header_json, const std::string& data) {
+  std::string json = header_json;
+  json.append((8 - json.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  const uint64_t n = json.size();
+  std::memcpy(&out[0], &n, 8);
+  return out + json + data;
+}
+
+std::string error_of(const std::string& bytes) {
+  try {
+    parse_safetensors(bytes, "case");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Safetensors, ChecksumsRoundTripAndCatchOneFlippedBit) {
+  const std::string path = temp_path("checksummed.safetensors");
+  save_safetensors(path, {{"a", from_vector({1, 2, 3, 4}, {4})}, {"b", from_vector({5, 6}, {2}, DType::f64)}}, {{"k", "v"}}, {},
+                   /*with_checksums=*/true);
+  SafetensorsData d = load_safetensors(path);
+  EXPECT_EQ(d.checksummed, 2u);
+  EXPECT_EQ(d.metadata, (std::map<std::string, std::string>{{"k", "v"}})) << "checksums are not user metadata";
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  for (size_t bit = 0; bit < 8; ++bit) {  // any single bit of the last tensor's bytes
+    std::string flipped = bytes;
+    flipped[flipped.size() - 3] ^= static_cast<char>(1 << bit);
+    EXPECT_NE(error_of(flipped).find("fails its checksum"), std::string::npos) << error_of(flipped);
+  }
+  // without checksums the same file loads: they are checked when present
+  save_safetensors(path, {{"a", from_vector({1, 2, 3, 4}, {4})}});
+  EXPECT_EQ(load_safetensors(path).checksummed, 0u);
+}
+
+TEST(Safetensors, DataOffsetsMustTileTheDataExactly) {
+  const std::string f4(16, '\x01');
+  auto entry = [](const std::string& name, int begin, int end) {
+    return "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string((end - begin) / 4) + "],\"data_offsets\":[" +
+           std::to_string(begin) + "," + std::to_string(end) + "]}";
+  };
+  EXPECT_EQ(error_of(file_with("{" + entry("a", 0, 8) + "," + entry("b", 8, 16) + "}", f4)), "(no error)");
+  EXPECT_EQ(error_of(file_with("{" + entry("b", 8, 16) + "," + entry("a", 0, 8) + "}", f4)), "(no error)") << "header order is free";
+  EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "," + entry("b", 4, 12) + "}", f4.substr(0, 12))).find("overlapping"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "," + entry("b", 0, 8) + "}", f4.substr(0, 8))).find("overlapping"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with("{" + entry("a", 0, 4) + "," + entry("b", 8, 16) + "}", f4)).find("belong to no tensor"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "}", f4)).find("8 bytes after the last tensor's data"), std::string::npos);
+  EXPECT_NE(error_of(file_with("{\"__metadata__\":{\"crc32c.zz\":\"00000000\"}," + entry("a", 0, 16) + "}", f4))
+                .find("checksum for 'zz', which is not in the file"),
+            std::string::npos);
+}
+
+TEST(Safetensors, NeverWaitsOnOrRenamesOverWhatIsNotAFile) {
+  const std::string fifo = temp_path("pipe.safetensors");
+  fs::remove(fifo);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  try {
+    load_safetensors(fifo);
+    ADD_FAILURE() << "a FIFO was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("FIFO"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(save_safetensors(fifo, {{"a", zeros({2})}}), Error);
+  EXPECT_TRUE(fs::is_fifo(fifo)) << "the FIFO was replaced";
+  const std::string dir = temp_path("a_folder");
+  fs::create_directories(dir);
+  EXPECT_THROW(write_file_atomically(dir, "x"), Error);
+  EXPECT_TRUE(fs::is_directory(dir));
+}
+
+TEST(Safetensors, LoadStateDictRefusesAnotherDtypeUnlessACastIsAsked) {
+  Generator gen(0);
+  Linear layer(2, 3, /*bias=*/true, gen);
+  std::vector<NamedTensor> state = layer.state_dict();
+  state[0].second = to_dtype(state[0].second, DType::i64);
+  try {
+    layer.load_state_dict(state);
+    ADD_FAILURE() << "an i64 tensor loaded into an f32 parameter";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dtype mismatches (1): " + state[0].first + " (expected f32, got i64)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(layer.load_state_dict(state, /*strict=*/true, /*allow_cast=*/true).ok());
 }
 
 }  // namespace
