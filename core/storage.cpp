@@ -1,6 +1,7 @@
 #include "core/storage.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -48,7 +49,13 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   } else if (device.is_cuda()) {
     data_ = bytes ? cuda::device_alloc(bytes, device.index) : nullptr;
   } else {  // meta: nothing is allocated, only counted
-    const size_t now = g_meta_current.fetch_add(bytes) + bytes;
+    // saturating: a hostile size must read as "too much", never wrap to a small count
+    size_t now = g_meta_current.load();
+    size_t next = 0;
+    do {
+      next = now > SIZE_MAX - bytes ? SIZE_MAX : now + bytes;
+    } while (!g_meta_current.compare_exchange_weak(now, next));
+    now = next;
     size_t peak = g_meta_peak.load();
     while (now > peak && !g_meta_peak.compare_exchange_weak(peak, now)) {
     }
@@ -56,7 +63,11 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 }
 
 Storage::~Storage() {
-  if (device_.is_meta()) g_meta_current.fetch_sub(bytes_);
+  if (device_.is_meta()) {
+    size_t now = g_meta_current.load();
+    while (!g_meta_current.compare_exchange_weak(now, now > bytes_ ? now - bytes_ : 0)) {
+    }
+  }
   if (!data_) return;
   if (device_.is_cpu()) cpu_free(data_);
   else if (device_.is_cuda()) cuda::device_free(data_);

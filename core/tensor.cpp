@@ -141,7 +141,10 @@ static void check_backend(Device device, const char* op) {
 Tensor empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t e : shape) TTT_CHECK(e >= 0, "empty", "negative extent in shape ", shape_str(shape));
   check_backend(device, "empty");
-  auto storage = std::make_shared<Storage>(numel_of(shape) * dtype_size(dtype), device);
+  size_t bytes = 0;
+  TTT_CHECK(!__builtin_mul_overflow(static_cast<size_t>(numel_of(shape)), dtype_size(dtype), &bytes), "empty", "the shape ",
+            shape_str(shape), " of ", dtype_name(dtype), " needs more than 2^64 bytes");
+  auto storage = std::make_shared<Storage>(bytes, device);
   return Tensor::make(std::move(storage), 0, shape, dtype);
 }
 

@@ -91,7 +91,8 @@ std::vector<Tensor> Module::parameters() const {
 int64_t Module::num_parameters(bool trainable_only) const {
   int64_t n = 0;
   for (auto& [name, t] : named_parameters())
-    if (!trainable_only || t.requires_grad()) n += t.numel();
+    if ((!trainable_only || t.requires_grad()) && __builtin_add_overflow(n, t.numel(), &n))
+      fail("num_parameters", "the model has more than 2^63 parameters (at '" + name + "')");
   return n;
 }
 

@@ -42,7 +42,9 @@ MemoryEstimate estimate_training_memory(const TrainConfig& c) {
   e.num_trainable = model.num_parameters(true);
   e.parameters = meta_memory_stats().current_bytes - base;
   for (const Tensor& p : model.parameters())
-    if (p.requires_grad()) e.gradients += static_cast<uint64_t>(p.numel()) * dtype_size(p.dtype());
+    if (p.requires_grad()) e.gradients += static_cast<uint64_t>(p.numel()) * dtype_size(p.dtype());  // < the parameters' bytes
+  TTT_CHECK(e.parameters < (uint64_t{1} << 60), "memory", "the model's parameters alone need ", gib(e.parameters),
+            ": far more than any device has (model.width, model.num_layers, model.ffn_hidden and the vocab sizes drive it)");
   if (e.num_trainable == 0) return e;  // refused later with its own message
   nn::AdamW adamw(model, c.optim, c.groups);
   const uint64_t resident = meta_memory_stats().current_bytes;
