@@ -11,6 +11,7 @@
 #   bash bench/device_session.sh precision the step with TF32 and with bf16 matrix products, ours and PyTorch's
 #   bash bench/device_session.sh bf16      the bf16 mode (run.activations=bf16): tests, step speed and losses vs f32, PyTorch autocast
 #   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (the default) and not
+#   bash bench/device_session.sh safety    the memory estimate against the measured peak, SIGINT with the CUDA graph, resume
 # Here:   ../shared/tools/device-bundle device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
 #             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
 #         strip device-bundle/bin/* && tar -czf device-bundle.tgz device-bundle   (99 MB -> 31 MB:
@@ -56,6 +57,24 @@ tests)
   timeout 240 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=30 run.log_freq=10 run.eval_freq=0 \
     run.eval_batches=1 run.run_dir=/tmp/small_gpu schedule.warmup_steps=5 > "$out/small_gpu.log" 2>&1
   echo "rc=$?"; grep -E "step|eval|done|error" "$out/small_gpu.log" | tail -6
+  ;;
+safety)
+  for act in f32 bf16; do
+    echo "== small_gpu.yaml, run.activations=$act: the meta-device estimate against the allocator's peak"
+    timeout 200 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 run.log_freq=10 run.eval_freq=0 \
+      run.eval_batches=1 schedule.warmup_steps=5 run.activations=$act run.run_dir="$(mktemp -d)/run" 2>&1 |
+      grep -E "memory estimate|^step 20|error"
+  done
+  echo "== SIGINT during a run with run.cuda_graph, then --resume"
+  d=$(mktemp -d)
+  device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=100000 run.log_freq=5 run.eval_freq=0 \
+    run.eval_batches=1 schedule.warmup_steps=5 run.run_dir="$d/run" > "$out/sigint.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -q "^step 20/" "$out/sigint.log" && break; sleep 0.2; done
+  kill -INT $pid; wait $pid; echo "exit code $? (130 expected)"
+  grep -E "stopped by|error" "$out/sigint.log"; ls "$d/run/checkpoints"
+  step=$(ls "$d/run/checkpoints" | sed 's/step_0*//' | sort -n | tail -1)
+  timeout 200 device-bundle/bin/ttt-train --resume "$d/run" run.max_steps=$((step + 10)) 2>&1 | grep -E "resuming|changed|^step|done|error"
   ;;
 sanitize)
   # excluded: the deliberate OOM test (its failed cudaMalloc is reported as an API error) and the test

@@ -208,6 +208,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("matmul_precision", r.matmul_precision, {"f32", "tf32", "bf16"});
   s.get("activations", r.activations, {"f32", "bf16"});
   s.get("cuda_graph", r.cuda_graph);
+  s.get("memory_check", r.memory_check, {"refuse", "warn"});
   s.finish();
   if (r.cuda_graph && r.num_microbatches != 1)
     p.push_back(yaml_place(node["cuda_graph"], "run.cuda_graph") +

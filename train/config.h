@@ -50,6 +50,7 @@ struct RunConfig {
   std::string activations = "f32";  // f32 | bf16: bf16 activations and products, f32 weights (nn/precision.h)
   bool cuda_graph = false;      // CUDA: record forward+backward+grad norm once, replay it each step (core/cuda_graph.h)
   int64_t stop_at_step = 0;     // stop (with a checkpoint) after this step, as if interrupted; 0 = off
+  std::string memory_check = "refuse";  // refuse | warn: a run whose meta-device estimate exceeds the device
 };
 
 struct TrainConfig {

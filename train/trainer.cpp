@@ -146,6 +146,7 @@ struct Prepared {
   nn::PolicyReport report;
   std::unique_ptr<nn::AdamW> adamw;
   MemoryEstimate memory;
+  std::string memory_warning;               // run.memory_check: warn, and the estimate exceeds the device
   TrainerState saved;                       // the checkpoint's state when resuming
   std::optional<std::string> resume_from;   // its folder
   ResumeChanges changes;
@@ -185,6 +186,7 @@ int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, in
   log.line("ttt-train " + code_version() + ": " + std::to_string(model.num_parameters()) + " parameters on " + device.str() +
            "; data " + data.describe() + "\n\n" + nn::parameter_table(model, 2) + "\n" + p.report.str() + adamw.groups_report() +
            p.memory.str());
+  if (!p.memory_warning.empty()) log.line(p.memory_warning);
 
   const int64_t tokens_per_step = c.run.batch_size * c.run.seq_len * c.run.num_microbatches;
   auto t0 = std::chrono::steady_clock::now();
@@ -401,7 +403,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   p.memory = estimate_training_memory(c);
   TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,
             " are frozen), so there is nothing to train; check trainable.rules (ttt-train --dry-run prints the table)");
-  check_memory_fits(p.memory, device_memory_bytes(p.device), p.device);
+  p.memory_warning = check_memory_fits(p.memory, device_memory_bytes(p.device), p.device, c.run.memory_check == "warn");
 
   // the profiler times each kernel launch; a replayed graph has one: profiling runs without it
   const bool use_graph = c.run.cuda_graph && !profile::enabled();

@@ -8,7 +8,10 @@
 #include <set>
 
 #include "tests/train/train_runner.h"
+#include "core/error.h"
 #include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/memory_estimate.h"
 
 namespace ttt::testing {
 namespace {
@@ -202,3 +205,28 @@ TEST(DryRun, DepthShowsATttLayersOwnParts) {
 
 }  // namespace
 }  // namespace ttt::testing
+
+namespace ttt {
+namespace {
+
+TEST(MemoryEstimate, MeasuresTheStepOnMetaAndRefusesOrWarns) {
+  TrainConfig c = load_config(testing::source_dir() + "/configs/tiny.yaml");
+  const MemoryEstimate e = estimate_training_memory(c);
+  EXPECT_TRUE(e.step_measured);
+  EXPECT_EQ(e.parameters, static_cast<uint64_t>(e.num_parameters) * 4);  // f32
+  EXPECT_EQ(e.gradients, e.parameters);                                    // all trainable
+  EXPECT_EQ(e.optimizer, 2 * e.parameters);                                // two moments
+  EXPECT_GT(e.activations, 0u);
+  // doubling the batch roughly doubles the activations, and leaves the rest
+  c.run.batch_size *= 2;
+  const MemoryEstimate twice = estimate_training_memory(c);
+  EXPECT_EQ(twice.parameters, e.parameters);
+  EXPECT_NEAR(static_cast<double>(twice.activations) / static_cast<double>(e.activations), 2.0, 0.2);
+  EXPECT_EQ(check_memory_fits(e, e.total(), Device::cpu()), "");
+  EXPECT_THROW(check_memory_fits(e, e.total() - 1, Device::cpu()), Error);
+  EXPECT_NE(check_memory_fits(e, e.total() - 1, Device::cpu(), /*warn_only=*/true).find("warning: this run needs about"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ttt
