@@ -9,6 +9,7 @@
 #include "train/cli.h"
 #include "train/config.h"
 #include "train/trainer.h"
+#include "train/yaml_reader.h"
 
 namespace {
 
@@ -50,6 +51,11 @@ int main(int argc, char** argv) {
         return 2;
       }
       const std::string v = argv[++i];
+      const std::string& previous = a == "--config" ? config_path : a == "--resume" ? resume : a == "--depth" ? depth_text : v;
+      if (&previous != &v && !previous.empty()) {
+        std::cerr << "ttt-train: " << a << " is given twice ('" << previous << "' and '" << v << "')\n" << kUsage;
+        return 2;
+      }
       if (a == "--config") config_path = v;
       else if (a == "--resume") resume = v;
       else if (a == "--depth") depth_text = v;
@@ -59,7 +65,10 @@ int main(int argc, char** argv) {
     } else if (a.find('=') != std::string::npos && a.rfind("--", 0) != 0) {
       overrides.push_back(a);
     } else {
-      std::cerr << "ttt-train: unknown argument '" << a << "'\n" << kUsage;
+      const std::string near = ttt::nearest_word(a, {"--config", "--resume", "--dry-run", "--depth", "--allow-config-change",
+                                                     "--help", "--version"});
+      std::cerr << "ttt-train: unknown argument '" << a << "'" << (near.empty() ? "" : " (did you mean '" + near + "'?)") << "\n"
+                << kUsage;
       return 2;
     }
   }
