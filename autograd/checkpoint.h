@@ -1,7 +1,7 @@
 // Activation checkpointing: trade compute for memory. checkpoint(fn, inputs) runs fn without
 // recording its internals, so none of its intermediate tensors are kept; backward runs fn again
 // with recording on and backpropagates through that fresh graph. The TTT scan uses it to keep
-// inner weights only every k mini-batches (TTT_SPEC.md section 6, scan_checkpoint_group).
+// inner weights only every k mini-batches (docs/spec/TTT_SPEC.md section 6, scan_checkpoint_group).
 //
 // fn must be a pure function of its inputs: a tensor it captures instead of receiving as an input
 // would be missed (or, if it has history, backpropagated into twice). Results are identical with

@@ -30,7 +30,7 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor silu(const Tensor& x);
 Tensor gelu(const Tensor& x);       // tanh approximation
-Tensor gelu_grad(const Tensor& x);  // d gelu / dx, itself differentiable (TTT_SPEC E11)
+Tensor gelu_grad(const Tensor& x);  // d gelu / dx, itself differentiable (docs/spec/TTT_SPEC.md E11)
 Tensor abs(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor clamp(const Tensor& x, double lo, double hi);
@@ -107,7 +107,7 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta = 10000.0);
 // x / max(||x||_2, eps) along dim (like torch.nn.functional.normalize).
 Tensor l2_normalize(const Tensor& x, int64_t dim = -1, double eps = 1e-12);
 // LayerNorm of each row of x [..., H, L, d] with the unbiased std, eps added to the std, and a
-// weight and bias [H, d] per head (TTT_SPEC.md E2a).
+// weight and bias [H, d] per head (docs/spec/TTT_SPEC.md E2a).
 Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-8);
 
 }  // namespace ttt

@@ -84,7 +84,7 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta) {
   });
 }
 
-// y = x / max(||x||, eps) along `dim` (TTT_SPEC.md E1a) in one kernel each way; backward projects
+// y = x / max(||x||, eps) along `dim` (docs/spec/TTT_SPEC.md E1a) in one kernel each way; backward projects
 // the gradient off y: dx = (g - y <g, y>) / ||x|| (g / eps where the norm was clamped).
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
   dim = normalize_dim(dim, x.dim(), "l2_normalize");
@@ -96,7 +96,7 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
   });
 }
 
-// TTT_SPEC.md E2a's LayerNorm: per head h of x [..., H, L, d], (x - mean) / (std + eps) w[h] + b[h]
+// docs/spec/TTT_SPEC.md E2a's LayerNorm: per head h of x [..., H, L, d], (x - mean) / (std + eps) w[h] + b[h]
 // with the unbiased std over d. Backward: core/cpu/row_norms.cpp has the formula.
 Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   auto r = compute::unbiased_head_norm(x, weight, bias, eps);

@@ -12,7 +12,7 @@
 #   bash bench/device_session.sh bf16      the bf16 mode (run.activations=bf16): tests, step speed and losses vs f32, PyTorch autocast
 #   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (the default) and not
 #   bash bench/device_session.sh safety    the memory estimate against the measured peak, SIGINT with the CUDA graph, resume
-# Here:   ../shared/tools/device-bundle device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
+# Here:   tools/device_bundle.sh device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
 #             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
 #         strip device-bundle/bin/* && tar -czf device-bundle.tgz device-bundle   (99 MB -> 31 MB:
 #         the carry holds 64 MiB at most)

@@ -23,7 +23,7 @@ for s in "${sizes[@]}"; do
     "$exe" $args --device cuda --kernel 1 --shared-barriers 0 >> "$out" || echo "ttt.cpp kernel per-step barriers failed: $args" >&2
   fi
   (cd tools/reference && python3 bench_ttt_torch.py $args) >> "$out" || echo "torch eager failed: $args" >&2
-  # torch.compile at mini-batch 16 did not finish compiling in several minutes (issue #6): skipped
+  # torch.compile at mini-batch 16 did not finish compiling in several minutes (docs/performance.md): skipped
   # unless COMPILE_SMALL=1.
   if [ "${NO_COMPILE:-0}" != 1 ] && { [ "$b" -ge 64 ] || [ "${COMPILE_SMALL:-0}" = 1 ]; }; then
     (cd tools/reference && timeout "${COMPILE_TIMEOUT:-240}" python3 bench_ttt_torch.py $args --compile) >> "$out" || echo "torch.compile failed or timed out: $args" >&2

@@ -28,7 +28,7 @@ using namespace ttt;
 
 namespace {
 
-// Forward matmul FLOPs of one layer call (TTT_SPEC.md sections 1 and 4).
+// Forward matmul FLOPs of one layer call (docs/spec/TTT_SPEC.md sections 1 and 4).
 double forward_flops(const TTTConfig& c, int64_t B, int64_t L) {
   const double C = static_cast<double>(c.width), H = static_cast<double>(c.heads), b = static_cast<double>(c.mini_batch_size);
   const double n = std::ceil(static_cast<double>(L) / b), tokens = static_cast<double>(B) * n * b;

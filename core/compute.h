@@ -79,7 +79,7 @@ RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps);
 struct RmsNormGrads { Tensor x, weight; };
 RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                const Tensor& rstd, bool want_weight);
-// The TTT layer's row norms (TTT_SPEC.md E1a, E2a; core/backend_interface.inc says what they keep).
+// The TTT layer's row norms (docs/spec/TTT_SPEC.md E1a, E2a; core/backend_interface.inc says what they keep).
 struct L2NormalizeOut { Tensor y, den; };
 L2NormalizeOut l2_normalize(const Tensor& x, double eps);
 Tensor l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& den, double eps);

@@ -1,6 +1,6 @@
 // Record a run of CUDA work once, replay it many times: a CUDA graph. A training step of fixed
 // shapes launches thousands of kernels; replayed as one graph, the GPU starts it at once instead
-// of waiting for the host to launch each kernel (issue #6; docs/performance.md has the figures).
+// of waiting for the host to launch each kernel (docs/performance.md has the figures).
 //
 // The rules that make a replay correct, and how they are kept:
 // * The graph reads and writes the device addresses it had at capture. Every block handed out

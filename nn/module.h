@@ -1,7 +1,7 @@
 // Module: the unit of a model. A module owns parameters (trainable tensors), buffers (state that
 // is not trained) and child modules, each registered under a name. Registration is the only way a
 // parameter exists: named_parameters() walks what was registered, so nothing can be forgotten by
-// a hand-written list (the failure DESIGN.md describes).
+// a hand-written list (the failure docs/spec/DESIGN.md describes).
 //
 // Names are hierarchical: a parameter "weight" of a child "wq" of a child "ttt" of the root is
 // "ttt.wq.weight". Each module class also has a kind ("Linear", "TTTMLP", ...) that policies can

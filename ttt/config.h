@@ -1,4 +1,4 @@
-// Configuration of one TTT layer (TTT_SPEC.md sections 1-6). validate() names every problem.
+// Configuration of one TTT layer (docs/spec/TTT_SPEC.md sections 1-6). validate() names every problem.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-// The gate of a hybrid layer's TTT branch (TTT_SPEC.md section 6): gate(y) = tanh(alpha) o y with
+// The gate of a hybrid layer's TTT branch (docs/spec/TTT_SPEC.md section 6): gate(y) = tanh(alpha) o y with
 // alpha [C] initialised small, optionally clamped to [-clamp, clamp] before tanh (the Moshi TTT
 // project clamps to [-3, 3]). The parameter is named gating_alpha.
 #pragma once

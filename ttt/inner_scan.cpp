@@ -119,7 +119,7 @@ ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt) {
     return {out, s.w, s.b};
   }
   // Checkpointed: each group of k mini-batches is one recorded op whose inputs are the state at the
-  // group's start and the group's slices; only those are kept for backward (TTT_SPEC.md section 6).
+  // group's start and the group's slices; only those are kept for backward (docs/spec/TTT_SPEC.md section 6).
   const size_t layers = in.weights.size();
   std::vector<Tensor> outs;
   for (int64_t first = 0; first < n; first += group) {

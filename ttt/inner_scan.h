@@ -1,4 +1,4 @@
-// The composed TTT inner loop (TTT_SPEC.md sections 3-4), written with autograd ops so the outer
+// The composed TTT inner loop (docs/spec/TTT_SPEC.md sections 3-4), written with autograd ops so the outer
 // backward differentiates through it. One call scans every mini-batch of a sequence: at each, the
 // inner model takes one gradient step on its reconstruction loss (E9-E11) and produces outputs
 // for the mini-batch's queries with the per-token updated weights (E12-E14, dual form), then

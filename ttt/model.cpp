@@ -80,7 +80,7 @@ Tensor TransformerLayer::forward(const Tensor& h_in, const SeqMetadata& meta) co
   if (ttt) {
     Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
     Tensor branch = forward_ssm_gating->forward(ttt->forward(u, meta));
-    if (backward_ssm_gating)  // the same TTT weights over the reversed sequence (TTT_SPEC.md section 6)
+    if (backward_ssm_gating)  // the same TTT weights over the reversed sequence (docs/spec/TTT_SPEC.md section 6)
       branch = add(branch, backward_ssm_gating->forward(flip(ttt->forward(flip(u, 1), meta), 1)));
     h = add(h, branch);
   }

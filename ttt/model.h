@@ -1,4 +1,4 @@
-// The Moshi-like hybrid stack (../shared/MOSHI_SPEC.md): per-stream embeddings summed per time
+// The Moshi-like hybrid stack (docs/spec/MOSHI_SPEC.md): per-stream embeddings summed per time
 // step, pre-norm transformer layers (RMSNorm, RoPE attention, SwiGLU), some of them hybrid with a
 // gated TTT branch, a final RMSNorm and one output head per stream.
 #pragma once

@@ -1,4 +1,4 @@
-// What a TTT layer needs to know about the sequence it is given (TTT_SPEC.md section 6). The
+// What a TTT layer needs to know about the sequence it is given (docs/spec/TTT_SPEC.md section 6). The
 // model builds one per forward and passes it down unchanged.
 #pragma once
 #include <cstdint>

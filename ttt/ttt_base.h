@@ -1,4 +1,4 @@
-// TTTBase: everything of a TTT layer outside the inner loop (TTT_SPEC.md sections 1, 2, 5, 6):
+// TTTBase: everything of a TTT layer outside the inner loop (docs/spec/TTT_SPEC.md sections 1, 2, 5, 6):
 // the Q/K/V/O projections, the inner learning-rate gate, ttt_norm, post_norm and RoPE.
 //
 // forward(x, seq_metadata) is the one public entry, and it is not virtual: it always runs the
@@ -33,7 +33,7 @@ class TTTBase : public nn::Module {
   // The next forward with continue_from_state starts from these (same names and shapes).
   void set_inner_state(const std::vector<nn::NamedTensor>& state);
 
-  // Outer parameters (names and layouts of TTT_SPEC.md section 7a).
+  // Outer parameters (names and layouts of docs/spec/TTT_SPEC.md section 7a).
   std::shared_ptr<nn::Linear> wq, wk, wv, wo;
   std::shared_ptr<nn::LayerNorm> post_norm;
   Tensor ttt_norm_weight, ttt_norm_bias;                    // [H, d]
@@ -51,7 +51,7 @@ class TTTBase : public nn::Module {
   // Called by each variant once it has registered its inner parameters under its own names.
   void set_inner_params(std::vector<Tensor> weights, std::vector<Tensor> biases,
                         std::vector<std::string> weight_names, std::vector<std::string> bias_names);
-  // The inner loop over all mini-batches (TTT_SPEC.md sections 3-4).
+  // The inner loop over all mini-batches (docs/spec/TTT_SPEC.md sections 3-4).
   virtual ScanOutputs ttt_scan(const ScanInputs& inputs) = 0;
   // The default ttt_scan body: the composed autograd-op scan (inner_scan.h), or the fused one
   // (fused_scan.h) when config.use_kernel.

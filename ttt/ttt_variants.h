@@ -1,4 +1,4 @@
-// The three TTT variants. Each one only names its inner weights (TTT_SPEC.md section 7a) and
+// The three TTT variants. Each one only names its inner weights (docs/spec/TTT_SPEC.md section 7a) and
 // implements ttt_scan(); everything else is TTTBase.
 //   TTTLinear      f(x) = x + LN(x W1 + b1)
 //   TTTMLP         f(x) = x + LN(gelu(x W1 + b1) W2 + b2), hidden = mlp_expansion * d

@@ -1,4 +1,4 @@
-// CPU kernels of the TTT layer's two row norms (TTT_SPEC.md E1a and E2a), forward and backward side
+// CPU kernels of the TTT layer's two row norms (docs/spec/TTT_SPEC.md E1a and E2a), forward and backward side
 // by side. Statistics accumulate in double. The CUDA twins are in core/cuda/row_norms.cu.
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// CUDA kernels of the TTT layer's two row norms (TTT_SPEC.md E1a and E2a), forward and backward side
+// CUDA kernels of the TTT layer's two row norms (docs/spec/TTT_SPEC.md E1a and E2a), forward and backward side
 // by side; the math is core/cpu/row_norms.cpp's. The rows are short (a head: d = 64), so each warp
 // takes a row (lanes stride it, shuffles sum it) and a block of 256 threads takes 8 rows, instead
 // of a block per row with 3/4 of its threads idle.

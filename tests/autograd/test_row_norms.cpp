@@ -1,5 +1,5 @@
 // The fused row norms of the TTT layer (l2_normalize, unbiased_head_norm) against their definitions
-// written as composed ops (TTT_SPEC.md E1a, E2a), in f64: values and every input's gradient.
+// written as composed ops (docs/spec/TTT_SPEC.md E1a, E2a), in f64: values and every input's gradient.
 // test_gradcheck_ops.cpp checks their gradients against finite differences too.
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // requires_grad policies, the parameter table, the gradient-flow audit, and the regression tests
-// for the two failures DESIGN.md describes.
+// for the two failures docs/spec/DESIGN.md describes.
 #include <gtest/gtest.h>
 
 #include "autograd/ops.h"
@@ -76,7 +76,7 @@ RequiresGradPolicy train_only_ttt() {
   return p;
 }
 
-// DESIGN.md failure 1: weights.N / biases.N in ParameterLists must be trained.
+// docs/spec/DESIGN.md failure 1: weights.N / biases.N in ParameterLists must be trained.
 TEST(Regression, MultiLayerInnerWeightsAreTrainedUnderAFreezePolicy) {
   Generator gen(3);
   Hybrid model(gen);
@@ -109,7 +109,7 @@ TEST(Regression, MultiLayerInnerWeightsAreTrainedUnderAFreezePolicy) {
   }
 }
 
-// DESIGN.md failure 2: a rule written for other names (w1, w2) must fail loudly.
+// docs/spec/DESIGN.md failure 2: a rule written for other names (w1, w2) must fail loudly.
 TEST(Regression, RuleForOtherNamesFailsLoudly) {
   Generator gen(3);
   Hybrid model(gen);

@@ -1,4 +1,4 @@
-// Faults (issue 7): a kill while checkpointing, corrupted checkpoints, non-finite values and a
+// Faults: a kill while checkpointing, corrupted checkpoints, non-finite values and a
 // full disk never lose the last good checkpoint, and each is reported clearly.
 #include <gtest/gtest.h>
 

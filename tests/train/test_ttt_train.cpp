@@ -249,7 +249,7 @@ TEST(TttTrain, ResumeIsExact) {
   EXPECT_EQ(a, b) << "losses after resuming differ from the uninterrupted run";
 }
 
-// TTT_SPEC.md section 7 through the real config: five hybrid layers' TTT parts, trainable.
+// docs/spec/TTT_SPEC.md section 7 through the real config: five hybrid layers' TTT parts, trainable.
 TEST(TttTrain, Moshi7bDryRunReconciles) {
   TempDir dir("ttt_train_dry");
   Result r = train("--config configs/moshi7b_ttt_multilayer.yaml --dry-run", dir);

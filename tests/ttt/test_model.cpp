@@ -1,5 +1,5 @@
 // The hybrid stack: causality of the whole model, padding inside the TTT branch, multi-stream
-// inputs, and the refusal of non-causal TTT in a causal stack (MOSHI_SPEC.md).
+// inputs, and the refusal of non-causal TTT in a causal stack (docs/spec/MOSHI_SPEC.md).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// The behaviours of TTT_SPEC.md section 8, for every variant, through the public entry point.
+// The behaviours of docs/spec/TTT_SPEC.md section 8, for every variant, through the public entry point.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -283,7 +283,7 @@ TEST(TTTLayer, BadConfigsAreClearErrors) {
   EXPECT_THROW(layer->forward(zeros({2, 6, 8}), cont), Error);  // no state given
 }
 
-// TTT_SPEC.md section 7, on the meta device: C = 4096, H = 32, multilayer [128, 512, 512, 128],
+// docs/spec/TTT_SPEC.md section 7, on the meta device: C = 4096, H = 32, multilayer [128, 512, 512, 128],
 // minibatch_mode full, lr_gate per_head.
 TEST(TTTLayer, ParameterCountsReproduceTheSpecTable) {
   TTTConfig c;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The device's measured matrix-product ceiling, to state what fraction of it the TTT kernels and
-the training step reach (issue #6): cuBLAS (through PyTorch, the library ttt.cpp calls too) on
+the training step reach (docs/performance.md): cuBLAS (through PyTorch, the library ttt.cpp calls too) on
 large square products, f32 with TF32 off (CUDA cores) and with TF32 on (tensor cores), timed with
 CUDA events, median of 10 after warm-up. Prints one JSON line per precision.
 

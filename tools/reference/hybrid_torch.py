@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch twin of ttt.cpp's HybridLM (ttt/model.cpp; ../shared/MOSHI_SPEC.md): the same
+"""The PyTorch twin of ttt.cpp's HybridLM (ttt/model.cpp; docs/spec/MOSHI_SPEC.md): the same
 stack with the same parameter names, written as plain functions over a dict of tensors, for the
 model fixtures (make_model_fixtures.py) and the training-step benchmark (bench_model_torch.py).
 

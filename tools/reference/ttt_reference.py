@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent PyTorch implementation of one TTT layer, written from ../shared/TTT_SPEC.md.
+"""An independent PyTorch implementation of one TTT layer, written from docs/spec/TTT_SPEC.md.
 
 It shares no code or structure with the C++ layer on purpose:
   * the inner gradient of each token is computed by torch.autograd.grad (create_graph=True) on the
@@ -9,7 +9,7 @@ It shares no code or structure with the C++ layer on purpose:
   * RoPE rotates interleaved pairs as complex numbers.
 So agreement with ttt.cpp checks E10, E11, E13 and E15 as well as the plumbing around them.
 
-Parameter names follow TTT_SPEC.md section 7a (wq.weight, learnable_ttt_lr_weight, W1, weights.0, ...).
+Parameter names follow docs/spec/TTT_SPEC.md section 7a (wq.weight, learnable_ttt_lr_weight, W1, weights.0, ...).
 """
 import math
 

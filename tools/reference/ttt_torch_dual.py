@@ -3,7 +3,7 @@
 
 ttt_reference.py is the independent, deliberately simple reference (per-token autograd, primal
 form); it is far too slow to benchmark against. This file is what a PyTorch user would write for
-speed: the mini-batch dual form of TTT_SPEC.md E10-E15 with batched matmuls, the same parameters
+speed: the mini-batch dual form of docs/spec/TTT_SPEC.md E10-E15 with batched matmuls, the same parameters
 and names. `check()` proves it computes the reference's function (outputs and gradients).
 """
 import math

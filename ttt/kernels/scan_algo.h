@@ -4,7 +4,7 @@
 // intermediates in a per-sequence workspace that stays in L2, block-wide tiled matrix products
 // and a warp per row for the row loops (each_row).
 //
-// Forward (TTT_SPEC.md sections 3-4, per mini-batch, layers l = 0..L-1, X_0 = K):
+// Forward (docs/spec/TTT_SPEC.md sections 3-4, per mini-batch, layers l = 0..L-1, X_0 = K):
 //   Z_l = X_l W_l + b_l,  X_{l+1} = gelu(Z_l)                                       (E12)
 //   G_{L-1} = ln_l2_grad(Z_{L-1}, target),  G_l = (G_{l+1} W_{l+1}^T) o gelu'(Z_l)  (E10, E11)
 //   Xbar_0 = Q,  M_l = eta o (Xbar_l X_l^T + 1),  Zbar_l = Xbar_l W_l - M_l G_l + b_l (E13;
@@ -14,7 +14,7 @@
 // Backward runs the mini-batches in reverse. It needs the state at each mini-batch's start and the
 // mini-batch's forward intermediates. With scan_checkpoint_group 0 the forward kept both for every
 // mini-batch. Otherwise it kept the state every `group` mini-batches (scan checkpointing,
-// TTT_SPEC.md section 6), and backward replays each group forward from its saved state, keeping
+// docs/spec/TTT_SPEC.md section 6), and backward replays each group forward from its saved state, keeping
 // the states and intermediates inside the group. Intermediates are written where backward reads
 // them (the kept slot, a group slot or the workspace: acts_), never copied. Per mini-batch it then
 // differentiates in reverse order:
