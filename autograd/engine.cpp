@@ -18,13 +18,13 @@ namespace {
 // it, else copied (an op's backward may hand the same tensor to several inputs, or return a view
 // of its incoming gradient); later contributions are added.
 void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
-  if (!leaf.grad.defined()) leaf.grad = g.sole_owner() ? g : clone_data(g);
-  else leaf.grad = compute::binary(BinaryOp::add, leaf.grad, g);
+  if (!leaf.grad.defined())
+    leaf.grad = g.sole_owner() ? g : clone_data(g);
+  else
+    leaf.grad = compute::binary(BinaryOp::add, leaf.grad, g);
 }
 
-void accumulate(Tensor& slot, const Tensor& g) {
-  slot = slot.defined() ? compute::binary(BinaryOp::add, slot, g) : g;
-}
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? compute::binary(BinaryOp::add, slot, g) : g; }
 
 // All nodes reachable from `root` (iterative DFS; graphs can be deep).
 std::vector<Node*> reachable_nodes(Node* root) {
@@ -53,8 +53,8 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
               " is not a scalar: pass an explicit gradient of the same shape, or reduce it first (e.g. sum)");
     seed = ones(root.shape(), root.dtype(), root.device());
   }
-  TTT_CHECK(seed.shape() == root.shape() && seed.device() == root.device() && seed.dtype() == root.dtype(),
-            "backward", "gradient ", seed.describe(), " does not match root ", root.describe());
+  TTT_CHECK(seed.shape() == root.shape() && seed.device() == root.device() && seed.dtype() == root.dtype(), "backward",
+            "gradient ", seed.describe(), " does not match root ", root.describe());
 
   NoGradGuard no_grad;  // backward formulas are not themselves recorded (first-order autograd)
   if (root.is_leaf()) {
@@ -87,16 +87,18 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       input_grads = node->apply(g);
     }
     if (!retain_graph) node->release();
-    TTT_CHECK(input_grads.size() == node->inputs().size(), "backward", "the backward of '", node->name(),
-              "' returned ", input_grads.size(), " gradients for ", node->inputs().size(), " inputs");
+    TTT_CHECK(input_grads.size() == node->inputs().size(), "backward", "the backward of '", node->name(), "' returned ",
+              input_grads.size(), " gradients for ", node->inputs().size(), " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {
       const Edge& e = node->inputs()[i];
       const Tensor& gi = input_grads[i];
       if (!e.active() || !gi.defined()) continue;
-      TTT_CHECK(gi.shape() == node->input_shape(i), "backward", "the backward of '", node->name(),
-                "' gave a gradient ", gi.describe(), " for input ", i, " of shape ", shape_str(node->input_shape(i)));
-      if (e.leaf) accumulate_into_leaf(*e.leaf, gi);
-      else accumulate(slots(e.fn.get())[static_cast<size_t>(e.output)], gi);
+      TTT_CHECK(gi.shape() == node->input_shape(i), "backward", "the backward of '", node->name(), "' gave a gradient ",
+                gi.describe(), " for input ", i, " of shape ", shape_str(node->input_shape(i)));
+      if (e.leaf)
+        accumulate_into_leaf(*e.leaf, gi);
+      else
+        accumulate(slots(e.fn.get())[static_cast<size_t>(e.output)], gi);
     }
   }
 }

@@ -48,8 +48,8 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
       if (err - allowed > worst_excess) {
         worst_excess = err - allowed;
         std::ostringstream os;
-        os << "input " << k << " (" << x.describe() << ") element " << i << ": analytic " << analytic[i]
-           << ", numeric " << numeric << ", |diff| " << err << " (allowed " << allowed << ")";
+        os << "input " << k << " (" << x.describe() << ") element " << i << ": analytic " << analytic[i] << ", numeric "
+           << numeric << ", |diff| " << err << " (allowed " << allowed << ")";
         result.report = os.str();
       }
       if (err > allowed) result.ok = false;

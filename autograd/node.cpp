@@ -12,8 +12,7 @@ namespace {
 std::atomic<uint64_t> g_next_sequence{0};
 }
 
-Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs,
-           MultiBackwardFn backward)
+Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs, MultiBackwardFn backward)
     : name_(std::move(name)),
       profile_region_(profile::enabled() ? profile::current_region() : std::string()),
       sequence_(g_next_sequence++),
@@ -38,8 +37,7 @@ bool should_record(const std::vector<Tensor>& inputs) {
 
 namespace {
 
-std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inputs, int num_outputs,
-                                MultiBackwardFn backward) {
+std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inputs, int num_outputs, MultiBackwardFn backward) {
   std::vector<Edge> edges;
   std::vector<Shape> shapes;
   edges.reserve(inputs.size());

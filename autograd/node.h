@@ -21,7 +21,7 @@
 namespace ttt {
 
 struct Edge {
-  std::shared_ptr<Node> fn;            // the input was produced by this op (as its output `output`), or
+  std::shared_ptr<Node> fn;  // the input was produced by this op (as its output `output`), or
   int output = 0;
   std::shared_ptr<AutogradMeta> leaf;  // the input is a leaf that accumulates .grad
   bool active() const { return fn || leaf; }
@@ -34,8 +34,7 @@ using MultiBackwardFn = std::function<std::vector<Tensor>(const std::vector<Tens
 
 class Node {
  public:
-  Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs,
-       MultiBackwardFn backward);
+  Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs, MultiBackwardFn backward);
 
   const std::string& name() const { return name_; }
   // The profiler's region when the node was made ("" unless TTT_PROFILE is set; core/profile.h).

@@ -70,11 +70,11 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);  // equal parts
-std::vector<Tensor> unstack(const Tensor& x, int64_t dim);  // the inverse of stack: one tensor per index
+std::vector<Tensor> unstack(const Tensor& x, int64_t dim);                // the inverse of stack: one tensor per index
 Tensor flip(const Tensor& x, int64_t dim);
 Tensor tril(const Tensor& x, int64_t k = 0);  // keep col - row <= k over the last two dims
 Tensor triu(const Tensor& x, int64_t k = 0);  // keep col - row >= k
-Tensor clone(const Tensor& x);               // a differentiable copy
+Tensor clone(const Tensor& x);                // a differentiable copy
 // x converted to dtype (floating), differentiable: the gradient comes back in x's dtype. Returns x
 // itself when it already has that dtype. What the bf16 mode's casts (nn/precision.h) use.
 Tensor cast(const Tensor& x, DType dtype);

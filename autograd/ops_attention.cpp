@@ -39,8 +39,8 @@ struct Part {
 
 // c's block = op(a's block) op(b's block), [m, k] x [k, n], for every batch entry
 // (compute::matmul_region).
-void block_product(const Blocks& bl, int64_t m, int64_t n, int64_t k, const Tensor& a, Part pa, bool ta,
-                   const Tensor& b, Part pb, bool tb, const Tensor& c, Part pc) {
+void block_product(const Blocks& bl, int64_t m, int64_t n, int64_t k, const Tensor& a, Part pa, bool ta, const Tensor& b, Part pb,
+                   bool tb, const Tensor& c, Part pc) {
   MatmulArgs g;
   g.batch = bl.n;
   g.m = m, g.n = n, g.k = k;
@@ -57,8 +57,7 @@ void lower_scores(const Tensor& x, const Tensor& y, const Tensor& out, const Blo
   const int64_t S = b.S, d = b.d;
   for (int64_t i = 0; i < b.count(); ++i) {
     const int64_t r0 = b.begin(i);
-    block_product(b, b.end(i) - r0, b.end(i), d, x, {d, r0 * d, S * d}, false, y, {d, 0, S * d}, true, out,
-                  {S, r0 * S, S * S});
+    block_product(b, b.end(i) - r0, b.end(i), d, x, {d, r0 * d, S * d}, false, y, {d, 0, S * d}, true, out, {S, r0 * S, S * S});
   }
 }
 
@@ -68,8 +67,7 @@ void lower_times(const Tensor& p, const Tensor& z, const Tensor& out, const Bloc
   const int64_t S = b.S, d = b.d;
   for (int64_t i = 0; i < b.count(); ++i) {
     const int64_t r0 = b.begin(i);
-    block_product(b, b.end(i) - r0, d, b.end(i), p, {S, r0 * S, S * S}, false, z, {d, 0, S * d}, false, out,
-                  {d, r0 * d, S * d});
+    block_product(b, b.end(i) - r0, d, b.end(i), p, {S, r0 * S, S * S}, false, z, {d, 0, S * d}, false, out, {d, r0 * d, S * d});
   }
 }
 
@@ -91,8 +89,7 @@ Shape scores_shape(const Tensor& q) {
 }
 
 // P again, from q, k and forward's row log-sum-exp: one more product, no max or sum pass.
-Tensor rebuilt_weights(const Tensor& q, const Tensor& k, const Tensor& lse, const SoftmaxArgs& args,
-                       const Blocks& b) {
+Tensor rebuilt_weights(const Tensor& q, const Tensor& k, const Tensor& lse, const SoftmaxArgs& args, const Blocks& b) {
   Tensor scores = empty(scores_shape(q), q.dtype(), q.device());
   lower_scores(q, k, scores, b);
   return compute::softmax_from_lse(scores, lse, args);
@@ -100,8 +97,8 @@ Tensor rebuilt_weights(const Tensor& q, const Tensor& k, const Tensor& lse, cons
 
 }  // namespace
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal, int64_t context,
-                 int64_t block, bool recompute) {
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal, int64_t context, int64_t block,
+                 bool recompute) {
   TTT_CHECK(q.defined() && k.defined() && v.defined(), "attention", "q, k and v must be defined");
   TTT_CHECK(q.dim() >= 2 && q.shape() == k.shape() && q.shape() == v.shape(), "attention",
             "q, k and v must have one shape [..., S, d], got ", q.describe(), ", ", k.describe(), ", ", v.describe());
@@ -122,7 +119,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
                   });
   }
   Tensor out = empty(q.shape(), q.dtype(), q.device());  // every row is written by lower_times
-  if (b.n == 0 || b.S == 0 || b.d == 0) return out;  // nothing to attend to (an empty batch or sequence)
+  if (b.n == 0 || b.S == 0 || b.d == 0) return out;      // nothing to attend to (an empty batch or sequence)
   // P = softmax(scale q k^T, masked): blocked entries 0. With `recompute`, only each row's
   // log-sum-exp is kept for backward ([.., S] instead of [.., S, S]), which rebuilds P from it.
   Tensor p, lse;
@@ -134,23 +131,22 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale
   }
   lower_times(p, v, out, b);
   if (recompute) p = Tensor();
-  return record(out, "attention", {q, k, v},
-                [q = q.detach(), k = k.detach(), v = v.detach(), p, lse, args, b](const Tensor& g) {
-                  const Tensor pw = p.defined() ? p : rebuilt_weights(q, k, lse, args, b);
-                  Tensor ds;
-                  {  // dP = g v^T, freed once dS = softmax's backward (scaled, 0 where blocked) has it
-                    Tensor dp = empty(pw.shape(), pw.dtype(), pw.device());
-                    lower_scores(g, v, dp, b);
-                    ds = compute::softmax_backward(dp, pw, args);
-                  }
-                  Tensor dq = empty(q.shape(), q.dtype(), q.device());
-                  Tensor dk = empty(k.shape(), k.dtype(), k.device());
-                  Tensor dv = empty(v.shape(), v.dtype(), v.device());
-                  lower_times(ds, k, dq, b);    // dq = dS k
-                  lower_t_times(ds, q, dk, b);  // dk = dS^T q
-                  lower_t_times(pw, g, dv, b);  // dv = P^T g
-                  return std::vector<Tensor>{dq, dk, dv};
-                });
+  return record(out, "attention", {q, k, v}, [q = q.detach(), k = k.detach(), v = v.detach(), p, lse, args, b](const Tensor& g) {
+    const Tensor pw = p.defined() ? p : rebuilt_weights(q, k, lse, args, b);
+    Tensor ds;
+    {  // dP = g v^T, freed once dS = softmax's backward (scaled, 0 where blocked) has it
+      Tensor dp = empty(pw.shape(), pw.dtype(), pw.device());
+      lower_scores(g, v, dp, b);
+      ds = compute::softmax_backward(dp, pw, args);
+    }
+    Tensor dq = empty(q.shape(), q.dtype(), q.device());
+    Tensor dk = empty(k.shape(), k.dtype(), k.device());
+    Tensor dv = empty(v.shape(), v.dtype(), v.device());
+    lower_times(ds, k, dq, b);    // dq = dS k
+    lower_t_times(ds, q, dk, b);  // dk = dS^T q
+    lower_t_times(pw, g, dv, b);  // dv = P^T g
+    return std::vector<Tensor>{dq, dk, dv};
+  });
 }
 
 }  // namespace ttt

@@ -15,9 +15,7 @@ Tensor un(UnaryOp op, const Tensor& x, double a = 0, double b = 0) { return comp
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = compute::binary(BinaryOp::add, a, b);
-  return record(y, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
-    return V{sum_to(g, sa), sum_to(g, sb)};
-  });
+  return record(y, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) { return V{sum_to(g, sa), sum_to(g, sb)}; });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
@@ -29,10 +27,10 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = compute::binary(BinaryOp::mul, a, b);
-  return record(y, "mul", {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(),
-                                  nb = b.requires_grad()](const Tensor& g) {
-    return V{na ? sum_to(mul(g, b), a.shape()) : Tensor(), nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
-  });
+  return record(y, "mul", {a, b},
+                [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+                  return V{na ? sum_to(mul(g, b), a.shape()) : Tensor(), nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
+                });
 }
 
 // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -y/b
@@ -47,13 +45,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = compute::binary(BinaryOp::pow, a, b);
-  return record(y, "pow", {a, b}, [a = a.detach(), b = b.detach(), y = y.detach(), na = a.requires_grad(),
-                                  nb = b.requires_grad()](const Tensor& g) {
-    Tensor ga, gb;
-    if (na) ga = sum_to(mul(g, mul(b, pow(a, sub(b, ones({}, b.dtype(), b.device()))))), a.shape());
-    if (nb) gb = sum_to(mul(g, mul(y, log(a))), b.shape());
-    return V{ga, gb};
-  });
+  return record(
+      y, "pow", {a, b},
+      [a = a.detach(), b = b.detach(), y = y.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+        Tensor ga, gb;
+        if (na) ga = sum_to(mul(g, mul(b, pow(a, sub(b, ones({}, b.dtype(), b.device()))))), a.shape());
+        if (nb) gb = sum_to(mul(g, mul(y, log(a))), b.shape());
+        return V{ga, gb};
+      });
 }
 
 // The gradient goes to the larger (maximum) / smaller (minimum) input; ties split it evenly.
@@ -77,9 +76,7 @@ Tensor affine(const Tensor& x, double scale, double shift) {
 
 Tensor pow(const Tensor& x, double p) {
   Tensor y = un(UnaryOp::pow_scalar, x, p);
-  return record(y, "pow", {x}, [x = x.detach(), p](const Tensor& g) {
-    return V{mul(g, affine(pow(x, p - 1.0), p, 0.0))};
-  });
+  return record(y, "pow", {x}, [x = x.detach(), p](const Tensor& g) { return V{mul(g, affine(pow(x, p - 1.0), p, 0.0))}; });
 }
 
 Tensor neg(const Tensor& x) {
@@ -104,25 +101,21 @@ Tensor sqrt(const Tensor& x) {
 // d x^(-1/2) = -1/2 x^(-3/2) = -y^3 / 2
 Tensor rsqrt(const Tensor& x) {
   Tensor y = un(UnaryOp::rsqrt, x);
-  return record(y, "rsqrt", {x}, [y = y.detach()](const Tensor& g) {
-    return V{mul(g, affine(mul(y, un(UnaryOp::square, y)), -0.5, 0.0))};
-  });
+  return record(y, "rsqrt", {x},
+                [y = y.detach()](const Tensor& g) { return V{mul(g, affine(mul(y, un(UnaryOp::square, y)), -0.5, 0.0))}; });
 }
 
 // d tanh = 1 - y^2
 Tensor tanh(const Tensor& x) {
   Tensor y = un(UnaryOp::tanh, x);
-  return record(y, "tanh", {x}, [y = y.detach()](const Tensor& g) {
-    return V{mul(g, affine(un(UnaryOp::square, y), -1.0, 1.0))};
-  });
+  return record(y, "tanh", {x},
+                [y = y.detach()](const Tensor& g) { return V{mul(g, affine(un(UnaryOp::square, y), -1.0, 1.0))}; });
 }
 
 // d sigmoid = y (1 - y)
 Tensor sigmoid(const Tensor& x) {
   Tensor y = un(UnaryOp::sigmoid, x);
-  return record(y, "sigmoid", {x}, [y = y.detach()](const Tensor& g) {
-    return V{mul(g, mul(y, affine(y, -1.0, 1.0)))};
-  });
+  return record(y, "sigmoid", {x}, [y = y.detach()](const Tensor& g) { return V{mul(g, mul(y, affine(y, -1.0, 1.0)))}; });
 }
 
 Tensor silu(const Tensor& x) {
@@ -143,8 +136,7 @@ Tensor gelu_grad(const Tensor& x) {
 
 // d|x| = sign(x) (0 at 0)
 Tensor abs(const Tensor& x) {
-  return record(un(UnaryOp::abs, x), "abs", {x},
-                [x = x.detach()](const Tensor& g) { return V{mul(g, un(UnaryOp::sign, x))}; });
+  return record(un(UnaryOp::abs, x), "abs", {x}, [x = x.detach()](const Tensor& g) { return V{mul(g, un(UnaryOp::sign, x))}; });
 }
 
 Tensor square(const Tensor& x) {
@@ -154,9 +146,8 @@ Tensor square(const Tensor& x) {
 
 // Gradient passes where lo <= x <= hi.
 Tensor clamp(const Tensor& x, double lo, double hi) {
-  return record(un(UnaryOp::clamp, x, lo, hi), "clamp", {x}, [x = x.detach(), lo, hi](const Tensor& g) {
-    return V{mul(g, un(UnaryOp::in_range, x, lo, hi))};
-  });
+  return record(un(UnaryOp::clamp, x, lo, hi), "clamp", {x},
+                [x = x.detach(), lo, hi](const Tensor& g) { return V{mul(g, un(UnaryOp::in_range, x, lo, hi))}; });
 }
 
 }  // namespace ttt

@@ -10,13 +10,15 @@ namespace ttt {
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Tensor c = compute::matmul(a, b, ta, tb);
-  return record(c, "matmul", {a, b}, [a = a.detach(), b = b.detach(), ta, tb, na = a.requires_grad(),
-                                     nb = b.requires_grad()](const Tensor& g) {
-    Tensor ga, gb;
-    if (na) ga = compute::sum_to(ta ? compute::matmul(b, g, tb, true) : compute::matmul(g, b, false, !tb), a.shape());
-    if (nb) gb = compute::sum_to(tb ? compute::matmul(g, a, true, ta) : compute::matmul(a, g, !ta, false), b.shape());
-    return std::vector<Tensor>{ga, gb};
-  });
+  return record(c, "matmul", {a, b},
+                [a = a.detach(), b = b.detach(), ta, tb, na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+                  Tensor ga, gb;
+                  if (na)
+                    ga = compute::sum_to(ta ? compute::matmul(b, g, tb, true) : compute::matmul(g, b, false, !tb), a.shape());
+                  if (nb)
+                    gb = compute::sum_to(tb ? compute::matmul(g, a, true, ta) : compute::matmul(a, g, !ta, false), b.shape());
+                  return std::vector<Tensor>{ga, gb};
+                });
 }
 
 }  // namespace ttt

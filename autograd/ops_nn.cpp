@@ -69,11 +69,11 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 // d loss / d logits = (softmax(logits) - onehot(target)) / count on counted rows.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   auto r = compute::cross_entropy(logits, targets, ignore_index);
-  return record(r.loss, "cross_entropy", {logits, targets},
-                [logits = logits.detach(), targets = targets.detach(), lse = r.lse, count = r.count,
-                 ignore_index](const Tensor& g) {
-                  return V{compute::cross_entropy_backward(logits, targets, ignore_index, lse, count, g), Tensor()};
-                });
+  return record(
+      r.loss, "cross_entropy", {logits, targets},
+      [logits = logits.detach(), targets = targets.detach(), lse = r.lse, count = r.count, ignore_index](const Tensor& g) {
+        return V{compute::cross_entropy_backward(logits, targets, ignore_index, lse, count, g), Tensor()};
+      });
 }
 
 // A rotation's transpose is its inverse, so backward rotates the gradient back.
@@ -101,8 +101,8 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
 Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   auto r = compute::unbiased_head_norm(x, weight, bias, eps);
   return record(r.y, "unbiased_head_norm", {x, weight, bias},
-                [x = x.detach(), w = weight.detach(), mean = r.mean, std_dev = r.std_dev, eps,
-                 nw = weight.requires_grad(), nb = bias.requires_grad()](const Tensor& g) {
+                [x = x.detach(), w = weight.detach(), mean = r.mean, std_dev = r.std_dev, eps, nw = weight.requires_grad(),
+                 nb = bias.requires_grad()](const Tensor& g) {
                   auto d = compute::unbiased_head_norm_backward(g, x, w, mean, std_dev, eps, nw, nb);
                   return V{d.x, d.weight, d.bias};
                 });

@@ -22,10 +22,9 @@ Tensor reshape(const Tensor& x, Shape shape) {
     TTT_CHECK(known > 0 && x.numel() % known == 0, "reshape", "cannot reshape ", x.describe(), " to ", shape_str(shape));
     shape[infer] = x.numel() / known;
   }
-  TTT_CHECK(numel_of(shape) == x.numel(), "reshape", "cannot reshape ", x.describe(), " (", x.numel(),
-            " elements) to ", shape_str(shape), " (", numel_of(shape), " elements)");
-  return record(view_shape(x, shape), "reshape", {x},
-                [s = x.shape()](const Tensor& g) { return V{view_shape(g, s)}; });
+  TTT_CHECK(numel_of(shape) == x.numel(), "reshape", "cannot reshape ", x.describe(), " (", x.numel(), " elements) to ",
+            shape_str(shape), " (", numel_of(shape), " elements)");
+  return record(view_shape(x, shape), "reshape", {x}, [s = x.shape()](const Tensor& g) { return V{view_shape(g, s)}; });
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
@@ -58,8 +57,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
-  return record(compute::expand(x, shape), "expand", {x},
-                [s = x.shape()](const Tensor& g) { return V{compute::sum_to(g, s)}; });
+  return record(compute::expand(x, shape), "expand", {x}, [s = x.shape()](const Tensor& g) { return V{compute::sum_to(g, s)}; });
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
@@ -68,9 +66,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   int64_t s = start < 0 ? start + n : start;
   s = std::clamp<int64_t>(s, 0, n);  // the same clamping compute::slice applies
   Tensor y = compute::slice(x, dim, start, end);
-  return record(y, "slice", {x}, [shape = x.shape(), dim, s](const Tensor& g) {
-    return V{compute::slice_backward(g, shape, dim, s)};
-  });
+  return record(y, "slice", {x},
+                [shape = x.shape(), dim, s](const Tensor& g) { return V{compute::slice_backward(g, shape, dim, s)}; });
 }
 
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
@@ -103,28 +100,28 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   dim = normalize_dim(dim, x.dim(), "split");
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
-  TTT_CHECK(total == x.shape()[dim], "split", "sizes add up to ", total, " but dim ", dim, " of ", x.describe(),
-            " has ", x.shape()[dim]);
+  TTT_CHECK(total == x.shape()[dim], "split", "sizes add up to ", total, " but dim ", dim, " of ", x.describe(), " has ",
+            x.shape()[dim]);
   std::vector<Tensor> parts;
   int64_t at = 0;
   for (int64_t s : sizes) {
     parts.push_back(compute::slice(x, dim, at, at + s));
     at += s;
   }
-  return record_multi(parts, "split", {x}, [shape = x.shape(), sizes, dim, dtype = x.dtype(), device = x.device()](
-                                               const std::vector<Tensor>& g) {
-    std::vector<Tensor> pieces;
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      if (g[i].defined()) {
-        pieces.push_back(g[i]);
-      } else {
-        Shape s = shape;
-        s[dim] = sizes[i];
-        pieces.push_back(zeros(s, dtype, device));
-      }
-    }
-    return V{compute::cat(pieces, dim)};
-  });
+  return record_multi(parts, "split", {x},
+                      [shape = x.shape(), sizes, dim, dtype = x.dtype(), device = x.device()](const std::vector<Tensor>& g) {
+                        std::vector<Tensor> pieces;
+                        for (size_t i = 0; i < sizes.size(); ++i) {
+                          if (g[i].defined()) {
+                            pieces.push_back(g[i]);
+                          } else {
+                            Shape s = shape;
+                            s[dim] = sizes[i];
+                            pieces.push_back(zeros(s, dtype, device));
+                          }
+                        }
+                        return V{compute::cat(pieces, dim)};
+                      });
 }
 
 std::vector<Tensor> unstack(const Tensor& x, int64_t dim) {
@@ -136,8 +133,8 @@ std::vector<Tensor> unstack(const Tensor& x, int64_t dim) {
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   const int64_t n = x.size(dim);
-  TTT_CHECK(chunks > 0 && n % chunks == 0, "chunk", "cannot cut dim ", dim, " of ", x.describe(), " into ",
-            chunks, " equal parts");
+  TTT_CHECK(chunks > 0 && n % chunks == 0, "chunk", "cannot cut dim ", dim, " of ", x.describe(), " into ", chunks,
+            " equal parts");
   return split(x, std::vector<int64_t>(chunks, n / chunks), dim);
 }
 
@@ -158,8 +155,8 @@ Tensor clone(const Tensor& x) {
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
-  TTT_CHECK(x.defined() && is_floating(x.dtype()) && is_floating(dtype), "cast",
-            "converts between floating dtypes, asked ", dtype_name(dtype), " for ", x.describe());
+  TTT_CHECK(x.defined() && is_floating(x.dtype()) && is_floating(dtype), "cast", "converts between floating dtypes, asked ",
+            dtype_name(dtype), " for ", x.describe());
   if (x.dtype() == dtype) return x;
   return record(to_dtype(x, dtype), "cast", {x}, [from = x.dtype()](const Tensor& g) { return V{to_dtype(g, from)}; });
 }

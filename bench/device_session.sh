@@ -83,7 +83,7 @@ sanitize)
   timeout 300 compute-sanitizer --tool memcheck device-bundle/bin/test_cuda \
     --gtest_filter=-CudaAllocator.OutOfMemory*:CudaGraph.HostReadsInsideAreRefusedClearly > "$out/memcheck.log" 2>&1
   tail -1 "$out/memcheck.log"
-  timeout 120 compute-sanitizer --tool memcheck device-bundle/bin/test_ttt --gtest_filter='TTTFixtures.*Cuda*' > "$out/memcheck_ttt.log" 2>&1
+  timeout 120 compute-sanitizer --tool memcheck device-bundle/bin/test_ttt --gtest_filter='TttFixtures.*Cuda*' > "$out/memcheck_ttt.log" 2>&1
   tail -1 "$out/memcheck_ttt.log"
   echo "== test_cuda with poisoned allocations (TTT_POISON_EMPTY=1: reads of unwritten memory give NaN)"
   TTT_POISON_EMPTY=1 timeout 200 device-bundle/bin/test_cuda --gtest_brief=1 > "$out/poison.log" 2>&1

@@ -1,7 +1,8 @@
 // TTT layer forward+backward benchmark: one JSON line per run, for bench/run_ttt_bench.sh to put
 // side by side with tools/reference/bench_ttt_torch.py (same layer, same sizes, same precision).
 //   ttt-layer-bench --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64
-//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 0|1|2] [--shared-barriers 0|1] [--rotate-tiles 0|1]
+//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 0|1|2] [--shared-barriers
+//                   0|1] [--rotate-tiles 0|1]
 // (--cluster: the fused kernel's blocks per sequence; 0, the default, picks 2 when they fit.
 // --shared-barriers 0: one barrier per step instead of one per group of independent steps, the
 // default; scan::set_cuda_shared_barriers.)
@@ -36,10 +37,10 @@ double forward_flops(const TTTConfig& c, int64_t B, int64_t L) {
   const auto dims = c.inner_dims();
   for (size_t l = 0; l + 1 < dims.size(); ++l) {
     const double di = static_cast<double>(dims[l]), dn = static_cast<double>(dims[l + 1]);
-    double per_mb = 2 * b * di * dn;                   // key path
-    if (l > 0) per_mb += 2 * b * dn * di;              // inner backward into layer l (E11)
+    double per_mb = 2 * b * di * dn;                              // key path
+    if (l > 0) per_mb += 2 * b * dn * di;                         // inner backward into layer l (E11)
     per_mb += 2 * b * b * di + 2 * b * di * dn + 4 * b * b * dn;  // E13: Xbar X^T, Xbar W, attn G, eta G
-    per_mb += 2 * b * di * dn + 2 * b * dn;            // E15
+    per_mb += 2 * b * di * dn + 2 * b * dn;                       // E15
     f += per_mb * static_cast<double>(B) * H * n;
   }
   return f;
@@ -60,20 +61,34 @@ int main(int argc, char** argv) {
   std::string device_name = "cuda";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--variant") c.variant = v;
-    else if (a == "--batch") B = std::stoll(v);
-    else if (a == "--len") L = std::stoll(v);
-    else if (a == "--width") c.width = std::stoll(v);
-    else if (a == "--heads") c.heads = std::stoll(v);
-    else if (a == "--mini-batch") c.mini_batch_size = std::stoll(v);
-    else if (a == "--reps") reps = std::stoll(v);
-    else if (a == "--warmup") warmup = std::stoll(v);
-    else if (a == "--device") device_name = v;
-    else if (a == "--ckpt") c.scan_checkpoint_group = std::stoll(v);
-    else if (a == "--kernel") c.use_kernel = v == "1";
-    else if (a == "--cluster") cluster = static_cast<int>(std::stoll(v));
-    else if (a == "--shared-barriers") shared_barriers = v == "1" ? 1 : 0;
-    else if (a == "--rotate-tiles") rotate_tiles = v == "1" ? 1 : 0;
+    if (a == "--variant")
+      c.variant = v;
+    else if (a == "--batch")
+      B = std::stoll(v);
+    else if (a == "--len")
+      L = std::stoll(v);
+    else if (a == "--width")
+      c.width = std::stoll(v);
+    else if (a == "--heads")
+      c.heads = std::stoll(v);
+    else if (a == "--mini-batch")
+      c.mini_batch_size = std::stoll(v);
+    else if (a == "--reps")
+      reps = std::stoll(v);
+    else if (a == "--warmup")
+      warmup = std::stoll(v);
+    else if (a == "--device")
+      device_name = v;
+    else if (a == "--ckpt")
+      c.scan_checkpoint_group = std::stoll(v);
+    else if (a == "--kernel")
+      c.use_kernel = v == "1";
+    else if (a == "--cluster")
+      cluster = static_cast<int>(std::stoll(v));
+    else if (a == "--shared-barriers")
+      shared_barriers = v == "1" ? 1 : 0;
+    else if (a == "--rotate-tiles")
+      rotate_tiles = v == "1" ? 1 : 0;
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -129,7 +144,13 @@ int main(int argc, char** argv) {
         "{\"impl\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
         "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"forward_ms\":%.3f,"
         "\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
-        c.use_kernel ? (rotate_tiles == 0 ? "ttt.cpp kernel unrotated tiles" : shared_barriers == 0 ? "ttt.cpp kernel per-step barriers" : cluster == 1 ? "ttt.cpp kernel 1 block" : cluster == 2 ? "ttt.cpp kernel cluster2" : "ttt.cpp kernel") : "ttt.cpp composed", c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
+        c.use_kernel ? (rotate_tiles == 0      ? "ttt.cpp kernel unrotated tiles"
+                        : shared_barriers == 0 ? "ttt.cpp kernel per-step barriers"
+                        : cluster == 1         ? "ttt.cpp kernel 1 block"
+                        : cluster == 2         ? "ttt.cpp kernel cluster2"
+                                               : "ttt.cpp kernel")
+                     : "ttt.cpp composed",
+        c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
         static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
         static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median, forward_median,
         static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);

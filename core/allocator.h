@@ -32,7 +32,7 @@ void* device_alloc(size_t bytes, int device);  // throws ttt::Error with the fig
 void device_free(void* p);
 AllocatorStats allocator_stats();
 void reset_peak_memory();
-void empty_cache();  // returns every cached (free) block to the driver
+void empty_cache();                     // returns every cached (free) block to the driver
 size_t device_total_bytes(int device);  // the GPU's memory (0 without CUDA)
 // While a private pool is active (a CUDA graph's capture, core/cuda_graph.h), allocations come
 // from it, and its blocks, once freed, serve only later captures into the same pool.

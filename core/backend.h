@@ -24,8 +24,8 @@ bool capturing();
 void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, const Tensor& out,
                      const Tensor& lse);
 void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk,
-                              const Tensor& dv, const Tensor& d_rows);
+                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                              const Tensor& d_rows);
 // CUDA events for the profiler (core/profile.cpp); event_elapsed_ms waits for `end`.
 void* event_create();
 void event_record(void* event) noexcept;

@@ -16,16 +16,20 @@ namespace ttt::compute {
 // Runs a backend kernel on the device of `t`; meta tensors skip the kernel entirely. Kernels are
 // timed under `label` when TTT_PROFILE is set (core/profile.h). bf16 tensors reach a kernel as
 // they are when it takes them, else through f32 copies (core/widen_bf16.h).
-#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                                          \
-  do {                                                                                \
-    profile::KernelTimer kernel_timer((label), (t).device());                         \
-    if ((t).device().is_cpu()) {                                                      \
-      if constexpr (widen::takes_bf16(false, #fn)) cpu::fn(__VA_ARGS__);              \
-      else widen::run([&](const auto&... args_) { cpu::fn(args_...); }, __VA_ARGS__);  \
-    } else if ((t).device().is_cuda()) {                                              \
-      if constexpr (widen::takes_bf16(true, #fn)) cuda::fn(__VA_ARGS__);              \
-      else widen::run([&](const auto&... args_) { cuda::fn(args_...); }, __VA_ARGS__); \
-    }                                                                                 \
+#define TTT_RUN_KERNEL_AS(label, t, fn, ...)                                        \
+  do {                                                                              \
+    profile::KernelTimer kernel_timer((label), (t).device());                       \
+    if ((t).device().is_cpu()) {                                                    \
+      if constexpr (widen::takes_bf16(false, #fn))                                  \
+        cpu::fn(__VA_ARGS__);                                                       \
+      else                                                                          \
+        widen::run([&](const auto&... args_) { cpu::fn(args_...); }, __VA_ARGS__);  \
+    } else if ((t).device().is_cuda()) {                                            \
+      if constexpr (widen::takes_bf16(true, #fn))                                   \
+        cuda::fn(__VA_ARGS__);                                                      \
+      else                                                                          \
+        widen::run([&](const auto&... args_) { cuda::fn(args_...); }, __VA_ARGS__); \
+    }                                                                               \
   } while (0)
 #define TTT_RUN_KERNEL(t, fn, ...) TTT_RUN_KERNEL_AS(#fn, t, fn, __VA_ARGS__)
 
@@ -39,8 +43,8 @@ void check_defined(const char* op, const Tensor& t, const char* what) {
 void check_float(const char* op, const Tensor& t) {
   check_defined(op, t, "input");
   TTT_CHECK(is_floating(t.dtype()), op, "expected a floating tensor (f32/bf16/f64), got ", t.describe());
-  TTT_CHECK(!(t.device().is_cuda() && t.dtype() == DType::f64), op, "CUDA kernels take f32 or bf16, got ",
-            t.describe(), " (convert with to_dtype or compute on the cpu)");
+  TTT_CHECK(!(t.device().is_cuda() && t.dtype() == DType::f64), op, "CUDA kernels take f32 or bf16, got ", t.describe(),
+            " (convert with to_dtype or compute on the cpu)");
 }
 
 // The dtype of per-row statistics (norm means, softmax log-sum-exp) of x: f32 for bf16 inputs.
@@ -49,17 +53,16 @@ DType stat_dtype(const Tensor& x) { return x.dtype() == DType::bf16 ? DType::f32
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
   check_defined(op, a, "first input");
   check_defined(op, b, "second input");
-  TTT_CHECK(a.device() == b.device(), op, "inputs are on different devices: ", a.describe(), " and ",
-            b.describe(), " (move one with to_device)");
-  TTT_CHECK(a.dtype() == b.dtype(), op, "inputs have different dtypes: ", a.describe(), " and ",
-            b.describe());
+  TTT_CHECK(a.device() == b.device(), op, "inputs are on different devices: ", a.describe(), " and ", b.describe(),
+            " (move one with to_device)");
+  TTT_CHECK(a.dtype() == b.dtype(), op, "inputs have different dtypes: ", a.describe(), " and ", b.describe());
 }
 
 void check_index(const char* op, const Tensor& ids, const Tensor& like) {
   check_defined(op, ids, "index tensor");
   TTT_CHECK(is_integral(ids.dtype()), op, "index tensor must be i32 or i64, got ", ids.describe());
-  TTT_CHECK(ids.device() == like.device(), op, "index tensor ", ids.describe(), " is not on ",
-            like.device().str(), " with ", like.describe());
+  TTT_CHECK(ids.device() == like.device(), op, "index tensor ", ids.describe(), " is not on ", like.device().str(), " with ",
+            like.describe());
 }
 
 bool skip_kernel(const Tensor& out) { return out.device().is_meta() || out.numel() == 0; }
@@ -101,8 +104,10 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
 
   Shape out_shape;
   for (int64_t d = 0; d < rank; ++d) {
-    if (!reduced[d]) out_shape.push_back(x.shape()[d]);
-    else if (keepdim) out_shape.push_back(1);
+    if (!reduced[d])
+      out_shape.push_back(x.shape()[d]);
+    else if (keepdim)
+      out_shape.push_back(1);
   }
   int64_t r = 1;
   for (auto d : dims) r *= x.shape()[d];
@@ -140,9 +145,12 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   TTT_CHECK(lead >= 0, "sum_to", "cannot sum ", x.describe(), " to the larger shape ", shape_str(shape));
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < x.dim(); ++d) {
-    if (d < lead) dims.push_back(d);
-    else if (shape[d - lead] == 1 && x.shape()[d] != 1) dims.push_back(d);
-    else TTT_CHECK(shape[d - lead] == x.shape()[d], "sum_to", "cannot sum ", x.describe(), " to ", shape_str(shape));
+    if (d < lead)
+      dims.push_back(d);
+    else if (shape[d - lead] == 1 && x.shape()[d] != 1)
+      dims.push_back(d);
+    else
+      TTT_CHECK(shape[d - lead] == x.shape()[d], "sum_to", "cannot sum ", x.describe(), " to ", shape_str(shape));
   }
   if (dims.empty()) return view_shape(x, shape);
   return view_shape(reduce(ReduceOp::sum, x, dims, true), shape);
@@ -151,12 +159,12 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   check_same("matmul", a, b);
   check_float("matmul", a);
-  TTT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul", "both inputs need at least 2 dims, got ", a.describe(),
-            " and ", b.describe());
+  TTT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul", "both inputs need at least 2 dims, got ", a.describe(), " and ",
+            b.describe());
   const int64_t m = a.size(trans_a ? -1 : -2), ka = a.size(trans_a ? -2 : -1);
   const int64_t kb = b.size(trans_b ? -1 : -2), n = b.size(trans_b ? -2 : -1);
-  TTT_CHECK(ka == kb, "matmul", "inner dims differ: ", a.describe(), (trans_a ? " (transposed)" : ""), " x ",
-            b.describe(), (trans_b ? " (transposed)" : ""), ": ", ka, " vs ", kb);
+  TTT_CHECK(ka == kb, "matmul", "inner dims differ: ", a.describe(), (trans_a ? " (transposed)" : ""), " x ", b.describe(),
+            (trans_b ? " (transposed)" : ""), ": ", ka, " vs ", kb);
   Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
   Shape out_shape = batch;
@@ -169,7 +177,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   // or a partial broadcast, which we materialise.
   auto batched = [&](const Tensor& t, const Shape& tb, int64_t& stride) {
     const int64_t mat = t.size(-1) * t.size(-2);
-    if (numel_of(tb) == 1) { stride = 0; return t; }
+    if (numel_of(tb) == 1) {
+      stride = 0;
+      return t;
+    }
     stride = mat;
     if (numel_of(tb) == numel_of(batch)) return t;
     Shape full = batch;
@@ -179,8 +190,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   };
   MatmulArgs args;
   args.batch = numel_of(batch);
-  args.m = m; args.n = n; args.k = ka;
-  args.trans_a = trans_a; args.trans_b = trans_b;
+  args.m = m;
+  args.n = n;
+  args.k = ka;
+  args.trans_a = trans_a;
+  args.trans_b = trans_b;
   Tensor ea = batched(a, batch_a, args.stride_a), eb = batched(b, batch_b, args.stride_b);
   args.stride_c = m * n;
   args.precision = matmul_precision();
@@ -196,8 +210,8 @@ void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const Matm
   TTT_CHECK(c.device() == a.device() && (c.dtype() == a.dtype() || (a.dtype() == DType::bf16 && c.dtype() == DType::f32)),
             "matmul_region", "C ", c.describe(), " must have A's dtype and device, or be f32 for bf16 A and B; A is ",
             a.describe());
-  TTT_CHECK(g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0, "matmul_region", "needs positive sizes, got batch ",
-            g.batch, ", m ", g.m, ", n ", g.n, ", k ", g.k);
+  TTT_CHECK(g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0, "matmul_region", "needs positive sizes, got batch ", g.batch, ", m ",
+            g.m, ", n ", g.n, ", k ", g.k);
   // A matrix of rows x cols stored with row length ld from `offset`, `batch` times `stride` apart.
   auto check_fits = [&](const char* what, const Tensor& t, int64_t rows, int64_t cols, int64_t ld, int64_t offset,
                         int64_t stride) {
@@ -223,8 +237,7 @@ MatmulPrecision matmul_precision() { return g_matmul_precision.load(std::memory_
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
   check_defined("permute", x, "input");
   const int64_t rank = x.dim();
-  TTT_CHECK(static_cast<int64_t>(perm.size()) == rank, "permute", "permutation of length ", perm.size(),
-            " for ", x.describe());
+  TTT_CHECK(static_cast<int64_t>(perm.size()) == rank, "permute", "permutation of length ", perm.size(), " for ", x.describe());
   std::vector<bool> seen(rank, false);
   Shape out_shape(rank);
   Shape st = contiguous_strides(x.shape());
@@ -306,8 +319,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     check_same("cat", first, xs[i]);
     bool ok = xs[i].dim() == first.dim();
     for (int64_t d = 0; ok && d < first.dim(); ++d) ok = d == dim || xs[i].shape()[d] == first.shape()[d];
-    TTT_CHECK(ok, "cat", "tensor ", i, " ", xs[i].describe(), " does not match tensor 0 ", first.describe(),
-              " outside dim ", dim);
+    TTT_CHECK(ok, "cat", "tensor ", i, " ", xs[i].describe(), " does not match tensor 0 ", first.describe(), " outside dim ",
+              dim);
     out_shape[dim] += xs[i].shape()[dim];
   }
   Tensor out = empty(out_shape, first.dtype(), first.device());
@@ -352,8 +365,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   // CUDA graph is captured (no host copies then): the kernel gives such a row NaN, never a bad read.
   if (!(ids.device().is_cuda() && cuda::capturing()))
     for (int64_t id : ids.to_vector<int64_t>())
-      TTT_CHECK(id >= 0 && id < weight.size(0), "embedding", "id ", id, " is outside the table of ",
-                weight.size(0), " rows (", weight.describe(), ")");
+      TTT_CHECK(id >= 0 && id < weight.size(0), "embedding", "id ", id, " is outside the table of ", weight.size(0), " rows (",
+                weight.describe(), ")");
   TTT_RUN_KERNEL(weight, embedding, weight, ids, out);
   return out;
 }
@@ -387,8 +400,7 @@ Tensor softmax(const Tensor& x, const SoftmaxArgs& args) {
   TTT_CHECK(!args.log || (args.scale == 1.0 && args.queries == 0), name, "log-softmax takes no scale or mask");
   if (args.queries > 0)
     TTT_CHECK(x.dim() >= 2 && x.size(-2) == args.queries && x.size(-1) == args.queries, name,
-              "a masked softmax takes square score matrices [..., ", args.queries, ", ", args.queries, "], got ",
-              x.describe());
+              "a masked softmax takes square score matrices [..., ", args.queries, ", ", args.queries, "], got ", x.describe());
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   if (!skip_kernel(y)) TTT_RUN_KERNEL_AS(name, x, softmax, x, y, Tensor(), args);
   return y;
@@ -396,8 +408,7 @@ Tensor softmax(const Tensor& x, const SoftmaxArgs& args) {
 
 SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args) {
   check_float("softmax_with_lse", x);
-  TTT_CHECK(!args.log && x.dim() >= 1, "softmax_with_lse", "a softmax (not log-softmax) over the last dim of ",
-            x.describe());
+  TTT_CHECK(!args.log && x.dim() >= 1, "softmax_with_lse", "a softmax (not log-softmax) over the last dim of ", x.describe());
   SoftmaxOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL_AS("softmax_with_lse", x, softmax, x, r.y, r.lse, args);
   return r;
@@ -413,8 +424,8 @@ std::atomic<bool> g_flash_attention{[] {
 void set_flash_attention(bool on) { g_flash_attention = on; }
 
 bool flash_attention_applies(const Tensor& q) {
-  return g_flash_attention.load(std::memory_order_relaxed) && q.defined() && q.device().is_cuda() &&
-         q.dtype() == DType::bf16 && q.dim() >= 2 && q.size(-1) == 64 && q.size(-2) > 0 && q.numel() > 0;
+  return g_flash_attention.load(std::memory_order_relaxed) && q.defined() && q.device().is_cuda() && q.dtype() == DType::bf16 &&
+         q.dim() >= 2 && q.size(-1) == 64 && q.size(-2) > 0 && q.numel() > 0;
 }
 
 FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask) {
@@ -429,8 +440,8 @@ FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
   return r;
 }
 
-FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                                    const Tensor& lse, const Tensor& grad, const SoftmaxArgs& mask) {
+FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                                    const Tensor& grad, const SoftmaxArgs& mask) {
   check_same("flash_attention_backward", q, grad);
   FlashGrads g{empty(q.shape(), q.dtype(), q.device()), empty(k.shape(), k.dtype(), k.device()),
                empty(v.shape(), v.dtype(), v.device())};
@@ -442,11 +453,10 @@ FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tens
 
 Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args) {
   check_float("softmax_from_lse", x);
-  TTT_CHECK(lse.defined() && lse.device() == x.device() && lse.dtype() == stat_dtype(x), "softmax_from_lse",
-            "lse must be ", dtype_name(stat_dtype(x)), " on ", x.device().str(), " for ", x.describe(), ", got ",
-            lse.describe());
-  TTT_CHECK(!args.log && x.dim() >= 1 && lse.shape() == without_last(x.shape()), "softmax_from_lse",
-            "needs one lse per row of ", x.describe(), ", got ", lse.describe());
+  TTT_CHECK(lse.defined() && lse.device() == x.device() && lse.dtype() == stat_dtype(x), "softmax_from_lse", "lse must be ",
+            dtype_name(stat_dtype(x)), " on ", x.device().str(), " for ", x.describe(), ", got ", lse.describe());
+  TTT_CHECK(!args.log && x.dim() >= 1 && lse.shape() == without_last(x.shape()), "softmax_from_lse", "needs one lse per row of ",
+            x.describe(), ", got ", lse.describe());
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   if (!skip_kernel(y)) TTT_RUN_KERNEL(x, softmax_from_lse, x, lse, y, args);
   return y;
@@ -461,8 +471,8 @@ Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& 
 static void check_norm_param(const char* op, const Tensor& p, const Tensor& x, const char* what) {
   if (!p.defined()) return;
   check_same(op, x, p);
-  TTT_CHECK(p.dim() == 1 && p.size(0) == x.size(-1), op, what, " must be [", x.size(-1), "] for input ",
-            x.describe(), ", got ", p.describe());
+  TTT_CHECK(p.dim() == 1 && p.size(0) == x.size(-1), op, what, " must be [", x.size(-1), "] for input ", x.describe(), ", got ",
+            p.describe());
 }
 
 LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
@@ -476,11 +486,10 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bia
   return r;
 }
 
-LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                                   const Tensor& mean, const Tensor& rstd, bool want_weight, bool want_bias) {
+LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd, bool want_weight, bool want_bias) {
   const int64_t d = x.size(-1);
-  LayerNormGrads g{empty(x.shape(), x.dtype(), x.device()),
-                   want_weight ? zeros({d}, x.dtype(), x.device()) : Tensor(),
+  LayerNormGrads g{empty(x.shape(), x.dtype(), x.device()), want_weight ? zeros({d}, x.dtype(), x.device()) : Tensor(),
                    want_bias ? zeros({d}, x.dtype(), x.device()) : Tensor()};
   if (!skip_kernel(g.x)) TTT_RUN_KERNEL(x, layer_norm_backward, grad, x, weight, mean, rstd, g.x, g.weight, g.bias);
   return g;
@@ -495,10 +504,8 @@ RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   return r;
 }
 
-RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
-                               bool want_weight) {
-  RmsNormGrads g{empty(x.shape(), x.dtype(), x.device()),
-                 want_weight ? zeros({x.size(-1)}, x.dtype(), x.device()) : Tensor()};
+RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd, bool want_weight) {
+  RmsNormGrads g{empty(x.shape(), x.dtype(), x.device()), want_weight ? zeros({x.size(-1)}, x.dtype(), x.device()) : Tensor()};
   if (!skip_kernel(g.x)) TTT_RUN_KERNEL(x, rms_norm_backward, grad, x, weight, rstd, g.x, g.weight);
   return g;
 }
@@ -524,8 +531,9 @@ HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tens
   TTT_CHECK(x.dim() >= 3 && x.size(-1) >= 2, "unbiased_head_norm",
             "expected x [..., H, L, d] with d >= 2 (the std is unbiased), got ", x.describe());
   const Shape per_head{x.size(-3), x.size(-1)};
-  TTT_CHECK(weight.shape() == per_head && bias.shape() == per_head, "unbiased_head_norm", "weight and bias must be [H, d] = ",
-            shape_str(per_head), " for x ", x.describe(), ", got ", weight.describe(), " and ", bias.describe());
+  TTT_CHECK(weight.shape() == per_head && bias.shape() == per_head, "unbiased_head_norm",
+            "weight and bias must be [H, d] = ", shape_str(per_head), " for x ", x.describe(), ", got ", weight.describe(),
+            " and ", bias.describe());
   HeadNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device()),
                 empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, unbiased_head_norm, x, weight, bias, eps, r.y, r.mean, r.std_dev);
@@ -534,7 +542,7 @@ HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tens
 
 // The weight's gradient is the per-head sum of g xhat over every other dim, the bias's that of g.
 HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                                       const Tensor& std_dev, double eps, bool want_weight, bool want_bias) {
+                                          const Tensor& std_dev, double eps, bool want_weight, bool want_bias) {
   Tensor gx = empty(x.shape(), x.dtype(), x.device());
   Tensor gxhat = want_weight ? empty(x.shape(), x.dtype(), x.device()) : Tensor();  // undefined: not written
   if (!skip_kernel(gx)) TTT_RUN_KERNEL(x, unbiased_head_norm_backward, grad, x, weight, mean, std_dev, eps, gx, gxhat);
@@ -555,8 +563,8 @@ CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64
   if (!skip_kernel(row_loss)) {
     if (logits.device().is_cpu())  // targets outside [0, V) that are not ignore_index are user errors
       for (int64_t t : targets.to_vector<int64_t>())
-        TTT_CHECK(t == ignore_index || (t >= 0 && t < logits.size(1)), "cross_entropy", "target ", t,
-                  " is outside [0, ", logits.size(1), ") and is not the ignore index ", ignore_index);
+        TTT_CHECK(t == ignore_index || (t >= 0 && t < logits.size(1)), "cross_entropy", "target ", t, " is outside [0, ",
+                  logits.size(1), ") and is not the ignore index ", ignore_index);
     TTT_RUN_KERNEL(logits, cross_entropy, logits, targets, ignore_index, row_loss, row_valid, lse);
   }
   Tensor count = reduce(ReduceOp::sum, row_valid, {}, false);
@@ -567,8 +575,8 @@ CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
                               const Tensor& count, const Tensor& grad_loss) {
-  Tensor scale = binary(BinaryOp::div, grad_loss,
-                        binary(BinaryOp::maximum, count, scalar_tensor(1, count.dtype(), count.device())));
+  Tensor scale =
+      binary(BinaryOp::div, grad_loss, binary(BinaryOp::maximum, count, scalar_tensor(1, count.dtype(), count.device())));
   Tensor g = empty(logits.shape(), logits.dtype(), logits.device());
   if (!skip_kernel(g)) TTT_RUN_KERNEL(logits, cross_entropy_backward, logits, targets, ignore_index, lse, scale, g);
   return g;
@@ -578,8 +586,8 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
   check_float("rope", x);
   check_index("rope", positions, x);
   TTT_CHECK(x.dim() >= 2 && x.size(-1) % 2 == 0, "rope", "expected [..., L, d] with even d, got ", x.describe());
-  TTT_CHECK(positions.dim() == 1 && positions.size(0) == x.size(-2), "rope", "positions must be [L] = [",
-            x.size(-2), "] for ", x.describe(), ", got ", positions.describe());
+  TTT_CHECK(positions.dim() == 1 && positions.size(0) == x.size(-2), "rope", "positions must be [L] = [", x.size(-2), "] for ",
+            x.describe(), ", got ", positions.describe());
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   if (!skip_kernel(out)) TTT_RUN_KERNEL(x, rope, x, positions, theta, inverse, out);
   return out;

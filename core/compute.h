@@ -53,7 +53,9 @@ Tensor softmax(const Tensor& x, const SoftmaxArgs& args);  // over the last dim 
 Tensor softmax_backward(const Tensor& grad, const Tensor& y, const SoftmaxArgs& args);
 // A masked softmax and each row's log-sum-exp (the scaled scores' over the open entries), from
 // which softmax_from_lse rebuilds y later without a pass for the max and the sum.
-struct SoftmaxOut { Tensor y, lse; };
+struct SoftmaxOut {
+  Tensor y, lse;
+};
 SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
 
 // Flash attention (core/cuda/flash_attention.cu): softmax(mask.scale q k^T, masked) v for q, k, v
@@ -61,41 +63,58 @@ SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
 // and not switched off (set_flash_attention(false) or TTT_FLASH_ATTENTION=0 in the environment).
 bool flash_attention_applies(const Tensor& q);
 void set_flash_attention(bool on);
-struct FlashOut { Tensor out, lse; };  // lse [..., S] f32: what backward rebuilds the weights from
+struct FlashOut {
+  Tensor out, lse;
+};  // lse [..., S] f32: what backward rebuilds the weights from
 FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask);
-struct FlashGrads { Tensor q, k, v; };
-FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                                    const Tensor& lse, const Tensor& grad, const SoftmaxArgs& mask);
+struct FlashGrads {
+  Tensor q, k, v;
+};
+FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                                    const Tensor& grad, const SoftmaxArgs& mask);
 Tensor softmax_from_lse(const Tensor& x, const Tensor& lse, const SoftmaxArgs& args);
 
-struct LayerNormOut { Tensor y, mean, rstd; };
+struct LayerNormOut {
+  Tensor y, mean, rstd;
+};
 LayerNormOut layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
-struct LayerNormGrads { Tensor x, weight, bias; };
-LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                                   const Tensor& mean, const Tensor& rstd, bool want_weight,
-                                   bool want_bias);
-struct RmsNormOut { Tensor y, rstd; };
+struct LayerNormGrads {
+  Tensor x, weight, bias;
+};
+LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd, bool want_weight, bool want_bias);
+struct RmsNormOut {
+  Tensor y, rstd;
+};
 RmsNormOut rms_norm(const Tensor& x, const Tensor& weight, double eps);
-struct RmsNormGrads { Tensor x, weight; };
-RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                               const Tensor& rstd, bool want_weight);
+struct RmsNormGrads {
+  Tensor x, weight;
+};
+RmsNormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd, bool want_weight);
 // The TTT layer's row norms (docs/spec/TTT_SPEC.md E1a, E2a; core/backend_interface.inc says what they keep).
-struct L2NormalizeOut { Tensor y, den; };
+struct L2NormalizeOut {
+  Tensor y, den;
+};
 L2NormalizeOut l2_normalize(const Tensor& x, double eps);
 Tensor l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& den, double eps);
-struct HeadNormOut { Tensor y, mean, std_dev; };
+struct HeadNormOut {
+  Tensor y, mean, std_dev;
+};
 HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
-struct HeadNormGrads { Tensor x, weight, bias; };
-HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                                       const Tensor& mean, const Tensor& std_dev, double eps, bool want_weight,
-                                       bool want_bias);
+struct HeadNormGrads {
+  Tensor x, weight, bias;
+};
+HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                          const Tensor& std_dev, double eps, bool want_weight, bool want_bias);
 
 // loss: mean over rows whose target is not ignore_index (0 when every row is ignored);
 // count: the number of such rows, as a one-element tensor (kept on the device).
-struct CrossEntropyOut { Tensor loss, lse, count; };
+struct CrossEntropyOut {
+  Tensor loss, lse, count;
+};
 CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index);
-Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
-                              const Tensor& lse, const Tensor& count, const Tensor& grad_loss);
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
+                              const Tensor& count, const Tensor& grad_loss);
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse);
 

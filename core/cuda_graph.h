@@ -37,8 +37,8 @@ class CudaGraph {
   bool captured() const { return exec_ != nullptr; }
 
  private:
-  void* stream_ = nullptr;  // cudaStream_t of the capture and the replays
-  void* exec_ = nullptr;    // cudaGraphExec_t
+  [[maybe_unused]] void* stream_ = nullptr;  // cudaStream_t of the capture and the replays (unused without CUDA)
+  void* exec_ = nullptr;                     // cudaGraphExec_t
   std::vector<Tensor> constants_;
 };
 

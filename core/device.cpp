@@ -13,17 +13,19 @@ Device Device::parse(const std::string& s) {
       size_t used = 0;
       int i = std::stoi(s.substr(5), &used);
       if (used == s.size() - 5 && i >= 0) return cuda(i);
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
   }
   fail("Device::parse", "unknown device '" + s + "' (expected cpu, cuda, cuda:N or meta)");
 }
 
 std::string Device::str() const {
   switch (kind) {
-    case Kind::cpu: return "cpu";
-    case Kind::meta: return "meta";
-    case Kind::cuda: return "cuda:" + std::to_string(index);
+    case Kind::cpu:
+      return "cpu";
+    case Kind::meta:
+      return "meta";
+    case Kind::cuda:
+      return "cuda:" + std::to_string(index);
   }
   return "?";
 }

@@ -16,8 +16,6 @@ std::string ErrorContext::current() {
   return s + ": ";
 }
 
-void fail(const std::string& op, const std::string& what) {
-  throw Error(ErrorContext::current() + op + ": " + what);
-}
+void fail(const std::string& op, const std::string& what) { throw Error(ErrorContext::current() + op + ": " + what); }
 
 }  // namespace ttt

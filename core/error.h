@@ -37,7 +37,7 @@ std::string cat_str(const Args&... args) {
 
 }  // namespace ttt
 
-#define TTT_CHECK(cond, op, ...)                          \
-  do {                                                    \
+#define TTT_CHECK(cond, op, ...)                                 \
+  do {                                                           \
     if (!(cond)) ::ttt::fail((op), ::ttt::cat_str(__VA_ARGS__)); \
   } while (0)

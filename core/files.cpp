@@ -47,8 +47,8 @@ std::string read_regular_file(const std::string& path, const std::string& what, 
   in.seekg(0);
   std::string bytes(size, '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(size));
-  TTT_CHECK(static_cast<uint64_t>(in.gcount()) == size, what, "reading '", path, "' stopped after ", in.gcount(),
-            " of ", size, " bytes");
+  TTT_CHECK(static_cast<uint64_t>(in.gcount()) == size, what, "reading '", path, "' stopped after ", in.gcount(), " of ", size,
+            " bytes");
   return bytes;
 }
 

@@ -39,7 +39,7 @@ TTT_HALF_HD float bf16_to_float(uint16_t h) { return bits_float(static_cast<uint
 TTT_HALF_HD uint16_t float_to_bf16(float f) {
   uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+  u += 0x7fffu + ((u >> 16) & 1u);                                                      // round to nearest, ties to even
   return static_cast<uint16_t>(u >> 16);
 }
 
@@ -52,7 +52,9 @@ struct bf16 {
   template <class T>
   explicit TTT_HALF_HD bf16(T v) : bits(float_to_bf16(static_cast<float>(v))) {}
   template <class T>
-  explicit TTT_HALF_HD operator T() const { return static_cast<T>(to_float()); }
+  explicit TTT_HALF_HD operator T() const {
+    return static_cast<T>(to_float());
+  }
   TTT_HALF_HD float to_float() const { return bf16_to_float(bits); }
 };
 static_assert(sizeof(bf16) == 2, "bf16 must be two bytes");
@@ -62,7 +64,7 @@ static_assert(sizeof(bf16) == 2, "bf16 must be two bytes");
 inline float round_to_tf32(float f) {
   uint32_t u = float_bits(f);
   if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf / NaN
-  u += 0xfffu + ((u >> 13) & 1u);                   // drop 13 mantissa bits, ties to even
+  u += 0xfffu + ((u >> 13) & 1u);                  // drop 13 mantissa bits, ties to even
   return bits_float(u & ~0x1fffu);
 }
 inline float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
@@ -72,7 +74,7 @@ inline float f16_to_float(uint16_t h) {
   const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
   if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (man << 13));  // inf / NaN
   if (exp != 0) return bits_float(sign | ((exp + 112) << 23) | (man << 13));
-  if (man == 0) return bits_float(sign);                                  // signed zero
+  if (man == 0) return bits_float(sign);  // signed zero
   // subnormal: value = man * 2^-24
   float v = static_cast<float>(man) * (1.0f / 16777216.0f);
   return sign ? -v : v;
@@ -82,7 +84,7 @@ inline uint16_t float_to_f16(float f) {
   const uint32_t u = float_bits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (a > 0x7f800000u) return sign | 0x7e00u;   // NaN
   if (a >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: infinity
   if (a < 0x38800000u) {                        // below the smallest normal 2^-14: subnormal or zero
     // scale so that the result's integer part is the 10-bit mantissa, rounding half to even

@@ -33,8 +33,8 @@ BroadcastArgs make_broadcast_args(const Shape& out, const Shape& a, const Shape&
       vb.push_back(sb[i]);
     }
   }
-  TTT_CHECK(shape.size() <= kMaxDims, op, "broadcast of ", shape_str(a), " and ", shape_str(b),
-            " needs more than ", kMaxDims, " dims");
+  TTT_CHECK(shape.size() <= kMaxDims, op, "broadcast of ", shape_str(a), " and ", shape_str(b), " needs more than ", kMaxDims,
+            " dims");
   args.rank = static_cast<int>(shape.size());
   for (int i = 0; i < args.rank; ++i) {
     args.shape[i] = shape[i];
@@ -47,9 +47,12 @@ BroadcastArgs make_broadcast_args(const Shape& out, const Shape& a, const Shape&
 DimView dim_view(const Shape& s, int64_t dim) {
   DimView v;
   for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
-    if (i < dim) v.outer *= s[i];
-    else if (i == dim) v.dim = s[i];
-    else v.inner *= s[i];
+    if (i < dim)
+      v.outer *= s[i];
+    else if (i == dim)
+      v.dim = s[i];
+    else
+      v.inner *= s[i];
   }
   return v;
 }

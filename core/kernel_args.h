@@ -38,11 +38,11 @@ struct DimView {
 // blocked entries get probability exactly 0, which is what adding -1e9 before the softmax gives
 // (exp underflows to 0), without materialising a mask or a scaled copy of the scores.
 struct SoftmaxArgs {
-  bool log = false;      // log-softmax (no scale or mask)
+  bool log = false;  // log-softmax (no scale or mask)
   double scale = 1.0;
-  int64_t queries = 0;   // rows per score matrix; 0: no mask
-  bool causal = false;   // block j > i
-  int64_t context = 0;   // > 0: also block i - j >= context, and j - i >= context when not causal
+  int64_t queries = 0;  // rows per score matrix; 0: no mask
+  bool causal = false;  // block j > i
+  int64_t context = 0;  // > 0: also block i - j >= context, and j - i >= context when not causal
   // > 0 with causal: row i touches only the columns of the blocks of `block` rows up to its own,
   // j < min(S, (i / block + 1) block); the rest of the row is neither read nor written (the
   // attention op's block-causal scratch, autograd/ops_attention.cpp).
@@ -64,7 +64,8 @@ inline SoftmaxArgs attention_softmax_args(int64_t S, double scale, bool causal, 
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-inline bool attention_blocked(const SoftmaxArgs& a, int64_t i, int64_t j) {
+    inline bool
+    attention_blocked(const SoftmaxArgs& a, int64_t i, int64_t j) {
   if (a.queries == 0) return false;
   if (a.causal && j > i) return true;
   return a.context > 0 && (i - j >= a.context || (!a.causal && j - i >= a.context));
@@ -74,7 +75,8 @@ inline bool attention_blocked(const SoftmaxArgs& a, int64_t i, int64_t j) {
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-inline int64_t softmax_columns(const SoftmaxArgs& a, int64_t i, int64_t d) {
+    inline int64_t
+    softmax_columns(const SoftmaxArgs& a, int64_t i, int64_t d) {
   if (a.queries == 0 || !a.causal || a.block <= 0) return d;
   const int64_t end = (i / a.block + 1) * a.block;
   return end < d ? end : d;

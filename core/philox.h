@@ -10,7 +10,9 @@
 
 namespace ttt::philox {
 
-struct U4 { uint32_t x, y, z, w; };
+struct U4 {
+  uint32_t x, y, z, w;
+};
 
 TTT_HD uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t* hi) {
   uint64_t p = static_cast<uint64_t>(a) * b;
@@ -33,9 +35,7 @@ TTT_HD U4 philox4x32_10(uint64_t counter, uint64_t seed) {
 }
 
 // Uniform in [0, 1) with 24 random bits (exact in float).
-TTT_HD double uniform(uint64_t counter, uint64_t seed) {
-  return (philox4x32_10(counter, seed).x >> 8) * (1.0 / 16777216.0);
-}
+TTT_HD double uniform(uint64_t counter, uint64_t seed) { return (philox4x32_10(counter, seed).x >> 8) * (1.0 / 16777216.0); }
 
 // Standard normal by Box-Muller on two 32-bit uniforms from one Philox block.
 TTT_HD double normal(uint64_t counter, uint64_t seed) {

@@ -127,8 +127,10 @@ KernelTimer::~KernelTimer() {
   --s.open_timers;
   if (record_ < 0 || generation_ != s.generation) return;  // reset() ran while it was open
   Record& r = s.records[static_cast<size_t>(record_)];
-  if (r.start != nullptr) cuda::event_record(r.end);
-  else r.cpu_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - cpu_start_).count();
+  if (r.start != nullptr)
+    cuda::event_record(r.end);
+  else
+    r.cpu_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - cpu_start_).count();
 }
 
 void reset() { forget_records(state()); }

@@ -19,7 +19,7 @@
 
 namespace ttt::profile {
 
-bool enabled();  // TTT_PROFILE is set and not "0", unless set_enabled said otherwise
+bool enabled();             // TTT_PROFILE is set and not "0", unless set_enabled said otherwise
 void set_enabled(bool on);  // for programs and tests that profile without the environment variable
 
 // Pushes a label onto the region stack for its lifetime (no-op when profiling is off).

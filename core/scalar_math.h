@@ -27,7 +27,9 @@ TTT_HD float m_abs(float x) { return fabsf(x); }
 TTT_HD double m_abs(double x) { return fabs(x); }
 
 template <class T>
-TTT_HD T sigmoid(T x) { return T(1) / (T(1) + m_exp(-x)); }
+TTT_HD T sigmoid(T x) {
+  return T(1) / (T(1) + m_exp(-x));
+}
 
 // gelu, tanh approximation. u = k (x + c x^3), t = tanh(u).
 template <class T>
@@ -41,7 +43,9 @@ TTT_HD GeluParts<T> gelu_parts(T x) {
   return {m_tanh(u), k * (T(1) + T(3) * c * x * x)};
 }
 template <class T>
-TTT_HD T gelu(T x) { return T(0.5) * x * (T(1) + gelu_parts(x).t); }
+TTT_HD T gelu(T x) {
+  return T(0.5) * x * (T(1) + gelu_parts(x).t);
+}
 // gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) u'
 template <class T>
 TTT_HD T gelu_grad(T x) {
@@ -60,29 +64,48 @@ TTT_HD T gelu_grad2(T x) {
 template <class T>
 TTT_HD T unary(UnaryOp op, T x, T a, T b) {
   switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::exp: return m_exp(x);
-    case UnaryOp::log: return m_log(x);
-    case UnaryOp::sqrt: return m_sqrt(x);
-    case UnaryOp::rsqrt: return T(1) / m_sqrt(x);
-    case UnaryOp::tanh: return m_tanh(x);
-    case UnaryOp::sigmoid: return sigmoid(x);
-    case UnaryOp::silu: return x * sigmoid(x);
+    case UnaryOp::neg:
+      return -x;
+    case UnaryOp::exp:
+      return m_exp(x);
+    case UnaryOp::log:
+      return m_log(x);
+    case UnaryOp::sqrt:
+      return m_sqrt(x);
+    case UnaryOp::rsqrt:
+      return T(1) / m_sqrt(x);
+    case UnaryOp::tanh:
+      return m_tanh(x);
+    case UnaryOp::sigmoid:
+      return sigmoid(x);
+    case UnaryOp::silu:
+      return x * sigmoid(x);
     case UnaryOp::silu_grad: {
       T s = sigmoid(x);
       return s * (T(1) + x * (T(1) - s));
     }
-    case UnaryOp::gelu: return gelu(x);
-    case UnaryOp::gelu_grad: return gelu_grad(x);
-    case UnaryOp::gelu_grad2: return gelu_grad2(x);
-    case UnaryOp::abs: return m_abs(x);
-    case UnaryOp::sign: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
-    case UnaryOp::square: return x * x;
-    case UnaryOp::reciprocal: return T(1) / x;
-    case UnaryOp::pow_scalar: return m_pow(x, a);
-    case UnaryOp::clamp: return x < a ? a : (x > b ? b : x);
-    case UnaryOp::in_range: return (x >= a && x <= b) ? T(1) : T(0);
-    case UnaryOp::affine: return a * x + b;
+    case UnaryOp::gelu:
+      return gelu(x);
+    case UnaryOp::gelu_grad:
+      return gelu_grad(x);
+    case UnaryOp::gelu_grad2:
+      return gelu_grad2(x);
+    case UnaryOp::abs:
+      return m_abs(x);
+    case UnaryOp::sign:
+      return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case UnaryOp::square:
+      return x * x;
+    case UnaryOp::reciprocal:
+      return T(1) / x;
+    case UnaryOp::pow_scalar:
+      return m_pow(x, a);
+    case UnaryOp::clamp:
+      return x < a ? a : (x > b ? b : x);
+    case UnaryOp::in_range:
+      return (x >= a && x <= b) ? T(1) : T(0);
+    case UnaryOp::affine:
+      return a * x + b;
   }
   return x;
 }
@@ -90,15 +113,24 @@ TTT_HD T unary(UnaryOp op, T x, T a, T b) {
 template <class T>
 TTT_HD T binary(BinaryOp op, T x, T y) {
   switch (op) {
-    case BinaryOp::add: return x + y;
-    case BinaryOp::sub: return x - y;
-    case BinaryOp::mul: return x * y;
-    case BinaryOp::div: return x / y;
-    case BinaryOp::pow: return m_pow(x, y);
-    case BinaryOp::maximum: return x > y ? x : y;
-    case BinaryOp::minimum: return x < y ? x : y;
-    case BinaryOp::eq: return x == y ? T(1) : T(0);
-    case BinaryOp::gt: return x > y ? T(1) : T(0);
+    case BinaryOp::add:
+      return x + y;
+    case BinaryOp::sub:
+      return x - y;
+    case BinaryOp::mul:
+      return x * y;
+    case BinaryOp::div:
+      return x / y;
+    case BinaryOp::pow:
+      return m_pow(x, y);
+    case BinaryOp::maximum:
+      return x > y ? x : y;
+    case BinaryOp::minimum:
+      return x < y ? x : y;
+    case BinaryOp::eq:
+      return x == y ? T(1) : T(0);
+    case BinaryOp::gt:
+      return x > y ? T(1) : T(0);
   }
   return x;
 }
@@ -106,7 +138,9 @@ TTT_HD T binary(BinaryOp op, T x, T y) {
 // The SwiGLU gate y = silu(a) b and its gradients for an incoming gradient g:
 // dy/da = b silu'(a) = b s (1 + a (1 - s)), dy/db = silu(a) = a s, with s = sigmoid(a).
 template <class T>
-TTT_HD T swiglu(T a, T b) { return a * sigmoid(a) * b; }
+TTT_HD T swiglu(T a, T b) {
+  return a * sigmoid(a) * b;
+}
 template <class T>
 TTT_HD void swiglu_grads(T a, T b, T g, T& da, T& db) {
   const T s = sigmoid(a);

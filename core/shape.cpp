@@ -20,8 +20,8 @@ std::string shape_str(const Shape& s) {
 
 int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
   int64_t d = dim < 0 ? dim + rank : dim;
-  TTT_CHECK(d >= 0 && d < rank, op, "dim ", dim, " is out of range for a tensor of rank ", rank,
-            " (valid: ", -rank, " .. ", rank - 1, ")");
+  TTT_CHECK(d >= 0 && d < rank, op, "dim ", dim, " is out of range for a tensor of rank ", rank, " (valid: ", -rank, " .. ",
+            rank - 1, ")");
   return d;
 }
 
@@ -31,8 +31,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    TTT_CHECK(da == db || da == 1 || db == 1, op, "shapes ", shape_str(a), " and ", shape_str(b),
-              " cannot be broadcast (dim ", i, ": ", da, " vs ", db, ")");
+    TTT_CHECK(da == db || da == 1 || db == 1, op, "shapes ", shape_str(a), " and ", shape_str(b), " cannot be broadcast (dim ", i,
+              ": ", da, " vs ", db, ")");
     out[i] = da == 1 ? db : da;
   }
   return out;

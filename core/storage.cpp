@@ -57,20 +57,20 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
     } while (!g_meta_current.compare_exchange_weak(now, next));
     now = next;
     size_t peak = g_meta_peak.load();
-    while (now > peak && !g_meta_peak.compare_exchange_weak(peak, now)) {
-    }
+    while (now > peak && !g_meta_peak.compare_exchange_weak(peak, now)) {}
   }
 }
 
 Storage::~Storage() {
   if (device_.is_meta()) {
     size_t now = g_meta_current.load();
-    while (!g_meta_current.compare_exchange_weak(now, now > bytes_ ? now - bytes_ : 0)) {
-    }
+    while (!g_meta_current.compare_exchange_weak(now, now > bytes_ ? now - bytes_ : 0)) {}
   }
   if (!data_) return;
-  if (device_.is_cpu()) cpu_free(data_);
-  else if (device_.is_cuda()) cuda::device_free(data_);
+  if (device_.is_cpu())
+    cpu_free(data_);
+  else if (device_.is_cuda())
+    cuda::device_free(data_);
 }
 
 }  // namespace ttt

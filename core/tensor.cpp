@@ -68,8 +68,7 @@ static DType dtype_of() {
 
 template <class T>
 T* Tensor::data() const {
-  TTT_CHECK(dtype() == dtype_of<T>(), "Tensor::data", "requested ", dtype_name(dtype_of<T>()),
-            " elements from ", describe());
+  TTT_CHECK(dtype() == dtype_of<T>(), "Tensor::data", "requested ", dtype_name(dtype_of<T>()), " elements from ", describe());
   return static_cast<T*>(raw_data());
 }
 template float* Tensor::data<float>() const;
@@ -135,7 +134,9 @@ template int64_t Tensor::item<int64_t>() const;
 
 // ---- factories ----
 static void check_backend(Device device, const char* op) {
-  if (device.is_cuda()) TTT_CHECK(cuda_available(), op, "device ", device.str(), " requested but no CUDA GPU is available (or this build has no CUDA)");
+  if (device.is_cuda())
+    TTT_CHECK(cuda_available(), op, "device ", device.str(),
+              " requested but no CUDA GPU is available (or this build has no CUDA)");
 }
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
@@ -150,7 +151,8 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 
 static void fill_on(const Tensor& t, double value) {
   if (t.numel() == 0 || t.device().is_meta()) return;
-  if (t.device().is_cpu()) cpu::fill(t, value);
+  if (t.device().is_cpu())
+    cpu::fill(t, value);
   else {
     profile::KernelTimer timer("fill", t.device());
     cuda::fill(t, value);
@@ -167,8 +169,8 @@ Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape,
 Tensor scalar_tensor(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
 
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
-  TTT_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape), "from_vector", values.size(),
-            " values given for shape ", shape_str(shape), " (", numel_of(shape), " elements)");
+  TTT_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape), "from_vector", values.size(), " values given for shape ",
+            shape_str(shape), " (", numel_of(shape), " elements)");
   Tensor host = empty(shape, DType::f64, Device::cpu());
   if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(double));
   return to_device(to_dtype(host, dtype), device);
@@ -233,7 +235,8 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   Tensor s = src;
   if (s.dtype() != dst.dtype()) s = to_dtype(s, dst.dtype());  // convert on the source device
   size_t bytes = s.numel() * dtype_size(s.dtype());
-  if (s.device().is_cpu() && dst.device().is_cpu()) std::memcpy(dst.raw_data(), s.raw_data(), bytes);
+  if (s.device().is_cpu() && dst.device().is_cpu())
+    std::memcpy(dst.raw_data(), s.raw_data(), bytes);
   else {
     profile::KernelTimer timer(s.device().is_cuda() && dst.device().is_cuda() ? "copy" : "copy to/from host",
                                s.device().is_cuda() ? s.device() : dst.device());
@@ -252,7 +255,8 @@ Tensor to_dtype(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
   Tensor out = empty(t.shape(), dtype, t.device());
   if (t.numel() == 0 || t.device().is_meta()) return out;
-  if (t.device().is_cpu()) cpu::cast(t, out);
+  if (t.device().is_cpu())
+    cpu::cast(t, out);
   else {
     profile::KernelTimer timer("cast", t.device());
     cuda::cast(t, out);
@@ -267,8 +271,8 @@ Tensor clone_data(const Tensor& t) {
 }
 
 Tensor view_shape(const Tensor& t, const Shape& shape) {
-  TTT_CHECK(numel_of(shape) == t.numel(), "view", "cannot view ", t.describe(), " as ", shape_str(shape),
-            " (", numel_of(shape), " elements)");
+  TTT_CHECK(numel_of(shape) == t.numel(), "view", "cannot view ", t.describe(), " as ", shape_str(shape), " (", numel_of(shape),
+            " elements)");
   return Tensor::make(t.storage(), t.storage_offset(), shape, t.dtype());
 }
 

@@ -48,7 +48,7 @@ class Tensor {
   bool requires_grad() const;
   // Marks a leaf as a variable whose .grad backward() should fill. Floating dtypes only.
   Tensor& set_requires_grad(bool on);
-  Tensor grad() const;         // undefined until a backward() reached this leaf
+  Tensor grad() const;  // undefined until a backward() reached this leaf
   void set_grad(const Tensor& g);
   std::shared_ptr<Node> grad_fn() const;  // the op that produced this tensor, null for leaves
   bool is_leaf() const { return grad_fn() == nullptr; }
@@ -110,9 +110,9 @@ Tensor cached_constant(const std::vector<double>& values, const Shape& shape, DT
 std::vector<Tensor> cached_constants();  // every constant in the cache now (what a CUDA graph keeps alive)
 
 // ---- data movement (no autograd) ----
-Tensor to_device(const Tensor& t, Device device);  // returns t itself when already there
-Tensor to_dtype(const Tensor& t, DType dtype);     // returns t itself when already that dtype
-Tensor clone_data(const Tensor& t);               // a fresh copy, same device and dtype
+Tensor to_device(const Tensor& t, Device device);      // returns t itself when already there
+Tensor to_dtype(const Tensor& t, DType dtype);         // returns t itself when already that dtype
+Tensor clone_data(const Tensor& t);                    // a fresh copy, same device and dtype
 void copy_into(const Tensor& dst, const Tensor& src);  // same shape; any devices; converts dtype
 
 // A view of the same storage with another shape (numel must match). No autograd.

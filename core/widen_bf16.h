@@ -30,13 +30,17 @@ constexpr bool takes_bf16(bool cuda, std::string_view kernel) {
 
 inline bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::bf16; }
 template <class A>
-bool is_bf16(const A&) { return false; }
+bool is_bf16(const A&) {
+  return false;
+}
 
 // Hands the kernel f32 copies of the bf16 tensors and rounds them back when done.
 class Widened {
  public:
   template <class A>
-  const A& arg(const A& a) { return a; }
+  const A& arg(const A& a) {
+    return a;
+  }
   Tensor arg(const Tensor& t) {
     if (!is_bf16(t)) return t;
     Tensor wide = to_dtype(t, DType::f32);
@@ -46,8 +50,10 @@ class Widened {
   void narrow() {
     for (auto& [narrow, wide] : pairs_) {
       if (wide.numel() == 0 || wide.device().is_meta()) continue;
-      if (wide.device().is_cpu()) cpu::cast(wide, narrow);
-      else cuda::cast(wide, narrow);
+      if (wide.device().is_cpu())
+        cpu::cast(wide, narrow);
+      else
+        cuda::cast(wide, narrow);
     }
   }
 

@@ -27,22 +27,19 @@ inline void config(const std::string& input) {
   }
   try {
     parse_config(input, "fuzz", overrides);
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 inline void safetensors(const std::string& input) {
   try {
     nn::parse_safetensors(input, "fuzz");
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 inline void tokens(const std::string& input) {
   try {
     parse_token_file(input, "fuzz");
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 }  // namespace ttt::fuzz

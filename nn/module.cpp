@@ -23,8 +23,8 @@ void Module::check_new_name(const std::string& name) const {
   auto taken = [&](const auto& list) {
     return std::any_of(list.begin(), list.end(), [&](const auto& e) { return e.first == name; });
   };
-  TTT_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "register", "name '", name,
-            "' is already registered in ", where);
+  TTT_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "register", "name '", name, "' is already registered in ",
+            where);
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor value, bool requires_grad) {
@@ -47,8 +47,8 @@ Tensor Module::register_buffer(const std::string& name, Tensor value, bool persi
 void Module::adopt(const std::string& name, std::shared_ptr<Module> child) {
   check_new_name(name);
   TTT_CHECK(child != nullptr, "register_module", "module '", name, "' is null");
-  TTT_CHECK(child->parent_ == nullptr, "register_module", "module '", name, "' (", child->kind(),
-            ") already belongs to '", child->path(), "'");
+  TTT_CHECK(child->parent_ == nullptr, "register_module", "module '", name, "' (", child->kind(), ") already belongs to '",
+            child->path(), "'");
   child->parent_ = this;
   child->name_ = name;
   children_.emplace_back(name, std::move(child));
@@ -152,10 +152,10 @@ Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state
       continue;
     }
     if (it->second.shape() != t.shape())
-      report.mismatched.push_back(name + " (expected " + shape_str(t.shape()) + ", got " +
-                                  shape_str(it->second.shape()) + ")");
+      report.mismatched.push_back(name + " (expected " + shape_str(t.shape()) + ", got " + shape_str(it->second.shape()) + ")");
     else if (it->second.dtype() != t.dtype() && !allow_cast)
-      report.wrong_dtype.push_back(name + " (expected " + dtype_name(t.dtype()) + ", got " + dtype_name(it->second.dtype()) + ")");
+      report.wrong_dtype.push_back(name + " (expected " + dtype_name(t.dtype()) + ", got " + dtype_name(it->second.dtype()) +
+                                   ")");
     else
       to_copy.emplace_back(t, it->second);
     given.erase(it);
@@ -166,7 +166,6 @@ Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state
   return report;
 }
 
-Module::Scope::Scope(const Module& m)
-    : context_(m.kind() + (m.path().empty() ? "" : " '" + m.path() + "'")), region_(m.kind()) {}
+Module::Scope::Scope(const Module& m) : context_(m.kind() + (m.path().empty() ? "" : " '" + m.path() + "'")), region_(m.kind()) {}
 
 }  // namespace ttt::nn

@@ -51,7 +51,7 @@ class Module {
   int64_t num_parameters(bool trainable_only = false) const;
 
   // ---- state ----
-  void to(Device device);  // moves every parameter and buffer; handles stay valid
+  void to(Device device);      // moves every parameter and buffer; handles stay valid
   void to_dtype(DType dtype);  // converts every floating parameter and buffer (e.g. f64 for gradchecks)
   void train(bool on = true);
   void eval() { train(false); }
@@ -90,7 +90,7 @@ class Module {
                bool persistent_only) const;
 
   std::string kind_;
-  std::string name_;             // name under the parent ("" for a root)
+  std::string name_;  // name under the parent ("" for a root)
   const Module* parent_ = nullptr;
   bool training_ = true;
   std::vector<NamedTensor> params_;

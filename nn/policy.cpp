@@ -40,8 +40,8 @@ std::string PolicyReport::str() const {
   int64_t undecided = 0;
   for (const auto& p : params) undecided += p.rule < 0;
   if (undecided) os << "  " << undecided << " parameter(s) matched no rule and keep their default (trainable)\n";
-  os << "  trainable " << with_commas(trainable_elements) << " of " << with_commas(total_elements)
-     << " elements, frozen " << with_commas(total_elements - trainable_elements) << "\n";
+  os << "  trainable " << with_commas(trainable_elements) << " of " << with_commas(total_elements) << " elements, frozen "
+     << with_commas(total_elements - trainable_elements) << "\n";
   return os.str();
 }
 
@@ -59,22 +59,23 @@ PolicyReport apply_policy(Module& root, const RequiresGradPolicy& policy) {
       d.rule = static_cast<int>(i);
       d.trainable = policy.rules[i].requires_grad;
     }
-    if (d.rule >= 0) report.rules[d.rule].decided += 1;
-    else d.trainable = true;  // registration default
+    if (d.rule >= 0)
+      report.rules[d.rule].decided += 1;
+    else
+      d.trainable = true;  // registration default
     report.total_elements += d.elements;
     if (d.trainable) report.trainable_elements += d.elements;
     report.params.push_back(d);
   }
   for (size_t i = 0; i < report.rules.size(); ++i)
-    TTT_CHECK(report.rules[i].params > 0, "requires_grad policy",
-              "rule ", i, " (", report.rules[i].rule.str(), ") matches no parameter of ", root.kind(),
-              ". Parameter names look like '", infos.empty() ? std::string("<none>") : infos.front().name,
+    TTT_CHECK(report.rules[i].params > 0, "requires_grad policy", "rule ", i, " (", report.rules[i].rule.str(),
+              ") matches no parameter of ", root.kind(), ". Parameter names look like '",
+              infos.empty() ? std::string("<none>") : infos.front().name,
               "'; a rule that matches nothing usually means it was written for other names.\n", report.str());
   if (policy.expected_trainable && *policy.expected_trainable != report.trainable_elements)
     fail("requires_grad policy", cat_str("the policy leaves ", with_commas(report.trainable_elements),
-                                         " trainable elements but the config expects ",
-                                         with_commas(*policy.expected_trainable), " (difference ",
-                                         with_commas(report.trainable_elements - *policy.expected_trainable),
+                                         " trainable elements but the config expects ", with_commas(*policy.expected_trainable),
+                                         " (difference ", with_commas(report.trainable_elements - *policy.expected_trainable),
                                          ")\n", report.str(), parameter_table(root, 3)));
   for (size_t i = 0; i < infos.size(); ++i) infos[i].tensor.set_requires_grad(report.params[i].trainable);
   return report;
@@ -93,7 +94,8 @@ std::string parameter_table(const Module& root, int max_depth) {
   for (auto& [path, m] : root.named_modules()) {
     const int depth = path.empty() ? 0 : 1 + static_cast<int>(std::count(path.begin(), path.end(), '.'));
     has_children[path] = false;
-    if (!path.empty()) has_children[path.substr(0, path.find_last_of('.') == std::string::npos ? 0 : path.find_last_of('.'))] = true;
+    if (!path.empty())
+      has_children[path.substr(0, path.find_last_of('.') == std::string::npos ? 0 : path.find_last_of('.'))] = true;
     if (depth > max_depth) continue;
     rows[path] = {(path.empty() ? "<root>" : path.substr(path.find_last_of('.') + 1)) + " (" + m->kind() + ")", depth};
     order.push_back(path);

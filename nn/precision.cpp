@@ -22,8 +22,7 @@ Tensor autocast(const Tensor& t) {
 }
 
 Tensor like(const Tensor& p, const Tensor& x) {
-  if (!p.defined() || !x.defined() || p.dtype() == x.dtype() || !is_floating(p.dtype()) || !is_floating(x.dtype()))
-    return p;
+  if (!p.defined() || !x.defined() || p.dtype() == x.dtype() || !is_floating(p.dtype()) || !is_floating(x.dtype())) return p;
   return cast(p, x.dtype());
 }
 

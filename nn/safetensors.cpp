@@ -27,8 +27,7 @@ struct FileDType {
   int order;  // the Python package's dtype order; wider / later first in the file
 };
 
-const FileDType kDTypes[] = {{"F16", 2, 11}, {"BF16", 2, 12}, {"I32", 4, 13}, {"F32", 4, 15},
-                             {"F64", 8, 16}, {"I64", 8, 17}};
+const FileDType kDTypes[] = {{"F16", 2, 11}, {"BF16", 2, 12}, {"I32", 4, 13}, {"F32", 4, 15}, {"F64", 8, 16}, {"I64", 8, 17}};
 
 const FileDType* find_dtype(const std::string& name) {
   for (const auto& d : kDTypes)
@@ -38,11 +37,16 @@ const FileDType* find_dtype(const std::string& name) {
 
 std::string file_dtype_of(DType t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::f64: return "F64";
-    case DType::i32: return "I32";
-    case DType::i64: return "I64";
-    case DType::bf16: return "BF16";
+    case DType::f32:
+      return "F32";
+    case DType::f64:
+      return "F64";
+    case DType::i32:
+      return "I32";
+    case DType::i64:
+      return "I64";
+    case DType::bf16:
+      return "BF16";
   }
   return "?";
 }
@@ -132,20 +136,19 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 }
 
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
-                      const std::map<std::string, std::string>& metadata,
-                      const std::map<std::string, std::string>& store_as, bool with_checksums) {
+                      const std::map<std::string, std::string>& metadata, const std::map<std::string, std::string>& store_as,
+                      bool with_checksums) {
   struct Item {
     std::string name, dtype;
     Tensor t;
   };
   std::vector<Item> items;
   for (const auto& [name, t] : tensors) {
-    TTT_CHECK(t.defined() && !t.device().is_meta(), "save_safetensors", "tensor '", name, "' has no data (",
-              t.describe(), ")");
+    TTT_CHECK(t.defined() && !t.device().is_meta(), "save_safetensors", "tensor '", name, "' has no data (", t.describe(), ")");
     std::string dt = file_dtype_of(t.dtype());
     if (auto it = store_as.find(name); it != store_as.end()) {
-      TTT_CHECK((it->second == "F16" || it->second == "BF16") && t.dtype() == DType::f32, "save_safetensors",
-                "tensor '", name, "' can be stored as F16/BF16 only from f32, asked ", it->second, " for ", t.describe());
+      TTT_CHECK((it->second == "F16" || it->second == "BF16") && t.dtype() == DType::f32, "save_safetensors", "tensor '", name,
+                "' can be stored as F16/BF16 only from f32, asked ", it->second, " for ", t.describe());
       dt = it->second;
     }
     items.push_back({name, dt, t});
@@ -226,12 +229,13 @@ SafetensorsData parse_safetensors(const std::string& file, const std::string& so
       }
       continue;
     }
-    TTT_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"), where,
-              "tensor '", name, "' lacks dtype, shape or data_offsets");
+    TTT_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"), where, "tensor '", name,
+              "' lacks dtype, shape or data_offsets");
     TTT_CHECK(e["dtype"].is_string(), where, "tensor '", name, "': dtype is not a string");
     const std::string dt = e["dtype"].get<std::string>();
     const FileDType* fd = find_dtype(dt);
-    TTT_CHECK(fd != nullptr, where, "tensor '", name, "' has dtype ", dt, ", which ttt.cpp does not read (F32, F16, BF16, F64, I32, I64)");
+    TTT_CHECK(fd != nullptr, where, "tensor '", name, "' has dtype ", dt,
+              ", which ttt.cpp does not read (F32, F16, BF16, F64, I32, I64)");
     Shape shape;
     TTT_CHECK(e["shape"].is_array(), where, "tensor '", name, "': shape is not a list");
     int64_t count = 1;  // checked as it grows, so a hostile shape cannot overflow it
@@ -239,24 +243,24 @@ SafetensorsData parse_safetensors(const std::string& file, const std::string& so
       TTT_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where, "tensor '", name,
                 "' has a bad extent in its shape");
       const int64_t extent = d.get<int64_t>();
-      TTT_CHECK(extent <= (int64_t{1} << 40) && (count == 0 || extent <= (int64_t{1} << 50) / count), where,
-                "tensor '", name, "' has an implausible shape (extent ", extent, " after ", shape.size(), " dims)");
+      TTT_CHECK(extent <= (int64_t{1} << 40) && (count == 0 || extent <= (int64_t{1} << 50) / count), where, "tensor '", name,
+                "' has an implausible shape (extent ", extent, " after ", shape.size(), " dims)");
       count *= extent;
       shape.push_back(extent);
     }
     const auto& off = e["data_offsets"];
-    TTT_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), where,
-              "tensor '", name, "': data_offsets must be two non-negative integers");
+    TTT_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), where, "tensor '",
+              name, "': data_offsets must be two non-negative integers");
     const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
     TTT_CHECK(begin <= end && end <= data_size, where, "tensor '", name, "' spans bytes [", begin, ", ", end,
               ") but the data section has ", data_size, " bytes (truncated?)");
     const uint64_t expected = static_cast<uint64_t>(numel_of(shape)) * fd->size;
-    TTT_CHECK(end - begin == expected, where, "tensor '", name, "' of shape ", shape_str(shape), " and dtype ", dt,
-              " needs ", expected, " bytes, its offsets give ", end - begin);
+    TTT_CHECK(end - begin == expected, where, "tensor '", name, "' of shape ", shape_str(shape), " and dtype ", dt, " needs ",
+              expected, " bytes, its offsets give ", end - begin);
     if (auto c = checksums.find(name); c != checksums.end()) {
       const std::string got = crc32c_hex(data + begin, end - begin);
-      TTT_CHECK(got == c->second, where, "tensor '", name, "' fails its checksum (CRC-32C stored ", c->second, ", its bytes give ",
-                got, "): the file is damaged");
+      TTT_CHECK(got == c->second, where, "tensor '", name, "' fails its checksum (CRC-32C stored ", c->second,
+                ", its bytes give ", got, "): the file is damaged");
       ++out.checksummed;
     }
     spans.emplace_back(begin, end);
@@ -276,8 +280,8 @@ SafetensorsData parse_safetensors(const std::string& file, const std::string& so
     if (spans[i].first == spans[i].second) continue;  // an empty tensor occupies no bytes
     TTT_CHECK(spans[i].first >= at, where, "tensor '", span_names[i], "' starts at byte ", spans[i].first,
               ", inside the bytes of another tensor (overlapping data offsets)");
-    TTT_CHECK(spans[i].first == at, where, "bytes [", at, ", ", spans[i].first, ") of the data belong to no tensor (a hole before '",
-              span_names[i], "')");
+    TTT_CHECK(spans[i].first == at, where, "bytes [", at, ", ", spans[i].first,
+              ") of the data belong to no tensor (a hole before '", span_names[i], "')");
     at = spans[i].second;
   }
   TTT_CHECK(at == data_size, where, "the file has ", data_size - at, " bytes after the last tensor's data (trailing bytes)");

@@ -23,8 +23,8 @@ namespace ttt::nn {
 struct SafetensorsData {
   std::vector<NamedTensor> tensors;                // on the cpu, in file order
   std::map<std::string, std::string> file_dtypes;  // name -> "F32", "BF16", ...
-  std::map<std::string, std::string> metadata;   // without the checksum entries
-  size_t checksummed = 0;                         // tensors whose CRC-32C was stored and matched
+  std::map<std::string, std::string> metadata;     // without the checksum entries
+  size_t checksummed = 0;                          // tensors whose CRC-32C was stored and matched
 };
 
 inline constexpr const char* kChecksumPrefix = "crc32c.";
@@ -35,7 +35,8 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
                       const std::map<std::string, std::string>& metadata = {},
                       const std::map<std::string, std::string>& store_as = {}, bool with_checksums = false);
 
-// Reads a whole file (a regular file: a FIFO or device is refused, never waited on). A truncated or malformed file is a ttt::Error naming the file and the fault.
+// Reads a whole file (a regular file: a FIFO or device is refused, never waited on). A truncated or malformed file is a
+// ttt::Error naming the file and the fault.
 SafetensorsData load_safetensors(const std::string& path);
 // The same from bytes in memory; `source` names them in messages.
 SafetensorsData parse_safetensors(const std::string& bytes, const std::string& source);

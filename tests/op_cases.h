@@ -36,10 +36,16 @@ inline Tensor make_input(const Shape& shape, Domain domain, DType dtype, Device 
     const double sign = s[i] < 0.5 ? -1.0 : 1.0;
     double& x = u[i];
     switch (domain) {
-      case Domain::any: x = 4 * x - 2; break;                // (-2, 2)
-      case Domain::positive: x = 0.5 + 1.5 * x; break;       // (0.5, 2)
-      case Domain::nonzero: x = sign * (0.2 + 1.8 * x); break;  // |x| in (0.2, 2)
-      case Domain::clamp_safe:                               // |x| away from the bounds 0.5
+      case Domain::any:
+        x = 4 * x - 2;
+        break;  // (-2, 2)
+      case Domain::positive:
+        x = 0.5 + 1.5 * x;
+        break;  // (0.5, 2)
+      case Domain::nonzero:
+        x = sign * (0.2 + 1.8 * x);
+        break;                  // |x| in (0.2, 2)
+      case Domain::clamp_safe:  // |x| away from the bounds 0.5
         x = sign * (x < 0.5 ? 0.1 + 0.6 * x : 0.6 + 1.8 * (x - 0.5));
         break;
     }
@@ -133,22 +139,23 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"attention_softmax_causal_window", {{2, 6, 6}}, [](T x) { return attention_softmax(x[0], 1.3, true, 2); }});
   c.push_back({"attention_softmax_window", {{1, 6, 6}}, [](T x) { return attention_softmax(x[0], 0.5, false, 2); }});
   // attention as one op: causal products on blocks of 3 rows (S = 7: blocks 3, 3, 1), with a window, and unmasked
-  c.push_back({"attention_causal_blocks", {{2, 7, 3}, {2, 7, 3}, {2, 7, 3}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.6, true, 0, 3); }});
-  c.push_back({"attention_causal_window", {{1, 2, 6, 2}, {1, 2, 6, 2}, {1, 2, 6, 2}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.9, true, 3, 2); }});
-  c.push_back({"attention_causal_recompute", {{2, 7, 3}, {2, 7, 3}, {2, 7, 3}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.6, true, 2, 3, true); }});
-  c.push_back({"attention_full", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 0, 2); }});
-  c.push_back({"attention_window", {{1, 6, 2}, {1, 6, 2}, {1, 6, 2}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 2, 4); }});
+  c.push_back({"attention_causal_blocks", {{2, 7, 3}, {2, 7, 3}, {2, 7, 3}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.6, true, 0, 3);
+               }});
+  c.push_back({"attention_causal_window", {{1, 2, 6, 2}, {1, 2, 6, 2}, {1, 2, 6, 2}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.9, true, 3, 2);
+               }});
+  c.push_back({"attention_causal_recompute", {{2, 7, 3}, {2, 7, 3}, {2, 7, 3}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.6, true, 2, 3, true);
+               }});
+  c.push_back(
+      {"attention_full", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}}, [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 0, 2); }});
+  c.push_back(
+      {"attention_window", {{1, 6, 2}, {1, 6, 2}, {1, 6, 2}}, [](T x) { return attention(x[0], x[1], x[2], 0.5, false, 2, 4); }});
   c.push_back({"layer_norm", {{3, 8}, {8}, {8}}, [](T x) { return layer_norm(x[0], x[1], x[2], 1e-5); }});
   c.push_back({"layer_norm_plain", {{2, 3, 5}}, [](T x) { return layer_norm(x[0], Tensor(), Tensor(), 1e-6); }});
   c.push_back({"rms_norm", {{3, 8}, {8}}, [](T x) { return rms_norm(x[0], x[1], 1e-6); }});
-  c.push_back({"cross_entropy", {{5, 7}}, [](T x) {
-                 return cross_entropy(x[0], ids_on({2, -100, 6, 0, 2}, {5}, x[0]), -100);
-               }});
+  c.push_back({"cross_entropy", {{5, 7}}, [](T x) { return cross_entropy(x[0], ids_on({2, -100, 6, 0, 2}, {5}, x[0]), -100); }});
   c.push_back({"rope", {{2, 3, 5, 8}}, [](T x) { return rope(x[0], ids_on({0, 1, 2, 7, 100}, {5}, x[0]), 10000.0); }});
   c.push_back({"l2_normalize", {{3, 6}}, [](T x) { return l2_normalize(x[0]); }});
   c.push_back({"l2_normalize_mid_dim", {{3, 4, 2}}, [](T x) { return l2_normalize(x[0], 1); }});

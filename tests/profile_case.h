@@ -32,7 +32,7 @@ inline void expect_profile_of_a_linear_step(Device device) {
   double wall = -1, busy = -1;
   ASSERT_EQ(std::sscanf(text.c_str(), "profile over 1 steps: wall %lf ms/step, kernels busy %lf", &wall, &busy), 2);
   EXPECT_GT(busy, 0.0);
-  EXPECT_LE(busy, wall);  // kernels ran inside the measured wall time
+  EXPECT_LE(busy, wall);     // kernels ran inside the measured wall time
   std::ostringstream again;  // report() forgets what it printed
   profile::report(again, 1, std::chrono::steady_clock::now());
   EXPECT_NE(again.str().find("no kernel was timed"), std::string::npos);

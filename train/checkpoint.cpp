@@ -74,8 +74,11 @@ nn::SafetensorsData load_verified(const fs::path& file, const std::vector<nn::Na
   for (const auto& [name, file_dtype] : d.file_dtypes) {
     auto it = want.find(name);
     if (it == want.end()) continue;  // reported as unexpected by the strict load
-    const std::string need = it->second == DType::f32 ? "F32" : it->second == DType::f64 ? "F64" : it->second == DType::i64 ? "I64"
-                             : it->second == DType::i32 ? "I32" : "BF16";
+    const std::string need = it->second == DType::f32   ? "F32"
+                             : it->second == DType::f64 ? "F64"
+                             : it->second == DType::i64 ? "I64"
+                             : it->second == DType::i32 ? "I32"
+                                                        : "BF16";
     TTT_CHECK(file_dtype == need, where, ": tensor '", name, "' is stored as ", file_dtype, " but the model holds it as ", need,
               " (a checkpoint never converts dtypes)");
   }
@@ -84,8 +87,8 @@ nn::SafetensorsData load_verified(const fs::path& file, const std::vector<nn::Na
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt,
-                            const TrainerState& state, int64_t keep) {
+std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt, const TrainerState& state,
+                            int64_t keep) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
   const fs::path final_dir = root / step_name(state.step);
@@ -96,13 +99,17 @@ std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
-    nn::save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"step", std::to_string(state.step)}},
-                         {}, /*with_checksums=*/true);
+    nn::save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"step", std::to_string(state.step)}}, {},
+                         /*with_checksums=*/true);
     if (fault_at("kill_in_checkpoint", state.step)) std::raise(SIGKILL);
     nn::save_safetensors((tmp / "optimizer.safetensors").string(), opt.state_dict(), {}, {}, /*with_checksums=*/true);
-    nlohmann::json j = {{"step", state.step}, {"seed", state.seed}, {"data_position", state.data_position},
-                        {"config", state.config_yaml}, {"resolved_config", state.resolved_config},
-                        {"data", state.data_identity}, {"code_version", state.code_version}};
+    nlohmann::json j = {{"step", state.step},
+                        {"seed", state.seed},
+                        {"data_position", state.data_position},
+                        {"config", state.config_yaml},
+                        {"resolved_config", state.resolved_config},
+                        {"data", state.data_identity},
+                        {"code_version", state.code_version}};
     nn::write_file_atomically((tmp / "trainer.json").string(), j.dump(2) + "\n");  // written last: marks completeness
   } catch (...) {
     std::error_code ignored;
@@ -142,7 +149,8 @@ TrainerState read_trainer_state(const std::string& dir) {
   }
   const int64_t named = step_of(fs::path(dir).filename().string());
   TTT_CHECK(s.step >= 0 && s.step < 100000000, "checkpoint", path, " is corrupt: step ", s.step, " is outside [0, 10^8)");
-  TTT_CHECK(named < 0 || named == s.step, "checkpoint", path, " is corrupt: it says step ", s.step, " in the folder of step ", named);
+  TTT_CHECK(named < 0 || named == s.step, "checkpoint", path, " is corrupt: it says step ", s.step, " in the folder of step ",
+            named);
   TTT_CHECK(s.data_position >= s.step && s.data_position <= s.step * (int64_t{1} << 16), "checkpoint", path,
             " is corrupt: data_position ", s.data_position, " does not fit step ", s.step);
   return s;
@@ -154,7 +162,8 @@ TrainerState load_checkpoint(const std::string& dir, nn::Module& model, nn::Adam
   auto o = load_verified(fs::path(dir) / "optimizer.safetensors", opt.state_dict());
   model.load_state_dict(m.tensors);
   opt.load_state_dict(o.tensors);
-  TTT_CHECK(opt.steps() == s.step, "checkpoint", dir, ": the optimizer has done ", opt.steps(), " steps but trainer.json says ", s.step);
+  TTT_CHECK(opt.steps() == s.step, "checkpoint", dir, ": the optimizer has done ", opt.steps(), " steps but trainer.json says ",
+            s.step);
   return s;
 }
 

@@ -19,18 +19,18 @@
 namespace ttt {
 
 struct TrainerState {
-  int64_t step = 0;           // optimizer steps done
+  int64_t step = 0;  // optimizer steps done
   uint64_t seed = 0;
-  int64_t data_position = 0;  // train batches consumed (step * num_microbatches)
-  std::string config_yaml;    // the config as given (with overrides)
+  int64_t data_position = 0;                           // train batches consumed (step * num_microbatches)
+  std::string config_yaml;                             // the config as given (with overrides)
   std::map<std::string, std::string> resolved_config;  // every key with its value, defaults filled in
   std::map<std::string, std::string> data_identity;    // source, path, size, hash of the first MiB
   std::string code_version;                            // "0.1.0 (commit)"
 };
 
 // Returns the checkpoint's directory.
-std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt,
-                            const TrainerState& state, int64_t keep);
+std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt, const TrainerState& state,
+                            int64_t keep);
 // The newest complete checkpoint of a run, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // Loads into an already built model and optimizer (strict, checksums and dtypes checked); returns

@@ -19,9 +19,7 @@ int64_t parse_int(const std::string& flag, const std::string& text, int64_t min,
   return v;
 }
 
-std::string version_line(const std::string& tool) {
-  return tool + " " + kVersion + " (commit " + kGitCommit + ")";
-}
+std::string version_line(const std::string& tool) { return tool + " " + kVersion + " (commit " + kGitCommit + ")"; }
 
 int guarded_main(const std::string& tool, const std::function<int()>& body) {
   try {

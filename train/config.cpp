@@ -237,8 +237,7 @@ void cross_checks(TrainConfig& c, Problems& p) {
     const int64_t need = d.recall.num_keys + d.recall.num_values;
     if (c.model.text_vocab < need)
       p.push_back("model.text_vocab: the recall task needs num_keys + num_values = " + std::to_string(need) + " tokens");
-    if (d.recall.num_pairs > d.recall.num_keys)
-      p.push_back("data.recall.num_pairs: cannot exceed num_keys (keys are distinct)");
+    if (d.recall.num_pairs > d.recall.num_keys) p.push_back("data.recall.num_pairs: cannot exceed num_keys (keys are distinct)");
     if (c.run.seq_len < 2 * d.recall.num_pairs + 2)
       p.push_back("run.seq_len: the recall task needs at least 2 * num_pairs + 2 = " +
                   std::to_string(2 * d.recall.num_pairs + 2) + " tokens (pairs, then queries)");
@@ -270,8 +269,8 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    fail("config " + source, "not valid YAML at line " + std::to_string(e.mark.line + 1) + ":" +
-                                 std::to_string(e.mark.column + 1) + ": " + e.msg);
+    fail("config " + source,
+         "not valid YAML at line " + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   TTT_CHECK(root.IsDefined() && !root.IsNull(), "config " + source,
             "the file is empty (start from configs/tiny.yaml; docs/training.md lists every key)");
@@ -310,7 +309,8 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
     const std::vector<std::string> sections{"model", "ttt", "trainable", "optim", "schedule", "data", "run"};
     if (std::find(sections.begin(), sections.end(), k) == sections.end()) {
       const std::string near = nearest_word(k, sections);
-      p.push_back(yaml_place(kv.first, k) + ": unknown section '" + k + "' (expected model, ttt, trainable, optim, schedule, data, run" +
+      p.push_back(yaml_place(kv.first, k) + ": unknown section '" + k +
+                  "' (expected model, ttt, trainable, optim, schedule, data, run" +
                   (near.empty() ? ")" : "; did you mean '" + near + "'?)"));
     }
   }

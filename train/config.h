@@ -37,20 +37,20 @@ struct RunConfig {
   int64_t batch_size = 8;
   int64_t seq_len = 64;
   int64_t num_microbatches = 1;
-  double max_norm = 1.0;        // global-norm clipping; 0 = off
+  double max_norm = 1.0;  // global-norm clipping; 0 = off
   int64_t log_freq = 10;
-  int64_t eval_freq = 50;       // 0 = only at the end
+  int64_t eval_freq = 50;  // 0 = only at the end
   int64_t eval_batches = 4;
-  int64_t ckpt_freq = 0;        // 0 = only at the end
+  int64_t ckpt_freq = 0;  // 0 = only at the end
   int64_t num_ckpt_keep = 2;
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  std::string grad_audit = "error";  // error | warn | off: after step 1
-  std::string nonfinite = "stop";  // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
+  std::string device = "auto";           // auto | cpu | cuda | cuda:N
+  std::string grad_audit = "error";      // error | warn | off: after step 1
+  std::string nonfinite = "stop";        // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
   std::string matmul_precision = "f32";  // f32 | tf32 | bf16: f32 matrix products with rounded inputs (tensor cores on CUDA)
-  std::string activations = "f32";  // f32 | bf16: bf16 activations and products, f32 weights (nn/precision.h)
-  bool cuda_graph = false;      // CUDA: record forward+backward+grad norm once, replay it each step (core/cuda_graph.h)
-  int64_t stop_at_step = 0;     // stop (with a checkpoint) after this step, as if interrupted; 0 = off
-  std::string memory_check = "refuse";  // refuse | warn: a run whose meta-device estimate exceeds the device
+  std::string activations = "f32";       // f32 | bf16: bf16 activations and products, f32 weights (nn/precision.h)
+  bool cuda_graph = false;               // CUDA: record forward+backward+grad norm once, replay it each step (core/cuda_graph.h)
+  int64_t stop_at_step = 0;              // stop (with a checkpoint) after this step, as if interrupted; 0 = off
+  std::string memory_check = "refuse";   // refuse | warn: a run whose meta-device estimate exceeds the device
 };
 
 struct TrainConfig {
@@ -62,14 +62,13 @@ struct TrainConfig {
   nn::Schedule schedule;
   DataConfig data;
   RunConfig run;
-  std::string resolved_yaml;  // the config with overrides applied (saved in checkpoints)
+  std::string resolved_yaml;                    // the config with overrides applied (saved in checkpoints)
   std::map<std::string, std::string> resolved;  // every key read, with its value (defaults filled in)
 };
 
 // Reads `path`, applies `overrides` ("run.max_steps=10", values parsed as YAML), validates.
 // Throws ttt::Error with every problem found.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
-TrainConfig parse_config(const std::string& yaml_text, const std::string& source,
-                         const std::vector<std::string>& overrides = {});
+TrainConfig parse_config(const std::string& yaml_text, const std::string& source, const std::vector<std::string>& overrides = {});
 
 }  // namespace ttt

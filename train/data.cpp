@@ -16,7 +16,9 @@ namespace ttt {
 namespace {
 
 // Separate random streams for the two splits; draw k of sample s is Philox(seed', s * 2^20 + k).
-uint64_t split_seed(uint64_t seed, bool validation) { return seed * 2654435761ULL + (validation ? 0x5eed0001ULL : 0x5eed0000ULL); }
+uint64_t split_seed(uint64_t seed, bool validation) {
+  return seed * 2654435761ULL + (validation ? 0x5eed0001ULL : 0x5eed0000ULL);
+}
 
 struct Draws {
   uint64_t seed, base;
@@ -32,7 +34,9 @@ std::string read_all(const std::string& path, const char* what) {
 
 std::map<std::string, std::string> file_identity(const std::string& source, const std::string& path, const std::string& bytes) {
   const size_t head = std::min<size_t>(bytes.size(), size_t{1} << 20);
-  return {{"source", source}, {"path", path}, {"size", std::to_string(bytes.size())},
+  return {{"source", source},
+          {"path", path},
+          {"size", std::to_string(bytes.size())},
           {"crc32c_first_mib", crc32c_hex(bytes.data(), head)}};
 }
 
@@ -72,7 +76,8 @@ class RecallData : public DataSource {
   }
   std::string describe() const override {
     return "recall: " + std::to_string(task_.num_pairs) + " pairs over " + std::to_string(task_.num_keys) + " keys and " +
-           std::to_string(task_.num_values) + " values (chance accuracy " + std::to_string(1.0 / task_.num_values).substr(0, 6) + ")";
+           std::to_string(task_.num_values) + " values (chance accuracy " + std::to_string(1.0 / task_.num_values).substr(0, 6) +
+           ")";
   }
 
  private:
@@ -94,9 +99,9 @@ class WindowData : public DataSource {
     const int64_t steps = file_.num_steps();
     val_start_ = steps - static_cast<int64_t>(static_cast<double>(steps) * c.data.val_fraction);
     has_validation_ = val_start_ < steps;
-    TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data",
-              what_, " has ", steps, " steps: too few for windows of run.seq_len + 1 = ", S_ + 1,
-              " in both splits (val_fraction ", c.data.val_fraction, ")");
+    TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data", what_, " has ", steps,
+              " steps: too few for windows of run.seq_len + 1 = ", S_ + 1, " in both splits (val_fraction ", c.data.val_fraction,
+              ")");
     TTT_CHECK(file_.num_streams == c.model.num_streams(), "data", what_, " has ", file_.num_streams,
               " streams but the model has 1 + model.audio_streams = ", c.model.num_streams());
     for (size_t i = 0; i < file_.tokens.size(); ++i) {
@@ -129,8 +134,8 @@ class WindowData : public DataSource {
     return {from_vector(in, {B_, S_, N}, DType::i64), from_vector(tg, {B_, S_, N}, DType::i64)};
   }
   std::string describe() const override {
-    return what_ + ": " + std::to_string(file_.num_steps()) + " steps x " + std::to_string(file_.num_streams) +
-           " stream(s), " + (has_validation_ ? "validation from step " + std::to_string(val_start_) : "no validation split");
+    return what_ + ": " + std::to_string(file_.num_steps()) + " steps x " + std::to_string(file_.num_streams) + " stream(s), " +
+           (has_validation_ ? "validation from step " + std::to_string(val_start_) : "no validation split");
   }
   bool has_validation() const override { return has_validation_; }
 

@@ -71,13 +71,13 @@ uint64_t device_memory_bytes(Device device) {
 
 std::string check_memory_fits(const MemoryEstimate& e, uint64_t available, Device device, bool warn_only) {
   if (available == 0 || e.total() <= available) return "";
-  const std::string what = "this run needs about " + gib(e.total()) + " but " + device.str() + " has " + gib(available) + ":\n  " +
-                     e.str() +
-                     "  Parameters, gradients and AdamW state grow with model.width^2 x model.num_layers (and the vocab "
-                     "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
-                     "use run.num_microbatches, model.attention_recompute or ttt.scan_checkpoint_group, or freeze parameters "
-                     "(trainable.rules). Nothing was created. (run.memory_check=warn trains anyway: the estimate is an upper "
-                     "bound where CUDA runs fused kernels, e.g. bf16 flash attention.)";
+  const std::string what =
+      "this run needs about " + gib(e.total()) + " but " + device.str() + " has " + gib(available) + ":\n  " + e.str() +
+      "  Parameters, gradients and AdamW state grow with model.width^2 x model.num_layers (and the vocab "
+      "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
+      "use run.num_microbatches, model.attention_recompute or ttt.scan_checkpoint_group, or freeze parameters "
+      "(trainable.rules). Nothing was created. (run.memory_check=warn trains anyway: the estimate is an upper "
+      "bound where CUDA runs fused kernels, e.g. bf16 flash attention.)";
   if (!warn_only) fail("memory", what);
   return "warning: " + what;
 }

@@ -24,7 +24,7 @@ struct MemoryEstimate {
   int64_t num_parameters = 0, num_trainable = 0;
   bool step_measured = false;  // false when the meta step could not run (then activations is 0)
   uint64_t total() const { return parameters + gradients + optimizer + activations; }
-  std::string str() const;     // a few lines for --dry-run and the start of a run
+  std::string str() const;  // a few lines for --dry-run and the start of a run
 };
 
 MemoryEstimate estimate_training_memory(const TrainConfig& c);

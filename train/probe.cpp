@@ -6,8 +6,8 @@
 
 namespace ttt {
 
-ProbeResult run_probe(const TTTConfig& config, const std::vector<nn::NamedTensor>& weights, const Tensor& x,
-                      const Tensor& dy, const SeqMetadata& meta, Device device, DType dtype) {
+ProbeResult run_probe(const TTTConfig& config, const std::vector<nn::NamedTensor>& weights, const Tensor& x, const Tensor& dy,
+                      const SeqMetadata& meta, Device device, DType dtype) {
   Generator gen(0);
   auto layer = make_ttt(config, gen, Device::cpu());
   // built in the asked dtype first, so f64 weights load into f64 parameters (never through f32);
@@ -15,8 +15,8 @@ ProbeResult run_probe(const TTTConfig& config, const std::vector<nn::NamedTensor
   layer->to_dtype(dtype);
   layer->load_state_dict(weights, /*strict=*/true, /*allow_cast=*/true);
   layer->to(device);
-  TTT_CHECK(x.shape() == dy.shape(), "ttt-probe", "input x ", x.describe(), " and upstream gradient dy ",
-            dy.describe(), " differ in shape");
+  TTT_CHECK(x.shape() == dy.shape(), "ttt-probe", "input x ", x.describe(), " and upstream gradient dy ", dy.describe(),
+            " differ in shape");
   Tensor xin = to_device(to_dtype(x, dtype), device).set_requires_grad(true);
   Tensor y = layer->forward(xin, meta);
   backward(y, to_device(to_dtype(dy, dtype), device));

@@ -10,13 +10,13 @@
 namespace ttt {
 
 struct ProbeResult {
-  Tensor y;                                  // the output [B, L, C]
-  std::vector<nn::NamedTensor> grads;        // "grad.x" and "grad.<parameter name>"
+  Tensor y;                            // the output [B, L, C]
+  std::vector<nn::NamedTensor> grads;  // "grad.x" and "grad.<parameter name>"
 };
 
 // Loads `weights` (every parameter, strict), runs y = layer(x, meta), backward of sum(y * dy).
 // Computes in `dtype` on `device`; results come back on the cpu.
-ProbeResult run_probe(const TTTConfig& config, const std::vector<nn::NamedTensor>& weights, const Tensor& x,
-                      const Tensor& dy, const SeqMetadata& meta, Device device, DType dtype);
+ProbeResult run_probe(const TTTConfig& config, const std::vector<nn::NamedTensor>& weights, const Tensor& x, const Tensor& dy,
+                      const SeqMetadata& meta, Device device, DType dtype);
 
 }  // namespace ttt

@@ -10,16 +10,16 @@ namespace {
 
 // Keys that only say how long to train and how to report: continuing with a new value is the
 // same experiment, extended.
-const std::set<std::string> kSafe = {"run.max_steps", "run.log_freq", "run.eval_freq", "run.eval_batches", "run.ckpt_freq",
-                                     "run.num_ckpt_keep", "run.stop_at_step", "run.device", "run.grad_audit",
-                                     "run.nonfinite", "run.run_dir", "run.existing_run_dir", "run.cuda_graph",
-                                     "run.memory_check"};
+const std::set<std::string> kSafe = {"run.max_steps",  "run.log_freq",      "run.eval_freq",    "run.eval_batches",
+                                     "run.ckpt_freq",  "run.num_ckpt_keep", "run.stop_at_step", "run.device",
+                                     "run.grad_audit", "run.nonfinite",     "run.run_dir",      "run.existing_run_dir",
+                                     "run.cuda_graph", "run.memory_check"};
 
 // Keys that set a parameter's shape: the checkpoint cannot be loaded into the changed model.
-const std::set<std::string> kShape = {"model.width", "model.num_layers", "model.num_heads", "model.ffn_hidden",
-                                      "model.hybrid_layers", "model.text_vocab", "model.audio_streams", "model.audio_vocab",
-                                      "model.bidirectional", "model.ttt_input_norm", "ttt.variant", "ttt.width", "ttt.heads",
-                                      "ttt.mlp_expansion", "ttt.mlp_dims", "ttt.lr_gate"};
+const std::set<std::string> kShape = {"model.width",         "model.num_layers",     "model.num_heads",     "model.ffn_hidden",
+                                      "model.hybrid_layers", "model.text_vocab",     "model.audio_streams", "model.audio_vocab",
+                                      "model.bidirectional", "model.ttt_input_norm", "ttt.variant",         "ttt.width",
+                                      "ttt.heads",           "ttt.mlp_expansion",    "ttt.mlp_dims",        "ttt.lr_gate"};
 
 bool allowed_by(const std::string& key, const std::vector<std::string>& allowed) {
   for (const auto& a : allowed)
@@ -48,9 +48,12 @@ ResumeChanges check_resume(const TrainerState& saved, const std::map<std::string
     const std::string before = value_or_absent(saved.resolved_config, key), now = value_or_absent(resolved_now, key);
     if (before == now) continue;
     const std::string line = key + ": checkpoint " + before + ", now " + now;
-    if (kShape.count(key)) shape.push_back(line);
-    else if (kSafe.count(key) || allowed_by(key, allowed)) out.applied.push_back(line);
-    else refused.push_back(line);
+    if (kShape.count(key))
+      shape.push_back(line);
+    else if (kSafe.count(key) || allowed_by(key, allowed))
+      out.applied.push_back(line);
+    else
+      refused.push_back(line);
   }
   // the data itself: a file that changed under the same path is another experiment too
   std::set<std::string> data_keys;

@@ -45,7 +45,7 @@ bool contains(const fs::path& ancestor, const fs::path& p) {
 
 // What ttt-train writes at the top of a run directory; anything else there is the user's.
 bool written_by_us(const std::string& name) {
-  static const std::set<std::string> ours = {kRunMarker, kRunLock,  "config.yaml", "metrics.jsonl",
+  static const std::set<std::string> ours = {kRunMarker,  kRunLock,   "config.yaml", "metrics.jsonl",
                                              "train.log", "loss.png", "checkpoints"};
   return ours.count(name) || (name[0] == '.' && name.find(".tmp.") != std::string::npos);
 }
@@ -66,7 +66,9 @@ int holder_pid(int fd) {
   if (::fstat(fd, &st) != 0) return 0;
   std::ifstream locks("/proc/locks");
   std::string line;
-  const std::string inode = ":" + std::to_string(st.st_ino) + " ";
+  std::string inode = ":";  // (built by appends: GCC 12 warns falsely about "a" + std::string)
+  inode += std::to_string(st.st_ino);
+  inode += " ";
   while (std::getline(locks, line)) {
     // "1: FLOCK  ADVISORY  WRITE 12345 08:01:123456 0 EOF"
     if (line.find("FLOCK") == std::string::npos || line.find(inode) == std::string::npos) continue;
@@ -84,8 +86,8 @@ void write_marker(const fs::path& dir) {
   const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   TTT_CHECK(fd >= 0, kWhere, "cannot create ", marker.string(), ": ", std::strerror(errno),
             errno == EEXIST ? " (another ttt-train process started a run there at the same moment)" : "");
-  const std::string text = "{\"created_by\": \"ttt-train\", \"version\": \"" + std::string(kVersion) +
-                           "\", \"created\": \"" + time_stamp() + "\"}\n";
+  const std::string text =
+      "{\"created_by\": \"ttt-train\", \"version\": \"" + std::string(kVersion) + "\", \"created\": \"" + time_stamp() + "\"}\n";
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   TTT_CHECK(ok, kWhere, "cannot write ", marker.string());
@@ -155,7 +157,8 @@ void check_new_run_dir(const std::string& run_dir, ExistingRunDir policy, const 
   if (!fs::exists(st)) return;
   if (fs::is_symlink(st))
     fail(kWhere, "'" + run_dir + "' is a symbolic link; ttt-train does not write through it (give its target)");
-  if (!fs::is_directory(st)) fail(kWhere, "'" + run_dir + "' exists and is not a folder; it is left alone (give another run.run_dir)");
+  if (!fs::is_directory(st))
+    fail(kWhere, "'" + run_dir + "' exists and is not a folder; it is left alone (give another run.run_dir)");
   if (fs::is_empty(run_dir, ec)) return;
   if (!is_marked_run_dir(run_dir))
     fail(kWhere, "'" + run_dir + "' holds files that ttt-train did not make (no " + kRunMarker +
@@ -181,7 +184,8 @@ RunDirLock create_run_dir(const std::string& run_dir, ExistingRunDir policy, con
       const fs::path from = fs::path(run_dir).lexically_normal();
       const fs::path base = from.has_filename() ? from : from.parent_path();
       fs::path to = base.string() + ".old-" + time_stamp();
-      for (int n = 2; fs::exists(fs::symlink_status(to, ec)); ++n) to = base.string() + ".old-" + time_stamp() + "-" + std::to_string(n);
+      for (int n = 2; fs::exists(fs::symlink_status(to, ec)); ++n)
+        to = base.string() + ".old-" + time_stamp() + "-" + std::to_string(n);
       fs::rename(base, to);
       std::cout << "moved the earlier run " << run_dir << " aside to " << to.string() << "\n";
     } else {

@@ -15,9 +15,9 @@
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/compute.h"
+#include "core/cuda_graph.h"
 #include "core/error.h"
 #include "core/profile.h"
-#include "core/cuda_graph.h"
 #include "nn/optim/clip.h"
 #include "nn/precision.h"
 #include "nn/safetensors.h"
@@ -146,9 +146,9 @@ struct Prepared {
   nn::PolicyReport report;
   std::unique_ptr<nn::AdamW> adamw;
   MemoryEstimate memory;
-  std::string memory_warning;               // run.memory_check: warn, and the estimate exceeds the device
-  TrainerState saved;                       // the checkpoint's state when resuming
-  std::optional<std::string> resume_from;   // its folder
+  std::string memory_warning;              // run.memory_check: warn, and the estimate exceeds the device
+  TrainerState saved;                      // the checkpoint's state when resuming
+  std::optional<std::string> resume_from;  // its folder
   ResumeChanges changes;
 };
 
@@ -193,8 +193,8 @@ int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, in
   auto last_log = t0;
   int64_t last_log_step = start_step;
   double last_loss = NAN;
-  TrainerState state{start_step, c.run.seed, start_step * c.run.num_microbatches, c.resolved_yaml, c.resolved, data.identity,
-                     code_version()};
+  TrainerState state{start_step,    c.run.seed,    start_step * c.run.num_microbatches, c.resolved_yaml, c.resolved,
+                     data.identity, code_version()};
   const std::vector<Tensor> params = model.parameters();
   int64_t skipped_steps = 0;
   // run.cuda_graph: two steps run as usual (they fill the allocator's cache and the cached
@@ -286,8 +286,10 @@ int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, in
           }
         }
         auto last = latest_checkpoint(run_dir);
-        fail("training", cat_str("step ", state.step, ": non-finite loss or gradient; first parameter with a non-finite "
-                                 "gradient: ", first, ". The last good checkpoint is ", last ? *last : std::string("(none yet)"),
+        fail("training", cat_str("step ", state.step,
+                                 ": non-finite loss or gradient; first parameter with a non-finite "
+                                 "gradient: ",
+                                 first, ". The last good checkpoint is ", last ? *last : std::string("(none yet)"),
                                  ". Lower optim.lr, clip with run.max_norm, or set run.nonfinite=skip to skip such steps"));
       }
       ++skipped_steps;
@@ -311,13 +313,16 @@ int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, in
       const double tok_s = secs > 0 ? static_cast<double>((state.step - last_log_step) * tokens_per_step) / secs : 0;
       last_log = now;
       last_log_step = state.step;
-      append_metrics(metrics, {{"step", state.step}, {"loss", last_loss}, {"lr", lr}, {"grad_norm", grad_norm},
+      append_metrics(metrics, {{"step", state.step},
+                               {"loss", last_loss},
+                               {"lr", lr},
+                               {"grad_norm", grad_norm},
                                {"tokens_per_s", std::round(tok_s * 10) / 10},
                                {"elapsed_s", std::round(std::chrono::duration<double>(now - t0).count() * 1000) / 1000}});
       char line[256];
       std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s",
-                    static_cast<long long>(state.step), static_cast<long long>(c.run.max_steps), last_loss, lr, grad_norm,
-                    tok_s, memory_str(device).c_str());
+                    static_cast<long long>(state.step), static_cast<long long>(c.run.max_steps), last_loss, lr, grad_norm, tok_s,
+                    memory_str(device).c_str());
       log.progress(line);
     }
     const bool eval_now = (c.run.eval_freq > 0 && state.step % c.run.eval_freq == 0) || state.step == c.run.max_steps;
@@ -334,8 +339,8 @@ int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, in
     }
     const int signal = StopSignals::requested();
     const bool stop_now = c.run.stop_at_step > 0 && state.step == c.run.stop_at_step;
-    const bool ckpt_now = (c.run.ckpt_freq > 0 && state.step % c.run.ckpt_freq == 0) || state.step == c.run.max_steps ||
-                          stop_now || signal != 0;
+    const bool ckpt_now =
+        (c.run.ckpt_freq > 0 && state.step % c.run.ckpt_freq == 0) || state.step == c.run.max_steps || stop_now || signal != 0;
     std::string saved_to;
     if (ckpt_now) {
       profile::Region region("checkpoint");
@@ -347,7 +352,8 @@ int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, in
       return 128 + signal;
     }
     if (stop_now) {
-      log.line("stopped after step " + std::to_string(state.step) + " as run.stop_at_step asks; continue with --resume " + run_dir);
+      log.line("stopped after step " + std::to_string(state.step) + " as run.stop_at_step asks; continue with --resume " +
+               run_dir);
       return 0;
     }
   }
@@ -376,8 +382,8 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   Prepared p;
   RunDirLock lock;
   if (resuming) {
-    TTT_CHECK(is_marked_run_dir(run_dir), "--resume", "'", run_dir, "' is not a run directory made by ttt-train (no ",
-              kRunMarker, " in it)");
+    TTT_CHECK(is_marked_run_dir(run_dir), "--resume", "'", run_dir, "' is not a run directory made by ttt-train (no ", kRunMarker,
+              " in it)");
     // locked from the checks to the end: no other process writes here meanwhile (a lock file is
     // made only for a run that has a checkpoint: a refused resume creates nothing)
     if (fs::exists(fs::path(run_dir) / kRunLock)) lock = RunDirLock(run_dir);

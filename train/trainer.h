@@ -8,9 +8,9 @@
 namespace ttt {
 
 struct TrainOptions {
-  bool dry_run = false;     // build on the meta device, apply the policy, print the tables, exit
-  int depth = 3;            // --dry-run's module table: levels of the module tree shown
-  std::string resume_dir;   // continue this run from its newest checkpoint
+  bool dry_run = false;                          // build on the meta device, apply the policy, print the tables, exit
+  int depth = 3;                                 // --dry-run's module table: levels of the module tree shown
+  std::string resume_dir;                        // continue this run from its newest checkpoint
   std::vector<std::string> allow_config_change;  // keys (or sections) --resume may change
 };
 

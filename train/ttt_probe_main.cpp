@@ -6,8 +6,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "train/cli.h"
 #include "nn/safetensors.h"
+#include "train/cli.h"
 #include "train/probe.h"
 #include "train/ttt_yaml.h"
 
@@ -40,13 +40,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--config") config = value();
-    else if (a == "--weights") weights = value();
-    else if (a == "--input") input = value();
-    else if (a == "--output") output = value();
-    else if (a == "--device") device = value();
-    else if (a == "--dtype") dtype = value();
-    else if (a == "--valid-length") valid_length_text = value();
+    if (a == "--config")
+      config = value();
+    else if (a == "--weights")
+      weights = value();
+    else if (a == "--input")
+      input = value();
+    else if (a == "--output")
+      output = value();
+    else if (a == "--device")
+      device = value();
+    else if (a == "--dtype")
+      dtype = value();
+    else if (a == "--valid-length")
+      valid_length_text = value();
     else if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;

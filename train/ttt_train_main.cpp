@@ -56,17 +56,21 @@ int main(int argc, char** argv) {
         std::cerr << "ttt-train: " << a << " is given twice ('" << previous << "' and '" << v << "')\n" << kUsage;
         return 2;
       }
-      if (a == "--config") config_path = v;
-      else if (a == "--resume") resume = v;
-      else if (a == "--depth") depth_text = v;
-      else options.allow_config_change.push_back(v);
+      if (a == "--config")
+        config_path = v;
+      else if (a == "--resume")
+        resume = v;
+      else if (a == "--depth")
+        depth_text = v;
+      else
+        options.allow_config_change.push_back(v);
     } else if (a == "--dry-run") {
       options.dry_run = true;
     } else if (a.find('=') != std::string::npos && a.rfind("--", 0) != 0) {
       overrides.push_back(a);
     } else {
-      const std::string near = ttt::nearest_word(a, {"--config", "--resume", "--dry-run", "--depth", "--allow-config-change",
-                                                     "--help", "--version"});
+      const std::string near =
+          ttt::nearest_word(a, {"--config", "--resume", "--dry-run", "--depth", "--allow-config-change", "--help", "--version"});
       std::cerr << "ttt-train: unknown argument '" << a << "'" << (near.empty() ? "" : " (did you mean '" + near + "'?)") << "\n"
                 << kUsage;
       return 2;

@@ -4,8 +4,7 @@
 
 namespace ttt {
 
-TTTConfig read_ttt_config(const YAML::Node& node, const std::string& where, Problems& problems,
-                          const TTTConfig& defaults) {
+TTTConfig read_ttt_config(const YAML::Node& node, const std::string& where, Problems& problems, const TTTConfig& defaults) {
   TTTConfig c = defaults;
   YamlSection s(node, where, problems);
   const int64_t big = int64_t{1} << 40;

@@ -18,7 +18,8 @@ std::string number_text(double v) {
 template <class T>
 std::string list_text(const std::vector<T>& v) {
   std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + (std::is_same_v<T, double> ? number_text(static_cast<double>(v[i])) : std::to_string(v[i]));
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? ", " : "") + (std::is_same_v<T, double> ? number_text(static_cast<double>(v[i])) : std::to_string(v[i]));
   return s + "]";
 }
 
@@ -115,8 +116,8 @@ void YamlSection::get(const char* key, int64_t& out, int64_t min, int64_t max) {
   ResolvedRecorder::record(path(key), std::to_string(out));
   if (!read(key, v, "an integer")) return;
   if (v < min || v > max) {
-    problems_.push_back(yaml_place(node(key), path(key)) + ": " + std::to_string(v) + " is out of range [" +
-                        std::to_string(min) + ", " + std::to_string(max) + "]");
+    problems_.push_back(yaml_place(node(key), path(key)) + ": " + std::to_string(v) + " is out of range [" + std::to_string(min) +
+                        ", " + std::to_string(max) + "]");
     return;
   }
   out = v;

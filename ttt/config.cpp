@@ -40,8 +40,8 @@ void validate(const TTTConfig& c, const std::string& where) {
     need(dims.size() >= 2, "multilayer needs mlp_dims with at least two entries [d, ..., d]");
     if (dims.size() >= 2 && c.heads > 0 && c.width % c.heads == 0)
       need(dims.front() == c.head_dim() && dims.back() == c.head_dim(),
-           "mlp_dims must start and end at the head dim " + std::to_string(c.head_dim()) + " (width " +
-               std::to_string(c.width) + " / heads " + std::to_string(c.heads) + ")");
+           "mlp_dims must start and end at the head dim " + std::to_string(c.head_dim()) + " (width " + std::to_string(c.width) +
+               " / heads " + std::to_string(c.heads) + ")");
     for (int64_t v : dims) need(v > 0, "mlp_dims entries must be positive");
   } else {
     need(c.mlp_dims.empty(), "mlp_dims is only for the multilayer variant");

@@ -7,14 +7,14 @@
 namespace ttt {
 
 struct TTTConfig {
-  std::string variant = "mlp";  // linear | mlp | multilayer
-  int64_t width = 64;           // C
-  int64_t heads = 4;            // H; head dim d = C / H
-  int64_t mlp_expansion = 4;    // TTT-MLP hidden = expansion * d
-  std::vector<int64_t> mlp_dims;  // TTT-MultiLayer: [d, h1, ..., d]
-  int64_t mini_batch_size = 16;   // b
-  double ttt_base_lr = 1.0;       // E5 (references: 1.0 for linear, 0.1 for mlp)
-  bool qk_l2_norm = true;         // E1a
+  std::string variant = "mlp";            // linear | mlp | multilayer
+  int64_t width = 64;                     // C
+  int64_t heads = 4;                      // H; head dim d = C / H
+  int64_t mlp_expansion = 4;              // TTT-MLP hidden = expansion * d
+  std::vector<int64_t> mlp_dims;          // TTT-MultiLayer: [d, h1, ..., d]
+  int64_t mini_batch_size = 16;           // b
+  double ttt_base_lr = 1.0;               // E5 (references: 1.0 for linear, 0.1 for mlp)
+  bool qk_l2_norm = true;                 // E1a
   std::string rope_positions = "global";  // E2: global | minibatch | none
   double rope_theta = 10000.0;
   bool target_norm = true;                // E2a

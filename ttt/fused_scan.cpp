@@ -21,9 +21,8 @@ ScanShape shape_of(const ScanInputs& in, const ScanOptions& opt) {
             in.xq.describe(), " and ", in.eta.describe());
   TTT_CHECK(opt.form == "dual", op, "the fused scan computes the dual form; scan_form '", opt.form, "' needs use_kernel: false");
   const size_t layers = in.weights.size();
-  TTT_CHECK(layers >= 1 && layers == in.biases.size() && layers <= static_cast<size_t>(scan::kMaxLayers), op,
-            "needs 1 to ", scan::kMaxLayers, " inner layers with one bias each, got ", layers, " weights and ",
-            in.biases.size(), " biases");
+  TTT_CHECK(layers >= 1 && layers == in.biases.size() && layers <= static_cast<size_t>(scan::kMaxLayers), op, "needs 1 to ",
+            scan::kMaxLayers, " inner layers with one bias each, got ", layers, " weights and ", in.biases.size(), " biases");
   ScanShape s;
   const int64_t B = in.xq.size(0), H = in.xq.size(1), d = in.xq.size(4);
   s.layers = static_cast<int>(layers);
@@ -40,25 +39,25 @@ ScanShape shape_of(const ScanInputs& in, const ScanOptions& opt) {
   for (size_t l = 0; l < layers; ++l) {
     const Tensor& w = in.weights[l];
     const Tensor& bias = in.biases[l];
-    TTT_CHECK(w.dim() == 4 && w.size(0) == wb && w.size(1) == H && w.size(2) == s.dims[l], op, "inner weight ", l,
-              " should be [", wb, ", ", H, ", ", s.dims[l], ", d_next], got ", w.describe());
+    TTT_CHECK(w.dim() == 4 && w.size(0) == wb && w.size(1) == H && w.size(2) == s.dims[l], op, "inner weight ", l, " should be [",
+              wb, ", ", H, ", ", s.dims[l], ", d_next], got ", w.describe());
     s.dims[l + 1] = static_cast<int>(w.size(3));
-    TTT_CHECK(bias.shape() == Shape({wb, H, 1, w.size(3)}), op, "inner bias ", l, " should be [", wb, ", ", H, ", 1, ",
-              w.size(3), "], got ", bias.describe());
+    TTT_CHECK(bias.shape() == Shape({wb, H, 1, w.size(3)}), op, "inner bias ", l, " should be [", wb, ", ", H, ", 1, ", w.size(3),
+              "], got ", bias.describe());
   }
   TTT_CHECK(s.dims[layers] == d, op, "the inner model must map d = ", d, " back to d, ends at ", s.dims[layers]);
   for (const Tensor* t : {&in.xk, &in.target})
     TTT_CHECK(t->shape() == in.xq.shape(), op, "xk and target must match xq ", in.xq.describe(), ", got ", t->describe());
-  TTT_CHECK(in.eta.shape() == Shape({B, H, s.n, s.b, s.b}), op, "eta should be [", B, ", ", H, ", ", s.n, ", ", s.b, ", ",
-            s.b, "], got ", in.eta.describe());
-  TTT_CHECK(in.ln_weight.shape() == Shape({H, d}) && in.ln_bias.shape() == Shape({H, d}), op,
-            "ln_weight/ln_bias should be [", H, ", ", d, "], got ", in.ln_weight.describe(), " and ", in.ln_bias.describe());
+  TTT_CHECK(in.eta.shape() == Shape({B, H, s.n, s.b, s.b}), op, "eta should be [", B, ", ", H, ", ", s.n, ", ", s.b, ", ", s.b,
+            "], got ", in.eta.describe());
+  TTT_CHECK(in.ln_weight.shape() == Shape({H, d}) && in.ln_bias.shape() == Shape({H, d}), op, "ln_weight/ln_bias should be [", H,
+            ", ", d, "], got ", in.ln_weight.describe(), " and ", in.ln_bias.describe());
   std::vector<const Tensor*> all = {&in.xq, &in.xk, &in.target, &in.eta, &in.ln_weight, &in.ln_bias};
   for (const Tensor& t : in.weights) all.push_back(&t);
   for (const Tensor& t : in.biases) all.push_back(&t);
   for (const Tensor* t : all) {
-    TTT_CHECK(t->dtype() == in.xq.dtype() && t->device() == in.xq.device(), op, "all inputs must share ",
-              in.xq.describe(), "'s dtype and device, got ", t->describe());
+    TTT_CHECK(t->dtype() == in.xq.dtype() && t->device() == in.xq.device(), op, "all inputs must share ", in.xq.describe(),
+              "'s dtype and device, got ", t->describe());
   }
   TTT_CHECK(in.xq.dtype() == DType::f32 || in.xq.dtype() == DType::f64, op, "needs f32 or f64, got ", in.xq.describe());
   return s;
@@ -159,11 +158,12 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   Tensor out = empty(in.xq.shape(), dt, dev), final_state = empty({s.sequences, P}, dt, dev);
   Tensor saved = recording ? empty({s.sequences, s.saved_states(), P}, dt, dev) : Tensor();
   // Group 0 keeps everything, as the composed scan does: backward then skips the recomputation.
-  Tensor activations =
-      recording && opt.checkpoint_group == 0 ? empty({s.sequences, s.n, s.layout().acts}, dt, dev) : Tensor();
+  Tensor activations = recording && opt.checkpoint_group == 0 ? empty({s.sequences, s.n, s.layout().acts}, dt, dev) : Tensor();
   Tensor work = empty({s.sequences, s.layout().total}, dt, dev);
-  if (dt == DType::f32) run_forward<float>(s, in, init, out, final_state, saved, activations, work);
-  else run_forward<double>(s, in, init, out, final_state, saved, activations, work);
+  if (dt == DType::f32)
+    run_forward<float>(s, in, init, out, final_state, saved, activations, work);
+  else
+    run_forward<double>(s, in, init, out, final_state, saved, activations, work);
   work = Tensor();
 
   ScanOutputs result;
@@ -190,23 +190,28 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
         }
         dfinal = pack_state(dw, db);
       }
-      Grads gr{empty(sv.xq.shape(), dt, dev), empty(sv.xq.shape(), dt, dev), empty(sv.xq.shape(), dt, dev),
+      Grads gr{empty(sv.xq.shape(), dt, dev),  empty(sv.xq.shape(), dt, dev),        empty(sv.xq.shape(), dt, dev),
                empty(sv.eta.shape(), dt, dev), empty({s.sequences, state}, dt, dev), empty({B, H, d}, dt, dev),
                empty({B, H, d}, dt, dev)};
       Tensor scratch = empty({s.sequences, s.layout().total}, dt, dev);
       Tensor group_states = s.group > 1 ? empty({s.sequences, s.group - 1, state}, dt, dev) : Tensor();
-      Tensor group_acts = sv.activations.defined() || s.group == 1
-                              ? Tensor()
-                              : empty({s.sequences, s.group - 1, s.layout().acts}, dt, dev);
-      if (dt == DType::f32) run_backward<float>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
-      else run_backward<double>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
+      Tensor group_acts =
+          sv.activations.defined() || s.group == 1 ? Tensor() : empty({s.sequences, s.group - 1, s.layout().acts}, dt, dev);
+      if (dt == DType::f32)
+        run_backward<float>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
+      else
+        run_backward<double>(s, sv, dout, dfinal, gr, scratch, group_states, group_acts);
       std::vector<Tensor> dws, dbs;
       unpack_state(gr.dinit, s, B, dws, dbs);
       const bool shared = s.shared_init;
       auto to_input = [shared](const Tensor& t) {  // a shared initial state: sum over the batch
         return shared ? compute::reduce(ReduceOp::sum, t, {0}, true) : t;
       };
-      std::vector<Tensor> grads = {gr.dq, gr.dk, gr.dtarget, gr.deta, compute::reduce(ReduceOp::sum, gr.dgamma, {0}, false),
+      std::vector<Tensor> grads = {gr.dq,
+                                   gr.dk,
+                                   gr.dtarget,
+                                   gr.deta,
+                                   compute::reduce(ReduceOp::sum, gr.dgamma, {0}, false),
                                    compute::reduce(ReduceOp::sum, gr.dbeta, {0}, false)};
       for (const Tensor& t : dws) grads.push_back(to_input(t));
       for (const Tensor& t : dbs) grads.push_back(to_input(t));

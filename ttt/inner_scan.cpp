@@ -21,8 +21,8 @@ struct State {
 };
 
 // One mini-batch (all [B, H, b, .]): returns the outputs and updates the state in place.
-Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor& target, const Tensor& eta,
-                      const Tensor& ln_w, const Tensor& ln_b, const ScanOptions& opt) {
+Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor& target, const Tensor& eta, const Tensor& ln_w,
+                      const Tensor& ln_b, const ScanOptions& opt) {
   const size_t layers = s.w.size();
   // Key path through the inner model at the mini-batch's starting weights (E12).
   std::vector<Tensor> x(layers), z(layers), g(layers);
@@ -65,7 +65,7 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
 
   // E15: carry the step at the last token: W -= (eta_last o X)^T G, b -= eta_last G.
   const int64_t b = eta.size(-1);
-  Tensor eta_last = slice(eta, 2, b - 1, b);  // [B, H, 1, b]
+  Tensor eta_last = slice(eta, 2, b - 1, b);   // [B, H, 1, b]
   Tensor eta_col = transpose(eta_last, 2, 3);  // [B, H, b, 1]
   for (size_t l = 0; l < layers; ++l) {
     s.w[l] = sub(s.w[l], matmul(x[l], mul(eta_col, g[l]), true, false));
@@ -110,7 +110,8 @@ Tensor ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& ln_weight
 ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt) {
   TTT_CHECK(in.xq.dim() == 5 && in.eta.dim() == 5, "ttt_scan", "expected xq [B, H, n, b, d] and eta [B, H, n, b, b], got ",
             in.xq.describe(), " and ", in.eta.describe());
-  TTT_CHECK(!in.weights.empty() && in.weights.size() == in.biases.size(), "ttt_scan", "inner model needs matching weights and biases");
+  TTT_CHECK(!in.weights.empty() && in.weights.size() == in.biases.size(), "ttt_scan",
+            "inner model needs matching weights and biases");
   const int64_t n = in.xq.size(2);
   State s{in.weights, in.biases};
   const int64_t group = opt.checkpoint_group;
@@ -124,9 +125,12 @@ ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt) {
   std::vector<Tensor> outs;
   for (int64_t first = 0; first < n; first += group) {
     const int64_t count = std::min(group, n - first);
-    std::vector<Tensor> args = {slice(in.xq, 2, first, first + count), slice(in.xk, 2, first, first + count),
-                                slice(in.target, 2, first, first + count), slice(in.eta, 2, first, first + count),
-                                in.ln_weight, in.ln_bias};
+    std::vector<Tensor> args = {slice(in.xq, 2, first, first + count),
+                                slice(in.xk, 2, first, first + count),
+                                slice(in.target, 2, first, first + count),
+                                slice(in.eta, 2, first, first + count),
+                                in.ln_weight,
+                                in.ln_bias};
     args.insert(args.end(), s.w.begin(), s.w.end());
     args.insert(args.end(), s.b.begin(), s.b.end());
     // Shapes of the packed results: outputs, then each weight and bias after the group.

@@ -12,22 +12,22 @@
 namespace ttt {
 
 struct ScanInputs {
-  Tensor xq, xk, target;           // [B, H, n, b, d]: queries, keys, and XV - XK (E9's target)
-  Tensor eta;                      // [B, H, n, b, b]: step sizes eta[i, j], mask T applied (E7)
-  Tensor ln_weight, ln_bias;       // [H, d]: ttt_norm (E8)
-  std::vector<Tensor> weights;     // initial inner state, layer l: [B or 1, H, d_l, d_{l+1}]
-  std::vector<Tensor> biases;      //                               [B or 1, H, 1, d_{l+1}]
+  Tensor xq, xk, target;        // [B, H, n, b, d]: queries, keys, and XV - XK (E9's target)
+  Tensor eta;                   // [B, H, n, b, b]: step sizes eta[i, j], mask T applied (E7)
+  Tensor ln_weight, ln_bias;    // [H, d]: ttt_norm (E8)
+  std::vector<Tensor> weights;  // initial inner state, layer l: [B or 1, H, d_l, d_{l+1}]
+  std::vector<Tensor> biases;   //                               [B or 1, H, 1, d_{l+1}]
 };
 
 struct ScanOutputs {
-  Tensor out;                      // [B, H, n, b, d]: Q + LN(f_updated(Q)) (E14)
+  Tensor out;                           // [B, H, n, b, d]: Q + LN(f_updated(Q)) (E14)
   std::vector<Tensor> weights, biases;  // the inner state after the last mini-batch
 };
 
 struct ScanOptions {
-  std::string form = "dual";      // dual (E13) or primal (per-token weights; for tests)
-  int64_t checkpoint_group = 0;   // 0: record everything; k: recompute groups of k mini-batches
-  double ln_eps = 1e-6;           // E8/E10
+  std::string form = "dual";     // dual (E13) or primal (per-token weights; for tests)
+  int64_t checkpoint_group = 0;  // 0: record everything; k: recompute groups of k mini-batches
+  double ln_eps = 1e-6;          // E8/E10
 };
 
 ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt);

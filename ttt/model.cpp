@@ -58,17 +58,19 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
 TransformerLayer::TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device)
     : nn::Module(hybrid ? "HybridLayer" : "TransformerLayer") {
   norm1 = register_module("norm1", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
-  self_attn = register_module("self_attn", std::make_shared<nn::MultiHeadAttention>(c.width, c.num_heads, c.context,
-                                                                                   c.rope_theta, c.causal, gen, device));
+  self_attn = register_module("self_attn", std::make_shared<nn::MultiHeadAttention>(c.width, c.num_heads, c.context, c.rope_theta,
+                                                                                    c.causal, gen, device));
   self_attn->recompute_weights = c.attention_recompute;
   if (hybrid) {
     if (c.ttt_input_norm) norm_ttt = register_module("norm_ttt", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
     TTTConfig tc = c.ttt;
     tc.width = c.width;
     ttt = register_module("ttt", make_ttt(tc, gen, device));
-    forward_ssm_gating = register_module("forward_ssm_gating", std::make_shared<SSMGating>(c.width, c.gate_init, c.gate_clamp, device));
+    forward_ssm_gating =
+        register_module("forward_ssm_gating", std::make_shared<SSMGating>(c.width, c.gate_init, c.gate_clamp, device));
     if (c.bidirectional)
-      backward_ssm_gating = register_module("backward_ssm_gating", std::make_shared<SSMGating>(c.width, c.gate_init, c.gate_clamp, device));
+      backward_ssm_gating =
+          register_module("backward_ssm_gating", std::make_shared<SSMGating>(c.width, c.gate_init, c.gate_clamp, device));
   }
   norm2 = register_module("norm2", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
   ffn = register_module("ffn", std::make_shared<nn::SwiGLU>(c.width, c.hidden(), gen, device));

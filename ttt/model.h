@@ -14,15 +14,15 @@
 namespace ttt {
 
 struct ModelConfig {
-  int64_t width = 64;           // C
+  int64_t width = 64;  // C
   int64_t num_layers = 2;
-  int64_t num_heads = 4;        // attention heads (head dim = C / heads)
-  int64_t ffn_hidden = 0;       // SwiGLU hidden h; 0: 2/3 * 4.125 * C rounded to a multiple of 64 (Moshi)
+  int64_t num_heads = 4;               // attention heads (head dim = C / heads)
+  int64_t ffn_hidden = 0;              // SwiGLU hidden h; 0: 2/3 * 4.125 * C rounded to a multiple of 64 (Moshi)
   std::vector<int64_t> hybrid_layers;  // indices, negatives from the end
   int64_t text_vocab = 256;
-  int64_t audio_streams = 0;    // K codebook streams after the text stream
+  int64_t audio_streams = 0;  // K codebook streams after the text stream
   int64_t audio_vocab = 0;
-  int64_t context = 0;          // attention window in steps; 0 = unlimited
+  int64_t context = 0;  // attention window in steps; 0 = unlimited
   double rope_theta = 10000.0;
   bool attention_recompute = false;  // rebuild the attention weights in backward instead of keeping them
   double norm_eps = 1e-8;
@@ -30,9 +30,9 @@ struct ModelConfig {
   bool bidirectional = false;   // add a reversed-sequence TTT branch with its own gate
   bool ttt_input_norm = false;  // the TTT branch reads norm_ttt(h) instead of h
   double gate_init = 0.1;
-  double gate_clamp = 0.0;      // clamp alpha to [-c, c] before tanh; 0 = off
+  double gate_clamp = 0.0;             // clamp alpha to [-c, c] before tanh; 0 = off
   std::vector<double> stream_weights;  // loss weight per stream; empty = all 1
-  TTTConfig ttt;                // the TTT branch of hybrid layers (width is the model's)
+  TTTConfig ttt;                       // the TTT branch of hybrid layers (width is the model's)
 
   int64_t num_streams() const { return 1 + audio_streams; }
   int64_t vocab(int64_t stream) const { return stream == 0 ? text_vocab : audio_vocab; }
@@ -65,8 +65,8 @@ class HybridLM : public nn::Module {
   std::vector<Tensor> forward(const Tensor& tokens) const;
 
   struct Loss {
-    Tensor total;                      // weighted mean over streams (scalar)
-    std::vector<Tensor> per_stream;    // each a scalar
+    Tensor total;                    // weighted mean over streams (scalar)
+    std::vector<Tensor> per_stream;  // each a scalar
   };
   // Cross-entropy of logits(inputs) against targets [B, S, streams]; pad ids are ignored.
   Loss loss(const Tensor& inputs, const Tensor& targets) const;

@@ -19,14 +19,14 @@ TTTBase::TTTBase(std::string kind, const TTTConfig& config, Generator& gen, Devi
   wv = register_module("wv", std::make_shared<nn::Linear>(C, C, true, gen, device));
   wo = register_module("wo", std::make_shared<nn::Linear>(C, C, true, gen, device));
   const int64_t gate_in = config_.lr_gate == "per_head" ? d : C;
-  learnable_ttt_lr_weight = register_parameter("learnable_ttt_lr_weight", nn::init::normal({H, 1, gate_in}, 0, 0.02, gen, device));
+  learnable_ttt_lr_weight =
+      register_parameter("learnable_ttt_lr_weight", nn::init::normal({H, 1, gate_in}, 0, 0.02, gen, device));
   learnable_ttt_lr_bias = register_parameter("learnable_ttt_lr_bias", nn::init::zeros({H, 1}, device));
   ttt_norm_weight = register_parameter("ttt_norm_weight", nn::init::ones({H, d}, device));
   ttt_norm_bias = register_parameter("ttt_norm_bias", nn::init::zeros({H, d}, device));
   post_norm = register_module("post_norm", std::make_shared<nn::LayerNorm>(C, 1e-6, true, device));
   if (config_.minibatch_mode == "causal")
-    learnable_token_idx_bias =
-        register_parameter("learnable_token_idx_bias", nn::init::zeros({config_.mini_batch_size}, device));
+    learnable_token_idx_bias = register_parameter("learnable_token_idx_bias", nn::init::zeros({config_.mini_batch_size}, device));
 }
 
 TTTBase::InnerInit TTTBase::initial_inner(Generator& gen, Device device) const {
@@ -39,8 +39,8 @@ TTTBase::InnerInit TTTBase::initial_inner(Generator& gen, Device device) const {
   return init;
 }
 
-void TTTBase::set_inner_params(std::vector<Tensor> weights, std::vector<Tensor> biases,
-                               std::vector<std::string> weight_names, std::vector<std::string> bias_names) {
+void TTTBase::set_inner_params(std::vector<Tensor> weights, std::vector<Tensor> biases, std::vector<std::string> weight_names,
+                               std::vector<std::string> bias_names) {
   inner_weights_ = std::move(weights);
   inner_biases_ = std::move(biases);
   weight_names_ = std::move(weight_names);
@@ -81,7 +81,7 @@ Tensor TTTBase::step_sizes(const Tensor& x, int64_t valid, int64_t n) const {
     eta_tok = mul(eta_tok, cached_constant(mask, {Lp}, x.dtype(), x.device()));
   }
   eta_tok = reshape(eta_tok, {B, H, n, 1, b});  // indexed by j, the token whose gradient is applied
-  Tensor w_pos;                                  // [b, 1], indexed by i, the token that is updated
+  Tensor w_pos;                                 // [b, 1], indexed by i, the token that is updated
   if (config_.minibatch_mode == "causal") {
     std::vector<double> inv(b);
     for (int64_t i = 0; i < b; ++i) inv[i] = 1.0 / static_cast<double>(i + 1);
@@ -180,10 +180,10 @@ void TTTBase::set_inner_state(const std::vector<nn::NamedTensor>& state) {
   for (size_t l = 0; l < w.size(); ++l) {
     TTT_CHECK(w[l].defined() && bias[l].defined(), "set_inner_state", "missing ", weight_names_[l], " or ", bias_names_[l]);
     const Tensor& init_w = inner_weights_[l];
-    TTT_CHECK(w[l].dim() == 4 && w[l].size(1) == init_w.size(0) && w[l].size(2) == init_w.size(1) &&
-                  w[l].size(3) == init_w.size(2),
-              "set_inner_state", weight_names_[l], " must be [B, ", init_w.size(0), ", ", init_w.size(1), ", ",
-              init_w.size(2), "], got ", w[l].describe());
+    TTT_CHECK(
+        w[l].dim() == 4 && w[l].size(1) == init_w.size(0) && w[l].size(2) == init_w.size(1) && w[l].size(3) == init_w.size(2),
+        "set_inner_state", weight_names_[l], " must be [B, ", init_w.size(0), ", ", init_w.size(1), ", ", init_w.size(2),
+        "], got ", w[l].describe());
   }
   carried_w_ = w;
   carried_b_ = bias;

@@ -36,9 +36,9 @@ class TTTBase : public nn::Module {
   // Outer parameters (names and layouts of docs/spec/TTT_SPEC.md section 7a).
   std::shared_ptr<nn::Linear> wq, wk, wv, wo;
   std::shared_ptr<nn::LayerNorm> post_norm;
-  Tensor ttt_norm_weight, ttt_norm_bias;                    // [H, d]
-  Tensor learnable_ttt_lr_weight, learnable_ttt_lr_bias;    // [H, 1, d or C], [H, 1]
-  Tensor learnable_token_idx_bias;                          // [b], causal mode only
+  Tensor ttt_norm_weight, ttt_norm_bias;                  // [H, d]
+  Tensor learnable_ttt_lr_weight, learnable_ttt_lr_bias;  // [H, 1, d or C], [H, 1]
+  Tensor learnable_token_idx_bias;                        // [b], causal mode only
 
  protected:
   TTTBase(std::string kind, const TTTConfig& config, Generator& gen, Device device);
@@ -49,8 +49,8 @@ class TTTBase : public nn::Module {
   };
   InnerInit initial_inner(Generator& gen, Device device) const;
   // Called by each variant once it has registered its inner parameters under its own names.
-  void set_inner_params(std::vector<Tensor> weights, std::vector<Tensor> biases,
-                        std::vector<std::string> weight_names, std::vector<std::string> bias_names);
+  void set_inner_params(std::vector<Tensor> weights, std::vector<Tensor> biases, std::vector<std::string> weight_names,
+                        std::vector<std::string> bias_names);
   // The inner loop over all mini-batches (docs/spec/TTT_SPEC.md sections 3-4).
   virtual ScanOutputs ttt_scan(const ScanInputs& inputs) = 0;
   // The default ttt_scan body: the composed autograd-op scan (inner_scan.h), or the fused one
@@ -60,12 +60,12 @@ class TTTBase : public nn::Module {
   std::vector<Tensor> inner_weights_, inner_biases_;
 
  private:
-  Tensor step_sizes(const Tensor& x, int64_t valid, int64_t n) const;  // E4-E7
+  Tensor step_sizes(const Tensor& x, int64_t valid, int64_t n) const;      // E4-E7
   Tensor reconstruction_target(const Tensor& xk, const Tensor& xv) const;  // E2a, E9
 
   TTTConfig config_;
   std::vector<std::string> weight_names_, bias_names_;
-  std::vector<Tensor> state_w_, state_b_;  // after the last forward, detached
+  std::vector<Tensor> state_w_, state_b_;      // after the last forward, detached
   std::vector<Tensor> carried_w_, carried_b_;  // set by set_inner_state
 };
 

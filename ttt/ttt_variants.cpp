@@ -19,8 +19,7 @@ TTTLinear::TTTLinear(const TTTConfig& config, Generator& gen, Device device)
   set_inner_params({W1}, {b1}, {"W1"}, {"b1"});
 }
 
-TTTMLP::TTTMLP(const TTTConfig& config, Generator& gen, Device device)
-    : TTTBase("TTTMLP", checked(config, "mlp"), gen, device) {
+TTTMLP::TTTMLP(const TTTConfig& config, Generator& gen, Device device) : TTTBase("TTTMLP", checked(config, "mlp"), gen, device) {
   InnerInit init = initial_inner(gen, device);
   W1 = register_parameter("W1", init.weights[0]);
   b1 = register_parameter("b1", init.biases[0]);

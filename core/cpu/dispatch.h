@@ -10,9 +10,12 @@ namespace ttt::cpu {
 
 template <class Fn>
 void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("cpu kernel", std::string("expected f32 or f64, got ") + dtype_name(t));
+  if (t == DType::f32)
+    fn(float{});
+  else if (t == DType::f64)
+    fn(double{});
+  else
+    fail("cpu kernel", std::string("expected f32 or f64, got ") + dtype_name(t));
 }
 
 // Reads element i of an index tensor (i32 or i64) as int64.

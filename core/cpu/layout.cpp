@@ -46,8 +46,7 @@ void flip(const Tensor& x, const Tensor& out, const DimView& v) {
     T* d = static_cast<T*>(out.raw_data());
     for (int64_t o = 0; o < v.outer; ++o)
       for (int64_t j = 0; j < v.dim; ++j)
-        for (int64_t i = 0; i < v.inner; ++i)
-          d[(o * v.dim + j) * v.inner + i] = s[(o * v.dim + (v.dim - 1 - j)) * v.inner + i];
+        for (int64_t i = 0; i < v.inner; ++i) d[(o * v.dim + j) * v.inner + i] = s[(o * v.dim + (v.dim - 1 - j)) * v.inner + i];
   });
 }
 

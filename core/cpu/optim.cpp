@@ -12,8 +12,8 @@ void adamw_step(const std::vector<AdamWTensor>& tensors, const AdamWHyper& h, co
     const float step_size = t.lr / h.bias_correction1;
     for (int64_t i = 0; i < t.numel; ++i) {
       const float g = t.grad[i] * scale;
-      t.param[i] *= 1.0f - t.lr * t.weight_decay;                     // decoupled weight decay
-      t.exp_avg[i] += (1.0f - h.beta1) * (g - t.exp_avg[i]);          // m = b1 m + (1 - b1) g
+      t.param[i] *= 1.0f - t.lr * t.weight_decay;             // decoupled weight decay
+      t.exp_avg[i] += (1.0f - h.beta1) * (g - t.exp_avg[i]);  // m = b1 m + (1 - b1) g
       t.exp_avg_sq[i] = h.beta2 * t.exp_avg_sq[i] + (1.0f - h.beta2) * g * g;
       const float denom = std::sqrt(t.exp_avg_sq[i]) / bc2_sqrt + h.eps;
       t.param[i] -= step_size * t.exp_avg[i] / denom;

@@ -69,8 +69,7 @@ void softmax_from_lse(const Tensor& x, const Tensor& lse, const Tensor& y, const
       const int64_t i = args.queries > 0 ? r % args.queries : 0;
       const int64_t cols = softmax_columns(args, i, d);
       for (int64_t j = 0; j < cols; ++j)
-        py[r * d + j] =
-            static_cast<T>(attention_blocked(args, i, j) ? 0.0 : std::exp(args.scale * px[r * d + j] - pl[r]));
+        py[r * d + j] = static_cast<T>(attention_blocked(args, i, j) ? 0.0 : std::exp(args.scale * px[r * d + j] - pl[r]));
     }
   });
 }
@@ -99,8 +98,8 @@ void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x,
   });
 }
 
-void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
-                const Tensor& mean, const Tensor& rstd) {
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y, const Tensor& mean,
+                const Tensor& rstd) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), rows = x.numel() / d;
@@ -128,9 +127,8 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, doubl
 
 // With xhat = (x - mu) rstd and gh = g w:  dx = rstd (gh - mean(gh) - xhat mean(gh xhat)),
 // dw = sum_rows(g xhat), db = sum_rows(g).
-void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& grad_x, const Tensor& grad_weight,
-                         const Tensor& grad_bias) {
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), rows = x.numel() / d;
@@ -179,8 +177,8 @@ void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y
 }
 
 // xhat = x rstd, gh = g w:  dx = rstd (gh - xhat mean(gh xhat)),  dw = sum_rows(g xhat).
-void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
-                       const Tensor& grad_x, const Tensor& grad_weight) {
+void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd, const Tensor& grad_x,
+                       const Tensor& grad_weight) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), rows = x.numel() / d;

@@ -51,7 +51,7 @@ void l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& de
 // E2a: x [..., H, L, d]; row r belongs to head (r / L) % H. c = x - mean, s = the unbiased std,
 // y = c / (s + eps) * weight[h] + bias[h].
 void unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
-                     const Tensor& mean, const Tensor& std_dev) {
+                        const Tensor& mean, const Tensor& std_dev) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), len = x.size(-2), heads = x.size(-3), rows = x.numel() / d;
@@ -77,12 +77,11 @@ void unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bia
 //   dx = (gh - mean(gh)) / sigma - c sum(gh c) / (sigma^2 (d - 1) s)   (second term 0 when s = 0)
 // and grad_xhat = g c / sigma, which the caller sums per head into the weight's gradient.
 void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                              const Tensor& std_dev, double eps, const Tensor& grad_x, const Tensor& grad_xhat) {
+                                 const Tensor& std_dev, double eps, const Tensor& grad_x, const Tensor& grad_xhat) {
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t d = x.size(-1), len = x.size(-2), heads = x.size(-3), rows = x.numel() / d;
-    const T *pg = grad.data<T>(), *px = x.data<T>(), *pw = weight.data<T>(), *pm = mean.data<T>(),
-            *ps = std_dev.data<T>();
+    const T *pg = grad.data<T>(), *px = x.data<T>(), *pw = weight.data<T>(), *pm = mean.data<T>(), *ps = std_dev.data<T>();
     T *pdx = grad_x.data<T>(), *pgx = grad_xhat.defined() ? grad_xhat.data<T>() : nullptr;
     for (int64_t r = 0; r < rows; ++r) {
       const T *g = pg + r * d, *a = px + r * d, *w = pw + (r / len) % heads * d;

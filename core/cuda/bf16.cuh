@@ -17,8 +17,10 @@ __device__ __forceinline__ T store_as(float v) {
 // fn(float{}) or fn(bf16{}) for a float tensor's dtype (host side of the launchers).
 template <class Fn>
 void dispatch_f32_bf16(DType t, Fn&& fn) {
-  if (t == DType::bf16) fn(bf16{});
-  else fn(float{});
+  if (t == DType::bf16)
+    fn(bf16{});
+  else
+    fn(float{});
 }
 
 }  // namespace ttt::cuda

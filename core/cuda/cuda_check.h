@@ -26,15 +26,15 @@ inline unsigned grid_for(int64_t n) {
 
 }  // namespace ttt::cuda
 
-#define TTT_CUDA_CHECK(call)                                                     \
-  do {                                                                           \
-    cudaError_t status_ = (call);                                                \
+#define TTT_CUDA_CHECK(call)                                                                       \
+  do {                                                                                             \
+    cudaError_t status_ = (call);                                                                  \
     if (status_ != cudaSuccess) ::ttt::cuda::throw_cuda_error(#call, status_, __FILE__, __LINE__); \
   } while (0)
 
-#define TTT_CUBLAS_CHECK(call)                                                   \
-  do {                                                                           \
-    cublasStatus_t status_ = (call);                                             \
+#define TTT_CUBLAS_CHECK(call)                                                                                 \
+  do {                                                                                                         \
+    cublasStatus_t status_ = (call);                                                                           \
     if (status_ != CUBLAS_STATUS_SUCCESS) ::ttt::cuda::throw_cublas_error(#call, status_, __FILE__, __LINE__); \
   } while (0)
 

@@ -96,7 +96,7 @@ void cast(const Tensor& in, const Tensor& out) {
       using S = decltype(s);
       using D = decltype(d);
       cast_kernel<S, D><<<grid_for(n), kBlock, 0, current_stream()>>>(static_cast<const S*>(in.raw_data()),
-                                                                       static_cast<D*>(out.raw_data()), n);
+                                                                      static_cast<D*>(out.raw_data()), n);
     });
   });
   TTT_CUDA_CHECK_LAUNCH();
@@ -115,11 +115,11 @@ void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, co
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (args.same_shape)
-      binary_same_kernel<T><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<T>(), y.data<T>(),
-                                                                                  out.data<T>(), args.numel);
+      binary_same_kernel<T>
+          <<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<T>(), y.data<T>(), out.data<T>(), args.numel);
     else
-      binary_broadcast_kernel<T><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<T>(), y.data<T>(),
-                                                                                       out.data<T>(), args);
+      binary_broadcast_kernel<T>
+          <<<grid_for(args.numel), kBlock, 0, current_stream()>>>(op, x.data<T>(), y.data<T>(), out.data<T>(), args);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }
@@ -137,8 +137,8 @@ void swiglu_backward(const Tensor& grad, const Tensor& x, const Tensor& grad_x) 
   const int64_t n = grad.numel();
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    swiglu_backward_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(grad.data<T>(), x.data<T>(),
-                                                                           grad_x.data<T>(), grad.size(-1), n);
+    swiglu_backward_kernel<T>
+        <<<grid_for(n), kBlock, 0, current_stream()>>>(grad.data<T>(), x.data<T>(), grad_x.data<T>(), grad.size(-1), n);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }

@@ -72,9 +72,7 @@ __device__ void load_tile(const bf* src, int64_t S, int64_t r0, bf* tile) {
   }
 }
 
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+__device__ __forceinline__ uint32_t shared_address(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -105,14 +103,13 @@ using Rows = uint32_t[4][4];
 // Rows [r0, r0 + 16) of a tile as A operands.
 __device__ void load_rows(const bf* tile, int r0, Rows& a) {
   const int lane = threadIdx.x % 32;
-  #pragma unroll
+#pragma unroll
   for (int kc = 0; kc < 4; ++kc) ldmatrix_x4(a[kc], tile + (r0 + lane % 16) * kLdh + kc * 16 + lane / 16 * 8);
 }
 
 // The tiles of two [S, 64] matrices from row r0 (a block's fixed operands: K and V for a key tile,
 // Q and dO for a query tile) into shared memory, and the warp's 16 rows of each as A operands.
-__device__ void load_fixed_tiles(const bf* x, const bf* y, int64_t S, int64_t r0, bf* xs, bf* ys, Rows& x_rows,
-                                 Rows& y_rows) {
+__device__ void load_fixed_tiles(const bf* x, const bf* y, int64_t S, int64_t r0, bf* xs, bf* ys, Rows& x_rows, Rows& y_rows) {
   load_tile(x, S, r0, xs);
   load_tile(y, S, r0, ys);
   __syncthreads();
@@ -124,11 +121,11 @@ __device__ void load_fixed_tiles(const bf* x, const bf* y, int64_t S, int64_t r0
 // c = a b^T with b a tile [64][64]: c[r][n] = sum_k a[r][k] tile[n][k] (S = Q K^T from K's rows).
 __device__ void product_bt(const Rows& a, const bf* tile, Acc& c) {
   const int lane = threadIdx.x % 32;
-  #pragma unroll
+#pragma unroll
   for (int nt = 0; nt < 8; ++nt) {
-    #pragma unroll
+#pragma unroll
     for (int e = 0; e < 4; ++e) c[nt][e] = 0.0f;
-    #pragma unroll
+#pragma unroll
     for (int kh = 0; kh < 2; ++kh) {  // one ldmatrix covers two k chunks of 16
       uint32_t b[4];
       ldmatrix_x4(b, tile + (nt * 8 + lane % 8) * kLdh + kh * 32 + lane / 8 * 8);
@@ -142,11 +139,11 @@ __device__ void product_bt(const Rows& a, const bf* tile, Acc& c) {
 // row-major [k][n] (O += P V, dQ += dS K, dV += P^T dO, ...).
 __device__ void accumulate(const Acc& p, const bf* tile, Acc& c) {
   const int lane = threadIdx.x % 32;
-  #pragma unroll
+#pragma unroll
   for (int kc = 0; kc < 4; ++kc) {
     const uint32_t a[4] = {pack_bf16(p[2 * kc][0], p[2 * kc][1]), pack_bf16(p[2 * kc][2], p[2 * kc][3]),
                            pack_bf16(p[2 * kc + 1][0], p[2 * kc + 1][1]), pack_bf16(p[2 * kc + 1][2], p[2 * kc + 1][3])};
-    #pragma unroll
+#pragma unroll
     for (int nh = 0; nh < 4; ++nh) {  // one transposing ldmatrix covers two n tiles of 8
       uint32_t b[4];
       ldmatrix_x4_trans(b, tile + (kc * 16 + lane % 8 + (lane / 8) % 2 * 8) * kLdh + nh * 16 + lane / 16 * 8);
@@ -162,9 +159,9 @@ __device__ __forceinline__ int acc_row(int e) { return threadIdx.x % 32 / 4 + (e
 
 // Writes the warp's 16 rows (from row r0 of [S, 64]) of accumulators c, scaled per row, as bf16.
 __device__ void store_rows(const Acc& c, const float (&row_scale)[2], bf* dst, int64_t S, int64_t r0) {
-  #pragma unroll
+#pragma unroll
   for (int nt = 0; nt < 8; ++nt)
-    #pragma unroll
+#pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int64_t row = r0 + acc_row(2 * h);
       if (row < S)
@@ -214,8 +211,8 @@ __device__ __forceinline__ float quad_sum(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-__global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, const bf* k, const bf* v, bf* out,
-                                                                 float* lse, Flash a) {
+__global__ void __launch_bounds__(kThreads)
+    flash_forward_kernel(const bf* q, const bf* k, const bf* v, bf* out, float* lse, Flash a) {
   __shared__ __align__(128) bf Qs[kTileH], Ks[kTileH], Vs[kTileH];
   const int warp = threadIdx.x / 32;
   const int64_t base = blockIdx.y * a.S * kD, q0 = blockIdx.x * int64_t{kTile}, r0 = q0 + warp * 16;
@@ -223,7 +220,7 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
   __syncthreads();
   Rows qa;
   load_rows(Qs, warp * 16, qa);
-  const float c = a.scale * kLog2e;  // exp(scale s) = exp2(c s): the statistics are in log2 units
+  const float c = a.scale * kLog2e;                          // exp(scale s) = exp2(c s): the statistics are in log2 units
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // this lane's part of rows g, g + 8
   Acc o = {};
   int64_t begin, end;
@@ -237,9 +234,9 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
     product_bt(qa, Ks, s);  // S = Q K^T, the warp's 16 rows
     const bool check = tile_needs_mask(a, q0, kt * kTile);
     float tile_max[2] = {-INFINITY, -INFINITY};
-    #pragma unroll
+#pragma unroll
     for (int nt = 0; nt < 8; ++nt)
-      #pragma unroll
+#pragma unroll
       for (int e = 0; e < 4; ++e) {
         float x = s[nt][e] * c;
         if (check && blocked(a, r0 + acc_row(e), kt * kTile + acc_col(nt, e))) x = -INFINITY;
@@ -247,16 +244,16 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
         tile_max[e / 2] = fmaxf(tile_max[e / 2], x);
       }
     float alpha[2];
-    #pragma unroll
+#pragma unroll
     for (int h = 0; h < 2; ++h) {
       const float m_new = fmaxf(m[h], quad_max(tile_max[h]));
       alpha[h] = m[h] == -INFINITY ? 0.0f : exp2f(m[h] - m_new);  // rescales what was summed so far
       m[h] = m_new;
       l[h] *= alpha[h];
     }
-    #pragma unroll
+#pragma unroll
     for (int nt = 0; nt < 8; ++nt)
-      #pragma unroll
+#pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float p = s[nt][e] == -INFINITY ? 0.0f : exp2f(s[nt][e] - m[e / 2]);
         s[nt][e] = p;
@@ -266,14 +263,14 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const bf* q, co
     accumulate(s, Vs, o);  // O += P V
   }
   float inv_l[2];
-  #pragma unroll
+#pragma unroll
   for (int h = 0; h < 2; ++h) {
     l[h] = quad_sum(l[h]);
     inv_l[h] = 1.0f / l[h];
   }
   store_rows(o, inv_l, out + base, a.S, r0);
   if (threadIdx.x % 4 == 0)
-    #pragma unroll
+#pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int64_t i = r0 + acc_row(2 * h);
       if (i < a.S) lse[blockIdx.y * a.S + i] = m[h] * kLn2 + logf(l[h]);
@@ -293,9 +290,9 @@ __global__ void flash_row_dot_kernel(const bf* grad, const bf* out, float* d_row
 
 // Per key tile: dV = sum over query tiles of P^T dO, dK = sum of dS^T Q. The warp owns 16 keys;
 // its products run transposed (rows = keys, columns = queries).
-__global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q, const bf* k, const bf* v,
-                                                                     const bf* grad, const float* lse,
-                                                                     const float* d_rows, bf* dk, bf* dv, Flash a) {
+__global__ void __launch_bounds__(kThreads)
+    flash_backward_kv_kernel(const bf* q, const bf* k, const bf* v, const bf* grad, const float* lse, const float* d_rows, bf* dk,
+                             bf* dv, Flash a) {
   __shared__ __align__(128) bf Ks[kTileH], Vs[kTileH], Qs[kTileH], Gs[kTileH];  // Gs: dO
   __shared__ float lse_s[kTile], d_s[kTile];
   const int warp = threadIdx.x / 32;
@@ -321,9 +318,9 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q
     product_bt(ka, Qs, st);   // S^T = K Q^T
     product_bt(va, Gs, dpt);  // dP^T = V dO^T
     const bool check = tile_needs_mask(a, q0, k0);
-    #pragma unroll
+#pragma unroll
     for (int nt = 0; nt < 8; ++nt)
-      #pragma unroll
+#pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = acc_col(nt, e);
         float p = 0, ds = 0;
@@ -343,9 +340,8 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kv_kernel(const bf* q
 }
 
 // Per query tile: dQ = sum over key tiles of dS K. The warp owns 16 queries.
-__global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q, const bf* k, const bf* v,
-                                                                    const bf* grad, const float* lse,
-                                                                    const float* d_rows, bf* dq, Flash a) {
+__global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q, const bf* k, const bf* v, const bf* grad,
+                                                                    const float* lse, const float* d_rows, bf* dq, Flash a) {
   __shared__ __align__(128) bf Qs[kTileH], Gs[kTileH], Ks[kTileH], Vs[kTileH];  // Gs: dO
   const int warp = threadIdx.x / 32;
   const int64_t seq = blockIdx.y, base = seq * a.S * kD, q0 = blockIdx.x * int64_t{kTile}, r0 = q0 + warp * 16;
@@ -353,7 +349,7 @@ __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q,
   load_fixed_tiles(q + base, grad + base, a.S, q0, Qs, Gs, qa, ga);
   const float c = a.scale * kLog2e;
   float lse_row[2], d_row[2];  // rows g and g + 8 of the warp's 16
-  #pragma unroll
+#pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int64_t i = r0 + acc_row(2 * h);
     lse_row[h] = i < a.S ? lse[seq * a.S + i] * kLog2e : 0.0f;
@@ -371,9 +367,9 @@ __global__ void __launch_bounds__(kThreads) flash_backward_q_kernel(const bf* q,
     product_bt(qa, Ks, s);   // S = Q K^T
     product_bt(ga, Vs, dp);  // dP = dO V^T
     const bool check = tile_needs_mask(a, q0, kt * kTile);
-    #pragma unroll
+#pragma unroll
     for (int nt = 0; nt < 8; ++nt)
-      #pragma unroll
+#pragma unroll
       for (int e = 0; e < 4; ++e) {
         float ds = 0;
         if (!(check && blocked(a, r0 + acc_row(e), kt * kTile + acc_col(nt, e)))) {
@@ -410,8 +406,8 @@ void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const So
 }
 
 void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk,
-                              const Tensor& dv, const Tensor& d_rows) {
+                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                              const Tensor& d_rows) {
   const Flash a = flash_args(q, mask);
   const int64_t rows = q.numel() / kD;
   flash_row_dot_kernel<<<static_cast<unsigned>((rows * 32 + kBlock - 1) / kBlock), kBlock, 0, current_stream()>>>(

@@ -32,8 +32,10 @@ void CudaGraph::capture(const std::function<void()>& work) {
     const cudaError_t st = cudaStreamEndCapture(stream, &graph);
     cuda::set_capture_stream(nullptr);
     cuda::end_private_pool();
-    if (ok) TTT_CUDA_CHECK(st);
-    else cudaGetLastError();  // the work's own error is the one to report
+    if (ok)
+      TTT_CUDA_CHECK(st);
+    else
+      cudaGetLastError();  // the work's own error is the one to report
     return graph;
   };
   try {

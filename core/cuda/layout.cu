@@ -58,8 +58,7 @@ __global__ void tri_kernel(const float* x, float* out, int64_t rows, int64_t col
 
 // An id outside [0, vocab) gives a NaN row (the host checks ids first, except during a CUDA graph
 // capture: compute::embedding), never a read outside the table.
-__global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d,
-                                 int64_t vocab) {
+__global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d, int64_t vocab) {
   GRID_STRIDE_LOOP(t, n * d) {
     const int64_t row = t / d, j = t % d, id = index_at(ids, i32, row);
     out[t] = id >= 0 && id < vocab ? w[id * d + j] : NAN;
@@ -79,8 +78,8 @@ __global__ void embedding_backward_kernel(const float* g, const void* ids, bool 
 // reach thousands of radians, where float angles lose digits.
 // T: float or bf16 (core/cuda/bf16.cuh).
 template <class T>
-__global__ void rope_kernel(const T* x, const void* pos, bool i32, double theta, bool inverse, T* out,
-                            int64_t len, int64_t d, int64_t pairs_total) {
+__global__ void rope_kernel(const T* x, const void* pos, bool i32, double theta, bool inverse, T* out, int64_t len, int64_t d,
+                            int64_t pairs_total) {
   GRID_STRIDE_LOOP(t, pairs_total) {
     const int64_t i = t % (d / 2), l = (t / (d / 2)) % len;
     const double angle = static_cast<double>(index_at(pos, i32, l)) * pow(theta, -2.0 * i / d);
@@ -126,8 +125,8 @@ void flip(const Tensor& x, const Tensor& out, const DimView& v) {
 }
 
 void tri(const Tensor& x, const Tensor& out, int64_t k, bool lower) {
-  tri_kernel<<<grid_for(x.numel()), kBlock, 0, current_stream()>>>(x.data<float>(), out.data<float>(), x.size(-2),
-                                                                   x.size(-1), k, lower, x.numel());
+  tri_kernel<<<grid_for(x.numel()), kBlock, 0, current_stream()>>>(x.data<float>(), out.data<float>(), x.size(-2), x.size(-1), k,
+                                                                   lower, x.numel());
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -21,24 +21,24 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
   if (a.dtype() == DType::bf16) {  // bf16 operands on the tensor cores, f32 sums; C in bf16 or f32
     const bool c_bf16 = c.dtype() == DType::bf16;
     void* c_at = static_cast<char*>(c.raw_data()) + g.offset_c * static_cast<int64_t>(dtype_size(c.dtype()));
-    TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        cublas_handle(), op_b, op_a, n, m, k, &one, b.data<bf16>() + g.offset_b, CUDA_R_16BF, ldb, g.stride_b,
-        a.data<bf16>() + g.offset_a, CUDA_R_16BF, lda, g.stride_a, &zero, c_at, c_bf16 ? CUDA_R_16BF : CUDA_R_32F, ldc,
-        g.stride_c, static_cast<int>(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<bf16>() + g.offset_b,
+                                                CUDA_R_16BF, ldb, g.stride_b, a.data<bf16>() + g.offset_a, CUDA_R_16BF, lda,
+                                                g.stride_a, &zero, c_at, c_bf16 ? CUDA_R_16BF : CUDA_R_32F, ldc, g.stride_c,
+                                                static_cast<int>(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return;
   }
   if (g.precision == MatmulPrecision::bf16) {  // bf16 tensor cores on the f32 operands, f32 sums
-    TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b, CUDA_R_32F, ldb, g.stride_b,
-        a.data<float>() + g.offset_a, CUDA_R_32F, lda, g.stride_a, &zero, c.data<float>() + g.offset_c, CUDA_R_32F, ldc,
-        g.stride_c, static_cast<int>(g.batch), CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+    TTT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b,
+                                                CUDA_R_32F, ldb, g.stride_b, a.data<float>() + g.offset_a, CUDA_R_32F, lda,
+                                                g.stride_a, &zero, c.data<float>() + g.offset_c, CUDA_R_32F, ldc, g.stride_c,
+                                                static_cast<int>(g.batch), CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
     return;
   }
   // TF32 tensor cores only when asked (compute::set_matmul_precision); the mode is per handle
   const bool tf32 = g.precision == MatmulPrecision::tf32;
   TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b,
-                                             ldb, g.stride_b, a.data<float>() + g.offset_a, lda, g.stride_a, &zero,
+  TTT_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), op_b, op_a, n, m, k, &one, b.data<float>() + g.offset_b, ldb,
+                                             g.stride_b, a.data<float>() + g.offset_a, lda, g.stride_a, &zero,
                                              c.data<float>() + g.offset_c, ldc, g.stride_c, static_cast<int>(g.batch)));
 }
 

@@ -46,15 +46,13 @@ void embedding_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("
 void swiglu(const Tensor&, const Tensor&) { no_cuda("cuda::swiglu"); }
 void swiglu_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::swiglu_backward"); }
 void softmax(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax"); }
-void softmax_from_lse(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) {
-  no_cuda("cuda::softmax_from_lse");
-}
+void softmax_from_lse(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax_from_lse"); }
 void softmax_backward(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&) { no_cuda("cuda::softmax_backward"); }
 void layer_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::layer_norm");
 }
-void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                         const Tensor&, const Tensor&) {
+void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         const Tensor&) {
   no_cuda("cuda::layer_norm_backward");
 }
 void rms_norm(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) { no_cuda("cuda::rms_norm"); }
@@ -68,8 +66,8 @@ void l2_normalize_backward(const Tensor&, const Tensor&, const Tensor&, double, 
 void unbiased_head_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::unbiased_head_norm");
 }
-void unbiased_head_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
-                              const Tensor&, const Tensor&) {
+void unbiased_head_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, const Tensor&,
+                                 const Tensor&) {
   no_cuda("cuda::unbiased_head_norm_backward");
 }
 void cross_entropy(const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&, const Tensor&) {

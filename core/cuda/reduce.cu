@@ -85,7 +85,7 @@ __global__ void softmax_kernel(const T* x, T* y, float* lse, int64_t d, SoftmaxA
   s = block_sum(s);
   const float log_s = logf(s);
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-    b[j] = store_as<T>(args.log ? load_f32(a[j]) - m - log_s
+    b[j] = store_as<T>(args.log                        ? load_f32(a[j]) - m - log_s
                        : attention_blocked(args, i, j) ? 0.0f
                                                        : expf(k * load_f32(a[j]) - m) / s);
   if (lse && threadIdx.x == 0) lse[blockIdx.x] = m + log_s;
@@ -122,8 +122,8 @@ __global__ void softmax_backward_kernel(const T* g, const T* y, T* dx, int64_t d
   }
 }
 
-__global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean,
-                                  float* rstd, int64_t d) {
+__global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean, float* rstd,
+                                  int64_t d) {
   const float* a = x + blockIdx.x * d;
   float s = 0;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += a[j];
@@ -140,8 +140,8 @@ __global__ void layer_norm_kernel(const float* x, const float* w, const float* b
 }
 
 // dx = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w
-__global__ void layer_norm_backward_kernel(const float* g, const float* x, const float* w, const float* mean,
-                                           const float* rstd, float* dx, int64_t d) {
+__global__ void layer_norm_backward_kernel(const float* g, const float* x, const float* w, const float* mean, const float* rstd,
+                                           float* dx, int64_t d) {
   const int64_t off = blockIdx.x * d;
   const float mu = mean[blockIdx.x], rs = rstd[blockIdx.x];
   float s1 = 0, s2 = 0;
@@ -163,8 +163,8 @@ __global__ void layer_norm_backward_kernel(const float* g, const float* x, const
 // mean == nullptr selects RMS norm (xhat = x rstd).
 // T: the type of g and x (float or bf16); dw, db are f32 partial sums.
 template <class T>
-__global__ void norm_param_grad_kernel(const T* g, const T* x, const float* mean, const float* rstd, float* dw,
-                                       float* db, int64_t rows, int64_t d, Pieces pieces) {
+__global__ void norm_param_grad_kernel(const T* g, const T* x, const float* mean, const float* rstd, float* dw, float* db,
+                                       int64_t rows, int64_t d, Pieces pieces) {
   const int64_t begin = blockIdx.y * pieces.length, end = min(rows, begin + pieces.length);
   dw = dw ? dw + blockIdx.y * d : nullptr;
   db = db ? db + blockIdx.y * d : nullptr;
@@ -238,14 +238,13 @@ unsigned rows_of(const Tensor& x) { return static_cast<unsigned>(x.numel() / x.s
 
 // The weight (and bias) gradients of a norm over x [rows, d]: partial sums over pieces of the rows,
 // then a sum over the pieces (see Pieces).
-void norm_param_grads(const Tensor& grad, const Tensor& x, const float* mean, const Tensor& rstd,
-                      const Tensor& grad_weight, const Tensor& grad_bias) {
+void norm_param_grads(const Tensor& grad, const Tensor& x, const float* mean, const Tensor& rstd, const Tensor& grad_weight,
+                      const Tensor& grad_bias) {
   const int64_t rows = rows_of(x), d = x.size(-1);
   const Pieces pieces = cut(rows, (kFillThreads + d - 1) / d, 32);
   // f32 partial sums: written in place when there is one piece and the gradient is f32
   auto partial = [&](const Tensor& g) {
-    return !g.defined() || (pieces.count == 1 && g.dtype() == DType::f32) ? g
-                                                                           : empty({pieces.count, d}, DType::f32, x.device());
+    return !g.defined() || (pieces.count == 1 && g.dtype() == DType::f32) ? g : empty({pieces.count, d}, DType::f32, x.device());
   };
   Tensor pw = partial(grad_weight), pb = partial(grad_bias);
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
@@ -285,8 +284,7 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const DimView& v) {
 void softmax(const Tensor& x, const Tensor& y, const Tensor& lse, const SoftmaxArgs& args) {
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    softmax_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), y.data<T>(), opt_mut(lse), x.size(-1),
-                                                                   args);
+    softmax_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), y.data<T>(), opt_mut(lse), x.size(-1), args);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }
@@ -294,8 +292,8 @@ void softmax(const Tensor& x, const Tensor& y, const Tensor& lse, const SoftmaxA
 void softmax_from_lse(const Tensor& x, const Tensor& lse, const Tensor& y, const SoftmaxArgs& args) {
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    softmax_from_lse_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), lse.data<float>(), y.data<T>(),
-                                                                            x.size(-1), args);
+    softmax_from_lse_kernel<T>
+        <<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), lse.data<float>(), y.data<T>(), x.size(-1), args);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }
@@ -303,48 +301,44 @@ void softmax_from_lse(const Tensor& x, const Tensor& lse, const Tensor& y, const
 void softmax_backward(const Tensor& grad, const Tensor& y, const Tensor& grad_x, const SoftmaxArgs& args) {
   dispatch_f32_bf16(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    softmax_backward_kernel<T><<<rows_of(y), kBlock, 0, current_stream()>>>(grad.data<T>(), y.data<T>(),
-                                                                            grad_x.data<T>(), y.size(-1), args);
+    softmax_backward_kernel<T>
+        <<<rows_of(y), kBlock, 0, current_stream()>>>(grad.data<T>(), y.data<T>(), grad_x.data<T>(), y.size(-1), args);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
-void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
-                const Tensor& mean, const Tensor& rstd) {
-  layer_norm_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<float>(), opt(weight), opt(bias), float(eps),
-                                                                 y.data<float>(), mean.data<float>(), rstd.data<float>(),
-                                                                 x.size(-1));
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y, const Tensor& mean,
+                const Tensor& rstd) {
+  layer_norm_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(
+      x.data<float>(), opt(weight), opt(bias), float(eps), y.data<float>(), mean.data<float>(), rstd.data<float>(), x.size(-1));
   TTT_CUDA_CHECK_LAUNCH();
 }
 
-void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
   const int64_t d = x.size(-1);
   layer_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(
       grad.data<float>(), x.data<float>(), opt(weight), mean.data<float>(), rstd.data<float>(), grad_x.data<float>(), d);
   TTT_CUDA_CHECK_LAUNCH();
-  if (grad_weight.defined() || grad_bias.defined())
-    norm_param_grads(grad, x, mean.data<float>(), rstd, grad_weight, grad_bias);
+  if (grad_weight.defined() || grad_bias.defined()) norm_param_grads(grad, x, mean.data<float>(), rstd, grad_weight, grad_bias);
 }
 
 void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    rms_norm_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(
-        x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, float(eps), y.data<T>(), rstd.data<float>(),
-        x.size(-1));
+    rms_norm_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), weight.defined() ? weight.data<T>() : nullptr,
+                                                                    float(eps), y.data<T>(), rstd.data<float>(), x.size(-1));
   });
   TTT_CUDA_CHECK_LAUNCH();
 }
 
-void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd,
-                       const Tensor& grad_x, const Tensor& grad_weight) {
+void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd, const Tensor& grad_x,
+                       const Tensor& grad_weight) {
   const int64_t d = x.size(-1);
   dispatch_f32_bf16(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     rms_norm_backward_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(
-        grad.data<T>(), x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, rstd.data<float>(),
-        grad_x.data<T>(), d);
+        grad.data<T>(), x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, rstd.data<float>(), grad_x.data<T>(), d);
   });
   TTT_CUDA_CHECK_LAUNCH();
   if (grad_weight.defined()) norm_param_grads(grad, x, nullptr, rstd, grad_weight, Tensor());

@@ -34,8 +34,8 @@ __global__ void l2_normalize_kernel(const float* x, float eps, float* y, float* 
   for (int64_t j = lane; j < d; j += 32) y[r * d + j] = a[j] / n;
 }
 
-__global__ void l2_normalize_backward_kernel(const float* g, const float* y, const float* den, float eps, float* dx,
-                                             int64_t rows, int64_t d) {
+__global__ void l2_normalize_backward_kernel(const float* g, const float* y, const float* den, float eps, float* dx, int64_t rows,
+                                             int64_t d) {
   const int64_t r = warp_row(rows);
   if (r < 0) return;
   const int lane = threadIdx.x % 32;
@@ -52,8 +52,7 @@ __global__ void l2_normalize_backward_kernel(const float* g, const float* y, con
 }
 
 __global__ void unbiased_head_norm_kernel(const float* x, const float* weight, const float* bias, float eps, float* y,
-                                       float* mean, float* std_dev, int64_t rows, int64_t len, int64_t heads,
-                                       int64_t d) {
+                                          float* mean, float* std_dev, int64_t rows, int64_t len, int64_t heads, int64_t d) {
   const int64_t r = warp_row(rows);
   if (r < 0) return;
   const int lane = threadIdx.x % 32;
@@ -75,8 +74,8 @@ __global__ void unbiased_head_norm_kernel(const float* x, const float* weight, c
 // dx = (gh - mean(gh)) / sigma - c sum(gh c) / (sigma^2 (d - 1) s), gh = g w[h]; grad_xhat = g c / sigma
 // (skipped when gxhat is null: a frozen weight).
 __global__ void unbiased_head_norm_backward_kernel(const float* g, const float* x, const float* weight, const float* mean,
-                                                const float* std_dev, float eps, float* dx, float* gxhat, int64_t rows,
-                                                int64_t len, int64_t heads, int64_t d) {
+                                                   const float* std_dev, float eps, float* dx, float* gxhat, int64_t rows,
+                                                   int64_t len, int64_t heads, int64_t d) {
   const int64_t r = warp_row(rows);
   if (r < 0) return;
   const int lane = threadIdx.x % 32;
@@ -118,7 +117,7 @@ void l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& de
 }
 
 void unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
-                     const Tensor& mean, const Tensor& std_dev) {
+                        const Tensor& mean, const Tensor& std_dev) {
   const int64_t rows = rows_in(x);
   unbiased_head_norm_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
       x.data<float>(), weight.data<float>(), bias.data<float>(), float(eps), y.data<float>(), mean.data<float>(),
@@ -127,7 +126,7 @@ void unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bia
 }
 
 void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                              const Tensor& std_dev, double eps, const Tensor& grad_x, const Tensor& grad_xhat) {
+                                 const Tensor& std_dev, double eps, const Tensor& grad_x, const Tensor& grad_xhat) {
   const int64_t rows = rows_in(x);
   unbiased_head_norm_backward_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
       grad.data<float>(), x.data<float>(), weight.data<float>(), mean.data<float>(), std_dev.data<float>(), float(eps),

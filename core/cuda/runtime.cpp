@@ -23,18 +23,17 @@ namespace cuda {
 
 void throw_cuda_error(const char* call, cudaError_t status, const char* file, int line) {
   std::string hint;
-  if (status == cudaErrorMemoryAllocation) hint = " (hint: lower the batch size or sequence length)";
+  if (status == cudaErrorMemoryAllocation)
+    hint = " (hint: lower the batch size or sequence length)";
   else if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver)
     hint = " (hint: no usable GPU; use device: cpu)";
   else if (status == cudaErrorIllegalAddress || status == cudaErrorLaunchFailure)
     hint = " (hint: a kernel read or wrote out of bounds; run under compute-sanitizer)";
-  fail(call, cat_str("CUDA error ", cudaGetErrorName(status), ": ", cudaGetErrorString(status), " at ", file, ":",
-                     line, hint));
+  fail(call, cat_str("CUDA error ", cudaGetErrorName(status), ": ", cudaGetErrorString(status), " at ", file, ":", line, hint));
 }
 
 void throw_cublas_error(const char* call, cublasStatus_t status, const char* file, int line) {
-  fail(call, cat_str("cuBLAS error ", cublasGetStatusName(status), ": ", cublasGetStatusString(status), " at ", file,
-                     ":", line));
+  fail(call, cat_str("cuBLAS error ", cublasGetStatusName(status), ": ", cublasGetStatusString(status), " at ", file, ":", line));
 }
 
 // The default stream, where every op runs in order; while a CUDA graph is being captured
@@ -101,10 +100,10 @@ struct Block {
 
 struct Pool {
   std::mutex mutex;
-  std::multimap<size_t, void*> free_blocks;                   // the shared cache: size -> block
+  std::multimap<size_t, void*> free_blocks;                            // the shared cache: size -> block
   std::unordered_map<int, std::multimap<size_t, void*>> private_free;  // per private pool
-  std::unordered_map<void*, Block> live;                     // block -> its size and pool
-  int capturing_pool = 0;                                    // the pool allocations come from now
+  std::unordered_map<void*, Block> live;                               // block -> its size and pool
+  int capturing_pool = 0;                                              // the pool allocations come from now
   int next_pool = 1;
   AllocatorStats stats;
 };
@@ -160,9 +159,9 @@ void* device_alloc(size_t bytes, int device) {
       const double mib = 1024.0 * 1024.0;
       fail("cuda allocator",
            cat_str("out of memory allocating ", bytes / mib, " MiB on cuda:", device, ": ", p.stats.current_bytes / mib,
-                   " MiB in use by tensors, ", p.stats.reserved_bytes / mib, " MiB reserved, peak ",
-                   p.stats.peak_bytes / mib, " MiB; the device reports ", free_b / mib, " MiB free of ", total_b / mib,
-                   " MiB (", cudaGetErrorString(st), "). Hint: lower the batch size or sequence length."));
+                   " MiB in use by tensors, ", p.stats.reserved_bytes / mib, " MiB reserved, peak ", p.stats.peak_bytes / mib,
+                   " MiB; the device reports ", free_b / mib, " MiB free of ", total_b / mib, " MiB (", cudaGetErrorString(st),
+                   "). Hint: lower the batch size or sequence length."));
     }
     p.live[ptr] = Block{size, p.capturing_pool};
     p.stats.current_bytes += size;

@@ -25,8 +25,13 @@ AdamW::AdamW(const Module& model, AdamWOptions options, std::vector<ParamGroupRu
     if (!p.tensor.requires_grad()) continue;  // frozen: no state, never updated
     TTT_CHECK(p.tensor.dtype() == DType::f32, "AdamW", "parameter '", p.name, "' is ", p.tensor.describe(),
               "; the optimizer keeps f32 parameters");
-    Managed m{p.name, p.tensor, zeros(p.tensor.shape(), DType::f32, p.tensor.device()),
-              zeros(p.tensor.shape(), DType::f32, p.tensor.device()), options_.weight_decay, 1.0, -1};
+    Managed m{p.name,
+              p.tensor,
+              zeros(p.tensor.shape(), DType::f32, p.tensor.device()),
+              zeros(p.tensor.shape(), DType::f32, p.tensor.device()),
+              options_.weight_decay,
+              1.0,
+              -1};
     for (size_t g = 0; g < groups_.size(); ++g) {
       if (!groups_[g].select.matches(p)) continue;
       ++matched[g];
@@ -55,10 +60,15 @@ void AdamW::step(double lr, const Tensor& grad_scale) {
   for (Managed& m : params_) {
     Tensor g = m.param.grad();
     if (!g.defined() || m.param.device().is_meta()) continue;
-    TTT_CHECK(g.shape() == m.param.shape() && g.device() == m.param.device() && g.dtype() == DType::f32, "AdamW",
-              "gradient ", g.describe(), " does not fit parameter '", m.name, "' ", m.param.describe());
-    AdamWTensor t{m.param.data<float>(), g.data<float>(), m.exp_avg.data<float>(), m.exp_avg_sq.data<float>(),
-                  m.param.numel(), static_cast<float>(lr * m.lr_scale), static_cast<float>(m.weight_decay)};
+    TTT_CHECK(g.shape() == m.param.shape() && g.device() == m.param.device() && g.dtype() == DType::f32, "AdamW", "gradient ",
+              g.describe(), " does not fit parameter '", m.name, "' ", m.param.describe());
+    AdamWTensor t{m.param.data<float>(),
+                  g.data<float>(),
+                  m.exp_avg.data<float>(),
+                  m.exp_avg_sq.data<float>(),
+                  m.param.numel(),
+                  static_cast<float>(lr * m.lr_scale),
+                  static_cast<float>(m.weight_decay)};
     if (m.param.device().is_cuda()) cuda_device = m.param.device();
     (m.param.device().is_cuda() ? cuda_list : cpu_list).push_back(t);
   }
@@ -104,7 +114,8 @@ void AdamW::load_state_dict(const std::vector<NamedTensor>& state) {
   std::vector<std::string> problems;
   std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source), applied only if all fits
   auto step_it = given.find("step");
-  if (step_it == given.end() || step_it->second.numel() != 1) problems.push_back("missing step");
+  if (step_it == given.end() || step_it->second.numel() != 1)
+    problems.push_back("missing step");
   else if (step_it->second.dtype() != DType::i64 || step_it->second.item<int64_t>() < 0)
     problems.push_back("step must be one non-negative i64");
   for (const Managed& m : params_)

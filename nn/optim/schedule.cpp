@@ -19,8 +19,8 @@ void validate(const Schedule& s) {
             "unknown kind '", s.kind, "' (expected constant, cosine, linear or one_cycle)");
   TTT_CHECK(s.lr > 0, "schedule", "lr must be positive, got ", s.lr);
   TTT_CHECK(s.warmup_steps >= 0 && s.total_steps >= 1, "schedule", "need warmup_steps >= 0 and total_steps >= 1");
-  TTT_CHECK(s.kind == "constant" || s.kind == "one_cycle" || s.warmup_steps < s.total_steps, "schedule",
-            "warmup_steps (", s.warmup_steps, ") must be below total_steps (", s.total_steps, ")");
+  TTT_CHECK(s.kind == "constant" || s.kind == "one_cycle" || s.warmup_steps < s.total_steps, "schedule", "warmup_steps (",
+            s.warmup_steps, ") must be below total_steps (", s.total_steps, ")");
   TTT_CHECK(s.kind != "one_cycle" || (s.pct_start > 0 && s.pct_start < 1 && s.total_steps >= 2), "schedule",
             "one_cycle needs 0 < pct_start < 1 and total_steps >= 2");
 }

@@ -17,8 +17,7 @@ namespace {
 TEST(Bf16, StoresRoundedToNearestEven) {
   // 1 + 2^-8 lies halfway between bf16's 1 and 1 + 2^-7: ties go to the even mantissa (1);
   // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: it goes to 1 + 2^-6.
-  Tensor t = from_vector({1 + std::ldexp(1.0, -8), 1 + 3 * std::ldexp(1.0, -8), 3.0e38, -0.0, 1e-40}, {5},
-                         DType::bf16);
+  Tensor t = from_vector({1 + std::ldexp(1.0, -8), 1 + 3 * std::ldexp(1.0, -8), 3.0e38, -0.0, 1e-40}, {5}, DType::bf16);
   EXPECT_EQ(t.dtype(), DType::bf16);
   EXPECT_EQ(t.storage()->bytes(), 10u);
   std::vector<double> v = t.to_vector<double>();
@@ -110,7 +109,8 @@ TEST_P(Bf16Op, MatchesF64OnTheSameValues) {
   const OpCase& op = GetParam();
   Generator gen(7);
   std::vector<Tensor> values;
-  for (const Shape& s : op.shapes) values.push_back(to_dtype(make_input(s, op.domain, DType::bf16, Device::cpu(), gen), DType::f64));
+  for (const Shape& s : op.shapes)
+    values.push_back(to_dtype(make_input(s, op.domain, DType::bf16, Device::cpu(), gen), DType::f64));
   OpRun exact = run_in(op, values, DType::f64), half = run_in(op, values, DType::bf16);
   EXPECT_EQ(half.out.dtype(), op.name == "cross_entropy" ? DType::f32 : DType::bf16) << op.name;  // a loss is f32
   EXPECT_LE(rel_error(half.out, exact.out), 3e-2) << op.name << " forward";

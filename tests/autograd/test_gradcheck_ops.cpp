@@ -19,8 +19,7 @@ TEST_P(GradcheckOp, MatchesFiniteDifferences) {
   EXPECT_TRUE(r.ok) << op.name << ": " << r.report;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOps, GradcheckOp, ::testing::ValuesIn(op_cases()),
-                         [](const auto& p) { return p.param.name; });
+INSTANTIATE_TEST_SUITE_P(AllOps, GradcheckOp, ::testing::ValuesIn(op_cases()), [](const auto& p) { return p.param.name; });
 
 // The checker itself must be able to fail: a deliberately wrong backward is caught.
 TEST(Gradcheck, CatchesAWrongBackward) {

@@ -51,7 +51,10 @@ TEST(Values, SoftmaxAndLogSoftmax) {
 // replaces, in values and gradients, for each kind of mask.
 TEST(Values, AttentionSoftmaxIsTheScaledSoftmaxWithAnAdditiveMask) {
   const int64_t S = 7;
-  struct Kind { bool causal; int64_t context; };
+  struct Kind {
+    bool causal;
+    int64_t context;
+  };
   for (Kind k : {Kind{true, 0}, Kind{true, 3}, Kind{false, 3}, Kind{false, 0}}) {
     SCOPED_TRACE(testing::Message() << "causal " << k.causal << " context " << k.context);
     std::vector<double> m(S * S, 0.0);
@@ -94,9 +97,12 @@ TEST(Values, AttentionSoftmaxIgnoresTheGradientOfBlockedEntries) {
 // Attention as one op (causal products on blocks of rows) equals the composed
 // matmul(attention_softmax(q k^T), v) in values and in the gradients of q, k and v.
 TEST(Values, AttentionOpIsTheComposedAttention) {
-  struct Kind { bool causal; int64_t context, block; };
-  for (Kind kd : {Kind{true, 0, 1}, Kind{true, 0, 3}, Kind{true, 0, 7}, Kind{true, 0, 50}, Kind{true, 4, 2},
-                  Kind{false, 0, 3}, Kind{false, 3, 3}}) {
+  struct Kind {
+    bool causal;
+    int64_t context, block;
+  };
+  for (Kind kd : {Kind{true, 0, 1}, Kind{true, 0, 3}, Kind{true, 0, 7}, Kind{true, 0, 50}, Kind{true, 4, 2}, Kind{false, 0, 3},
+                  Kind{false, 3, 3}}) {
     SCOPED_TRACE(testing::Message() << "causal " << kd.causal << " context " << kd.context << " block " << kd.block);
     Generator gen(17);
     std::vector<Tensor> a, b;

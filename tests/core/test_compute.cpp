@@ -30,8 +30,8 @@ TEST(MetaDevice, OpsComputeShapesOnly) {
 // Rounding to TF32's 10-bit and bf16's 7-bit mantissas: nearest, ties to even, NaN and infinity
 // kept.
 TEST(MatmulPrecision, MantissaRounding) {
-  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f), 1.0f);                   // a tie: to the even mantissa
-  EXPECT_EQ(round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);     // a tie: to the even mantissa (up)
+  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f), 1.0f);                // a tie: to the even mantissa
+  EXPECT_EQ(round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);  // a tie: to the even mantissa (up)
   EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);
   EXPECT_EQ(round_to_tf32(1.0f + 0x1p-11f), 1.0f);
   EXPECT_EQ(round_to_tf32(1.0f + 0x1p-11f + 0x1p-20f), 1.0f + 0x1p-10f);
@@ -47,7 +47,8 @@ TEST(MatmulPrecision, ReducedPrecisionRoundsTheOperandsOnTheCpu) {
   Generator gen(3);
   Tensor a = randn({2, 5, 7}, gen), b = randn({7, 3}, gen);
   const std::vector<float> exact = compute::matmul(a, b).to_vector<float>();
-  for (auto [mode, round] : {std::pair{MatmulPrecision::tf32, &round_to_tf32}, std::pair{MatmulPrecision::bf16, &round_to_bf16}}) {
+  for (auto [mode, round] :
+       {std::pair{MatmulPrecision::tf32, &round_to_tf32}, std::pair{MatmulPrecision::bf16, &round_to_bf16}}) {
     std::vector<double> ra = a.to_vector<double>(), rb = b.to_vector<double>();
     for (double& v : ra) v = round(static_cast<float>(v));
     for (double& v : rb) v = round(static_cast<float>(v));
@@ -83,8 +84,7 @@ TEST(Compute, NonContiguousReduceDims) {
       for (int k = 0; k < 2; ++k) v.push_back(100 * i + 10 * j + k);
   Tensor x = from_vector(v, {2, 3, 2}, DType::f64);
   // for each j: sum_i sum_k = 2*(0+100) + 4*10j + 2*(0+1) ... = 202 + 40 j
-  EXPECT_EQ(compute::reduce(ReduceOp::sum, x, {0, 2}, false).to_vector<double>(),
-            (std::vector<double>{202, 242, 282}));
+  EXPECT_EQ(compute::reduce(ReduceOp::sum, x, {0, 2}, false).to_vector<double>(), (std::vector<double>{202, 242, 282}));
 }
 
 }  // namespace

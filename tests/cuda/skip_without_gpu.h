@@ -4,6 +4,5 @@
 
 #include "core/device.h"
 
-#define SKIP_WITHOUT_GPU()   \
-  if (!::ttt::cuda_available()) \
-  GTEST_SKIP() << "no CUDA GPU visible: skipped (run the CUDA tests on the device machine)"
+#define SKIP_WITHOUT_GPU() \
+  if (!::ttt::cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: skipped (run the CUDA tests on the device machine)"

@@ -25,7 +25,8 @@ void expect_close(const ScanCase& c, DType dtype, double tol) {
     EXPECT_LT(testing::relative_error(got.values[i], ref.values[i]), tol) << c.name << " output " << i;
   const size_t layers = c.dims.size() - 1;
   for (size_t i = 0; i < ref.grads.size(); ++i)
-    EXPECT_LT(testing::relative_error(got.grads[i], ref.grads[i]), tol) << c.name << " gradient of " << testing::scan_leaf_name(i, layers);
+    EXPECT_LT(testing::relative_error(got.grads[i], ref.grads[i]), tol)
+        << c.name << " gradient of " << testing::scan_leaf_name(i, layers);
 }
 
 std::vector<ScanCase> cuda_cases() {
@@ -115,7 +116,8 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
     }
     EXPECT_LT(testing::relative_error(outs[1], outs[0]), 1e-4) << variant;
     const size_t half = grads.size() / 2;
-    for (size_t i = 0; i < half; ++i) EXPECT_LT(testing::relative_error(grads[half + i], grads[i]), 1e-3) << variant << " parameter " << i;
+    for (size_t i = 0; i < half; ++i)
+      EXPECT_LT(testing::relative_error(grads[half + i], grads[i]), 1e-3) << variant << " parameter " << i;
   }
 }
 

@@ -37,8 +37,7 @@ struct OpRun {
 OpRun run_case(const OpCase& op, Device device, uint64_t seed, DType dtype) {
   Generator gen(seed);
   std::vector<Tensor> inputs;
-  for (const Shape& s : op.shapes)
-    inputs.push_back(make_input(s, op.domain, dtype, device, gen).set_requires_grad(true));
+  for (const Shape& s : op.shapes) inputs.push_back(make_input(s, op.domain, dtype, device, gen).set_requires_grad(true));
   OpRun r;
   r.out = op.fn(inputs);
   Generator wgen(seed + 1);
@@ -68,8 +67,7 @@ TEST_P(CudaParity, MatchesCpu) {
   expect_parity(GetParam(), 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOps, CudaParity, ::testing::ValuesIn(op_cases()),
-                         [](const auto& p) { return p.param.name; });
+INSTANTIATE_TEST_SUITE_P(AllOps, CudaParity, ::testing::ValuesIn(op_cases()), [](const auto& p) { return p.param.name; });
 
 // The same cases in bf16: both backends compute in f32 and round each stored value once, so they
 // differ by the rounding of values whose f32 sums differ in the last bits (a bf16 step is 2^-8).
@@ -80,8 +78,7 @@ TEST_P(CudaParityBf16, MatchesCpu) {
   expect_parity(GetParam(), 2e-2, DType::bf16);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOps, CudaParityBf16, ::testing::ValuesIn(op_cases()),
-                         [](const auto& p) { return p.param.name; });
+INSTANTIATE_TEST_SUITE_P(AllOps, CudaParityBf16, ::testing::ValuesIn(op_cases()), [](const auto& p) { return p.param.name; });
 
 // Larger shapes that are not multiples of 32 (several blocks, ragged tails) and empty dims.
 std::vector<OpCase> large_cases() {
@@ -103,36 +100,44 @@ std::vector<OpCase> large_cases() {
   c.push_back({"softmax_big", {{33, 1025}}, [](T x) { return softmax(x[0]); }});
   c.push_back({"swiglu_big", {{37, 2 * 1031}}, [](T x) { return swiglu(x[0]); }});
   c.push_back({"attention_softmax_big", {{2, 3, 300, 300}}, [](T x) { return attention_softmax(x[0], 0.125, true, 100); }});
-  c.push_back({"attention_causal_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 0, 64); }});
-  c.push_back({"attention_recompute_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true); }});
+  c.push_back({"attention_causal_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.15, true, 0, 64);
+               }});
+  c.push_back({"attention_recompute_big", {{2, 3, 300, 40}, {2, 3, 300, 40}, {2, 3, 300, 40}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true);
+               }});
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
   // head dim 64: in bf16 on CUDA these run the flash kernels (core/cuda/flash_attention.cu), ragged
   // tiles of 64 included; in f32 (and on the CPU) the composed op
-  c.push_back({"attention_flash_causal", {{2, 3, 300, 64}, {2, 3, 300, 64}, {2, 3, 300, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true); }});
-  c.push_back({"attention_flash_causal_window", {{2, 2, 257, 64}, {2, 2, 257, 64}, {2, 2, 257, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 50, 64, true); }});
-  c.push_back({"attention_flash_full", {{1, 2, 130, 64}, {1, 2, 130, 64}, {1, 2, 130, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 0, 64, true); }});
-  c.push_back({"attention_flash_full_window", {{1, 2, 200, 64}, {1, 2, 200, 64}, {1, 2, 200, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.2, false, 70, 64, true); }});
-  c.push_back({"attention_flash_one_step", {{2, 1, 1, 64}, {2, 1, 1, 64}, {2, 1, 1, 64}},
-               [](T x) { return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true); }});
+  c.push_back({"attention_flash_causal", {{2, 3, 300, 64}, {2, 3, 300, 64}, {2, 3, 300, 64}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true);
+               }});
+  c.push_back({"attention_flash_causal_window", {{2, 2, 257, 64}, {2, 2, 257, 64}, {2, 2, 257, 64}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.125, true, 50, 64, true);
+               }});
+  c.push_back({"attention_flash_full", {{1, 2, 130, 64}, {1, 2, 130, 64}, {1, 2, 130, 64}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.2, false, 0, 64, true);
+               }});
+  c.push_back({"attention_flash_full_window", {{1, 2, 200, 64}, {1, 2, 200, 64}, {1, 2, 200, 64}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.2, false, 70, 64, true);
+               }});
+  c.push_back({"attention_flash_one_step", {{2, 1, 1, 64}, {2, 1, 1, 64}, {2, 1, 1, 64}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true);
+               }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
   // rows of 64 (a warp's two elements per lane), of 70 (a ragged tail) and a row count that leaves
   // the last block's warps partly idle
   c.push_back({"l2_normalize_big", {{2, 3, 301, 64}}, [](T x) { return l2_normalize(x[0]); }});
   c.push_back({"l2_normalize_ragged", {{1001, 70}}, [](T x) { return l2_normalize(x[0]); }});
-  c.push_back({"unbiased_head_norm_big", {{2, 5, 301, 64}, {5, 64}, {5, 64}},
-               [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
-  c.push_back({"unbiased_head_norm_ragged", {{3, 7, 70}, {3, 70}, {3, 70}},
-               [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
+  c.push_back(
+      {"unbiased_head_norm_big", {{2, 5, 301, 64}, {5, 64}, {5, 64}}, [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
+  c.push_back(
+      {"unbiased_head_norm_ragged", {{3, 7, 70}, {3, 70}, {3, 70}}, [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
   // a frozen weight: the backward skips its g xhat term
-  c.push_back({"unbiased_head_norm_frozen_weight", {{2, 3, 9, 40}, {3, 40}, {3, 40}},
-               [](T x) { return unbiased_head_norm(x[0], x[1].detach(), x[2]); }});
+  c.push_back({"unbiased_head_norm_frozen_weight", {{2, 3, 9, 40}, {3, 40}, {3, 40}}, [](T x) {
+                 return unbiased_head_norm(x[0], x[1].detach(), x[2]);
+               }});
   c.push_back({"cross_entropy_big", {{65, 1001}}, [](T x) {
                  std::vector<int64_t> t;
                  for (int i = 0; i < 65; ++i) t.push_back(i % 5 == 0 ? -1 : (i * 37) % 1001);
@@ -168,7 +173,8 @@ TEST(CudaMatmul, ReducedPrecisionIsCloseToF32AndSwitchesBack) {
   Tensor a = randn({3, 200, 300}, gen), b = randn({300, 150}, gen);
   Tensor exact = matmul(a, b);
   Tensor ga = to_device(a, Device::cuda()), gb = to_device(b, Device::cuda());
-  for (auto [mode, tolerance] : {std::pair{compute::MatmulPrecision::tf32, 1e-2}, std::pair{compute::MatmulPrecision::bf16, 2e-2}}) {
+  for (auto [mode, tolerance] :
+       {std::pair{compute::MatmulPrecision::tf32, 1e-2}, std::pair{compute::MatmulPrecision::bf16, 2e-2}}) {
     SCOPED_TRACE(mode == compute::MatmulPrecision::tf32 ? "tf32" : "bf16");
     compute::set_matmul_precision(mode);
     Tensor rounded = to_device(matmul(ga, gb), Device::cpu());
@@ -189,8 +195,7 @@ TEST_P(CudaParityLarge, MatchesCpu) {
   expect_parity(GetParam(), 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLarge, ::testing::ValuesIn(large_cases()),
-                         [](const auto& p) { return p.param.name; });
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLarge, ::testing::ValuesIn(large_cases()), [](const auto& p) { return p.param.name; });
 
 class CudaParityLargeBf16 : public ::testing::TestWithParam<OpCase> {};
 

@@ -49,7 +49,7 @@ LayerRun run(const TTTConfig& c, Device device, const Tensor& x_cpu, const SeqMe
   return r;
 }
 
-TEST(CudaTTT, MatchesCpuForEveryVariantAndMode) {
+TEST(CudaTtt, MatchesCpuForEveryVariantAndMode) {
   SKIP_WITHOUT_GPU();
   Generator gen(1);
   Tensor x = randn({2, 37, 64}, gen);  // 37 tokens: 5 mini-batches of 8, the last one padded
@@ -59,11 +59,12 @@ TEST(CudaTTT, MatchesCpuForEveryVariantAndMode) {
       LayerRun cpu = run(c, Device::cpu(), x), gpu = run(c, Device::cuda(0), x);
       EXPECT_LT(testing::relative_error(gpu.y, cpu.y), 1e-4) << v << " " << mode;
       EXPECT_LT(testing::relative_error(gpu.gx, cpu.gx), 1e-4) << v << " " << mode;
-      for (size_t i = 0; i < cpu.grads.size(); ++i) EXPECT_LT(testing::relative_error(gpu.grads[i], cpu.grads[i]), 1e-4) << v << " " << mode << " param " << i;
+      for (size_t i = 0; i < cpu.grads.size(); ++i)
+        EXPECT_LT(testing::relative_error(gpu.grads[i], cpu.grads[i]), 1e-4) << v << " " << mode << " param " << i;
     }
 }
 
-TEST(CudaTTT, CheckpointGroupDoesNotChangeResults) {
+TEST(CudaTtt, CheckpointGroupDoesNotChangeResults) {
   SKIP_WITHOUT_GPU();
   Generator gen(2);
   Tensor x = randn({2, 48, 64}, gen);
@@ -74,11 +75,12 @@ TEST(CudaTTT, CheckpointGroupDoesNotChangeResults) {
     LayerRun ck = run(c, Device::cuda(0), x);
     EXPECT_EQ(testing::relative_error(ck.y, ref.y), 0.0) << v;
     EXPECT_LT(testing::relative_error(ck.gx, ref.gx), 1e-5) << v;
-    for (size_t i = 0; i < ref.grads.size(); ++i) EXPECT_LT(testing::relative_error(ck.grads[i], ref.grads[i]), 1e-5) << v << " param " << i;
+    for (size_t i = 0; i < ref.grads.size(); ++i)
+      EXPECT_LT(testing::relative_error(ck.grads[i], ref.grads[i]), 1e-5) << v << " param " << i;
   }
 }
 
-TEST(CudaTTT, StreamingCausalityAndPadding) {
+TEST(CudaTtt, StreamingCausalityAndPadding) {
   SKIP_WITHOUT_GPU();
   Generator gen(3);
   auto layer = build(small("mlp", "causal"), Device::cuda(0));

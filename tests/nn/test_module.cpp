@@ -80,8 +80,8 @@ TEST(Module, HierarchicalNamesInRegistrationOrder) {
   Generator gen(1);
   Block b(gen);
   EXPECT_EQ(names(b.named_parameters()),
-            (std::vector<std::string>{"scale", "proj.weight", "proj.bias", "layers.0.weight", "layers.0.bias",
-                                      "layers.1.weight", "layers.1.bias", "weights.0", "weights.1"}));
+            (std::vector<std::string>{"scale", "proj.weight", "proj.bias", "layers.0.weight", "layers.0.bias", "layers.1.weight",
+                                      "layers.1.bias", "weights.0", "weights.1"}));
   EXPECT_EQ(names(b.named_buffers()), (std::vector<std::string>{"step", "scratch"}));
   EXPECT_EQ(names(b.named_buffers(true)), (std::vector<std::string>{"step"}));
   EXPECT_EQ(b.num_parameters(), 1 + 12 + 3 + 2 * 6 + 6 + 6);
@@ -157,18 +157,18 @@ TEST(StateDict, RoundTripAndStrictErrorsListEverything) {
     EXPECT_EQ(a.state_dict()[i].second.to_vector<double>(), b.state_dict()[i].second.to_vector<double>());
 
   auto state = a.state_dict();
-  state.erase(state.begin());                              // missing "scale"
-  state.emplace_back("extra.weight", zeros({1}));          // unexpected
+  state.erase(state.begin());                      // missing "scale"
+  state.emplace_back("extra.weight", zeros({1}));  // unexpected
   for (auto& [n, t] : state)
-    if (n == "proj.weight") t = zeros({3, 5});             // mismatched
+    if (n == "proj.weight") t = zeros({3, 5});  // mismatched
   Tensor before = clone_data(b.proj->bias);
   try {
     b.load_state_dict(state);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     std::string msg = e.what();
-    for (const char* s : {"missing keys (1): scale", "unexpected keys (1): extra.weight",
-                          "proj.weight (expected [3, 4], got [3, 5])"})
+    for (const char* s :
+         {"missing keys (1): scale", "unexpected keys (1): extra.weight", "proj.weight (expected [3, 4], got [3, 5])"})
       EXPECT_NE(msg.find(s), std::string::npos) << msg;
   }
   EXPECT_EQ(b.proj->bias.to_vector<float>(), before.to_vector<float>()) << "a failed strict load wrote values";

@@ -129,9 +129,9 @@ TEST(Schedule, MatchesFormulas) {
   s.pct_start = 0.25;
   s.div_factor = 10;
   s.final_div_factor = 100;
-  EXPECT_NEAR(lr_at(s, 0), 0.1, 1e-12);      // lr / div_factor
-  EXPECT_NEAR(lr_at(s, 24), 1.0, 1e-12);     // peak at pct_start * total - 1
-  EXPECT_NEAR(lr_at(s, 99), 0.001, 1e-12);   // lr / div_factor / final_div_factor
+  EXPECT_NEAR(lr_at(s, 0), 0.1, 1e-12);     // lr / div_factor
+  EXPECT_NEAR(lr_at(s, 24), 1.0, 1e-12);    // peak at pct_start * total - 1
+  EXPECT_NEAR(lr_at(s, 99), 0.001, 1e-12);  // lr / div_factor / final_div_factor
   s.kind = "exponential";
   EXPECT_THROW(validate(s), Error);
 }

@@ -40,7 +40,7 @@ class InnerMLP : public Module {
   }
   // Uses every weight and bias: per head, x -> gelu(x W0 + b0) ... W_last + b_last.
   Tensor forward(const Tensor& x) const {
-    Tensor h = wq->forward(x);                       // [B, H*d]
+    Tensor h = wq->forward(x);                                           // [B, H*d]
     h = reshape(h, {x.size(0), weights->operator[](0).size(0), 1, -1});  // [B, H, 1, d]
     for (size_t i = 0; i < weights->size(); ++i) {
       h = add(matmul(h, (*weights)[i]), (*biases)[i]);

@@ -83,7 +83,7 @@ TEST(Safetensors, SixteenBitConversionsAreExactRoundTrips) {
       ASSERT_EQ(float_to_bf16(b), h) << "bf16 bits " << bits;
     }
   }
-  EXPECT_EQ(float_to_f16(65520.0f), 0x7c00);  // rounds to infinity
+  EXPECT_EQ(float_to_f16(65520.0f), 0x7c00);            // rounds to infinity
   EXPECT_EQ(float_to_f16(1.0f + 1.0f / 2048), 0x3c00);  // a tie rounds to even
   EXPECT_EQ(float_to_bf16(1.0f + 1.0f / 256), 0x3f80);
 }
@@ -205,14 +205,16 @@ TEST(Safetensors, DataOffsetsMustTileTheDataExactly) {
            std::to_string(begin) + "," + std::to_string(end) + "]}";
   };
   EXPECT_EQ(error_of(file_with("{" + entry("a", 0, 8) + "," + entry("b", 8, 16) + "}", f4)), "(no error)");
-  EXPECT_EQ(error_of(file_with("{" + entry("b", 8, 16) + "," + entry("a", 0, 8) + "}", f4)), "(no error)") << "header order is free";
+  EXPECT_EQ(error_of(file_with("{" + entry("b", 8, 16) + "," + entry("a", 0, 8) + "}", f4)), "(no error)")
+      << "header order is free";
   EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "," + entry("b", 4, 12) + "}", f4.substr(0, 12))).find("overlapping"),
             std::string::npos);
   EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "," + entry("b", 0, 8) + "}", f4.substr(0, 8))).find("overlapping"),
             std::string::npos);
   EXPECT_NE(error_of(file_with("{" + entry("a", 0, 4) + "," + entry("b", 8, 16) + "}", f4)).find("belong to no tensor"),
             std::string::npos);
-  EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "}", f4)).find("8 bytes after the last tensor's data"), std::string::npos);
+  EXPECT_NE(error_of(file_with("{" + entry("a", 0, 8) + "}", f4)).find("8 bytes after the last tensor's data"),
+            std::string::npos);
   EXPECT_NE(error_of(file_with("{\"__metadata__\":{\"crc32c.zz\":\"00000000\"}," + entry("a", 0, 16) + "}", f4))
                 .find("checksum for 'zz', which is not in the file"),
             std::string::npos);
@@ -245,7 +247,8 @@ TEST(Safetensors, LoadStateDictRefusesAnotherDtypeUnlessACastIsAsked) {
     layer.load_state_dict(state);
     ADD_FAILURE() << "an i64 tensor loaded into an f32 parameter";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("dtype mismatches (1): " + state[0].first + " (expected f32, got i64)"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("dtype mismatches (1): " + state[0].first + " (expected f32, got i64)"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_TRUE(layer.load_state_dict(state, /*strict=*/true, /*allow_cast=*/true).ok());

@@ -48,9 +48,13 @@ std::set<std::string> listing(const std::string& dir) {
   for (auto& e : fs::recursive_directory_iterator(dir)) {
     std::string entry = e.path().string();
     const fs::file_status st = fs::symlink_status(e.path());
-    if (fs::is_regular_file(st)) entry += ":" + std::to_string(std::hash<std::string>()(read_file(e.path().string())));
-    else if (fs::is_directory(st)) entry += "/";
-    else entry += " (type " + std::to_string(static_cast<int>(st.type())) + ")";
+    // (appends, not entry += "a" + b: GCC 12 warns falsely about overlapping copies there)
+    if (fs::is_regular_file(st))
+      entry.append(":").append(std::to_string(std::hash<std::string>()(read_file(e.path().string()))));
+    else if (fs::is_directory(st))
+      entry.append("/");
+    else
+      entry.append(" (type ").append(std::to_string(static_cast<int>(st.type()))).append(")");
     out.insert(entry);
   }
   return out;
@@ -73,13 +77,15 @@ const std::string kTiny = "--config configs/tiny.yaml";
 
 // A finished 3-step run in dir/name (checkpoint step 3); extra overrides are appended.
 void make_run(const std::string& d, const std::string& name, const std::string& extra = "") {
-  RunResult r = run_train(kTiny + " run.max_steps=3 run.run_dir=" + d + "/" + name + kSmallRun + extra, TempDir("catalogue_setup"));
+  RunResult r =
+      run_train(kTiny + " run.max_steps=3 run.run_dir=" + d + "/" + name + kSmallRun + extra, TempDir("catalogue_setup"));
   ASSERT_EQ(r.code, 0) << r.output;
 }
 std::string ckpt(const std::string& d, const std::string& name) { return d + "/" + name + "/checkpoints/step_00000003/"; }
 
 // model.safetensors of a run rewritten by `change` (and saved with fresh checksums).
-void rewrite_model(const std::string& d, const std::string& name, const std::function<void(std::vector<nn::NamedTensor>&)>& change,
+void rewrite_model(const std::string& d, const std::string& name,
+                   const std::function<void(std::vector<nn::NamedTensor>&)>& change,
                    const std::map<std::string, std::string>& store_as = {}) {
   const std::string file = ckpt(d, name) + "model.safetensors";
   nn::SafetensorsData data = nn::load_safetensors(file);
@@ -92,14 +98,17 @@ std::vector<BadInput> catalogue() {
   const std::string resume6 = " run.max_steps=6";  // resumes past the finished step 3
   return {
       // ---- configs ----
-      {"unknown_key", "model:\n  widht: 64\n", "--config {cfg}" + R, 1, "model.widht (line 2:3): unknown key 'widht' (did you mean 'width'?)"},
+      {"unknown_key", "model:\n  widht: 64\n", "--config {cfg}" + R, 1,
+       "model.widht (line 2:3): unknown key 'widht' (did you mean 'width'?)"},
       {"unknown_section_suggests", "modle:\n  width: 3\n", "--config {cfg}" + R, 1, "did you mean 'model'?"},
       {"unknown_choice_suggests", "schedule:\n  kind: cosin\n", "--config {cfg}" + R, 1, "(did you mean 'cosine'?)"},
-      {"wrong_type", "run:\n  batch_size: [1, 2]\n", "--config {cfg}" + R, 1, "run.batch_size (line 2:15): expected an integer, got a list"},
+      {"wrong_type", "run:\n  batch_size: [1, 2]\n", "--config {cfg}" + R, 1,
+       "run.batch_size (line 2:15): expected an integer, got a list"},
       {"out_of_range", "run:\n  max_steps: 0\n", "--config {cfg}" + R, 1, "run.max_steps (line 2:14): 0 is out of range"},
       {"max_steps_beyond_names", "", kTiny + " run.max_steps=100000000" + R, 1, "100000000 is out of range [1, 99999999]"},
       {"empty_file", "\n", "--config {cfg}" + R, 1, "the file is empty"},
-      {"truncated_yaml", "trainable:\n  rules:\n    - {name: \"**\", train: tr", "--config {cfg}" + R, 1, "not valid YAML at line 3"},
+      {"truncated_yaml", "trainable:\n  rules:\n    - {name: \"**\", train: tr", "--config {cfg}" + R, 1,
+       "not valid YAML at line 3"},
       {"top_level_list", "- model\n- run\n", "--config {cfg}" + R, 1, "the top level must be a map of sections"},
       {"section_not_a_map", "run: 5\n", "--config {cfg}" + R, 1, "run (line 1:6): expected a map of settings"},
       {"unknown_section", "optimizer:\n  lr: 1\n", "--config {cfg}" + R, 1, "unknown section 'optimizer'"},
@@ -108,13 +117,13 @@ std::vector<BadInput> catalogue() {
       {"duplicate_section", "run:\n  seed: 1\nmodel:\n  width: 32\nrun:\n  seed: 2\n", "--config {cfg}" + R, 1,
        "run: the key appears twice, on line 1 and line 5"},
       {"min_lr_above_lr", "", kTiny + " optim.lr=1e-4 schedule.min_lr=1e-3" + R, 1, "so the learning rate would climb"},
-      {"stream_weights_all_zero", "", kTiny + " model.stream_weights=[0]" + R, 1, "all weights are zero, so the loss would be 0/0"},
+      {"stream_weights_all_zero", "", kTiny + " model.stream_weights=[0]" + R, 1,
+       "all weights are zero, so the loss would be 0/0"},
       {"stream_weight_negative", "", kTiny + " model.stream_weights=[-1]" + R, 1, "every weight must be >= 0"},
       {"nothing_trainable", "", kTiny + " \"trainable.rules=[{name: '**', train: false}]\"" + R + small, 1,
        "the rules leave no parameter trainable"},
       {"stop_after_max_steps", "", kTiny + " run.max_steps=10 run.stop_at_step=20" + R, 1, "so it would never stop the run"},
-      {"flow_override_replaces_section", "", kTiny + " \"run={max_steps: 2}\"" + R, 1,
-       "would replace the whole section 'run'"},
+      {"flow_override_replaces_section", "", kTiny + " \"run={max_steps: 2}\"" + R, 1, "would replace the whole section 'run'"},
       {"overwrite_run_dir_renamed", "", kTiny + " run.overwrite_run_dir=true" + R, 1, "replaced by run.existing_run_dir"},
       {"causal_with_full_ttt", "model:\n  hybrid_layers: [0]\nttt:\n  minibatch_mode: full\n", "--config {cfg}" + R, 1,
        "a causal stack needs ttt.minibatch_mode: causal"},
@@ -125,10 +134,12 @@ std::vector<BadInput> catalogue() {
        "hybrid_layers: index 5 is outside the 2 layers"},
       {"mlp_dims_wrong_ends", "model:\n  hybrid_layers: [0]\nttt:\n  variant: multilayer\n  mlp_dims: [8, 32, 16]\n",
        "--config {cfg}" + R, 1, "mlp_dims must start and end at the head dim 16"},
-      {"unknown_variant", "ttt:\n  variant: conv\n", "--config {cfg}" + R, 1, "ttt.variant (line 2:12): 'conv' is not one of linear, mlp, multilayer"},
-      {"unknown_schedule", "schedule:\n  kind: exponential\n", "--config {cfg}" + R, 1, "'exponential' is not one of constant, cosine, linear, one_cycle"},
-      {"warmup_longer_than_run", "schedule:\n  kind: cosine\n  warmup_steps: 50\nrun:\n  max_steps: 10\n", "--config {cfg}" + R, 1,
-       "warmup_steps (50) must be below total_steps (10)"},
+      {"unknown_variant", "ttt:\n  variant: conv\n", "--config {cfg}" + R, 1,
+       "ttt.variant (line 2:12): 'conv' is not one of linear, mlp, multilayer"},
+      {"unknown_schedule", "schedule:\n  kind: exponential\n", "--config {cfg}" + R, 1,
+       "'exponential' is not one of constant, cosine, linear, one_cycle"},
+      {"warmup_longer_than_run", "schedule:\n  kind: cosine\n  warmup_steps: 50\nrun:\n  max_steps: 10\n", "--config {cfg}" + R,
+       1, "warmup_steps (50) must be below total_steps (10)"},
       {"policy_rule_matches_nothing", "", kTiny + " \"trainable.rules=[{name: '**.w1', train: true}]\"" + R + small, 1,
        "rule 0 (train name '**.w1') matches no parameter"},
       {"policy_count_mismatch", "", kTiny + " trainable.expected_trainable=7" + R + small, 1, "the config expects 7"},
@@ -137,11 +148,14 @@ std::vector<BadInput> catalogue() {
        "parameter group rule 0 (kind 'TTTLinear' lr_scale=2) matches no trainable parameter"},
       {"rule_without_selector", "trainable:\n  rules:\n    - {train: false}\n", "--config {cfg}" + R, 1,
        "a rule needs a name glob, a module kind, or both"},
-      {"rule_without_train", "trainable:\n  rules:\n    - {name: '**'}\n", "--config {cfg}" + R, 1, "every rule needs train: true or false"},
-      {"recall_vocab_too_small", "model:\n  text_vocab: 10\n", "--config {cfg}" + R, 1, "the recall task needs num_keys + num_values = 64 tokens"},
+      {"rule_without_train", "trainable:\n  rules:\n    - {name: '**'}\n", "--config {cfg}" + R, 1,
+       "every rule needs train: true or false"},
+      {"recall_vocab_too_small", "model:\n  text_vocab: 10\n", "--config {cfg}" + R, 1,
+       "the recall task needs num_keys + num_values = 64 tokens"},
       {"recall_sequence_too_short", "run:\n  seq_len: 6\nmodel:\n  text_vocab: 64\n", "--config {cfg}" + R, 1,
        "the recall task needs at least 2 * num_pairs + 2 = 18 tokens"},
-      {"bad_device", "run:\n  device: gpu0\n", "--config {cfg}" + R, 1, "run.device (line 2:11): 'gpu0' is not auto, cpu, cuda or cuda:N"},
+      {"bad_device", "run:\n  device: gpu0\n", "--config {cfg}" + R, 1,
+       "run.device (line 2:11): 'gpu0' is not auto, cpu, cuda or cuda:N"},
       {"bad_matmul_precision", "run:\n  matmul_precision: fp8\n", "--config {cfg}" + R, 1,
        "run.matmul_precision (line 2:21): 'fp8' is not one of f32, tf32, bf16"},
       {"bad_activations", "run:\n  activations: f16\n", "--config {cfg}" + R, 1,
@@ -166,22 +180,26 @@ std::vector<BadInput> catalogue() {
        "is a FIFO", [](const std::string& d) { ASSERT_EQ(mkfifo((d + "/fifo").c_str(), 0644), 0); }},
       {"text_file_is_a_device", "", kTiny + " data.source=text data.path=/dev/zero model.text_vocab=256" + R + small, 1,
        "is a device"},
-      {"missing_token_file", "", kTiny + " data.source=tokens data.path={dir}/nope.tok" + R + small, 1, "cannot read the token file"},
+      {"missing_token_file", "", kTiny + " data.source=tokens data.path={dir}/nope.tok" + R + small, 1,
+       "cannot read the token file"},
       {"token_file_bad_magic", "", kTiny + " data.source=tokens data.path={dir}/bad.tok" + R + small, 1,
        "does not start with the magic 'TTTTOKNS'", [](const std::string& d) { write(d + "/bad.tok", std::string(64, 'x')); }},
-      {"token_file_truncated", "", kTiny + " data.source=tokens data.path={dir}/cut.tok" + R + small, 1,
-       "(truncated or corrupt)", [](const std::string& d) {
+      {"token_file_truncated", "", kTiny + " data.source=tokens data.path={dir}/cut.tok" + R + small, 1, "(truncated or corrupt)",
+       [](const std::string& d) {
          token_file(d + "/full.tok", 1, 1000, 20);
          std::string b = read_file(d + "/full.tok");
          write(d + "/cut.tok", b.substr(0, b.size() - 3));
        }},
       {"token_stream_count_mismatch", "", kTiny + " data.source=tokens data.path={dir}/two.tok" + R + small, 1,
-       "has 2 streams but the model has 1 + model.audio_streams = 1", [](const std::string& d) { token_file(d + "/two.tok", 2, 1000, 20); }},
-      {"token_out_of_vocab", "", kTiny + " data.source=tokens data.path={dir}/big.tok" + R + small, 1,
-       "is outside the vocab 32", [](const std::string& d) { token_file(d + "/big.tok", 1, 1000, 40); }},
+       "has 2 streams but the model has 1 + model.audio_streams = 1",
+       [](const std::string& d) { token_file(d + "/two.tok", 2, 1000, 20); }},
+      {"token_out_of_vocab", "", kTiny + " data.source=tokens data.path={dir}/big.tok" + R + small, 1, "is outside the vocab 32",
+       [](const std::string& d) { token_file(d + "/big.tok", 1, 1000, 40); }},
       // ---- run directories: nothing the user had is removed or changed ----
-      {"run_dir_is_the_working_directory", "", kTiny + " run.run_dir=." + small, 1, "is the working directory or a folder above it"},
-      {"run_dir_is_above_the_working_directory", "", kTiny + " run.run_dir=.." + small, 1, "is the working directory or a folder above it"},
+      {"run_dir_is_the_working_directory", "", kTiny + " run.run_dir=." + small, 1,
+       "is the working directory or a folder above it"},
+      {"run_dir_is_above_the_working_directory", "", kTiny + " run.run_dir=.." + small, 1,
+       "is the working directory or a folder above it"},
       {"run_dir_is_the_root", "", kTiny + " run.run_dir=/" + small, 1, "is the root directory"},
       {"run_dir_is_home", "", kTiny + " run.run_dir={dir}/home" + small, 1, "is the home directory",
        [](const std::string& d) { write(d + "/home/notes.txt", "mine"); }, Tool::train, "HOME={dir}/home"},
@@ -189,15 +207,19 @@ std::vector<BadInput> catalogue() {
       {"run_dir_is_a_file", "", kTiny + " run.run_dir={dir}/notes.txt" + small, 1, "exists and is not a folder",
        [](const std::string& d) { write(d + "/notes.txt", "mine"); }},
       {"run_dir_is_a_symlink", "", kTiny + " run.run_dir={dir}/link" + small, 1, "is a symbolic link",
-       [](const std::string& d) { fs::create_directories(d + "/target"); fs::create_directory_symlink(d + "/target", d + "/link"); }},
+       [](const std::string& d) {
+         fs::create_directories(d + "/target");
+         fs::create_directory_symlink(d + "/target", d + "/link");
+       }},
       {"run_dir_holds_user_files", "", kTiny + " run.run_dir={dir}/mine" + small, 1, "holds files that ttt-train did not make",
        [](const std::string& d) { write(d + "/mine/notes.txt", "mine"); }},
       {"run_dir_holds_user_files_even_with_delete", "", kTiny + " run.existing_run_dir=delete run.run_dir={dir}/mine" + small, 1,
        "holds files that ttt-train did not make", [](const std::string& d) { write(d + "/mine/notes.txt", "mine"); }},
-      {"run_dir_holds_an_earlier_run", "", kTiny + " run.run_dir={dir}/taken" + small, 1, "holds an earlier run. Continue it with --resume",
-       [](const std::string& d) { make_run(d, "taken"); }},
+      {"run_dir_holds_an_earlier_run", "", kTiny + " run.run_dir={dir}/taken" + small, 1,
+       "holds an earlier run. Continue it with --resume", [](const std::string& d) { make_run(d, "taken"); }},
       {"delete_refuses_a_run_with_user_files", "", kTiny + " run.existing_run_dir=delete run.run_dir={dir}/taken" + small, 1,
-       "also holds 'notes.txt', which ttt-train did not write", [](const std::string& d) {
+       "also holds 'notes.txt', which ttt-train did not write",
+       [](const std::string& d) {
          make_run(d, "taken");
          write(d + "/taken/notes.txt", "mine");
        }},
@@ -211,7 +233,8 @@ std::vector<BadInput> catalogue() {
          write(d + "/fresh/config.yaml", read_file(source_dir() + "/configs/tiny.yaml"));
          write(d + "/fresh/ttt-run.json", "{}");
        }},
-      {"resume_optimizer_swapped", "", "--resume {dir}/run" + resume6, 1, "carry no checksum", [](const std::string& d) {
+      {"resume_optimizer_swapped", "", "--resume {dir}/run" + resume6, 1, "carry no checksum",
+       [](const std::string& d) {
          make_run(d, "run");
          const nn::SafetensorsData m = nn::load_safetensors(ckpt(d, "run") + "model.safetensors");
          nn::save_safetensors(ckpt(d, "run") + "optimizer.safetensors", m.tensors);  // no checksums: foreign
@@ -221,13 +244,15 @@ std::vector<BadInput> catalogue() {
          make_run(d, "run");
          write(ckpt(d, "run") + "optimizer.safetensors", read_file(ckpt(d, "run") + "model.safetensors"));
        }},
-      {"resume_bit_flip_in_tensor_data", "", "--resume {dir}/run" + resume6, 1, "fails its checksum", [](const std::string& d) {
+      {"resume_bit_flip_in_tensor_data", "", "--resume {dir}/run" + resume6, 1, "fails its checksum",
+       [](const std::string& d) {
          make_run(d, "run");
          std::string b = read_file(ckpt(d, "run") + "model.safetensors");
          b[b.size() - 1000] ^= 0x40;  // an exponent bit of a weight, inside the data section
          write(ckpt(d, "run") + "model.safetensors", b);
        }},
-      {"resume_trailing_bytes", "", "--resume {dir}/run" + resume6, 1, "bytes after the last tensor's data", [](const std::string& d) {
+      {"resume_trailing_bytes", "", "--resume {dir}/run" + resume6, 1, "bytes after the last tensor's data",
+       [](const std::string& d) {
          make_run(d, "run");
          write(ckpt(d, "run") + "model.safetensors", read_file(ckpt(d, "run") + "model.safetensors") + "12345678");
        }},
@@ -243,7 +268,8 @@ std::vector<BadInput> catalogue() {
          rewrite_model(d, "run", [&](std::vector<nn::NamedTensor>& ts) { name = ts[0].first; }, {});
          rewrite_model(d, "run", [](std::vector<nn::NamedTensor>&) {}, {{name, "F16"}});
        }},
-      {"resume_negative_step", "", "--resume {dir}/run" + resume6, 1, "step -3 is outside", [](const std::string& d) {
+      {"resume_negative_step", "", "--resume {dir}/run" + resume6, 1, "step -3 is outside",
+       [](const std::string& d) {
          make_run(d, "run");
          std::string j = read_file(ckpt(d, "run") + "trainer.json");
          j.replace(j.find("\"step\": 3"), 9, "\"step\": -3");
@@ -266,8 +292,9 @@ std::vector<BadInput> catalogue() {
          text[10] = 'Q';  // same size, other bytes
          write(d + "/book.txt", text);
        }},
-      {"resume_allow_config_change_does_not_cover_shapes", "", "--resume {dir}/run model.width=64 --allow-config-change model" + resume6, 1,
-       "a parameter's shape", [](const std::string& d) { make_run(d, "run"); }},
+      {"resume_allow_config_change_does_not_cover_shapes", "",
+       "--resume {dir}/run model.width=64 --allow-config-change model" + resume6, 1, "a parameter's shape",
+       [](const std::string& d) { make_run(d, "run"); }},
       {"resume_finished_run", "", "--resume {dir}/run", 0, "is finished: its last checkpoint is step 3",
        [](const std::string& d) { make_run(d, "run"); }},
       // ---- command lines ----
@@ -295,18 +322,21 @@ std::vector<BadInput> catalogue() {
        [](const std::string& d) {
          write(d + "/in.txt", "hello");
          ASSERT_EQ(mkfifo((d + "/fifo").c_str(), 0644), 0);
-       }, Tool::tokens},
+       },
+       Tool::tokens},
       {"tokens_onto_a_directory", "", "from-text {dir}/in.txt {dir}/folder", 1, "exists and is a directory",
        [](const std::string& d) {
          write(d + "/in.txt", "hello");
          fs::create_directories(d + "/folder");
-       }, Tool::tokens},
+       },
+       Tool::tokens},
       {"tokens_onto_a_symlink", "", "from-text {dir}/in.txt {dir}/link", 1, "exists and is a symbolic link",
        [](const std::string& d) {
          write(d + "/in.txt", "hello");
          write(d + "/target", "mine");
          fs::create_symlink(d + "/target", d + "/link");
-       }, Tool::tokens},
+       },
+       Tool::tokens},
       {"tokens_unknown_command", "", "convert a b", 2, "usage: ttt-tokens", nullptr, Tool::tokens},
   };
 }
@@ -340,7 +370,7 @@ TEST_P(Refuses, CleanlyAndChangesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BadInputCatalogue, Refuses, ::testing::ValuesIn(catalogue()),
-                         [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<BadInput>& entry) { return entry.param.name; });
 
 TEST(BadInputCatalogue, HasEveryEntryOnce) {
   std::set<std::string> names;

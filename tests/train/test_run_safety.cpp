@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <set>
 
-#include "tests/train/train_runner.h"
 #include "core/error.h"
+#include "tests/train/train_runner.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/memory_estimate.h"
@@ -55,10 +55,10 @@ TEST_P(StopSignal, FinishesTheStepWritesACheckpointAndSaysHowToResume) {
   EXPECT_NE(resumed.output.find("(step " + std::to_string(step) + ")"), std::string::npos) << resumed.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(Signals, StopSignal, ::testing::Values(SIGINT, SIGTERM, SIGHUP),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           return std::string(info.param == SIGINT ? "SIGINT" : info.param == SIGTERM ? "SIGTERM" : "SIGHUP");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Signals, StopSignal, ::testing::Values(SIGINT, SIGTERM, SIGHUP), [](const ::testing::TestParamInfo<int>& signal_info) {
+      return std::string(signal_info.param == SIGINT ? "SIGINT" : signal_info.param == SIGTERM ? "SIGTERM" : "SIGHUP");
+    });
 
 TEST(StopSignal, ASecondSignalExitsAtOnceAndLosesNoCheckpoint) {
   TempDir dir("stop_signal_twice");
@@ -69,7 +69,8 @@ TEST(StopSignal, ASecondSignalExitsAtOnceAndLosesNoCheckpoint) {
   EXPECT_EQ(wait_exit(c), 128 + SIGINT) << read_file(c.log);
   auto last = latest_checkpoint(dir / "run");
   ASSERT_TRUE(last.has_value());
-  RunResult resumed = run_train("--resume " + (dir / "run") + " run.max_steps=" + std::to_string(read_trainer_state(*last).step + 2), dir);
+  RunResult resumed =
+      run_train("--resume " + (dir / "run") + " run.max_steps=" + std::to_string(read_trainer_state(*last).step + 2), dir);
   EXPECT_EQ(resumed.code, 0) << resumed.output;
 }
 
@@ -100,13 +101,14 @@ TEST(RunDirLock, TwoRunsStartedTogetherOnOneFolderTrainOnce) {
   EXPECT_EQ(std::max(ca, cb), 1) << read_file(a.log) << read_file(b.log);
   const std::string loser = read_file(ca == 1 ? a.log : b.log);
   EXPECT_TRUE(loser.find("in use by another ttt-train process") != std::string::npos ||
-              loser.find("holds an earlier run") != std::string::npos ||
-              loser.find("at the same moment") != std::string::npos)
+              loser.find("holds an earlier run") != std::string::npos || loser.find("at the same moment") != std::string::npos)
       << loser;
   // one run's metrics, not two interleaved: every step logged once
   const std::string metrics = read_file(dir / "run/metrics.jsonl");
   size_t count = 0;
-  for (size_t at = metrics.find("\"step\":30,\"loss\""); at != std::string::npos; at = metrics.find("\"step\":30,\"loss\"", at + 1)) ++count;
+  for (size_t at = metrics.find("\"step\":30,\"loss\""); at != std::string::npos;
+       at = metrics.find("\"step\":30,\"loss\"", at + 1))
+    ++count;
   EXPECT_EQ(count, 1u) << metrics;
 }
 
@@ -151,7 +153,8 @@ TEST(Resume, SafeChangesAreListedAndApplied) {
   RunResult lr = run_train("--resume " + (dir / "run") + " run.max_steps=8 optim.lr=5e-3", dir);
   EXPECT_EQ(lr.code, 1) << lr.output;
   EXPECT_NE(lr.output.find("optim.lr: checkpoint"), std::string::npos) << lr.output;
-  RunResult allowed = run_train("--resume " + (dir / "run") + " run.max_steps=8 optim.lr=5e-3 --allow-config-change optim.lr", dir);
+  RunResult allowed =
+      run_train("--resume " + (dir / "run") + " run.max_steps=8 optim.lr=5e-3 --allow-config-change optim.lr", dir);
   EXPECT_EQ(allowed.code, 0) << allowed.output;
   EXPECT_NE(allowed.output.find("changed: optim.lr: checkpoint"), std::string::npos) << allowed.output;
 }
@@ -173,17 +176,18 @@ TEST(Data, NoValidationSplitSkipsEvaluation) {
 TEST(Cli, HelpAndVersionGoToStdoutWithExitZero) {
   TempDir dir("cli_help");
   for (const std::string& exe : {train_exe(), probe_exe(), tokens_exe()}) {
-    for (const std::string& flag : {"--help", "--version"}) {
+    for (const std::string flag : {"--help", "--version"}) {
       RunResult r = run_tool(exe, flag + " 2>/dev/null", dir);
       EXPECT_EQ(r.code, 0) << exe << " " << flag << "\n" << r.output;
-      EXPECT_NE(r.output.find(flag == "--help" ? "usage:" : "(commit "), std::string::npos) << exe << " " << flag << "\n" << r.output;
+      EXPECT_NE(r.output.find(flag == "--help" ? "usage:" : "(commit "), std::string::npos) << exe << " " << flag << "\n"
+                                                                                            << r.output;
     }
   }
 }
 
 TEST(Checkpoints, NewestIsFoundByStepNumberWhateverTheNameWidth) {
   TempDir dir("ckpt_order");
-  for (const std::string& name : {"step_00000009", "step_100000000", "step_00000010"}) {
+  for (const std::string name : {"step_00000009", "step_100000000", "step_00000010"}) {
     fs::create_directories(dir / ("run/checkpoints/" + name));
     std::ofstream(dir / ("run/checkpoints/" + name + "/trainer.json")) << "{}";
   }
@@ -214,8 +218,8 @@ TEST(MemoryEstimate, MeasuresTheStepOnMetaAndRefusesOrWarns) {
   const MemoryEstimate e = estimate_training_memory(c);
   EXPECT_TRUE(e.step_measured);
   EXPECT_EQ(e.parameters, static_cast<uint64_t>(e.num_parameters) * 4);  // f32
-  EXPECT_EQ(e.gradients, e.parameters);                                    // all trainable
-  EXPECT_EQ(e.optimizer, 2 * e.parameters);                                // two moments
+  EXPECT_EQ(e.gradients, e.parameters);                                  // all trainable
+  EXPECT_EQ(e.optimizer, 2 * e.parameters);                              // two moments
   EXPECT_GT(e.activations, 0u);
   // doubling the batch roughly doubles the activations, and leaves the rest
   c.run.batch_size *= 2;

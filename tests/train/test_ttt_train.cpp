@@ -2,10 +2,10 @@
 // configs exit with a message naming the problem and its place (never a crash).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -19,8 +19,8 @@ namespace ttt {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
 using testing::read_file;
+using testing::TempDir;
 
 struct Result {
   int code;
@@ -71,10 +71,10 @@ TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
   // ttt.use_kernel=true swaps the composed scan for the fused one: same function, same gradients,
   // so the same losses (the CPU executor here; the CUDA kernel has its parity suite in test_cuda).
   std::vector<std::map<int, std::string>> runs;
-  for (const std::string& kernel : {"false", "true"}) {
+  for (const std::string& kernel : {std::string("false"), std::string("true")}) {
     TempDir dir("ttt_train_kernel_" + kernel);
-    Result r = train("--config configs/tiny.yaml run.max_steps=6 ttt.use_kernel=" + kernel + " run.run_dir=" +
-                         (dir / "run") + kSmall, dir);
+    Result r = train(
+        "--config configs/tiny.yaml run.max_steps=6 ttt.use_kernel=" + kernel + " run.run_dir=" + (dir / "run") + kSmall, dir);
     ASSERT_EQ(r.code, 0) << r.output;
     runs.push_back(losses(dir / "run/metrics.jsonl"));
   }
@@ -82,8 +82,9 @@ TEST(TttTrain, FusedScanTrainsLikeTheComposedScan) {
   ASSERT_EQ(runs[1].size(), runs[0].size());
   // the key reaches the layers' config: the fused scan refuses the primal form there
   TempDir bad("ttt_train_kernel_primal");
-  Result refused = train("--config configs/tiny.yaml run.max_steps=2 ttt.use_kernel=true ttt.scan_form=primal run.run_dir=" +
-                             (bad / "run") + kSmall, bad);
+  Result refused = train(
+      "--config configs/tiny.yaml run.max_steps=2 ttt.use_kernel=true ttt.scan_form=primal run.run_dir=" + (bad / "run") + kSmall,
+      bad);
   EXPECT_EQ(refused.code, 1) << refused.output;
   EXPECT_NE(refused.output.find("use_kernel"), std::string::npos) << refused.output;
   for (const auto& [step, loss] : runs[0]) {
@@ -100,8 +101,11 @@ TEST(TttTrain, CudaGraphTrainsLikeEagerSteps) {
   std::vector<std::map<int, std::string>> runs;
   for (const std::string graph : {"false", "true"}) {
     TempDir dir("ttt_train_graph_" + graph);
-    Result r = train("--config configs/tiny.yaml" + kSmall + " run.device=cuda run.max_steps=10 run.log_freq=2 "
-                     "run.eval_freq=4 run.ckpt_freq=4 run.cuda_graph=" + graph + " run.run_dir=" + (dir / "run"), dir);
+    Result r = train("--config configs/tiny.yaml" + kSmall +
+                         " run.device=cuda run.max_steps=10 run.log_freq=2 "
+                         "run.eval_freq=4 run.ckpt_freq=4 run.cuda_graph=" +
+                         graph + " run.run_dir=" + (dir / "run"),
+                     dir);
     ASSERT_EQ(r.code, 0) << r.output;
     runs.push_back(losses(dir / "run/metrics.jsonl"));
   }
@@ -111,8 +115,11 @@ TEST(TttTrain, CudaGraphTrainsLikeEagerSteps) {
     EXPECT_NEAR(std::stod(runs[1].at(step)), std::stod(loss), 1e-5 * std::abs(std::stod(loss))) << "step " << step;
 
   TempDir dir("ttt_train_graph_fault");
-  Result r = train("--config configs/tiny.yaml" + kSmall + " run.device=cuda run.max_steps=8 run.log_freq=1 "
-                   "run.nonfinite=skip run.cuda_graph=true run.run_dir=" + (dir / "run"), dir, "TTT_FAULT=nan_grad:5");
+  Result r = train("--config configs/tiny.yaml" + kSmall +
+                       " run.device=cuda run.max_steps=8 run.log_freq=1 "
+                       "run.nonfinite=skip run.cuda_graph=true run.run_dir=" +
+                       (dir / "run"),
+                   dir, "TTT_FAULT=nan_grad:5");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("step 5: non-finite loss or gradient, step skipped (1 so far)"), std::string::npos) << r.output;
   EXPECT_EQ(read_file(dir / "run/metrics.jsonl").find("nan"), std::string::npos) << "a NaN reached the weights";
@@ -130,7 +137,8 @@ void expect_close_to_f32(const std::string& key, const std::string& mode, double
   for (const std::string& m : {std::string("f32"), mode}) {
     TempDir dir("ttt_train_" + key + "_" + m);
     Result r = train("--config configs/tiny.yaml run.max_steps=30 run." + key + "=" + m + " run.run_dir=" + (dir / "run") +
-                         kSmall + " run.log_freq=5", dir);
+                         kSmall + " run.log_freq=5",
+                     dir);
     ASSERT_EQ(r.code, 0) << r.output;
     runs[m] = losses(dir / "run/metrics.jsonl");
     ASSERT_EQ(runs[m].size(), 6u) << m;
@@ -158,8 +166,9 @@ TEST(TttTrain, Bf16ActivationsTrainCloseToF32) { expect_close_to_f32("activation
 
 TEST(TttTrain, KeepsTheLastKCheckpoints) {
   TempDir dir("ttt_train_keep");
-  Result r = train("--config configs/tiny.yaml run.max_steps=8 run.ckpt_freq=2 run.num_ckpt_keep=2 run.run_dir=" +
-                       (dir / "run") + kSmall, dir);
+  Result r = train(
+      "--config configs/tiny.yaml run.max_steps=8 run.ckpt_freq=2 run.num_ckpt_keep=2 run.run_dir=" + (dir / "run") + kSmall,
+      dir);
   ASSERT_EQ(r.code, 0) << r.output;
   std::vector<std::string> names;
   for (auto& e : fs::directory_iterator(dir / "run/checkpoints")) names.push_back(e.path().filename().string());
@@ -174,7 +183,8 @@ TEST(TttTrain, TextAndTokenFileSources) {
   for (int i = 0; i < 200; ++i) text += "the quick brown fox jumps over the lazy dog " + std::to_string(i) + "\n";
   std::ofstream(dir / "book.txt") << text;
   Result t = train("--config configs/tiny.yaml run.max_steps=4 data.source=text data.path=" + (dir / "book.txt") +
-                       " model.text_vocab=256 run.run_dir=" + (dir / "text") + kSmall, dir);
+                       " model.text_vocab=256 run.run_dir=" + (dir / "text") + kSmall,
+                   dir);
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_NE(t.output.find("text file"), std::string::npos) << t.output;
 
@@ -186,12 +196,14 @@ TEST(TttTrain, TextAndTokenFileSources) {
   }
   write_token_file(dir / "two.tok", f);
   Result k = train("--config configs/tiny.yaml run.max_steps=4 data.source=tokens data.path=" + (dir / "two.tok") +
-                       " model.audio_streams=1 model.audio_vocab=10 run.run_dir=" + (dir / "tok") + kSmall, dir);
+                       " model.audio_streams=1 model.audio_vocab=10 run.run_dir=" + (dir / "tok") + kSmall,
+                   dir);
   ASSERT_EQ(k.code, 0) << k.output;
   EXPECT_NE(k.output.find("3000 steps x 2 stream(s)"), std::string::npos) << k.output;
   // a token outside its stream's vocab is refused with its place
   Result bad = train("--config configs/tiny.yaml data.source=tokens data.path=" + (dir / "two.tok") +
-                         " model.audio_streams=1 model.audio_vocab=5 run.run_dir=" + (dir / "tok2") + kSmall, dir);
+                         " model.audio_streams=1 model.audio_vocab=5 run.run_dir=" + (dir / "tok2") + kSmall,
+                     dir);
   EXPECT_EQ(bad.code, 1) << bad.output;
   EXPECT_NE(bad.output.find("of stream 1 at step"), std::string::npos) << bad.output;
 }
@@ -204,9 +216,13 @@ TEST(TokenData, DelaysShiftStreams) {
   f.num_streams = 2;
   for (uint32_t i = 0; i < 500; ++i) f.tokens.insert(f.tokens.end(), {i % 64, i % 64});
   write_token_file(dir / "d.tok", f);
-  TrainConfig c = parse_config("model: {text_vocab: 64, audio_streams: 1, audio_vocab: 64}\n"
-                               "data: {source: tokens, path: " + (dir / "d.tok") + ", delays: [0, 2]}\n"
-                               "run: {batch_size: 3, seq_len: 8}\n", "test");
+  TrainConfig c = parse_config(
+      "model: {text_vocab: 64, audio_streams: 1, audio_vocab: 64}\n"
+      "data: {source: tokens, path: " +
+          (dir / "d.tok") +
+          ", delays: [0, 2]}\n"
+          "run: {batch_size: 3, seq_len: 8}\n",
+      "test");
   Batch batch = make_data(c)->batch(5, false);
   auto in = batch.inputs.to_vector<int64_t>(), tg = batch.targets.to_vector<int64_t>();
   for (int64_t b = 0; b < 3; ++b)
@@ -272,25 +288,35 @@ TEST(TttTrain, BadConfigsExitWithAClearMessage) {
       {"out_of_range", "optim:\n  lr: -1\n", "", {"optim.lr (line 2:7)", "out of range"}},
       {"empty", "", "", {"the file is empty"}},
       {"truncated", "model: {width: 32, num_layers: 2\n", "", {"not valid YAML at line"}},
-      {"missing_data_file", "data:\n  source: text\n  path: /no/such/file.txt\n", "",
+      {"missing_data_file",
+       "data:\n  source: text\n  path: /no/such/file.txt\n",
+       "",
        {"cannot read the text file '/no/such/file.txt'", "data.path"}},
       {"unknown_section", "modle:\n  width: 3\n", "", {"modle (line 1:1): unknown section 'modle'"}},
       {"several_at_once", "model:\n  width: 0\nrun:\n  batch_size: x\n", "", {"2 problem(s)", "model.width", "run.batch_size"}},
-      {"causal_full_mode", "model:\n  hybrid_layers: [0]\nttt:\n  minibatch_mode: full\n", "",
+      {"causal_full_mode",
+       "model:\n  hybrid_layers: [0]\nttt:\n  minibatch_mode: full\n",
+       "",
        {"a causal stack needs ttt.minibatch_mode: causal"}},
       {"bad_override", "run:\n  max_steps: 5\n", "run.max_steps=abc", {"run.max_steps (command line): expected an integer"}},
-      {"cuda_graph_microbatches", "run:\n  cuda_graph: true\n  num_microbatches: 2\n", "",
+      {"cuda_graph_microbatches",
+       "run:\n  cuda_graph: true\n  num_microbatches: 2\n",
+       "",
        {"run.cuda_graph (line 2:", "set run.num_microbatches to 1"}},
       {"cuda_graph_on_cpu", "run:\n  cuda_graph: true\n  device: cpu\n", "", {"run.cuda_graph: needs a CUDA device"}},
-      {"policy_rule_matches_nothing", "trainable:\n  rules:\n    - {name: '**.w1', train: true}\n", "",
+      {"policy_rule_matches_nothing",
+       "trainable:\n  rules:\n    - {name: '**.w1', train: true}\n",
+       "",
        {"rule 0 (train name '**.w1') matches no parameter"}},
   };
   for (const BadCase& bc : cases) {
     std::ofstream(dir / (bc.name + ".yaml")) << bc.yaml;
-    Result r = train("--config " + (dir / (bc.name + ".yaml")) + " run.run_dir=" + (dir / ("run_" + bc.name)) + " " + bc.args, dir);
+    Result r =
+        train("--config " + (dir / (bc.name + ".yaml")) + " run.run_dir=" + (dir / ("run_" + bc.name)) + " " + bc.args, dir);
     EXPECT_GE(r.code, 1) << bc.name << ": " << r.output;
     EXPECT_LE(r.code, 127) << bc.name << ": " << r.output;
-    for (const auto& f : bc.fragments) EXPECT_NE(r.output.find(f), std::string::npos) << bc.name << ": missing '" << f << "' in\n" << r.output;
+    for (const auto& f : bc.fragments)
+      EXPECT_NE(r.output.find(f), std::string::npos) << bc.name << ": missing '" << f << "' in\n" << r.output;
     EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << bc.name;
     EXPECT_FALSE(fs::exists(dir / ("run_" + bc.name) + "/checkpoints")) << bc.name << " left a checkpoint behind";
   }

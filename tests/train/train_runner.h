@@ -42,8 +42,8 @@ struct TempDir {
 };
 
 struct RunResult {
-  int code = -1;    // exit code, or -1 when killed by a signal
-  int signal = 0;   // the signal that ended it, if any
+  int code = -1;   // exit code, or -1 when killed by a signal
+  int signal = 0;  // the signal that ended it, if any
   std::string output;
 };
 

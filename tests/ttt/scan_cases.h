@@ -20,9 +20,9 @@ struct ScanCase {
   int64_t batch, heads, n, b;
   std::vector<int64_t> dims;  // d_0 .. d_L
   bool causal = true;
-  bool shared_init = true;    // initial state [1, H, ...] (parameters) or [B, H, ...] (carried)
-  int64_t padded = 0;         // tokens at the end of the last mini-batch with eta = 0
-  int64_t group = 0;          // scan checkpoint group
+  bool shared_init = true;  // initial state [1, H, ...] (parameters) or [B, H, ...] (carried)
+  int64_t padded = 0;       // tokens at the end of the last mini-batch with eta = 0
+  int64_t group = 0;        // scan checkpoint group
 };
 
 // gtest prints a parameter with this (instead of its raw bytes).

@@ -36,7 +36,8 @@ ModelConfig small_model() {
 Tensor tokens(int64_t B, int64_t S, const ModelConfig& c, uint64_t seed) {
   Generator gen(seed);
   std::vector<double> u = rand({B, S, c.num_streams()}, gen, DType::f64).to_vector<double>();
-  for (size_t i = 0; i < u.size(); ++i) u[i] = std::floor(u[i] * static_cast<double>(c.vocab(static_cast<int64_t>(i) % c.num_streams())));
+  for (size_t i = 0; i < u.size(); ++i)
+    u[i] = std::floor(u[i] * static_cast<double>(c.vocab(static_cast<int64_t>(i) % c.num_streams())));
   return from_vector(u, {B, S, c.num_streams()}, DType::i64);
 }
 
@@ -83,8 +84,10 @@ TEST(Attention, SlidingWindowSeesOnlyRecentSteps) {
   Tensor moved = attn.forward(from_vector(v, x.shape(), DType::f64));
   for (int64_t t = 0; t < 10; ++t) {
     const double diff = max_diff(slice(y, 1, t, t + 1), slice(moved, 1, t, t + 1));
-    if (t >= 2 && t <= 4) EXPECT_GT(diff, 1e-9) << "step " << t;
-    else EXPECT_LT(diff, 1e-12) << "step " << t;
+    if (t >= 2 && t <= 4)
+      EXPECT_GT(diff, 1e-9) << "step " << t;
+    else
+      EXPECT_LT(diff, 1e-12) << "step " << t;
   }
 }
 
@@ -100,9 +103,11 @@ TEST(Blocks, GradcheckAttentionSwiGLUAndAHybridLayer) {
   };
   Generator gen(12);
   nn::MultiHeadAttention attn(8, 2, 3, 10000.0, true, gen);
-  check(attn, [&](const Tensor& x) { return attn.forward(x); }, {2, 5, 8}, "attention");
+  check(
+      attn, [&](const Tensor& x) { return attn.forward(x); }, {2, 5, 8}, "attention");
   nn::SwiGLU ffn(8, 6, gen);
-  check(ffn, [&](const Tensor& x) { return ffn.forward(x); }, {2, 3, 8}, "swiglu");
+  check(
+      ffn, [&](const Tensor& x) { return ffn.forward(x); }, {2, 3, 8}, "swiglu");
   ModelConfig c = small_model();
   c.width = 8;
   c.num_heads = 2;
@@ -110,7 +115,8 @@ TEST(Blocks, GradcheckAttentionSwiGLUAndAHybridLayer) {
   c.ttt.heads = 2;
   c.ttt.mini_batch_size = 2;
   TransformerLayer layer(c, /*hybrid=*/true, gen, Device::cpu());
-  check(layer, [&](const Tensor& x) { return layer.forward(x, {}); }, {1, 5, 8}, "hybrid layer");
+  check(
+      layer, [&](const Tensor& x) { return layer.forward(x, {}); }, {1, 5, 8}, "hybrid layer");
 }
 
 TEST(HybridLM, PaddingInsideTheTTTBranchNeverReachesRealPositions) {
@@ -132,8 +138,9 @@ TEST(HybridLM, LossTrainsEveryStreamAndIgnoresPadding) {
   HybridLM model(c, gen);
   Tensor x = tokens(2, 8, c, 6), y = tokens(2, 8, c, 7);
   auto loss = model.loss(x, y);
-  double expect = (2.0 * loss.per_stream[0].item<double>() + loss.per_stream[1].item<double>() +
-                   0.5 * loss.per_stream[2].item<double>()) / 3.5;
+  double expect =
+      (2.0 * loss.per_stream[0].item<double>() + loss.per_stream[1].item<double>() + 0.5 * loss.per_stream[2].item<double>()) /
+      3.5;
   EXPECT_NEAR(loss.total.item<double>(), expect, 1e-5);
   backward(loss.total);
   EXPECT_TRUE(nn::audit_gradient_flow(model).empty()) << nn::format_gradient_flow(nn::audit_gradient_flow(model));

@@ -39,7 +39,7 @@ void check_fixture(const std::string& file, Device device, DType dtype, double t
   EXPECT_EQ(checked, expected) << what << ": every reference gradient must be compared";
 }
 
-TEST(TTTFixtures, FilesArePresentAndSmall) {
+TEST(TttFixtures, FilesArePresentAndSmall) {
   auto files = testing::fixture_files("ttt_");
   EXPECT_GE(files.size(), 5u);
   uintmax_t total = 0;
@@ -47,15 +47,15 @@ TEST(TTTFixtures, FilesArePresentAndSmall) {
   EXPECT_LT(total, 2u << 20) << "fixtures should stay well under 2 MB";
 }
 
-TEST(TTTFixtures, MatchPyTorchInF64OnCpu) {
+TEST(TttFixtures, MatchPyTorchInF64OnCpu) {
   for (auto& f : testing::fixture_files("ttt_")) check_fixture(f, Device::cpu(), DType::f64, 1e-10);
 }
 
-TEST(TTTFixtures, MatchPyTorchInF32OnCpu) {
+TEST(TttFixtures, MatchPyTorchInF32OnCpu) {
   for (auto& f : testing::fixture_files("ttt_")) check_fixture(f, Device::cpu(), DType::f32, 2e-5);
 }
 
-TEST(TTTFixtures, MatchPyTorchInF32OnCuda) {
+TEST(TttFixtures, MatchPyTorchInF32OnCuda) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible: TTT fixture parity on CUDA skipped";
   for (auto& f : testing::fixture_files("ttt_")) check_fixture(f, Device::cuda(0), DType::f32, 2e-5);
 }

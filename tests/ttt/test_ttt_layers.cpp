@@ -53,7 +53,7 @@ std::vector<Tensor> grads_of(const nn::Module& m) {
 }
 
 // Forward and backward through make_ttt for every variant and mode (never construction alone).
-TEST(TTTLayer, ForwardAndBackwardThroughTheFactory) {
+TEST(TttLayer, ForwardAndBackwardThroughTheFactory) {
   for (const auto& v : kVariants)
     for (const char* mode : {"causal", "full"}) {
       auto layer = build(tiny(v, mode));
@@ -67,7 +67,7 @@ TEST(TTTLayer, ForwardAndBackwardThroughTheFactory) {
     }
 }
 
-TEST(TTTLayer, DualFormEqualsPrimalForm) {
+TEST(TttLayer, DualFormEqualsPrimalForm) {
   for (const auto& v : kVariants)
     for (const char* mode : {"causal", "full"}) {
       TTTConfig dual = tiny(v, mode), primal = dual;
@@ -80,7 +80,7 @@ TEST(TTTLayer, DualFormEqualsPrimalForm) {
     }
 }
 
-TEST(TTTLayer, ResultDoesNotDependOnCheckpointGroup) {
+TEST(TttLayer, ResultDoesNotDependOnCheckpointGroup) {
   // Recomputation runs the same ops on the same values, so outputs agree exactly; gradients that
   // reach a shared parameter from several groups are summed in another order, so f64 and 1e-12.
   for (const auto& v : kVariants) {
@@ -103,12 +103,13 @@ TEST(TTTLayer, ResultDoesNotDependOnCheckpointGroup) {
       EXPECT_EQ(testing::max_abs_diff(y, ref_out), 0.0) << v << " k=" << k;
       EXPECT_LT(testing::max_abs_diff(xi.grad(), ref_xgrad), 1e-12) << v << " k=" << k;
       auto g = grads_of(*layer);
-      for (size_t i = 0; i < g.size(); ++i) EXPECT_LT(testing::max_abs_diff(g[i], ref_grads[i]), 1e-12) << v << " k=" << k << " param " << i;
+      for (size_t i = 0; i < g.size(); ++i)
+        EXPECT_LT(testing::max_abs_diff(g[i], ref_grads[i]), 1e-12) << v << " k=" << k << " param " << i;
     }
   }
 }
 
-TEST(TTTLayer, ChunkedStreamingEqualsWholeSequence) {
+TEST(TttLayer, ChunkedStreamingEqualsWholeSequence) {
   for (const auto& v : kVariants) {
     auto layer = build(tiny(v), 8, DType::f64);
     Tensor x = input(2, 12, 8, 9, DType::f64);
@@ -127,7 +128,7 @@ TEST(TTTLayer, ChunkedStreamingEqualsWholeSequence) {
   }
 }
 
-TEST(TTTLayer, CausalModeIsCausal) {
+TEST(TttLayer, CausalModeIsCausal) {
   for (const auto& v : kVariants) {
     auto layer = build(tiny(v, "causal"), 10, DType::f64);
     Tensor x = input(1, 10, 8, 11, DType::f64);
@@ -142,7 +143,7 @@ TEST(TTTLayer, CausalModeIsCausal) {
   }
 }
 
-TEST(TTTLayer, FullModeSeesTheWholeMiniBatch) {
+TEST(TttLayer, FullModeSeesTheWholeMiniBatch) {
   // The property causal mode must not have: in full mode a later token of the same mini-batch
   // changes an earlier token's output.
   auto layer = build(tiny("mlp", "full"), 10, DType::f64);
@@ -153,7 +154,7 @@ TEST(TTTLayer, FullModeSeesTheWholeMiniBatch) {
   EXPECT_GT(testing::max_abs_diff(slice(y0, 1, 0, 1), slice(y1, 1, 0, 1)), 1e-6);
 }
 
-TEST(TTTLayer, PaddingNeverChangesRealOutputs) {
+TEST(TttLayer, PaddingNeverChangesRealOutputs) {
   for (const char* mode : {"causal", "full"}) {
     auto layer = build(tiny("mlp", mode), 12, DType::f64);
     Tensor x = input(2, 7, 8, 13, DType::f64);  // 7 = 2 mini-batches + 1 token: padded to 9 inside
@@ -170,14 +171,18 @@ TEST(TTTLayer, PaddingNeverChangesRealOutputs) {
   }
 }
 
-TEST(TTTLayer, TwoLayerMultiLayerEqualsMLP) {
+TEST(TttLayer, TwoLayerMultiLayerEqualsMLP) {
   TTTConfig mlp = tiny("mlp"), multi = tiny("multilayer");
   multi.mlp_dims = {4, 8, 4};  // = mlp_expansion 2 * d 4
   multi.ttt_base_lr = mlp.ttt_base_lr;
   auto a = build(mlp, 15, DType::f64), b = build(multi, 16, DType::f64);
   std::vector<nn::NamedTensor> state;
   for (auto& [name, t] : a->state_dict()) {
-    std::string n = name == "W1" ? "weights.0" : name == "W2" ? "weights.1" : name == "b1" ? "biases.0" : name == "b2" ? "biases.1" : name;
+    std::string n = name == "W1"   ? "weights.0"
+                    : name == "W2" ? "weights.1"
+                    : name == "b1" ? "biases.0"
+                    : name == "b2" ? "biases.1"
+                                   : name;
     state.emplace_back(n, t);
   }
   b->load_state_dict(state);
@@ -185,7 +190,7 @@ TEST(TTTLayer, TwoLayerMultiLayerEqualsMLP) {
   EXPECT_LT(testing::max_abs_diff(a->forward(x), b->forward(x)), 1e-13);
 }
 
-TEST(TTTLayer, ZeroBaseLrReducesToTheInitialInnerModel) {
+TEST(TttLayer, ZeroBaseLrReducesToTheInitialInnerModel) {
   for (const auto& v : kVariants) {
     TTTConfig c = tiny(v);
     c.ttt_base_lr = 0;
@@ -211,7 +216,7 @@ TEST(TTTLayer, ZeroBaseLrReducesToTheInitialInnerModel) {
   }
 }
 
-TEST(TTTLayer, FrozenInnerWeightsStillEvolveInTheScan) {
+TEST(TttLayer, FrozenInnerWeightsStillEvolveInTheScan) {
   auto layer = std::dynamic_pointer_cast<TTTMultiLayer>(build(tiny("multilayer"), 20));
   ASSERT_NE(layer, nullptr);
   nn::RequiresGradPolicy policy;
@@ -227,12 +232,13 @@ TEST(TTTLayer, FrozenInnerWeightsStillEvolveInTheScan) {
   for (size_t i = 0; i < layer->weights->size(); ++i) {
     EXPECT_EQ((*layer->weights)[i].to_vector<float>(), before[i]) << "the optimizer moved frozen weights." << i;
     // the inner loop still updated them along the sequence
-    EXPECT_GT(testing::max_abs_diff(layer->inner_state()[2 * i].second, unsqueeze((*layer->weights)[i], 0) * ones({2, 1, 1, 1})), 1e-6);
+    EXPECT_GT(testing::max_abs_diff(layer->inner_state()[2 * i].second, unsqueeze((*layer->weights)[i], 0) * ones({2, 1, 1, 1})),
+              1e-6);
   }
 }
 
 // f64 finite differences of every parameter and of the input, for each variant and mode.
-TEST(TTTLayer, GradcheckEveryParameterAndInput) {
+TEST(TttLayer, GradcheckEveryParameterAndInput) {
   for (const auto& v : kVariants)
     for (const char* mode : {"causal", "full"}) {
       TTTConfig c = tiny(v, mode);
@@ -247,11 +253,13 @@ TEST(TTTLayer, GradcheckEveryParameterAndInput) {
 
 // A variant cannot be driven except through forward(): ttt_scan is protected.
 template <class T>
-concept CanCallScanFromOutside = requires(T& t, const ScanInputs& in) { t.ttt_scan(in); };
-static_assert(!CanCallScanFromOutside<TTTLinear> && !CanCallScanFromOutside<TTTMLP> &&
-              !CanCallScanFromOutside<TTTMultiLayer> && !CanCallScanFromOutside<TTTBase>);
+concept CanCallScanFromOutside = requires(T& t, const ScanInputs& in) {
+  t.ttt_scan(in);
+};
+static_assert(!CanCallScanFromOutside<TTTLinear> && !CanCallScanFromOutside<TTTMLP> && !CanCallScanFromOutside<TTTMultiLayer> &&
+              !CanCallScanFromOutside<TTTBase>);
 
-TEST(TTTLayer, BadConfigsAreClearErrors) {
+TEST(TttLayer, BadConfigsAreClearErrors) {
   auto expect_error = [](TTTConfig c, const std::string& fragment) {
     Generator gen(1);
     try {
@@ -285,7 +293,7 @@ TEST(TTTLayer, BadConfigsAreClearErrors) {
 
 // docs/spec/TTT_SPEC.md section 7, on the meta device: C = 4096, H = 32, multilayer [128, 512, 512, 128],
 // minibatch_mode full, lr_gate per_head.
-TEST(TTTLayer, ParameterCountsReproduceTheSpecTable) {
+TEST(TttLayer, ParameterCountsReproduceTheSpecTable) {
   TTTConfig c;
   c.variant = "multilayer";
   c.width = 4096;
@@ -301,7 +309,7 @@ TEST(TTTLayer, ParameterCountsReproduceTheSpecTable) {
     return n;
   };
   EXPECT_EQ(count("wq.*") + count("wk.*") + count("wv.*") + count("wo.*"), 67125248);  // Q, K, V, O with bias
-  EXPECT_EQ(count("learnable_ttt_lr_*"), 4128);                     // inner-lr gate
+  EXPECT_EQ(count("learnable_ttt_lr_*"), 4128);                                        // inner-lr gate
   EXPECT_EQ(count("ttt_norm_*"), 8192);
   EXPECT_EQ(count("post_norm.*"), 8192);
   EXPECT_EQ(count("weights.0") + count("biases.0"), 2113536);

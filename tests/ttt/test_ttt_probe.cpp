@@ -9,9 +9,9 @@
 
 #include "autograd/ops.h"
 #include "nn/safetensors.h"
+#include "tests/test_paths.h"
 #include "train/ttt_yaml.h"
 #include "ttt/ttt_variants.h"
-#include "tests/test_paths.h"
 
 namespace ttt {
 namespace {
@@ -39,7 +39,7 @@ std::pair<int, std::string> run(const std::string& cmd, const Dir& dir) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
 }
 
-TEST(TTTProbe, ReproducesAFixtureFromFiles) {
+TEST(TttProbe, ReproducesAFixtureFromFiles) {
   Dir dir;
   nn::SafetensorsData fx = nn::load_safetensors(testing::source_dir() + "/tests/fixtures/ttt_mlp_causal_padded.safetensors");
   std::map<std::string, Tensor> t(fx.tensors.begin(), fx.tensors.end());
@@ -49,10 +49,10 @@ TEST(TTTProbe, ReproducesAFixtureFromFiles) {
     if (name.rfind("param.", 0) == 0) weights.emplace_back(name.substr(6), v);
   nn::save_safetensors(dir / "weights.safetensors", weights);
   nn::save_safetensors(dir / "input.safetensors", {{"x", t.at("input.x")}, {"dy", t.at("input.dy")}});
-  auto [code, out] = run(probe_exe() + " --config " + (dir / "layer.yaml") + " --weights " +
-                             (dir / "weights.safetensors") + " --input " + (dir / "input.safetensors") + " --output " +
-                             (dir / "out.safetensors") + " --dtype f64",
-                         dir);
+  auto [code, out] =
+      run(probe_exe() + " --config " + (dir / "layer.yaml") + " --weights " + (dir / "weights.safetensors") + " --input " +
+              (dir / "input.safetensors") + " --output " + (dir / "out.safetensors") + " --dtype f64",
+          dir);
   ASSERT_EQ(code, 0) << out;
   nn::SafetensorsData got = nn::load_safetensors(dir / "out.safetensors");
   size_t compared = 0;
@@ -72,7 +72,7 @@ TEST(TTTProbe, ReproducesAFixtureFromFiles) {
 // --dtype f64 builds the layer in f64 before loading: weights off the f32 grid reach it unrounded,
 // so the probe matches the same layer run in f64 here to the last bits (built in f32 and cast
 // afterwards, as it once was, the weights lost their low bits and the outputs differed by ~1e-8).
-TEST(TTTProbe, F64WeightsAreNeverRoundedThroughF32) {
+TEST(TttProbe, F64WeightsAreNeverRoundedThroughF32) {
   Dir dir;
   nn::SafetensorsData fx = nn::load_safetensors(testing::source_dir() + "/tests/fixtures/ttt_mlp_causal_padded.safetensors");
   std::map<std::string, Tensor> t(fx.tensors.begin(), fx.tensors.end());
@@ -86,9 +86,10 @@ TEST(TTTProbe, F64WeightsAreNeverRoundedThroughF32) {
   }
   nn::save_safetensors(dir / "weights.safetensors", weights);
   nn::save_safetensors(dir / "input.safetensors", {{"x", t.at("input.x")}, {"dy", t.at("input.dy")}});
-  auto [code, out] = run(probe_exe() + " --config " + (dir / "layer.yaml") + " --weights " + (dir / "weights.safetensors") +
-                             " --input " + (dir / "input.safetensors") + " --output " + (dir / "out.safetensors") + " --dtype f64",
-                         dir);
+  auto [code, out] =
+      run(probe_exe() + " --config " + (dir / "layer.yaml") + " --weights " + (dir / "weights.safetensors") + " --input " +
+              (dir / "input.safetensors") + " --output " + (dir / "out.safetensors") + " --dtype f64",
+          dir);
   ASSERT_EQ(code, 0) << out;
   Generator gen(0);
   auto layer = make_ttt(ttt_config_from_yaml_text(fx.metadata.at("config"), "fixture"), gen);
@@ -110,12 +111,12 @@ TEST(TTTProbe, F64WeightsAreNeverRoundedThroughF32) {
   EXPECT_LT(rel(probe.at("grad.x"), x.grad()), 1e-14);
 }
 
-TEST(TTTProbe, BadConfigNamesKeyAndLine) {
+TEST(TttProbe, BadConfigNamesKeyAndLine) {
   Dir dir;
   std::ofstream(dir / "bad.yaml") << "variant: mlp\nwidth: 16\nheads: 4\nmini_batch: 4\nttt_base_lr: fast\n";
   nn::save_safetensors(dir / "w.safetensors", {{"x", zeros({1})}});
-  auto [code, out] = run(probe_exe() + " --config " + (dir / "bad.yaml") + " --weights " +
-                             (dir / "w.safetensors") + " --input " + (dir / "w.safetensors") + " --output " + (dir / "o"),
+  auto [code, out] = run(probe_exe() + " --config " + (dir / "bad.yaml") + " --weights " + (dir / "w.safetensors") + " --input " +
+                             (dir / "w.safetensors") + " --output " + (dir / "o"),
                          dir);
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("unknown key 'mini_batch'"), std::string::npos) << out;

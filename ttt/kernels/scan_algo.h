@@ -67,9 +67,9 @@ struct ScanShape {
   int b = 0;                      // mini-batch size
   int n = 0;                      // mini-batches
   int heads = 0;
-  int sequences = 0;              // batch x heads
-  int group = 1;                  // a saved state every `group` mini-batches
-  bool shared_init = true;        // initial state [heads, P] (true) or [sequences, P]
+  int sequences = 0;        // batch x heads
+  int group = 1;            // a saved state every `group` mini-batches
+  bool shared_init = true;  // initial state [heads, P] (true) or [sequences, P]
   double eps = 1e-6;
 
   TTT_HD int d() const { return dims[0]; }
@@ -103,7 +103,11 @@ struct ScanShape {
   TTT_HD Layout layout() const {
     Layout L{};
     int64_t o = 0;
-    auto take = [&o](int64_t size) { const int64_t at = o; o += size; return at; };
+    auto take = [&o](int64_t size) {
+      const int64_t at = o;
+      o += size;
+      return at;
+    };
     const int64_t B = b, D = max_dim();
     for (int l = 0; l < layers; ++l) {
       const int64_t din = dims[l], dout = dims[l + 1];
@@ -111,7 +115,7 @@ struct ScanShape {
       L.z[l] = take(B * dout);
       L.g[l] = take(B * dout);
       L.h[l] = l + 1 < layers ? take(B * dout) : 0;  // H_l = G_{l+1} W_{l+1}^T exists below the top
-      L.xbar[l] = l > 0 ? take(B * din) : 0;  // Xbar_0 is Q: no slot
+      L.xbar[l] = l > 0 ? take(B * din) : 0;         // Xbar_0 is Q: no slot
       L.zbar[l] = take(B * dout);
       L.s[l] = take(B * B);
     }
@@ -141,14 +145,14 @@ struct SequenceArgs {
   T* final_state;                                // forward: [P] (also the running state)
   T* saved;                                      // [saved_states, P] or null (no backward)
   T* work;                                       // [layout().total]
-  T* activations;  // [n, layout().acts] or null: forward keeps every mini-batch's intermediates and
-                   // backward reads them instead of recomputing (scan_checkpoint_group 0)
+  T* activations;                                // [n, layout().acts] or null: forward keeps every mini-batch's intermediates and
+                                                 // backward reads them instead of recomputing (scan_checkpoint_group 0)
   // backward
-  const T *dout, *dfinal;                        // dfinal may be null (no gradient into the final state)
+  const T *dout, *dfinal;                                // dfinal may be null (no gradient into the final state)
   T *dq, *dk, *dtarget, *deta, *dinit, *dgamma, *dbeta;  // dinit [P], dgamma/dbeta [d] per sequence
-  T* group_states;                               // [group - 1, P]: states recomputed inside a group
-  T* group_acts;   // [group - 1, layout().acts]: a group's intermediates (but the last one's, which
-                   // stays in the workspace), recomputed by backward when forward did not keep them
+  T* group_states;                                       // [group - 1, P]: states recomputed inside a group
+  T* group_acts;  // [group - 1, layout().acts]: a group's intermediates (but the last one's, which
+                  // stays in the workspace), recomputed by backward when forward did not keep them
 };
 
 // What one element of an elementwise step reads, for Ex::each(n, read, write): read(i) returns it,
@@ -195,11 +199,16 @@ class Sequence {
   TTT_HD void backward() {
     const int64_t P = s_.state_size();
     T* dw = w(L_.dw);
-    if (a_.dfinal) ex_.copy(dw, a_.dfinal, P);
-    else ex_.each(P, [=](int i) { dw[i] = T(0); });
+    if (a_.dfinal)
+      ex_.copy(dw, a_.dfinal, P);
+    else
+      ex_.each(P, [=](int i) { dw[i] = T(0); });
     const int d = s_.d();
     T *dgam = w(L_.dgamma), *dbet = w(L_.dbeta);
-    ex_.each(d, [=](int i) { dgam[i] = T(0); dbet[i] = T(0); });
+    ex_.each(d, [=](int i) {
+      dgam[i] = T(0);
+      dbet[i] = T(0);
+    });
     const int64_t A = L_.acts;
     for (int g = s_.saved_states() - 1; g >= 0; --g) {
       const int first = g * s_.group;
@@ -254,7 +263,10 @@ class Sequence {
   // z [rows, cols] += bias (broadcast over rows); next = gelu(z) when next is given.
   TTT_HD void add_bias_then_gelu(T* z, const T* bias, T* next, int rows, int cols) {
     ex_.each(
-        rows * cols, [=](int i) { return Vals<T, 2>{{z[i], bias[i % cols]}}; },
+        rows * cols,
+        [=](int i) {
+          return Vals<T, 2>{{z[i], bias[i % cols]}};
+        },
         [=](int i, Vals<T, 2> in) {
           const T v = in[0] + in[1];
           z[i] = v;
@@ -311,7 +323,10 @@ class Sequence {
       const T* z = act(L_.z[l]);
       ex_.gemm(b, dn, dnn, T(1), act(L_.g[l + 1]), dnn, false, W + s_.w_at(l + 1), dnn, true, T(0), h, dn);
       ex_.each(
-          b * dn, [=](int i) { return Vals<T, 2>{{h[i], z[i]}}; },
+          b * dn,
+          [=](int i) {
+            return Vals<T, 2>{{h[i], z[i]}};
+          },
           [=](int i, Vals<T, 2> in) { g[i] = in[0] * gelu_d1(in[1]); });
     }
   }
@@ -327,7 +342,10 @@ class Sequence {
     T* M = w(L_.m);
     const T* eta = eta_of(m);
     ex_.each(
-        s_.b * s_.b, [=](int i) { return Vals<T, 2>{{eta[i], S[i]}}; },
+        s_.b * s_.b,
+        [=](int i) {
+          return Vals<T, 2>{{eta[i], S[i]}};
+        },
         [=](int i, Vals<T, 2> in) { M[i] = in[0] * (in[1] + T(1)); });
   }
 
@@ -370,7 +388,10 @@ class Sequence {
       const int di = din(l), dn = dout(l);
       const T* g = act(L_.g[l]);
       ex_.each(
-          b * dn, [=](int i) { return Vals<T, 2>{{eta_last[i / dn], g[i]}}; },
+          b * dn,
+          [=](int i) {
+            return Vals<T, 2>{{eta_last[i / dn], g[i]}};
+          },
           [=](int i, Vals<T, 2> in) { ge[i] = in[0] * in[1]; });
       auto group = ex_.together();
       ex_.gemm(di, dn, b, T(-1), xin(l, m), di, true, ge, dn, false, T(1), W + s_.w_at(l), dn);
@@ -441,7 +462,10 @@ class Sequence {
         T *dg = w(L_.dg[l]), *dx = w(L_.dx[l]);
         ex_.gemm(b, dn, di, T(-1), xin(l, m), di, false, dW + s_.w_at(l), dn, false, T(0), dge, dn);
         ex_.each(
-            b * dn, [=](int i) { return Vals<T, 4>{{dge[i], dbias[i % dn], eta_last[i / dn], g[i]}}; },
+            b * dn,
+            [=](int i) {
+              return Vals<T, 4>{{dge[i], dbias[i % dn], eta_last[i / dn], g[i]}};
+            },
             [=](int i, Vals<T, 4> in) {
               const T dgei = in[0] - in[1];
               dge[i] = dgei;
@@ -467,7 +491,7 @@ class Sequence {
         const int di = din(l), dn = dout(l);
         const T* xb = xbar_in(l, m);
         const T* S = act(L_.s[l]);  // forward's scores
-        {  // everything that needs only dZbar
+        {                           // everything that needs only dZbar
           auto group = ex_.together();
           ex_.gemm(di, dn, b, T(1), xb, di, true, dzbar, dn, false, T(1), dW + s_.w_at(l), dn);
           add_column_sums(dW + s_.b_at(l), dzbar, b, dn);
@@ -478,7 +502,10 @@ class Sequence {
           auto group = ex_.together();
           weights(l, m);
           ex_.each(
-              b * b, [=](int i) { return Vals<T, 4>{{deta[i], dM[i], S[i], eta[i]}}; },
+              b * b,
+              [=](int i) {
+                return Vals<T, 4>{{deta[i], dM[i], S[i], eta[i]}};
+              },
               [=](int i, Vals<T, 4> in) {
                 deta[i] = in[0] + in[1] * (in[2] + T(1));
                 dM[i] = in[1] * in[3];  // now dS
@@ -493,12 +520,18 @@ class Sequence {
         if (l > 0) {
           const T* zprev = act(L_.zbar[l - 1]);
           ex_.each(
-              b * di, [=](int i) { return Vals<T, 2>{{dxbar[i], zprev[i]}}; },
+              b * di,
+              [=](int i) {
+                return Vals<T, 2>{{dxbar[i], zprev[i]}};
+              },
               [=](int i, Vals<T, 2> in) { dzbar[i] = in[0] * gelu_d1(in[1]); });
         } else {
           T* dq = a_.dq + tok;
           ex_.each(
-              b * d, [=](int i) { return Vals<T, 2>{{dq[i], dxbar[i]}}; },
+              b * d,
+              [=](int i) {
+                return Vals<T, 2>{{dq[i], dxbar[i]}};
+              },
               [=](int i, Vals<T, 2> in) { dq[i] = in[0] + in[1]; });
         }
       }
@@ -513,7 +546,10 @@ class Sequence {
       T *p = w(L_.ge), *dz = w(L_.dz[l]);
       const T *dg = w(L_.dg[l]), *z = act(L_.z[l]), *h = act(L_.h[l]);
       ex_.each(
-          b * dn, [=](int i) { return Vals<T, 3>{{dg[i], z[i], h[i]}}; },
+          b * dn,
+          [=](int i) {
+            return Vals<T, 3>{{dg[i], z[i], h[i]}};
+          },
           [=](int i, Vals<T, 3> in) {
             p[i] = in[0] * gelu_d1(in[1]);
             dz[i] = in[0] * in[2] * gelu_d2(in[1]);
@@ -547,7 +583,7 @@ class Sequence {
           const T dgy = u - mu_u - xh * mu_ux;
           const T dxh = -c * u - mu_ux * gy + gamma[j] * gamma[j] * dgy;
           ra[o + j] = dgy * (T(2) * gamma[j] * xh + beta[j] - tgt[o + j]);  // dgamma share
-          rb[o + j] = dgy * gamma[j];                                        // dbeta share
+          rb[o + j] = dgy * gamma[j];                                       // dbeta share
           dt[o + j] = -gamma[j] * dgy;
           dz[o + j] = dxh;  // finished below
           mu_dx += dxh, mu_dxx += dxh * xh;
@@ -579,7 +615,10 @@ class Sequence {
         T* dzp = w(L_.dz[l - 1]);
         const T* zp = act(L_.z[l - 1]);
         ex_.each(
-            b * di, [=](int i) { return Vals<T, 3>{{dzp[i], dx[i], zp[i]}}; },
+            b * di,
+            [=](int i) {
+              return Vals<T, 3>{{dzp[i], dx[i], zp[i]}};
+            },
             [=](int i, Vals<T, 3> in) { dzp[i] = in[0] + in[1] * gelu_d1(in[2]); });
       } else {
         T* dk = a_.dk + tok;

@@ -27,14 +27,15 @@ struct CpuExec {
 
   template <class Step>
   void run(Step step) {
-    if (recording) group.emplace_back(step);
-    else step();
+    if (recording)
+      group.emplace_back(step);
+    else
+      step();
   }
 
   // C = alpha op(A) op(B) + beta C (beta == 0: C is not read), row-major: BLAS's gemm exactly.
   template <class T>
-  void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb, T beta, T* C,
-            int ldc) {
+  void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb, T beta, T* C, int ldc) {
     run([=] {
       const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
       if constexpr (std::is_same_v<T, float>)
@@ -95,8 +96,10 @@ void run_sequences(bool forward, const ScanShape& s, const SequenceArgs<T>& all)
   for (int i = 0; i < s.sequences; ++i) {
     const SequenceArgs<T> a = sequence_args(s, all, i);
     Sequence<T, CpuExec> sequence(s, a, ex);
-    if (forward) sequence.forward();
-    else sequence.backward();
+    if (forward)
+      sequence.forward();
+    else
+      sequence.backward();
   }
 }
 

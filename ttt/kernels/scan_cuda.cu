@@ -12,7 +12,6 @@
 // parameter.
 #include <cooperative_groups.h>
 
-
 #include "core/cuda/cuda_check.h"
 #include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
@@ -138,30 +137,36 @@ struct BlockExec {
 
   // C[M, N] = alpha op(A) op(B) + beta C with the tile shape (TM x TN, same area) that needs the
   // fewest rounds of tiles per block (one block: the fewest tiles).
-  __device__ __forceinline__ void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb,
-                                    bool tb, T beta, T* C, int ldc) {
+  __device__ __forceinline__ void gemm(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb, bool tb,
+                                       T beta, T* C, int ldc) {
     int best = 0, best_rounds = 1 << 30;
     for (int c = 1; c < 3; ++c) {  // TM = 32, 64 (TM = 16 would hold 32 prefetch registers for B: spills)
       const int tm = 16 << c, tn = 16 * kThreads / tm, tiles = ((M + tm - 1) / tm) * ((N + tn - 1) / tn);
       const int rounds = (tiles + kRanks - 1) / kRanks;
       if (rounds <= best_rounds) best = c, best_rounds = rounds;  // ties: the taller tile
     }
-    if (best == 1) gemm_transposes<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
-    else gemm_transposes<64>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+    if (best == 1)
+      gemm_transposes<32>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
+    else
+      gemm_transposes<64>(M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc);
     sync();
   }
 
   // The transposes become template arguments, so that each thread's load addresses are a few
   // compile-time strides instead of divisions and selects on every K-slab.
   template <int TM>
-  __device__ __forceinline__ void gemm_transposes(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B,
-                                                  int ldb, bool tb, T beta, T* C, int ldc) {
+  __device__ __forceinline__ void gemm_transposes(int M, int N, int K, T alpha, const T* A, int lda, bool ta, const T* B, int ldb,
+                                                  bool tb, T beta, T* C, int ldc) {
     if (ta) {
-      if (tb) tiled_gemm<TM, true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      else tiled_gemm<TM, true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (tb)
+        tiled_gemm<TM, true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else
+        tiled_gemm<TM, true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     } else {
-      if (tb) tiled_gemm<TM, false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      else tiled_gemm<TM, false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (tb)
+        tiled_gemm<TM, false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else
+        tiled_gemm<TM, false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
   }
 
@@ -171,8 +176,8 @@ struct BlockExec {
   // multiplied, hiding the L2 latency. Shared rows are padded by one element so that the
   // transposing stores do not pile onto one bank.
   template <int TM, bool ta, bool tb>
-  __device__ __noinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
-                                             T beta, T* C, int ldc) {
+  __device__ __noinline__ void tiled_gemm(int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
+                                          int ldc) {
     constexpr int TN = 16 * kThreads / TM;
     if constexpr (kRanks == 1) {
       for (int m0 = 0; m0 < M; m0 += TM)
@@ -189,15 +194,15 @@ struct BlockExec {
 
   // The output tile at (m0, n0).
   template <int TM, bool ta, bool tb>
-  __device__ __forceinline__ void one_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda,
-                                           const T* B, int ldb, T beta, T* C, int ldc) {
+  __device__ __forceinline__ void one_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                                           T beta, T* C, int ldc) {
     constexpr int TN = 16 * kThreads / TM;
     constexpr int kAPer = kTileK * TM / kThreads, kBPer = kTileK * TN / kThreads;
     static_assert(kAPer * kThreads == kTileK * TM && kBPer * kThreads == kTileK * TN, "each thread loads whole tiles");
     constexpr int rows_per = TM / 4, cols_per = TN / 4;
     constexpr int SA = TM + 1, SB = TN + 1;  // padded row strides
-    T* As = smem;                // [kTileK][SA]
-    T* Bs = smem + kTileK * SA;  // [kTileK][SB]
+    T* As = smem;                            // [kTileK][SA]
+    T* Bs = smem + kTileK * SA;              // [kTileK][SB]
     const int tid = threadIdx.x, ty = tid / cols_per, tx = tid % cols_per;
     T ra[kAPer], rb[kBPer];
     // consecutive threads walk the contiguous dim of A and B in memory
@@ -280,16 +285,18 @@ struct BlockExec {
 // kRanks consecutive blocks (one cluster when kRanks > 1: clusters are contiguous runs of
 // blockIdx.x) run the whole scan, forward or backward, of one sequence.
 template <class T, int kThreads, int kRanks, bool kForward>
-__global__ void __launch_bounds__(kThreads, 1) scan_kernel(ScanShape s, SequenceArgs<T> all, bool share_barriers,
-                                                            bool rotate_tiles) {
+__global__ void __launch_bounds__(kThreads, 1)
+    scan_kernel(ScanShape s, SequenceArgs<T> all, bool share_barriers, bool rotate_tiles) {
   extern __shared__ unsigned char raw[];
   BlockExec<T, kThreads, kRanks> ex{reinterpret_cast<T*>(raw), int(blockIdx.x) % kRanks};
   ex.share_barriers = share_barriers;
   ex.rotate_tiles = rotate_tiles;
   const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x) / kRanks);
   Sequence<T, BlockExec<T, kThreads, kRanks>> sequence(s, a, ex);
-  if constexpr (kForward) sequence.forward();
-  else sequence.backward();
+  if constexpr (kForward)
+    sequence.forward();
+  else
+    sequence.backward();
 }
 
 // Shared memory for the largest padded tile pair (TM + TN + 2 <= 32 + threads / 2 + 2).
@@ -330,7 +337,8 @@ template <bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   if (blocks_for(s.sequences) == 1) {
     scan_kernel<float, kScanThreads, 1, kForward>
-        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, cuda_shared_barriers(), cuda_rotate_tiles());
+        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, cuda_shared_barriers(),
+                                                                                                 cuda_rotate_tiles());
     TTT_CUDA_CHECK_LAUNCH();
     return;
   }
