@@ -12,7 +12,6 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "nn/safetensors.h"
-#include "train/faults.h"
 
 #include <csignal>
 
@@ -88,7 +87,7 @@ nn::SafetensorsData load_verified(const fs::path& file, const std::vector<nn::Na
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt, const TrainerState& state,
-                            int64_t keep) {
+                            int64_t keep, const Faults& faults) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
   const fs::path final_dir = root / step_name(state.step);
@@ -101,7 +100,7 @@ std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
   try {
     nn::save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"step", std::to_string(state.step)}}, {},
                          /*with_checksums=*/true);
-    if (fault_at("kill_in_checkpoint", state.step)) std::raise(SIGKILL);
+    if (faults.at("kill_in_checkpoint", state.step)) std::raise(SIGKILL);
     nn::save_safetensors((tmp / "optimizer.safetensors").string(), opt.state_dict(), {}, {}, /*with_checksums=*/true);
     nlohmann::json j = {{"step", state.step},
                         {"seed", state.seed},

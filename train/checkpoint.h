@@ -15,6 +15,7 @@
 #include <string>
 
 #include "nn/optim/adamw.h"
+#include "train/faults.h"
 
 namespace ttt {
 
@@ -28,9 +29,9 @@ struct TrainerState {
   std::string code_version;                            // "0.1.0 (commit)"
 };
 
-// Returns the checkpoint's directory.
+// Returns the checkpoint's directory. (faults: kill_in_checkpoint, for the crash tests.)
 std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt, const TrainerState& state,
-                            int64_t keep);
+                            int64_t keep, const Faults& faults = Faults());
 // The newest complete checkpoint of a run, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // Loads into an already built model and optimizer (strict, checksums and dtypes checked); returns

@@ -1,13 +1,28 @@
-// Fault injection for the reliability tests: the environment variable TTT_FAULT lists
-// failpoints as name:step pairs, e.g. TTT_FAULT=nan_grad:3,kill_in_checkpoint:4.
+// Fault injection for the reliability tests, behind one seam: ttt-train's main reads the
+// environment variable TTT_FAULT once (Faults::from_environment) and hands the result down; no
+// other code reads it. TTT_FAULT lists failpoints as name:step pairs, e.g.
+// TTT_FAULT=nan_grad:3,kill_in_checkpoint:4.
 //   nan_grad:N             after the backward of step N, the first trainable gradient becomes NaN
 //   kill_in_checkpoint:N   the process SIGKILLs itself half-way through writing step N's checkpoint
-// Unset in normal use; the checks cost one string lookup.
+// Empty in normal use.
 #pragma once
 #include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
 
 namespace ttt {
 
-bool fault_at(const char* name, int64_t step);
+class Faults {
+ public:
+  Faults() = default;
+  // Parses "name:step,name:step"; throws ttt::Error on a malformed entry or an unknown name.
+  static Faults parse(const std::string& spec);
+  static Faults from_environment();
+  bool at(const std::string& name, int64_t step) const { return points_.count({name, step}) > 0; }
+
+ private:
+  std::set<std::pair<std::string, int64_t>> points_;
+};
 
 }  // namespace ttt

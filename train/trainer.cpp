@@ -1,3 +1,8 @@
+// The training run, as the steps a reader follows:
+//   run_training   dry run, or: prepare (every check, before anything is written), make or lock
+//                  the run directory, then the loop
+//   Trainer::run   for each step: forward and backward, the non-finite check, the optimizer,
+//                  logging, evaluation, checkpoint, stop (run.stop_at_step or a signal)
 #include "train/trainer.h"
 
 #include <unistd.h>
@@ -9,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "autograd/ops.h"
@@ -23,8 +27,9 @@
 #include "nn/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
-#include "train/faults.h"
+#include "train/evaluate.h"
 #include "train/memory_estimate.h"
+#include "train/metrics.h"
 #include "train/resume_check.h"
 #include "train/run_dir.h"
 #include "train/run_log.h"
@@ -37,6 +42,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 Device pick_device(const std::string& s) {
   if (s == "auto") return cuda_available() ? Device::cuda(0) : Device::cpu();
   Device d = Device::parse(s);
@@ -45,77 +52,17 @@ Device pick_device(const std::string& s) {
 }
 
 std::string memory_str(Device d) {
+  char buf[64];
   if (d.is_cuda()) {
     auto st = cuda::allocator_stats();
-    char buf[64];
     std::snprintf(buf, sizeof buf, "gpu %.0f/%.0f MiB", st.current_bytes / 1048576.0, st.peak_bytes / 1048576.0);
     return buf;
   }
   long pages = 0, rss = 0;
   std::ifstream statm("/proc/self/statm");
   statm >> pages >> rss;
-  char buf[64];
   std::snprintf(buf, sizeof buf, "rss %.0f MiB", rss * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0);
   return buf;
-}
-
-struct EvalResult {
-  double loss = 0, accuracy = 0;
-  int64_t counted = 0;
-};
-
-// Mean loss over eval_batches validation batches, and the accuracy of argmax predictions over
-// every position with a target (for recall: the answers to the queries).
-EvalResult evaluate(const HybridLM& model, const DataSource& data, const TrainConfig& c, Device device) {
-  NoGradGuard no_grad;
-  EvalResult r;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < c.run.eval_batches; ++i) {
-    Batch b = data.batch(i, /*validation=*/true);
-    Tensor in = to_device(b.inputs, device), tg = to_device(b.targets, device);
-    std::vector<Tensor> logits = model.forward(in);
-    double loss = 0, wsum = 0;
-    for (int64_t s = 0; s < c.model.num_streams(); ++s) {
-      const int64_t V = c.model.vocab(s);
-      Tensor t = reshape(squeeze(slice(tg, 2, s, s + 1), 2), {-1});
-      const double w = c.model.stream_weights.empty() ? 1.0 : c.model.stream_weights[s];
-      loss += w * cross_entropy(reshape(logits[s], {-1, V}), t, c.model.pad_id(s)).item<double>();
-      wsum += w;
-      std::vector<float> lg = reshape(logits[s], {-1, V}).to_vector<float>();
-      std::vector<int64_t> tv = t.to_vector<int64_t>();
-      for (size_t row = 0; row < tv.size(); ++row) {
-        if (tv[row] == c.model.pad_id(s)) continue;
-        const float* p = lg.data() + row * V;
-        correct += std::max_element(p, p + V) - p == tv[row];
-        ++r.counted;
-      }
-    }
-    r.loss += loss / wsum;
-  }
-  r.loss /= static_cast<double>(c.run.eval_batches);
-  r.accuracy = r.counted ? static_cast<double>(correct) / static_cast<double>(r.counted) : 0.0;
-  return r;
-}
-
-// One JSON object per line; non-finite numbers become null (JSON has no NaN).
-void append_metrics(const std::string& path, const nlohmann::ordered_json& record) {
-  std::ofstream out(path, std::ios::app);
-  out << record.dump() << "\n";
-  out.flush();
-  TTT_CHECK(out.good(), "metrics", "cannot append to ", path);
-}
-
-// Keeps the lines of metrics.jsonl up to `step`: what a killed run wrote after its last
-// checkpoint is dropped when it resumes. Lines that are not JSON objects with a step are kept.
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) continue;
-    kept += line + "\n";
-  }
-  nn::write_file_atomically(path, kept);
 }
 
 std::string code_version() { return std::string(kVersion) + " (" + kGitCommit + ")"; }
@@ -125,17 +72,6 @@ std::string fmt(const char* format, double a) {
   std::snprintf(buf, sizeof buf, format, a);
   return buf;
 }
-
-std::string python_for_tools() {
-  const char* env = std::getenv("TTT_PYTHON");
-  if (env && *env) return env;
-  if (fs::exists(".venv/bin/python")) return ".venv/bin/python";
-  return "python3";
-}
-
-}  // namespace
-
-namespace {
 
 // Everything a run needs that can fail on bad input, checked and built before the run directory
 // is created or touched: a refused run leaves nothing behind, a refused resume changes nothing.
@@ -150,6 +86,7 @@ struct Prepared {
   TrainerState saved;                      // the checkpoint's state when resuming
   std::optional<std::string> resume_from;  // its folder
   ResumeChanges changes;
+  int64_t start_step = 0;
 };
 
 int dry_run(const TrainConfig& c, const TrainOptions& opt) {
@@ -163,213 +100,280 @@ int dry_run(const TrainConfig& c, const TrainOptions& opt) {
   return 0;
 }
 
-// Steps from start_step to run.max_steps (or run.stop_at_step, or a stop signal), with logging,
-// evaluation and checkpoints. Returns the exit code.
-int train_loop(const TrainConfig& c, const std::string& run_dir, Prepared& p, int64_t start_step, bool use_graph, RunLog& log) {
-  HybridLM& model = *p.model;
-  nn::AdamW& adamw = *p.adamw;
-  DataSource& data = *p.data;
-  const Device device = p.device;
-  const bool resuming = p.resume_from.has_value();
-  const std::string metrics = (fs::path(run_dir) / "metrics.jsonl").string();
-  // the config this process runs with (a resume may extend it with overrides, e.g. run.max_steps)
-  nn::write_file_atomically((fs::path(run_dir) / "config.yaml").string(), c.resolved_yaml + "\n");
-  if (c.run.cuda_graph && !use_graph) log.line("run.cuda_graph: off for this run (TTT_PROFILE times each kernel)");
-  if (resuming) {
-    truncate_metrics(metrics, start_step);
-    log.line("resuming " + run_dir + " from " + *p.resume_from + " (step " + std::to_string(start_step) + ")");
-    for (const auto& a : p.changes.applied) log.line("  changed: " + a);
-    for (const auto& n : p.changes.notes) log.line("  note: " + n);
-  }
-  StopSignals signals;  // from here a SIGINT/SIGTERM/SIGHUP ends the run with a checkpoint
+// Data, the resume checks, the memory estimate, the model, the policy and the optimizer (with the
+// checkpoint loaded when resuming): every check that can refuse the run.
+void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
+  p.device = pick_device(c.run.device);
+  TTT_CHECK(!c.run.cuda_graph || p.device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ", p.device.str());
+  p.data = make_data(c);
+  if (p.resume_from) p.changes = check_resume(p.saved, c.resolved, p.data->identity, code_version(), opt.allow_config_change);
+  // sized on the meta device before anything real is allocated
+  p.memory = estimate_training_memory(c);
+  TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,
+            " are frozen), so there is nothing to train; check trainable.rules (ttt-train --dry-run prints the table)");
+  p.memory_warning = check_memory_fits(p.memory, device_memory_bytes(p.device), p.device, c.run.memory_check == "warn");
+  Generator gen(c.run.seed);
+  p.model = std::make_unique<HybridLM>(c.model, gen, Device::cpu());
+  p.model->to(p.device);
+  p.report = nn::apply_policy(*p.model, c.trainable);
+  p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups);
+  if (p.resume_from) p.start_step = load_checkpoint(*p.resume_from, *p.model, *p.adamw).step;
+}
 
-  log.line("ttt-train " + code_version() + ": " + std::to_string(model.num_parameters()) + " parameters on " + device.str() +
-           "; data " + data.describe() + "\n\n" + nn::parameter_table(model, 2) + "\n" + p.report.str() + adamw.groups_report() +
-           p.memory.str());
-  if (!p.memory_warning.empty()) log.line(p.memory_warning);
+// The loop and what each step does, over the prepared run.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& c, const TrainOptions& opt, const std::string& run_dir, Prepared& p, RunLog& log)
+      : c_(c),
+        opt_(opt),
+        run_dir_(run_dir),
+        p_(p),
+        log_(log),
+        model_(*p.model),
+        adamw_(*p.adamw),
+        data_(*p.data),
+        params_(model_.parameters()),
+        metrics_((fs::path(run_dir) / "metrics.jsonl").string()),
+        use_graph_(c.run.cuda_graph && !profile::enabled()),  // the profiler times each launch; a graph has one
+        state_{p.start_step,     c.run.seed,    p.start_step * c.run.num_microbatches, c.resolved_yaml, c.resolved,
+               p.data->identity, code_version()} {}
 
-  const int64_t tokens_per_step = c.run.batch_size * c.run.seq_len * c.run.num_microbatches;
-  auto t0 = std::chrono::steady_clock::now();
-  auto last_log = t0;
-  int64_t last_log_step = start_step;
-  double last_loss = NAN;
-  TrainerState state{start_step,    c.run.seed,    start_step * c.run.num_microbatches, c.resolved_yaml, c.resolved,
-                     data.identity, code_version()};
-  const std::vector<Tensor> params = model.parameters();
-  int64_t skipped_steps = 0;
-  // run.cuda_graph: two steps run as usual (they fill the allocator's cache and the cached
-  // constants), the third is recorded into a CUDA graph, and every step from then on replays it
-  // on fixed input buffers (core/cuda_graph.h). The graph rewrites the gradients in place, so
-  // they are not dropped between steps.
-  CudaGraph graph;
-  Tensor graph_inputs, graph_targets, graph_loss;
-  nn::GradNorm graph_norm;
-  const int64_t capture_step = start_step + 2;
-  // TTT_PROFILE=1: time every CUDA kernel after a few warm-up steps (core/profile.h)
-  const int64_t profile_from = std::min(start_step + 3, c.run.max_steps - 1);
-  auto profile_t0 = t0;
-  for (int64_t step = start_step; step < c.run.max_steps; ++step) {
-    if (profile::enabled() && step == profile_from) {
-      profile::reset();
-      profile_t0 = std::chrono::steady_clock::now();
+  int run() {
+    begin();
+    const int64_t profile_from = std::min(p_.start_step + 3, c_.run.max_steps - 1);  // TTT_PROFILE: after warm-up
+    for (int64_t step = p_.start_step; step < c_.run.max_steps; ++step) {
+      if (profile::enabled() && step == profile_from) {
+        profile::reset();
+        profile_t0_ = Clock::now();
+      }
+      const double lr = nn::lr_at(c_.schedule, step);
+      const Tensor loss_sum = forward_backward(step);
+      if (step == p_.start_step) audit_gradient_flow();
+      const bool nan_grad_fault = opt_.faults.at("nan_grad", step + 1);
+      if (nan_grad_fault) poison_first_gradient();
+      std::optional<profile::Region> optimizer_region(std::in_place, "optimizer");
+      // (the graph's norm was taken before an injected fault changed a gradient: take it again then)
+      nn::GradNorm gn = use_graph_ && !nan_grad_fault ? graph_norm_ : nn::global_grad_norm(params_, c_.run.max_norm);
+      state_.step = step + 1;
+      state_.data_position = state_.step * c_.run.num_microbatches;
+      // one host read of each per step, after the norm is queued (the non-finite check needs them)
+      const double loss = loss_sum.item<double>() / static_cast<double>(c_.run.num_microbatches);
+      const double grad_norm = gn.norm.item<double>();
+      const bool finite = std::isfinite(grad_norm) && std::isfinite(loss);
+      if (finite)
+        adamw_.step(lr, gn.scale);
+      else
+        skip_nonfinite_step();
+      if (!graph_.captured()) adamw_.zero_grad();  // a captured graph rewrites its own gradients
+      optimizer_region.reset();
+      if (profile::enabled() && state_.step == c_.run.max_steps && profile_from >= p_.start_step)
+        profile::report(std::cout, c_.run.max_steps - profile_from, profile_t0_);  // before the final eval and checkpoint
+      if (finite) log_step(lr, loss, grad_norm);
+      evaluate_if_due();
+      if (const int code = checkpoint_and_maybe_stop(); code >= 0) return code;
     }
-    const double lr = nn::lr_at(c.schedule, step);
-    Tensor loss_sum;
-    if (use_graph) {
-      Batch b = data.batch(step, false);
-      if (!graph_inputs.defined()) {
-        graph_inputs = to_device(b.inputs, device);
-        graph_targets = to_device(b.targets, device);
-      } else {
-        copy_into(graph_inputs, b.inputs);
-        copy_into(graph_targets, b.targets);
-      }
-      auto forward_backward = [&] {
-        graph_loss = model.loss(graph_inputs, graph_targets).total;
-        backward(graph_loss);
-        graph_norm = nn::global_grad_norm(params, c.run.max_norm);
-      };
-      if (step < capture_step) {
-        forward_backward();
-      } else {
-        if (!graph.captured()) graph.capture(forward_backward);
-        graph.replay();
-      }
-      loss_sum = graph_loss.detach();
-    } else {
-      for (int64_t m = 0; m < c.run.num_microbatches; ++m) {
-        Batch b = data.batch(step * c.run.num_microbatches + m, false);
-        Tensor loss = model.loss(to_device(b.inputs, device), to_device(b.targets, device)).total;
-        backward(loss * (1.0 / static_cast<double>(c.run.num_microbatches)));
+    finish();
+    return 0;
+  }
+
+ private:
+  // config.yaml, the metrics of a resumed run, the header lines.
+  void begin() {
+    // the config this process runs with (a resume may extend it with overrides, e.g. run.max_steps)
+    nn::write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), c_.resolved_yaml + "\n");
+    if (c_.run.cuda_graph && !use_graph_) log_.line("run.cuda_graph: off for this run (TTT_PROFILE times each kernel)");
+    if (p_.resume_from) {
+      truncate_metrics(metrics_, p_.start_step);
+      log_.line("resuming " + run_dir_ + " from " + *p_.resume_from + " (step " + std::to_string(p_.start_step) + ")");
+      for (const auto& a : p_.changes.applied) log_.line("  changed: " + a);
+      for (const auto& n : p_.changes.notes) log_.line("  note: " + n);
+    }
+    log_.line("ttt-train " + code_version() + ": " + std::to_string(model_.num_parameters()) + " parameters on " +
+              p_.device.str() + "; data " + data_.describe() + "\n\n" + nn::parameter_table(model_, 2) + "\n" + p_.report.str() +
+              adamw_.groups_report() + p_.memory.str());
+    if (!p_.memory_warning.empty()) log_.line(p_.memory_warning);
+    t0_ = last_log_ = profile_t0_ = Clock::now();
+    last_log_step_ = p_.start_step;
+  }
+
+  // The step's forward and backward (run.num_microbatches of them, or the CUDA graph); returns
+  // the sum of the micro-batches' losses (on the device: read after the gradient norm is queued).
+  Tensor forward_backward(int64_t step) {
+    const Device device = p_.device;
+    if (!use_graph_) {
+      Tensor loss_sum;
+      for (int64_t m = 0; m < c_.run.num_microbatches; ++m) {
+        Batch b = data_.batch(step * c_.run.num_microbatches + m, false);
+        Tensor loss = model_.loss(to_device(b.inputs, device), to_device(b.targets, device)).total;
+        backward(loss * (1.0 / static_cast<double>(c_.run.num_microbatches)));
         loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
       }
+      return loss_sum;
     }
-    // the graph writes into the gradient tensors it made: from the capture on they stay
-    auto drop_gradients = [&] {
-      if (!graph.captured()) adamw.zero_grad();
+    // run.cuda_graph: two steps run as usual (they fill the allocator's cache and the cached
+    // constants), the third is recorded into a CUDA graph, and every step from then on replays it
+    // on fixed input buffers (core/cuda_graph.h). The graph rewrites the gradients in place.
+    Batch b = data_.batch(step, false);
+    if (!graph_inputs_.defined()) {
+      graph_inputs_ = to_device(b.inputs, device);
+      graph_targets_ = to_device(b.targets, device);
+    } else {
+      copy_into(graph_inputs_, b.inputs);
+      copy_into(graph_targets_, b.targets);
+    }
+    auto work = [&] {
+      graph_loss_ = model_.loss(graph_inputs_, graph_targets_).total;
+      backward(graph_loss_);
+      graph_norm_ = nn::global_grad_norm(params_, c_.run.max_norm);
     };
-    if (step == start_step && c.run.grad_audit != "off") {
-      auto problems = nn::audit_gradient_flow(model);
-      const std::string text = nn::format_gradient_flow(problems);
-      if (!problems.empty()) {
-        TTT_CHECK(c.run.grad_audit != "error", "gradient-flow audit", "\n", text, "(set run.grad_audit=warn to train anyway)");
-        log.line("warning: " + text);
-      } else {
-        log.line(text);
-      }
+    if (step < p_.start_step + 2) {
+      work();
+    } else {
+      if (!graph_.captured()) graph_.capture(work);
+      graph_.replay();
     }
-    const bool nan_grad_fault = fault_at("nan_grad", step + 1);
-    if (nan_grad_fault)
-      for (const Tensor& param : params)
-        if (param.grad().defined()) {
-          copy_into(param.grad(), full(param.shape(), NAN, param.dtype(), param.device()));  // in place: a graph's gradient stays
+    return graph_loss_.detach();
+  }
+
+  // After the first step: every trainable parameter must have received a gradient.
+  void audit_gradient_flow() {
+    if (c_.run.grad_audit == "off") return;
+    auto problems = nn::audit_gradient_flow(model_);
+    const std::string text = nn::format_gradient_flow(problems);
+    if (problems.empty()) return log_.line(text);
+    TTT_CHECK(c_.run.grad_audit != "error", "gradient-flow audit", "\n", text, "(set run.grad_audit=warn to train anyway)");
+    log_.line("warning: " + text);
+  }
+
+  // TTT_FAULT=nan_grad:N (train/faults.h)
+  void poison_first_gradient() {
+    for (const Tensor& param : params_)
+      if (param.grad().defined()) {
+        copy_into(param.grad(), full(param.shape(), NAN, param.dtype(), param.device()));  // in place: a graph's gradient stays
+        return;
+      }
+  }
+
+  // run.nonfinite: stop names the first parameter with a non-finite gradient and the last good
+  // checkpoint; skip counts the step and goes on.
+  void skip_nonfinite_step() {
+    if (c_.run.nonfinite == "stop") {
+      std::string first = "none (the loss itself)";
+      for (auto& [name, param] : model_.named_parameters()) {
+        if (!param.grad().defined()) continue;
+        std::vector<double> g = param.grad().to_vector<double>();
+        if (std::any_of(g.begin(), g.end(), [](double v) { return !std::isfinite(v); })) {
+          first = name;
           break;
         }
-    std::optional<profile::Region> optimizer_region;
-    optimizer_region.emplace("optimizer");
-    // (the graph's norm was taken before an injected fault changed a gradient: take it again then)
-    nn::GradNorm gn = use_graph && !nan_grad_fault ? graph_norm : nn::global_grad_norm(params, c.run.max_norm);
-    state.step = step + 1;
-    state.data_position = state.step * c.run.num_microbatches;
-    // one host read of each per step (the non-finite check needs them; the log reuses them)
-    const double loss_value = loss_sum.item<double>() / static_cast<double>(c.run.num_microbatches);
-    const double grad_norm = gn.norm.item<double>();
-    if (!std::isfinite(grad_norm) || !std::isfinite(loss_value)) {
-      if (c.run.nonfinite == "stop") {
-        std::string first = "none (the loss itself)";
-        for (auto& [name, param] : model.named_parameters()) {
-          if (!param.grad().defined()) continue;
-          std::vector<double> g = param.grad().to_vector<double>();
-          if (std::any_of(g.begin(), g.end(), [](double v) { return !std::isfinite(v); })) {
-            first = name;
-            break;
-          }
-        }
-        auto last = latest_checkpoint(run_dir);
-        fail("training", cat_str("step ", state.step,
-                                 ": non-finite loss or gradient; first parameter with a non-finite "
-                                 "gradient: ",
-                                 first, ". The last good checkpoint is ", last ? *last : std::string("(none yet)"),
-                                 ". Lower optim.lr, clip with run.max_norm, or set run.nonfinite=skip to skip such steps"));
       }
-      ++skipped_steps;
-      drop_gradients();
-      append_metrics(metrics, {{"step", state.step}, {"skipped_nonfinite", skipped_steps}});
-      log.line("step " + std::to_string(state.step) + ": non-finite loss or gradient, step skipped (" +
-               std::to_string(skipped_steps) + " so far)");
-    } else {
-      adamw.step(lr, gn.scale);
-      drop_gradients();
+      auto last = latest_checkpoint(run_dir_);
+      fail("training",
+           cat_str("step ", state_.step, ": non-finite loss or gradient; first parameter with a non-finite gradient: ", first,
+                   ". The last good checkpoint is ", last ? *last : std::string("(none yet)"),
+                   ". Lower optim.lr, clip with run.max_norm, or set run.nonfinite=skip to skip such steps"));
     }
-    optimizer_region.reset();
-    if (profile::enabled() && state.step == c.run.max_steps && profile_from >= start_step)
-      profile::report(std::cout, c.run.max_steps - profile_from, profile_t0);  // before the final eval and checkpoint
+    ++skipped_steps_;
+    append_metrics(metrics_, {{"step", state_.step}, {"skipped_nonfinite", skipped_steps_}});
+    log_.line("step " + std::to_string(state_.step) + ": non-finite loss or gradient, step skipped (" +
+              std::to_string(skipped_steps_) + " so far)");
+  }
 
-    const bool log_now = state.step % c.run.log_freq == 0 || state.step == c.run.max_steps;
-    if (log_now && std::isfinite(loss_value) && std::isfinite(grad_norm)) {
-      last_loss = loss_value;
-      auto now = std::chrono::steady_clock::now();
-      const double secs = std::chrono::duration<double>(now - last_log).count();
-      const double tok_s = secs > 0 ? static_cast<double>((state.step - last_log_step) * tokens_per_step) / secs : 0;
-      last_log = now;
-      last_log_step = state.step;
-      append_metrics(metrics, {{"step", state.step},
-                               {"loss", last_loss},
-                               {"lr", lr},
-                               {"grad_norm", grad_norm},
-                               {"tokens_per_s", std::round(tok_s * 10) / 10},
-                               {"elapsed_s", std::round(std::chrono::duration<double>(now - t0).count() * 1000) / 1000}});
-      char line[256];
-      std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s",
-                    static_cast<long long>(state.step), static_cast<long long>(c.run.max_steps), last_loss, lr, grad_norm, tok_s,
-                    memory_str(device).c_str());
-      log.progress(line);
+  void log_step(double lr, double loss, double grad_norm) {
+    if (state_.step % c_.run.log_freq != 0 && state_.step != c_.run.max_steps) return;
+    last_loss_ = loss;
+    const auto now = Clock::now();
+    const double secs = std::chrono::duration<double>(now - last_log_).count();
+    const int64_t tokens_per_step = c_.run.batch_size * c_.run.seq_len * c_.run.num_microbatches;
+    const double tok_s = secs > 0 ? static_cast<double>((state_.step - last_log_step_) * tokens_per_step) / secs : 0;
+    last_log_ = now;
+    last_log_step_ = state_.step;
+    append_metrics(metrics_, {{"step", state_.step},
+                              {"loss", loss},
+                              {"lr", lr},
+                              {"grad_norm", grad_norm},
+                              {"tokens_per_s", std::round(tok_s * 10) / 10},
+                              {"elapsed_s", std::round(std::chrono::duration<double>(now - t0_).count() * 1000) / 1000}});
+    char line[256];
+    std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s",
+                  static_cast<long long>(state_.step), static_cast<long long>(c_.run.max_steps), loss, lr, grad_norm, tok_s,
+                  memory_str(p_.device).c_str());
+    log_.progress(line);
+  }
+
+  void evaluate_if_due() {
+    const bool due = (c_.run.eval_freq > 0 && state_.step % c_.run.eval_freq == 0) || state_.step == c_.run.max_steps;
+    if (!due) return;
+    if (!data_.has_validation()) {
+      if (state_.step == c_.run.max_steps) log_.line("no evaluation: data.val_fraction is 0, so there is no validation split");
+      return;
     }
-    const bool eval_now = (c.run.eval_freq > 0 && state.step % c.run.eval_freq == 0) || state.step == c.run.max_steps;
-    if (eval_now && data.has_validation()) {
-      profile::Region region("evaluation");
-      EvalResult e = evaluate(model, data, c, device);
-      append_metrics(metrics, {{"step", state.step}, {"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
-      char line[160];
-      std::snprintf(line, sizeof line, "eval at step %lld: loss %.4f, accuracy %.3f over %lld targets",
-                    static_cast<long long>(state.step), e.loss, e.accuracy, static_cast<long long>(e.counted));
-      log.line(line);
-    } else if (eval_now && state.step == c.run.max_steps) {
-      log.line("no evaluation: data.val_fraction is 0, so there is no validation split");
-    }
+    profile::Region region("evaluation");
+    EvalResult e = evaluate(model_, data_, c_, p_.device);
+    append_metrics(metrics_, {{"step", state_.step}, {"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
+    char line[160];
+    std::snprintf(line, sizeof line, "eval at step %lld: loss %.4f, accuracy %.3f over %lld targets",
+                  static_cast<long long>(state_.step), e.loss, e.accuracy, static_cast<long long>(e.counted));
+    log_.line(line);
+  }
+
+  // Writes the checkpoint when one is due (run.ckpt_freq, the last step, a stop); returns the exit
+  // code when the run stops here (run.stop_at_step, or a signal: 128 + the signal), else -1.
+  int checkpoint_and_maybe_stop() {
     const int signal = StopSignals::requested();
-    const bool stop_now = c.run.stop_at_step > 0 && state.step == c.run.stop_at_step;
-    const bool ckpt_now =
-        (c.run.ckpt_freq > 0 && state.step % c.run.ckpt_freq == 0) || state.step == c.run.max_steps || stop_now || signal != 0;
+    const bool stop_now = c_.run.stop_at_step > 0 && state_.step == c_.run.stop_at_step;
+    const bool due = (c_.run.ckpt_freq > 0 && state_.step % c_.run.ckpt_freq == 0) || state_.step == c_.run.max_steps ||
+                     stop_now || signal != 0;
     std::string saved_to;
-    if (ckpt_now) {
+    if (due) {
       profile::Region region("checkpoint");
-      saved_to = save_checkpoint(run_dir, model, adamw, state, c.run.num_ckpt_keep);
+      saved_to = save_checkpoint(run_dir_, model_, adamw_, state_, c_.run.num_ckpt_keep, opt_.faults);
     }
     if (signal != 0) {
-      log.line("stopped by " + std::string(StopSignals::name(signal)) + " after step " + std::to_string(state.step) +
-               "; checkpoint " + saved_to + " written. Continue with: ttt-train --resume " + run_dir);
+      log_.line("stopped by " + std::string(StopSignals::name(signal)) + " after step " + std::to_string(state_.step) +
+                "; checkpoint " + saved_to + " written. Continue with: ttt-train --resume " + run_dir_);
       return 128 + signal;
     }
     if (stop_now) {
-      log.line("stopped after step " + std::to_string(state.step) + " as run.stop_at_step asks; continue with --resume " +
-               run_dir);
+      log_.line("stopped after step " + std::to_string(state_.step) + " as run.stop_at_step asks; continue with --resume " +
+                run_dir_);
       return 0;
     }
+    return -1;
   }
 
-  // ---- summary and plot ----
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  log.line("done: " + std::to_string(c.run.max_steps - start_step) + " steps in " + fmt("%.1f", total) + " s; last loss " +
-           fmt("%.4f", last_loss) + "; checkpoints, metrics.jsonl, train.log and config.yaml in " + run_dir);
-  const std::string plot = python_for_tools() + " tools/plot_loss.py " + metrics + " " +
-                           (fs::path(run_dir) / "loss.png").string() + " > /dev/null 2>&1";
-  if (fs::exists("tools/plot_loss.py") && std::system(plot.c_str()) == 0)
-    log.line("loss curve: " + (fs::path(run_dir) / "loss.png").string());
-  else
-    log.line("(no loss plot: tools/plot_loss.py needs python3 with matplotlib, see tools/setup.sh)");
-  return 0;
-}
+  // The summary line and the loss curve.
+  void finish() {
+    const double total = std::chrono::duration<double>(Clock::now() - t0_).count();
+    log_.line("done: " + std::to_string(c_.run.max_steps - p_.start_step) + " steps in " + fmt("%.1f", total) + " s; last loss " +
+              fmt("%.4f", last_loss_) + "; checkpoints, metrics.jsonl, train.log and config.yaml in " + run_dir_);
+    const std::string png = (fs::path(run_dir_) / "loss.png").string();
+    if (plot_loss_curve(metrics_, png))
+      log_.line("loss curve: " + png);
+    else
+      log_.line("(no loss plot: tools/plot_loss.py needs python3 with matplotlib, see tools/setup.sh)");
+  }
+
+  const TrainConfig& c_;
+  const TrainOptions& opt_;
+  const std::string run_dir_;
+  Prepared& p_;
+  RunLog& log_;
+  HybridLM& model_;
+  nn::AdamW& adamw_;
+  DataSource& data_;
+  const std::vector<Tensor> params_;
+  const std::string metrics_;
+  const bool use_graph_;
+  TrainerState state_;
+  StopSignals signals_;  // while the loop runs, SIGINT/SIGTERM/SIGHUP end it with a checkpoint
+  CudaGraph graph_;
+  Tensor graph_inputs_, graph_targets_, graph_loss_;
+  nn::GradNorm graph_norm_;
+  Clock::time_point t0_, last_log_, profile_t0_;
+  int64_t last_log_step_ = 0, skipped_steps_ = 0;
+  double last_loss_ = NAN;
+};
 
 }  // namespace
 
@@ -401,39 +405,20 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     check_new_run_dir(run_dir, existing, kSourceDir);
   }
 
-  p.device = pick_device(c.run.device);
-  TTT_CHECK(!c.run.cuda_graph || p.device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ", p.device.str());
-  p.data = make_data(c);
-  if (resuming) p.changes = check_resume(p.saved, c.resolved, p.data->identity, code_version(), opt.allow_config_change);
-  // sized on the meta device before anything real is allocated
-  p.memory = estimate_training_memory(c);
-  TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,
-            " are frozen), so there is nothing to train; check trainable.rules (ttt-train --dry-run prints the table)");
-  p.memory_warning = check_memory_fits(p.memory, device_memory_bytes(p.device), p.device, c.run.memory_check == "warn");
-
-  // the profiler times each kernel launch; a replayed graph has one: profiling runs without it
-  const bool use_graph = c.run.cuda_graph && !profile::enabled();
   using compute::MatmulPrecision;
   compute::set_matmul_precision(c.run.matmul_precision == "tf32"   ? MatmulPrecision::tf32
                                 : c.run.matmul_precision == "bf16" ? MatmulPrecision::bf16
                                                                    : MatmulPrecision::f32);
   // bf16 activations for every forward of this run (training and evaluation): nn/precision.h
   nn::ActivationScope activations(c.run.activations == "bf16" ? DType::bf16 : DType::f32);
-  Generator gen(c.run.seed);
-  p.model = std::make_unique<HybridLM>(c.model, gen, Device::cpu());
-  HybridLM& model = *p.model;
-  model.to(p.device);
-  p.report = nn::apply_policy(model, c.trainable);
-  p.adamw = std::make_unique<nn::AdamW>(model, c.optim, c.groups);
-  nn::AdamW& adamw = *p.adamw;
-  const int64_t start_step = resuming ? load_checkpoint(*p.resume_from, model, adamw).step : 0;
+  prepare(c, opt, p);
 
   // ---- the run directory: from here on, files are written ----
   if (!resuming) lock = create_run_dir(run_dir, existing, kSourceDir);
   RunLog log;
   log.open((fs::path(run_dir) / "train.log").string());
   try {
-    return train_loop(c, run_dir, p, start_step, use_graph, log);
+    return Trainer(c, opt, run_dir, p, log).run();
   } catch (const std::exception& e) {
     log.file_only(std::string("error: ") + e.what());  // main prints it to stderr
     throw;

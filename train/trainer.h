@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "train/config.h"
+#include "train/faults.h"
 
 namespace ttt {
 
@@ -12,6 +13,7 @@ struct TrainOptions {
   int depth = 3;                                 // --dry-run's module table: levels of the module tree shown
   std::string resume_dir;                        // continue this run from its newest checkpoint
   std::vector<std::string> allow_config_change;  // keys (or sections) --resume may change
+  Faults faults;                                 // injected faults (tests only: train/faults.h)
 };
 
 // Returns the process exit code (0 on success). Errors are thrown as ttt::Error.

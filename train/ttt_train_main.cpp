@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
         ttt::fail("--resume", "'" + resume + "' is not a run directory (no config.yaml in it)");
     }
     options.resume_dir = resume;
+    options.faults = ttt::Faults::from_environment();  // the tests' failpoints (train/faults.h); none in normal use
     ttt::TrainConfig config = ttt::load_config(config_path, overrides);
     return ttt::run_training(config, options);
   });
