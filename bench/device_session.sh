@@ -26,11 +26,11 @@ export TTT_PROBE_EXE=$PWD/device-bundle/bin/ttt-probe TTT_TRAIN_EXE=$PWD/device-
 export TTT_TOKENS_EXE=$PWD/device-bundle/bin/ttt-tokens
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
-# A fused-scan setting off (0) and on (1): its CUDA tests, the layer at four sizes, then the
-# small_gpu.yaml step (fused scan, group 0) through the setting's environment variable.
-#   compare_scan_setting BENCH_FLAG ENV_VAR NAME TEST_FILTER
+# A fused-scan setting off (0) and on (1): its CUDA tests and the layer at four sizes (ttt-train
+# runs with it on: the default is decided).
+#   compare_scan_setting BENCH_FLAG NAME TEST_FILTER
 compare_scan_setting() {
-  local flag=$1 env=$2 name=$3 filter=$4
+  local flag=$1 name=$2 filter=$3
   timeout 200 device-bundle/bin/test_cuda --gtest_filter="$filter" --gtest_brief=1 2>&1 | tail -3
   for v in "mlp 64" "mlp 16" "multilayer 64" "linear 64"; do
     read -r variant mb <<< "$v"
@@ -38,12 +38,6 @@ compare_scan_setting() {
       device-bundle/bin/ttt-layer-bench --variant "$variant" --batch 4 --len 2048 --width 1024 --heads 16 \
         --mini-batch "$mb" --device cuda --kernel 1 "$flag" $on | tee -a "$out/$name.jsonl"
     done
-  done
-  for on in 0 1; do
-    echo "== small_gpu.yaml, fused scan, group 0, $env=$on"
-    env "$env=$on" timeout 100 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=20 \
-      run.log_freq=10 run.eval_freq=0 run.ckpt_freq=0 schedule.warmup_steps=5 run.run_dir="$(mktemp -d)" \
-      ttt.use_kernel=true ttt.scan_checkpoint_group=0 2>&1 | grep "^step"
   done
 }
 for phase in "${@:-tests}"; do
@@ -131,22 +125,19 @@ precision)
   done
   ;;
 barriers)
-  compare_scan_setting --shared-barriers TTT_SCAN_SHARED_BARRIERS barriers '*FusedScan*:*attention*'
+  compare_scan_setting --shared-barriers barriers '*FusedScan*:*attention*'
   ;;
 bf16)
   timeout 200 device-bundle/bin/test_cuda --gtest_filter='*Bf16*:CudaParity*' --gtest_brief=1 2>&1 | tail -3
   timeout 100 device-bundle/bin/test_ttt --gtest_filter='*Bf16*' --gtest_brief=1 2>&1 | tail -1
-  # the same 60 steps (seed, data) in f32, with bf16 activations (flash attention), the same with the
-  # composed attention (TTT_FLASH_ATTENTION=0), and with bf16 products inside the (f32) TTT layers
-  # too; then PyTorch eager under torch.autocast(bfloat16)
-  for mode in "FLASH=1 run.activations=f32" "FLASH=1 run.activations=bf16" "FLASH=0 run.activations=bf16" \
-      "FLASH=1 run.activations=bf16 run.matmul_precision=bf16"; do
+  # the same 60 steps (seed, data) in f32, with bf16 activations (flash attention), and with bf16
+  # products inside the (f32) TTT layers too; then PyTorch eager under torch.autocast(bfloat16)
+  for mode in "run.activations=f32" "run.activations=bf16" "run.activations=bf16 run.matmul_precision=bf16"; do
     echo "== small_gpu.yaml, fused scan, group 0, $mode, 60 steps"
-    set -- $mode
     dir=$(mktemp -d)
-    TTT_FLASH_ATTENTION=${1#FLASH=} timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 \
+    timeout 150 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=60 \
       run.log_freq=20 run.eval_freq=60 run.eval_batches=2 run.ckpt_freq=0 schedule.warmup_steps=10 run.run_dir="$dir" \
-      ttt.scan_checkpoint_group=0 "${@:2}" 2>&1 | grep -E "^step|^eval|rror"
+      ttt.scan_checkpoint_group=0 $mode 2>&1 | grep -E "^step|^eval|rror"
     grep -E '"loss"|"eval_loss"' "$dir/metrics.jsonl" | tail -2
   done
   for attn in "" --sdpa; do
@@ -154,7 +145,7 @@ bf16)
   done
   ;;
 rotate)
-  compare_scan_setting --rotate-tiles TTT_SCAN_ROTATE_TILES rotate '*FusedScan*'
+  compare_scan_setting --rotate-tiles rotate '*FusedScan*'
   ;;
 profile)
   for variant in "ttt.use_kernel=false" "ttt.scan_checkpoint_group=4" "ttt.scan_checkpoint_group=0"; do

@@ -142,12 +142,8 @@ TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 1);
   scan::set_cuda_blocks_per_sequence(0);
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
-  if (std::getenv("TTT_SCAN_SHARED_BARRIERS") == nullptr) {
-    EXPECT_TRUE(scan::cuda_shared_barriers());  // on by default: measured faster on the H100
-  }
-  if (std::getenv("TTT_SCAN_ROTATE_TILES") == nullptr) {
-    EXPECT_TRUE(scan::cuda_rotate_tiles());  // on by default: measured faster on the H100
-  }
+  EXPECT_TRUE(scan::cuda_shared_barriers());  // on by default: measured faster on the H100
+  EXPECT_TRUE(scan::cuda_rotate_tiles());     // on by default: measured faster on the H100
 }
 
 TEST(FusedScan, RefusesThePrimalForm) {

@@ -25,7 +25,7 @@ void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 void set_cuda_blocks_per_sequence(int blocks);
 int cuda_blocks_per_sequence();
 
-// On by default (TTT_SCAN_SHARED_BARRIERS=0 in the environment switches it off at start): the CUDA
+// On by default (measured faster; set_cuda_shared_barriers(false) for the other way): the CUDA
 // kernels end a group of independent steps (scan_algo.h's together()) with one barrier instead of
 // one per step, about half the barriers of a TTT-MLP backward mini-batch. Measured on the H100
 // (docs/performance.md): 2-3% off the layer, 4% more tokens/s in a small_gpu.yaml step.
@@ -33,7 +33,7 @@ int cuda_blocks_per_sequence();
 void set_cuda_shared_barriers(bool on);
 bool cuda_shared_barriers();
 
-// On by default (TTT_SCAN_ROTATE_TILES=0 switches it off at start). With a cluster of two blocks per
+// On by default (measured faster; set_cuda_rotate_tiles(false) for the other way). With a cluster of two blocks per
 // sequence and shared barriers, the tiles of a group's products are dealt to the two blocks in one
 // round robin across the group, so that its one-tile products (b x b scores, b x d_in gradients) do
 // not all land on the first block while the second waits at the group's barrier. Measured on the

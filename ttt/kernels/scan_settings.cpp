@@ -1,24 +1,16 @@
 // The CUDA scan's process-wide settings (declared in scan_kernels.h), in one place for builds
 // with and without CUDA, so that both read them back alike; scan_cuda.cu reads them per launch.
-#include <cstdlib>
-#include <string>
-
 #include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
 
 namespace ttt::scan {
 
 namespace {
-bool env_is(const char* name, const char* value) {
-  const char* v = std::getenv(name);
-  return v != nullptr && std::string(v) == value;
-}
-
 int g_blocks_per_sequence = 0;  // 0: chosen per launch (scan_cuda.cu's blocks_for)
-// TTT_SCAN_SHARED_BARRIERS=0 / TTT_SCAN_ROTATE_TILES=0 in the environment switch them off at
-// start, for benchmarking whole runs such as ttt-train without a code change.
-bool g_share_barriers = !env_is("TTT_SCAN_SHARED_BARRIERS", "0");
-bool g_rotate_tiles = !env_is("TTT_SCAN_ROTATE_TILES", "0");
+// Both on: measured faster on the H100 (docs/performance.md). The other ways stay for the tests
+// that keep them covered and for ttt-layer-bench's --shared-barriers / --rotate-tiles.
+bool g_share_barriers = true;
+bool g_rotate_tiles = true;
 }  // namespace
 
 void set_cuda_blocks_per_sequence(int blocks) {
