@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--variant")
-      c.variant = v;
+      c.variant = ttt::parse_enum<ttt::TTTVariant>(v);
     else if (a == "--batch")
       B = std::stoll(v);
     else if (a == "--len")
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (c.variant == "multilayer") c.mlp_dims = {c.head_dim(), 4 * c.head_dim(), 4 * c.head_dim(), c.head_dim()};
+  if (c.variant == ttt::TTTVariant::multilayer) c.mlp_dims = {c.head_dim(), 4 * c.head_dim(), 4 * c.head_dim(), c.head_dim()};
   try {
     scan::set_cuda_blocks_per_sequence(cluster);
     if (shared_barriers >= 0) scan::set_cuda_shared_barriers(shared_barriers == 1);
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
                         : cluster == 2         ? "ttt.cpp kernel cluster2"
                                                : "ttt.cpp kernel")
                      : "ttt.cpp composed",
-        c.variant.c_str(), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
+        ttt::enum_name(c.variant), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
         static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
         static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median, forward_median,
         static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);

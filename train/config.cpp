@@ -155,7 +155,7 @@ void read_optim(const YAML::Node& node, TrainConfig& c, Problems& p) {
 void read_schedule(const YAML::Node& node, TrainConfig& c, Problems& p) {
   YamlSection s(node, "schedule", p);
   nn::Schedule& sc = c.schedule;
-  s.get("kind", sc.kind, {"constant", "cosine", "linear", "one_cycle"});
+  s.get("kind", sc.kind);
   s.get("warmup_steps", sc.warmup_steps, 0, kBig);
   s.get("min_lr", sc.min_lr, 0.0, 10.0);
   s.get("pct_start", sc.pct_start, 1e-6, 1 - 1e-6);
@@ -167,7 +167,7 @@ void read_schedule(const YAML::Node& node, TrainConfig& c, Problems& p) {
 void read_data(const YAML::Node& node, TrainConfig& c, Problems& p) {
   YamlSection s(node, "data", p);
   DataConfig& d = c.data;
-  s.get("source", d.source, {"recall", "text", "tokens"});
+  s.get("source", d.source);
   s.get("path", d.path);
   s.get("val_fraction", d.val_fraction, 0.0, 0.9);
   s.get("delays", d.delays);
@@ -187,7 +187,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
     p.push_back(yaml_place(s.node("overwrite_run_dir"), "run.overwrite_run_dir") +
                 ": replaced by run.existing_run_dir: refuse | move_aside | delete (an earlier run is never deleted "
                 "unless asked by name: move_aside renames it to NAME.old-<time>)");
-  s.get("existing_run_dir", r.existing_run_dir, {"refuse", "move_aside", "delete"});
+  s.get("existing_run_dir", r.existing_run_dir);
   int64_t seed = static_cast<int64_t>(r.seed);
   s.get("seed", seed, 0, kBig);
   r.seed = static_cast<uint64_t>(seed);
@@ -202,13 +202,13 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("ckpt_freq", r.ckpt_freq, 0, kBig);
   s.get("num_ckpt_keep", r.num_ckpt_keep, 1, 1 << 20);
   s.get("device", r.device);
-  s.get("grad_audit", r.grad_audit, {"error", "warn", "off"});
+  s.get("grad_audit", r.grad_audit);
   s.get("stop_at_step", r.stop_at_step, 0, kMaxSteps);
-  s.get("nonfinite", r.nonfinite, {"stop", "skip"});
-  s.get("matmul_precision", r.matmul_precision, {"f32", "tf32", "bf16"});
-  s.get("activations", r.activations, {"f32", "bf16"});
+  s.get("nonfinite", r.nonfinite);
+  s.get("matmul_precision", r.matmul_precision);
+  s.get("activations", r.activations);
   s.get("cuda_graph", r.cuda_graph);
-  s.get("memory_check", r.memory_check, {"refuse", "warn"});
+  s.get("memory_check", r.memory_check);
   s.finish();
   if (r.cuda_graph && r.num_microbatches != 1)
     p.push_back(yaml_place(node["cuda_graph"], "run.cuda_graph") +
@@ -231,8 +231,9 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
 void cross_checks(TrainConfig& c, Problems& p) {
   for (auto& m : model_config_problems(c.model)) p.push_back(m);
   const DataConfig& d = c.data;
-  if (d.source != "recall" && d.path.empty()) p.push_back("data.path: the " + d.source + " source needs a file path");
-  if (d.source == "recall") {
+  if (d.source != DataSourceKind::recall && d.path.empty())
+    p.push_back(std::string("data.path: the ") + enum_name(d.source) + " source needs a file path");
+  if (d.source == DataSourceKind::recall) {
     if (c.model.audio_streams != 0) p.push_back("model.audio_streams: the recall task has one stream (set 0)");
     const int64_t need = d.recall.num_keys + d.recall.num_values;
     if (c.model.text_vocab < need)
@@ -243,16 +244,17 @@ void cross_checks(TrainConfig& c, Problems& p) {
                   std::to_string(2 * d.recall.num_pairs + 2) + " tokens (pairs, then queries)");
   }
   if (!d.delays.empty()) {
-    if (d.source != "tokens") p.push_back("data.delays: only the tokens source has several streams to delay");
+    if (d.source != DataSourceKind::tokens) p.push_back("data.delays: only the tokens source has several streams to delay");
     if (static_cast<int64_t>(d.delays.size()) != c.model.num_streams())
       p.push_back("data.delays: needs one delay per stream (" + std::to_string(c.model.num_streams()) + ")");
     for (int64_t v : d.delays)
       if (v < 0 || v >= c.run.seq_len) p.push_back("data.delays: " + std::to_string(v) + " is outside [0, run.seq_len)");
   }
-  if (d.source == "text" && c.model.text_vocab < 256) p.push_back("model.text_vocab: byte-level text needs at least 256");
+  if (d.source == DataSourceKind::text && c.model.text_vocab < 256)
+    p.push_back("model.text_vocab: byte-level text needs at least 256");
   c.schedule.lr = c.lr;
   c.schedule.total_steps = c.run.max_steps;
-  if ((c.schedule.kind == "cosine" || c.schedule.kind == "linear") && c.schedule.min_lr > c.lr)
+  if ((c.schedule.kind == nn::ScheduleKind::cosine || c.schedule.kind == nn::ScheduleKind::linear) && c.schedule.min_lr > c.lr)
     p.push_back("schedule.min_lr: " + std::to_string(c.schedule.min_lr) + " is above optim.lr " + std::to_string(c.lr) +
                 ", so the learning rate would climb during the run; give a min_lr at or below lr");
   try {

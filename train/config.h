@@ -7,12 +7,56 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.h"
+#include "core/kernel_args.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/schedule.h"
 #include "nn/policy.h"
+#include "train/run_dir.h"
 #include "ttt/model.h"
 
 namespace ttt {
+
+// The options of the config, as enums: parsed once from their names (EnumNames) when the YAML is read.
+enum class DataSourceKind { recall, text, tokens };
+enum class GradAudit { error, warn, off };
+enum class NonFinite { stop, skip };
+enum class Activations { f32, bf16 };
+enum class MemoryCheck { refuse, warn };
+
+template <>
+struct EnumNames<DataSourceKind> {
+  static constexpr const char* what = "data.source";
+  static constexpr std::pair<DataSourceKind, const char*> names[] = {
+      {DataSourceKind::recall, "recall"}, {DataSourceKind::text, "text"}, {DataSourceKind::tokens, "tokens"}};
+};
+template <>
+struct EnumNames<GradAudit> {
+  static constexpr const char* what = "run.grad_audit";
+  static constexpr std::pair<GradAudit, const char*> names[] = {
+      {GradAudit::error, "error"}, {GradAudit::warn, "warn"}, {GradAudit::off, "off"}};
+};
+template <>
+struct EnumNames<NonFinite> {
+  static constexpr const char* what = "run.nonfinite";
+  static constexpr std::pair<NonFinite, const char*> names[] = {{NonFinite::stop, "stop"}, {NonFinite::skip, "skip"}};
+};
+template <>
+struct EnumNames<Activations> {
+  static constexpr const char* what = "run.activations";
+  static constexpr std::pair<Activations, const char*> names[] = {{Activations::f32, "f32"}, {Activations::bf16, "bf16"}};
+};
+template <>
+struct EnumNames<MemoryCheck> {
+  static constexpr const char* what = "run.memory_check";
+  static constexpr std::pair<MemoryCheck, const char*> names[] = {{MemoryCheck::refuse, "refuse"}, {MemoryCheck::warn, "warn"}};
+};
+template <>
+struct EnumNames<MatmulPrecision> {
+  static constexpr const char* what = "run.matmul_precision";
+  static constexpr std::pair<MatmulPrecision, const char*> names[] = {
+      {MatmulPrecision::f32, "f32"}, {MatmulPrecision::tf32, "tf32"}, {MatmulPrecision::bf16, "bf16"}};
+};
 
 struct RecallTask {  // multi-query associative recall (the zero-setup default)
   int64_t num_pairs = 8;
@@ -21,8 +65,8 @@ struct RecallTask {  // multi-query associative recall (the zero-setup default)
 };
 
 struct DataConfig {
-  std::string source = "recall";  // recall | text | tokens
-  std::string path;               // text or token file
+  DataSourceKind source = DataSourceKind::recall;
+  std::string path;  // text or token file
   double val_fraction = 0.1;
   // Moshi's acoustic delay: stream s is shifted right by delays[s] steps (token files; empty = none).
   std::vector<int64_t> delays;
@@ -31,7 +75,7 @@ struct DataConfig {
 
 struct RunConfig {
   std::string run_dir = "runs/default";
-  std::string existing_run_dir = "refuse";  // refuse | move_aside | delete an earlier run at run_dir (train/run_dir.h)
+  ExistingRunDir existing_run_dir = ExistingRunDir::refuse;  // an earlier run at run_dir (train/run_dir.h)
   uint64_t seed = 0;
   int64_t max_steps = 100;
   int64_t batch_size = 8;
@@ -43,14 +87,14 @@ struct RunConfig {
   int64_t eval_batches = 4;
   int64_t ckpt_freq = 0;  // 0 = only at the end
   int64_t num_ckpt_keep = 2;
-  std::string device = "auto";           // auto | cpu | cuda | cuda:N
-  std::string grad_audit = "error";      // error | warn | off: after step 1
-  std::string nonfinite = "stop";        // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
-  std::string matmul_precision = "f32";  // f32 | tf32 | bf16: f32 matrix products with rounded inputs (tensor cores on CUDA)
-  std::string activations = "f32";       // f32 | bf16: bf16 activations and products, f32 weights (nn/precision.h)
-  bool cuda_graph = false;               // CUDA: record forward+backward+grad norm once, replay it each step (core/cuda_graph.h)
-  int64_t stop_at_step = 0;              // stop (with a checkpoint) after this step, as if interrupted; 0 = off
-  std::string memory_check = "refuse";   // refuse | warn: a run whose meta-device estimate exceeds the device
+  std::string device = "auto";              // auto | cpu | cuda | cuda:N
+  GradAudit grad_audit = GradAudit::error;  // after step 1
+  NonFinite nonfinite = NonFinite::stop;    // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
+  MatmulPrecision matmul_precision = MatmulPrecision::f32;  // f32 matrix products with rounded inputs (tensor cores on CUDA)
+  Activations activations = Activations::f32;               // bf16: bf16 activations and products, f32 weights (nn/precision.h)
+  bool cuda_graph = false;   // CUDA: record forward+backward+grad norm once, replay it each step (core/cuda_graph.h)
+  int64_t stop_at_step = 0;  // stop (with a checkpoint) after this step, as if interrupted; 0 = off
+  MemoryCheck memory_check = MemoryCheck::refuse;  // a run whose meta-device estimate exceeds the device
 };
 
 struct TrainConfig {

@@ -213,12 +213,12 @@ void write_token_file(const std::string& path, const TokenFile& f, int width) {
 }
 
 std::unique_ptr<DataSource> make_data(const TrainConfig& c) {
-  if (c.data.source == "recall") return std::make_unique<RecallData>(c);
-  const bool text = c.data.source == "text";
+  if (c.data.source == DataSourceKind::recall) return std::make_unique<RecallData>(c);
+  const bool text = c.data.source == DataSourceKind::text;
   const std::string bytes = read_all(c.data.path, text ? "text file" : "token file");
   TokenFile file = text ? token_file_from_bytes(bytes) : parse_token_file(bytes, c.data.path);
   auto data = std::make_unique<WindowData>(std::move(file), c, (text ? "text file " : "token file ") + c.data.path);
-  data->identity = file_identity(c.data.source, c.data.path, bytes);
+  data->identity = file_identity(enum_name(c.data.source), c.data.path, bytes);
   return data;
 }
 

@@ -34,7 +34,7 @@ std::string MemoryEstimate::str() const {
 MemoryEstimate estimate_training_memory(const TrainConfig& c) {
   MemoryEstimate e;
   const uint64_t base = meta_memory_stats().current_bytes;
-  nn::ActivationScope activations(c.run.activations == "bf16" ? DType::bf16 : DType::f32);
+  nn::ActivationScope activations(c.run.activations == Activations::bf16 ? DType::bf16 : DType::f32);
   Generator gen(c.run.seed);
   HybridLM model(c.model, gen, Device::meta());
   nn::apply_policy(model, c.trainable);

@@ -95,13 +95,6 @@ void write_marker(const fs::path& dir) {
 
 }  // namespace
 
-ExistingRunDir existing_run_dir_from_string(const std::string& s) {
-  if (s == "move_aside") return ExistingRunDir::move_aside;
-  if (s == "delete") return ExistingRunDir::remove;
-  TTT_CHECK(s == "refuse", "run.existing_run_dir", "'", s, "' is not one of refuse, move_aside, delete");
-  return ExistingRunDir::refuse;
-}
-
 RunDirLock::RunDirLock(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / kRunLock).string();
   fd_ = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);

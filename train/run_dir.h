@@ -14,6 +14,8 @@
 #pragma once
 #include <string>
 
+#include "core/enum_names.h"
+
 namespace ttt {
 
 inline constexpr const char* kRunMarker = "ttt-run.json";
@@ -21,8 +23,12 @@ inline constexpr const char* kRunLock = ".ttt-lock";
 
 enum class ExistingRunDir { refuse, move_aside, remove };
 
-// "refuse" | "move_aside" | "delete" (the config's spelling).
-ExistingRunDir existing_run_dir_from_string(const std::string& s);
+template <>
+struct EnumNames<ExistingRunDir> {
+  static constexpr const char* what = "run.existing_run_dir";
+  static constexpr std::pair<ExistingRunDir, const char*> names[] = {
+      {ExistingRunDir::refuse, "refuse"}, {ExistingRunDir::move_aside, "move_aside"}, {ExistingRunDir::remove, "delete"}};
+};
 
 // An exclusive lock on a run directory (RAII). Throws ttt::Error naming the holder's pid.
 class RunDirLock {

@@ -111,7 +111,8 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   p.memory = estimate_training_memory(c);
   TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,
             " are frozen), so there is nothing to train; check trainable.rules (ttt-train --dry-run prints the table)");
-  p.memory_warning = check_memory_fits(p.memory, device_memory_bytes(p.device), p.device, c.run.memory_check == "warn");
+  p.memory_warning =
+      check_memory_fits(p.memory, device_memory_bytes(p.device), p.device, c.run.memory_check == MemoryCheck::warn);
   Generator gen(c.run.seed);
   p.model = std::make_unique<HybridLM>(c.model, gen, Device::cpu());
   p.model->to(p.device);
@@ -237,11 +238,12 @@ class Trainer {
 
   // After the first step: every trainable parameter must have received a gradient.
   void audit_gradient_flow() {
-    if (c_.run.grad_audit == "off") return;
+    if (c_.run.grad_audit == GradAudit::off) return;
     auto problems = nn::audit_gradient_flow(model_);
     const std::string text = nn::format_gradient_flow(problems);
     if (problems.empty()) return log_.line(text);
-    TTT_CHECK(c_.run.grad_audit != "error", "gradient-flow audit", "\n", text, "(set run.grad_audit=warn to train anyway)");
+    TTT_CHECK(c_.run.grad_audit != GradAudit::error, "gradient-flow audit", "\n", text,
+              "(set run.grad_audit=warn to train anyway)");
     log_.line("warning: " + text);
   }
 
@@ -257,7 +259,7 @@ class Trainer {
   // run.nonfinite: stop names the first parameter with a non-finite gradient and the last good
   // checkpoint; skip counts the step and goes on.
   void skip_nonfinite_step() {
-    if (c_.run.nonfinite == "stop") {
+    if (c_.run.nonfinite == NonFinite::stop) {
       std::string first = "none (the loss itself)";
       for (auto& [name, param] : model_.named_parameters()) {
         if (!param.grad().defined()) continue;
@@ -382,7 +384,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
 
   const bool resuming = !opt.resume_dir.empty();
   const std::string run_dir = resuming ? opt.resume_dir : c.run.run_dir;
-  const ExistingRunDir existing = existing_run_dir_from_string(c.run.existing_run_dir);
+  const ExistingRunDir existing = c.run.existing_run_dir;
   Prepared p;
   RunDirLock lock;
   if (resuming) {
@@ -405,12 +407,9 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
     check_new_run_dir(run_dir, existing, kSourceDir);
   }
 
-  using compute::MatmulPrecision;
-  compute::set_matmul_precision(c.run.matmul_precision == "tf32"   ? MatmulPrecision::tf32
-                                : c.run.matmul_precision == "bf16" ? MatmulPrecision::bf16
-                                                                   : MatmulPrecision::f32);
+  compute::set_matmul_precision(c.run.matmul_precision);
   // bf16 activations for every forward of this run (training and evaluation): nn/precision.h
-  nn::ActivationScope activations(c.run.activations == "bf16" ? DType::bf16 : DType::f32);
+  nn::ActivationScope activations(c.run.activations == Activations::bf16 ? DType::bf16 : DType::f32);
   prepare(c, opt, p);
 
   // ---- the run directory: from here on, files are written ----

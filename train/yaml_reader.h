@@ -3,6 +3,8 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include "core/enum_names.h"
+
 #include <map>
 #include <set>
 #include <string>
@@ -54,6 +56,14 @@ class YamlSection {
   void get(const char* key, std::string& out, const std::vector<std::string>& allowed = {});
   void get(const char* key, std::vector<int64_t>& out);
   void get(const char* key, std::vector<double>& out);
+  // An option with an EnumNames specialisation (core/enum_names.h): read as one of its names.
+  template <class E, class = decltype(EnumNames<E>::names)>
+  void get(const char* key, E& out) {
+    std::string name = enum_name(out);
+    const size_t before = problems_.size();
+    get(key, name, enum_choices<E>());
+    if (problems_.size() == before) out = parse_enum<E>(name);
+  }
   void mark(const char* key) { used_.insert(key); }  // read by the caller itself
   // Records a key the caller read itself (a list of rules) in the resolved config, as YAML.
   void record_node(const char* key);

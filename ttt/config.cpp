@@ -6,8 +6,8 @@ namespace ttt {
 
 std::vector<int64_t> TTTConfig::inner_dims() const {
   const int64_t d = head_dim();
-  if (variant == "linear") return {d, d};
-  if (variant == "mlp") return {d, mlp_expansion * d, d};
+  if (variant == TTTVariant::linear) return {d, d};
+  if (variant == TTTVariant::mlp) return {d, mlp_expansion * d, d};
   return mlp_dims;
 }
 
@@ -16,26 +16,18 @@ void validate(const TTTConfig& c, const std::string& where) {
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) problems.push_back(what);
   };
-  need(c.variant == "linear" || c.variant == "mlp" || c.variant == "multilayer",
-       "variant '" + c.variant + "' is unknown (expected linear, mlp or multilayer)");
   need(c.width > 0 && c.heads > 0, "width and heads must be positive");
   need(c.heads > 0 && c.width % c.heads == 0,
        "width " + std::to_string(c.width) + " is not divisible by heads " + std::to_string(c.heads));
   need(c.mini_batch_size >= 1, "mini_batch_size must be at least 1");
   need(c.ttt_base_lr >= 0, "ttt_base_lr must be >= 0");
-  need(c.rope_positions == "global" || c.rope_positions == "minibatch" || c.rope_positions == "none",
-       "rope_positions '" + c.rope_positions + "' is unknown (expected global, minibatch or none)");
   need(c.rope_theta > 0, "rope_theta must be positive");
-  need(c.rope_positions == "none" || c.head_dim() % 2 == 0, "RoPE needs an even head dim");
-  need(c.lr_gate == "per_head" || c.lr_gate == "full_width",
-       "lr_gate '" + c.lr_gate + "' is unknown (expected per_head or full_width)");
-  need(c.minibatch_mode == "causal" || c.minibatch_mode == "full",
-       "minibatch_mode '" + c.minibatch_mode + "' is unknown (expected causal or full)");
+  need(c.rope_positions == RopePositions::none || c.head_dim() % 2 == 0, "RoPE needs an even head dim");
   need(c.scan_checkpoint_group >= 0, "scan_checkpoint_group must be >= 0");
-  need(c.scan_form == "dual" || c.scan_form == "primal", "scan_form must be dual or primal");
-  need(!c.use_kernel || c.scan_form == "dual", "use_kernel computes the dual form; scan_form primal needs use_kernel: false");
-  need(c.variant != "mlp" || c.mlp_expansion >= 1, "mlp_expansion must be >= 1");
-  if (c.variant == "multilayer") {
+  need(!c.use_kernel || c.scan_form == ScanForm::dual,
+       "use_kernel computes the dual form; scan_form primal needs use_kernel: false");
+  need(c.variant != TTTVariant::mlp || c.mlp_expansion >= 1, "mlp_expansion must be >= 1");
+  if (c.variant == TTTVariant::multilayer) {
     const auto& dims = c.mlp_dims;
     need(dims.size() >= 2, "multilayer needs mlp_dims with at least two entries [d, ..., d]");
     if (dims.size() >= 2 && c.heads > 0 && c.width % c.heads == 0)

@@ -19,7 +19,8 @@ ScanShape shape_of(const ScanInputs& in, const ScanOptions& opt) {
   const char* op = "fused_scan";
   TTT_CHECK(in.xq.dim() == 5 && in.eta.dim() == 5, op, "expected xq [B, H, n, b, d] and eta [B, H, n, b, b], got ",
             in.xq.describe(), " and ", in.eta.describe());
-  TTT_CHECK(opt.form == "dual", op, "the fused scan computes the dual form; scan_form '", opt.form, "' needs use_kernel: false");
+  TTT_CHECK(opt.form == ScanForm::dual, op, "the fused scan computes the dual form; scan_form '", enum_name(opt.form),
+            "' needs use_kernel: false");
   const size_t layers = in.weights.size();
   TTT_CHECK(layers >= 1 && layers == in.biases.size() && layers <= static_cast<size_t>(scan::kMaxLayers), op, "needs 1 to ",
             scan::kMaxLayers, " inner layers with one bias each, got ", layers, " weights and ", in.biases.size(), " biases");

@@ -36,7 +36,7 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
   for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], s.w[l + 1], false, true), gelu_grad(z[l]));
 
   Tensor zbar;
-  if (opt.form == "dual") {
+  if (opt.form == ScanForm::dual) {
     // E13: Zbar = Xbar W - (eta o T(Xbar X^T)) G + b - T(eta) G   (eta already carries T)
     Tensor xbar = q;
     for (size_t l = 0; l < layers; ++l) {

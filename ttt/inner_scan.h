@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ttt/config.h"
 
 namespace ttt {
 
@@ -25,9 +26,9 @@ struct ScanOutputs {
 };
 
 struct ScanOptions {
-  std::string form = "dual";     // dual (E13) or primal (per-token weights; for tests)
-  int64_t checkpoint_group = 0;  // 0: record everything; k: recompute groups of k mini-batches
-  double ln_eps = 1e-6;          // E8/E10
+  ScanForm form = ScanForm::dual;  // dual (E13) or primal (per-token weights; for tests)
+  int64_t checkpoint_group = 0;    // 0: record everything; k: recompute groups of k mini-batches
+  double ln_eps = 1e-6;            // E8/E10
 };
 
 ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt);

@@ -47,7 +47,7 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
     need(i >= -c.num_layers && i < c.num_layers,
          "hybrid_layers: index " + std::to_string(i) + " is outside the " + std::to_string(c.num_layers) + " layers");
   if (!c.hybrid_layers.empty() && c.causal) {
-    need(c.ttt.minibatch_mode == "causal",
+    need(c.ttt.minibatch_mode == MiniBatchMode::causal,
          "causal: a causal stack needs ttt.minibatch_mode: causal (full mode lets each token see the inner-loop "
          "gradients of up to b-1 future tokens); set causal: false for non-causal use");
     need(!c.bidirectional, "bidirectional: a causal stack cannot have a reversed-sequence TTT branch");

@@ -18,14 +18,14 @@ TTTBase::TTTBase(std::string kind, const TTTConfig& config, Generator& gen, Devi
   wk = register_module("wk", std::make_shared<nn::Linear>(C, C, true, gen, device));
   wv = register_module("wv", std::make_shared<nn::Linear>(C, C, true, gen, device));
   wo = register_module("wo", std::make_shared<nn::Linear>(C, C, true, gen, device));
-  const int64_t gate_in = config_.lr_gate == "per_head" ? d : C;
+  const int64_t gate_in = config_.lr_gate == LrGate::per_head ? d : C;
   learnable_ttt_lr_weight =
       register_parameter("learnable_ttt_lr_weight", nn::init::normal({H, 1, gate_in}, 0, 0.02, gen, device));
   learnable_ttt_lr_bias = register_parameter("learnable_ttt_lr_bias", nn::init::zeros({H, 1}, device));
   ttt_norm_weight = register_parameter("ttt_norm_weight", nn::init::ones({H, d}, device));
   ttt_norm_bias = register_parameter("ttt_norm_bias", nn::init::zeros({H, d}, device));
   post_norm = register_module("post_norm", std::make_shared<nn::LayerNorm>(C, 1e-6, true, device));
-  if (config_.minibatch_mode == "causal")
+  if (config_.minibatch_mode == MiniBatchMode::causal)
     learnable_token_idx_bias = register_parameter("learnable_token_idx_bias", nn::init::zeros({config_.mini_batch_size}, device));
 }
 
@@ -67,7 +67,7 @@ Tensor TTTBase::step_sizes(const Tensor& x, int64_t valid, int64_t n) const {
   const int64_t B = x.size(0), Lp = x.size(1), C = config_.width, H = config_.heads, d = config_.head_dim();
   const int64_t b = config_.mini_batch_size;
   Tensor logits;  // [B, Lp, H]
-  if (config_.lr_gate == "per_head") {
+  if (config_.lr_gate == LrGate::per_head) {
     Tensor u = reshape(x, {B, Lp, H, d});
     logits = sum(mul(u, reshape(learnable_ttt_lr_weight, {H, d})), {-1});
   } else {
@@ -82,7 +82,7 @@ Tensor TTTBase::step_sizes(const Tensor& x, int64_t valid, int64_t n) const {
   }
   eta_tok = reshape(eta_tok, {B, H, n, 1, b});  // indexed by j, the token whose gradient is applied
   Tensor w_pos;                                 // [b, 1], indexed by i, the token that is updated
-  if (config_.minibatch_mode == "causal") {
+  if (config_.minibatch_mode == MiniBatchMode::causal) {
     std::vector<double> inv(b);
     for (int64_t i = 0; i < b; ++i) inv[i] = 1.0 / static_cast<double>(i + 1);
     Tensor base = cached_constant(inv, {b}, x.dtype(), x.device());
@@ -91,7 +91,7 @@ Tensor TTTBase::step_sizes(const Tensor& x, int64_t valid, int64_t n) const {
     w_pos = full({b}, 1.0 / static_cast<double>(b), x.dtype(), x.device());
   }
   Tensor eta = mul(reshape(w_pos, {b, 1}), eta_tok);  // E7
-  return config_.minibatch_mode == "causal" ? tril(eta) : eta;
+  return config_.minibatch_mode == MiniBatchMode::causal ? tril(eta) : eta;
 }
 
 Tensor TTTBase::forward(const Tensor& x_in, const SeqMetadata& meta) {
@@ -116,10 +116,11 @@ Tensor TTTBase::forward(const Tensor& x_in, const SeqMetadata& meta) {
     xq = l2_normalize(xq);
     xk = l2_normalize(xk);
   }
-  if (c.rope_positions != "none") {  // E2
+  if (c.rope_positions != RopePositions::none) {  // E2
     std::vector<double> pos(Lp);
     for (int64_t t = 0; t < Lp; ++t)
-      pos[t] = static_cast<double>(c.rope_positions == "global" ? meta.position_offset + t : (meta.position_offset + t) % b);
+      pos[t] = static_cast<double>(c.rope_positions == RopePositions::global ? meta.position_offset + t
+                                                                             : (meta.position_offset + t) % b);
     Tensor positions = cached_constant(pos, {Lp}, DType::i64, x.device());
     xq = rope(xq, positions, c.rope_theta);
     xk = rope(xk, positions, c.rope_theta);

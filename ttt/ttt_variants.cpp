@@ -5,21 +5,22 @@
 namespace ttt {
 
 namespace {
-TTTConfig checked(TTTConfig c, const char* variant) {
-  TTT_CHECK(c.variant == variant, std::string("TTT") + variant, "config.variant is '", c.variant, "'; build it with make_ttt");
+TTTConfig checked(TTTConfig c, TTTVariant variant, const char* kind) {
+  TTT_CHECK(c.variant == variant, kind, "config.variant is '", enum_name(c.variant), "'; build it with make_ttt");
   return c;
 }
 }  // namespace
 
 TTTLinear::TTTLinear(const TTTConfig& config, Generator& gen, Device device)
-    : TTTBase("TTTLinear", checked(config, "linear"), gen, device) {
+    : TTTBase("TTTLinear", checked(config, TTTVariant::linear, "TTTLinear"), gen, device) {
   InnerInit init = initial_inner(gen, device);
   W1 = register_parameter("W1", init.weights[0]);
   b1 = register_parameter("b1", init.biases[0]);
   set_inner_params({W1}, {b1}, {"W1"}, {"b1"});
 }
 
-TTTMLP::TTTMLP(const TTTConfig& config, Generator& gen, Device device) : TTTBase("TTTMLP", checked(config, "mlp"), gen, device) {
+TTTMLP::TTTMLP(const TTTConfig& config, Generator& gen, Device device)
+    : TTTBase("TTTMLP", checked(config, TTTVariant::mlp, "TTTMLP"), gen, device) {
   InnerInit init = initial_inner(gen, device);
   W1 = register_parameter("W1", init.weights[0]);
   b1 = register_parameter("b1", init.biases[0]);
@@ -29,7 +30,7 @@ TTTMLP::TTTMLP(const TTTConfig& config, Generator& gen, Device device) : TTTBase
 }
 
 TTTMultiLayer::TTTMultiLayer(const TTTConfig& config, Generator& gen, Device device)
-    : TTTBase("TTTMultiLayer", checked(config, "multilayer"), gen, device) {
+    : TTTBase("TTTMultiLayer", checked(config, TTTVariant::multilayer, "TTTMultiLayer"), gen, device) {
   InnerInit init = initial_inner(gen, device);
   weights = register_module("weights", std::make_shared<nn::ParameterList>());
   biases = register_module("biases", std::make_shared<nn::ParameterList>());
@@ -46,8 +47,8 @@ TTTMultiLayer::TTTMultiLayer(const TTTConfig& config, Generator& gen, Device dev
 
 std::shared_ptr<TTTBase> make_ttt(const TTTConfig& config, Generator& gen, Device device) {
   validate(config);
-  if (config.variant == "linear") return std::make_shared<TTTLinear>(config, gen, device);
-  if (config.variant == "mlp") return std::make_shared<TTTMLP>(config, gen, device);
+  if (config.variant == TTTVariant::linear) return std::make_shared<TTTLinear>(config, gen, device);
+  if (config.variant == TTTVariant::mlp) return std::make_shared<TTTMLP>(config, gen, device);
   return std::make_shared<TTTMultiLayer>(config, gen, device);
 }
 

@@ -10,10 +10,14 @@
 #include <cstdint>
 #include <string>
 
+#include "core/enum_names.h"
+
 namespace ttt::nn {
 
+enum class ScheduleKind { constant, cosine, linear, one_cycle };
+
 struct Schedule {
-  std::string kind = "constant";  // constant | cosine | linear | one_cycle
+  ScheduleKind kind = ScheduleKind::constant;
   double lr = 1e-3;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
@@ -21,8 +25,19 @@ struct Schedule {
   double pct_start = 0.3, div_factor = 25.0, final_div_factor = 1e4;
 };
 
-// Throws for an unknown kind or inconsistent numbers (naming them).
+// Throws for inconsistent numbers (naming them).
 void validate(const Schedule& s);
 double lr_at(const Schedule& s, int64_t step);
 
 }  // namespace ttt::nn
+
+namespace ttt {
+template <>
+struct EnumNames<nn::ScheduleKind> {
+  static constexpr const char* what = "schedule.kind";
+  static constexpr std::pair<nn::ScheduleKind, const char*> names[] = {{nn::ScheduleKind::constant, "constant"},
+                                                                       {nn::ScheduleKind::cosine, "cosine"},
+                                                                       {nn::ScheduleKind::linear, "linear"},
+                                                                       {nn::ScheduleKind::one_cycle, "one_cycle"}};
+};
+}  // namespace ttt

@@ -93,7 +93,7 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
   SKIP_WITHOUT_GPU();
   for (const std::string variant : {"linear", "mlp", "multilayer"}) {
     TTTConfig c;
-    c.variant = variant;
+    c.variant = parse_enum<TTTVariant>(variant);
     c.width = 64;
     c.heads = 4;
     if (variant == "multilayer") c.mlp_dims = {16, 40, 24, 16};

@@ -15,13 +15,13 @@ namespace {
 
 TTTConfig small(const std::string& variant, const std::string& mode) {
   TTTConfig c;
-  c.variant = variant;
+  c.variant = parse_enum<TTTVariant>(variant);
   c.width = 64;
   c.heads = 4;
   if (variant == "multilayer") c.mlp_dims = {16, 40, 24, 16};
   c.mini_batch_size = 8;
   c.ttt_base_lr = 0.5;
-  c.minibatch_mode = mode;
+  c.minibatch_mode = parse_enum<MiniBatchMode>(mode);
   return c;
 }
 

@@ -33,7 +33,7 @@ class TwoParams : public Module {
 
 Schedule fixture_schedule() {
   Schedule s;
-  s.kind = "one_cycle";
+  s.kind = ScheduleKind::one_cycle;
   s.lr = 0.01;
   s.total_steps = 6;
   s.pct_start = 0.3;
@@ -107,7 +107,7 @@ TEST(AdamW, GroupRuleMatchingNothingIsAnError) {
 
 TEST(Schedule, MatchesFormulas) {
   Schedule s;
-  s.kind = "cosine";
+  s.kind = ScheduleKind::cosine;
   s.lr = 1.0;
   s.min_lr = 0.1;
   s.warmup_steps = 10;
@@ -119,20 +119,23 @@ TEST(Schedule, MatchesFormulas) {
   EXPECT_NEAR(lr_at(s, 60), 0.1 + 0.9 * 0.5, 1e-12);  // half way: cos(pi/2) = 0
   EXPECT_NEAR(lr_at(s, 110), 0.1, 1e-12);
   EXPECT_NEAR(lr_at(s, 500), 0.1, 1e-12);
-  s.kind = "linear";
+  s.kind = ScheduleKind::linear;
   EXPECT_NEAR(lr_at(s, 35), 1.0 - 0.9 * 0.25, 1e-12);
-  s.kind = "constant";
+  s.kind = ScheduleKind::constant;
   EXPECT_DOUBLE_EQ(lr_at(s, 5), 0.6);
   EXPECT_DOUBLE_EQ(lr_at(s, 1000), 1.0);
-  s.kind = "one_cycle";
+  s.kind = ScheduleKind::one_cycle;
   s.total_steps = 100;
   s.pct_start = 0.25;
   s.div_factor = 10;
   s.final_div_factor = 100;
-  EXPECT_NEAR(lr_at(s, 0), 0.1, 1e-12);     // lr / div_factor
-  EXPECT_NEAR(lr_at(s, 24), 1.0, 1e-12);    // peak at pct_start * total - 1
-  EXPECT_NEAR(lr_at(s, 99), 0.001, 1e-12);  // lr / div_factor / final_div_factor
-  s.kind = "exponential";
+  EXPECT_NEAR(lr_at(s, 0), 0.1, 1e-12);                          // lr / div_factor
+  EXPECT_NEAR(lr_at(s, 24), 1.0, 1e-12);                         // peak at pct_start * total - 1
+  EXPECT_NEAR(lr_at(s, 99), 0.001, 1e-12);                       // lr / div_factor / final_div_factor
+  EXPECT_THROW(parse_enum<ScheduleKind>("exponential"), Error);  // kinds are parsed from their names
+  s.warmup_steps = 200;                                          // beyond total_steps: fine for one_cycle, which has no warm-up
+  EXPECT_NO_THROW(validate(s));
+  s.kind = ScheduleKind::cosine;
   EXPECT_THROW(validate(s), Error);
 }
 

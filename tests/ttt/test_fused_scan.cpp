@@ -101,7 +101,7 @@ TEST(FusedScan, GradcheckF64) {
 TEST(FusedScan, LayerWithKernelMatchesComposedLayer) {
   for (const std::string variant : {"linear", "mlp", "multilayer"}) {
     TTTConfig c;
-    c.variant = variant;
+    c.variant = parse_enum<TTTVariant>(variant);
     c.width = 8;
     c.heads = 2;
     c.mlp_expansion = 2;
@@ -149,7 +149,7 @@ TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
 TEST(FusedScan, RefusesThePrimalForm) {
   ScanInputs in = testing::make_scan_inputs(testing::scan_cases()[0], DType::f64, Device::cpu());
   ScanOptions opt;
-  opt.form = "primal";
+  opt.form = ScanForm::primal;
   EXPECT_THROW(fused_scan(in, opt), Error);
 }
 

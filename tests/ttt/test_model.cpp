@@ -25,7 +25,7 @@ ModelConfig small_model() {
   c.text_vocab = 20;
   c.audio_streams = 2;
   c.audio_vocab = 9;
-  c.ttt.variant = "mlp";
+  c.ttt.variant = TTTVariant::mlp;
   c.ttt.heads = 4;
   c.ttt.mlp_expansion = 2;
   c.ttt.mini_batch_size = 4;
@@ -217,7 +217,7 @@ TEST(HybridLM, Bf16ActivationsKeepF32WeightsAndGradients) {
 
 TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
   ModelConfig c = small_model();
-  c.ttt.minibatch_mode = "full";
+  c.ttt.minibatch_mode = MiniBatchMode::full;
   Generator gen(1);
   try {
     HybridLM model(c, gen);
@@ -225,11 +225,11 @@ TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("a causal stack needs ttt.minibatch_mode: causal"), std::string::npos) << e.what();
   }
-  c.ttt.minibatch_mode = "causal";
+  c.ttt.minibatch_mode = MiniBatchMode::causal;
   c.bidirectional = true;
   EXPECT_THROW(HybridLM(c, gen), Error);
   c.causal = false;  // video-style use may have both
-  c.ttt.minibatch_mode = "full";
+  c.ttt.minibatch_mode = MiniBatchMode::full;
   HybridLM ok(c, gen);
   EXPECT_NE(ok.layers->at<TransformerLayer>(0)->backward_ssm_gating, nullptr);
   ok.forward(tokens(1, 6, c, 1));

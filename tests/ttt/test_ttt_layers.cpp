@@ -17,14 +17,14 @@ namespace {
 
 TTTConfig tiny(const std::string& variant, const std::string& mode = "causal") {
   TTTConfig c;
-  c.variant = variant;
+  c.variant = parse_enum<TTTVariant>(variant);
   c.width = 8;
   c.heads = 2;
   c.mlp_expansion = 2;
   if (variant == "multilayer") c.mlp_dims = {4, 6, 5, 4};
   c.mini_batch_size = 3;
   c.ttt_base_lr = variant == "linear" ? 1.0 : 0.5;
-  c.minibatch_mode = mode;
+  c.minibatch_mode = parse_enum<MiniBatchMode>(mode);
   return c;
 }
 
@@ -71,7 +71,7 @@ TEST(TttLayer, DualFormEqualsPrimalForm) {
   for (const auto& v : kVariants)
     for (const char* mode : {"causal", "full"}) {
       TTTConfig dual = tiny(v, mode), primal = dual;
-      primal.scan_form = "primal";
+      primal.scan_form = ScanForm::primal;
       auto a = build(dual, 4, DType::f64), b = build(primal, 4, DType::f64);
       Tensor x = input(2, 9, 8, 5, DType::f64);
       EXPECT_LT(testing::max_abs_diff(a->forward(x), b->forward(x)), 1e-12) << v << " " << mode;
@@ -270,8 +270,14 @@ TEST(TttLayer, BadConfigsAreClearErrors) {
     }
   };
   TTTConfig c = tiny("mlp");
-  c.variant = "mlp2";
-  expect_error(c, "variant 'mlp2' is unknown");
+  // options are enums, parsed once from their names: an unknown name fails there
+  try {
+    parse_enum<TTTVariant>("mlp2");
+    ADD_FAILURE() << "an unknown variant parsed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("variant 'mlp2' is unknown (expected linear, mlp or multilayer)"), std::string::npos)
+        << e.what();
+  }
   c = tiny("mlp");
   c.width = 10;
   c.heads = 3;
@@ -280,8 +286,12 @@ TEST(TttLayer, BadConfigsAreClearErrors) {
   c.mlp_dims = {4, 16, 8};
   expect_error(c, "mlp_dims must start and end at the head dim 4");
   c = tiny("mlp");
-  c.minibatch_mode = "bidirectional";
-  expect_error(c, "minibatch_mode 'bidirectional' is unknown");
+  try {
+    parse_enum<MiniBatchMode>("bidirectional");
+    ADD_FAILURE() << "an unknown minibatch_mode parsed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("minibatch_mode 'bidirectional' is unknown"), std::string::npos) << e.what();
+  }
   Generator gen(1);
   EXPECT_THROW(TTTLinear(tiny("mlp"), gen), Error);  // a variant built with another variant's config
   auto layer = build(tiny("mlp"));
@@ -295,11 +305,11 @@ TEST(TttLayer, BadConfigsAreClearErrors) {
 // minibatch_mode full, lr_gate per_head.
 TEST(TttLayer, ParameterCountsReproduceTheSpecTable) {
   TTTConfig c;
-  c.variant = "multilayer";
+  c.variant = TTTVariant::multilayer;
   c.width = 4096;
   c.heads = 32;
   c.mlp_dims = {128, 512, 512, 128};
-  c.minibatch_mode = "full";
+  c.minibatch_mode = MiniBatchMode::full;
   Generator gen(1);
   auto layer = make_ttt(c, gen, Device::meta());
   auto count = [&](const std::string& glob) {
@@ -321,7 +331,7 @@ TEST(TttLayer, ParameterCountsReproduceTheSpecTable) {
   const int64_t hybrid = layer->num_parameters() + forward_gate.num_parameters() + backward_gate.num_parameters();
   EXPECT_EQ(hybrid, 79773728);
   EXPECT_EQ(5 * hybrid, 398868640);
-  c.minibatch_mode = "causal";  // adds the token-position bias, b per layer
+  c.minibatch_mode = MiniBatchMode::causal;  // adds the token-position bias, b per layer
   c.mini_batch_size = 64;
   EXPECT_EQ(make_ttt(c, gen, Device::meta())->num_parameters(), layer->num_parameters() + 64);
 }
