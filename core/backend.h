@@ -7,6 +7,19 @@
 #include "core/op_kinds.h"
 #include "core/tensor.h"
 
+namespace ttt {
+// Which dtypes a kernel takes as they are (declared next to each kernel in backend_interface.inc):
+// bf16 natively on the CPU and on CUDA; a kernel without native bf16 runs on f32 copies.
+struct KernelDtypes {
+  bool cpu_bf16 = false;
+  bool cuda_bf16 = false;
+};
+}  // namespace ttt
+
+// <kernel>_dtypes: a constant beside the kernel's declaration (both namespaces get the same one).
+#define TTT_KERNEL_DTYPES(kernel, cpu_native_bf16, cuda_native_bf16) \
+  inline constexpr ::ttt::KernelDtypes kernel##_dtypes{cpu_native_bf16, cuda_native_bf16};
+
 namespace ttt::cpu {
 #include "core/backend_interface.inc"
 }  // namespace ttt::cpu

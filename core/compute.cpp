@@ -20,12 +20,12 @@ namespace ttt::compute {
   do {                                                                              \
     profile::KernelTimer kernel_timer((label), (t).device());                       \
     if ((t).device().is_cpu()) {                                                    \
-      if constexpr (widen::takes_bf16(false, #fn))                                  \
+      if constexpr (cpu::fn##_dtypes.cpu_bf16)                                      \
         cpu::fn(__VA_ARGS__);                                                       \
       else                                                                          \
         widen::run([&](const auto&... args_) { cpu::fn(args_...); }, __VA_ARGS__);  \
     } else if ((t).device().is_cuda()) {                                            \
-      if constexpr (widen::takes_bf16(true, #fn))                                   \
+      if constexpr (cpu::fn##_dtypes.cuda_bf16)                                     \
         cuda::fn(__VA_ARGS__);                                                      \
       else                                                                          \
         widen::run([&](const auto&... args_) { cuda::fn(args_...); }, __VA_ARGS__); \

@@ -3,10 +3,9 @@
 // argument is widened to f32 before the call and the f32 result rounded back into it after.
 // Inputs come back unchanged (bf16 -> f32 -> bf16 changes no bit) and outputs are rounded once:
 // the same values as a kernel that loads bf16, computes in f32 and stores bf16. The CPU runs
-// every float kernel this way (it is the reference); CUDA only those kernels that takes_bf16 does
-// not list. Used by core/compute.cpp's TTT_RUN_KERNEL only.
+// every float kernel this way (it is the reference); CUDA only the kernels whose dtypes line in
+// core/backend_interface.inc says no native bf16. Used by core/compute.cpp's TTT_RUN_KERNEL only.
 #pragma once
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -15,18 +14,6 @@
 #include "core/tensor.h"
 
 namespace ttt::widen {
-
-// Kernels that take bf16 tensors as they are: byte movers on both backends, and on CUDA the
-// kernels with a bf16 instantiation (loads bf16, computes in f32, stores bf16).
-constexpr bool takes_bf16(bool cuda, std::string_view kernel) {
-  for (std::string_view k : {"fill", "cast", "gather", "copy_block", "flip"})
-    if (kernel == k) return true;
-  if (cuda)
-    for (std::string_view k : {"matmul", "unary", "binary", "swiglu", "swiglu_backward", "softmax", "softmax_from_lse",
-                               "softmax_backward", "rms_norm", "rms_norm_backward", "rope", "reduce"})
-      if (kernel == k) return true;
-  return false;
-}
 
 inline bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::bf16; }
 template <class A>
