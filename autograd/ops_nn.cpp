@@ -97,7 +97,7 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
 }
 
 // docs/spec/TTT_SPEC.md E2a's LayerNorm: per head h of x [..., H, L, d], (x - mean) / (std + eps) w[h] + b[h]
-// with the unbiased std over d. Backward: core/cpu/row_norms.cpp has the formula.
+// with the unbiased std over d. Backward: core/cpu/norms.cpp has the formula.
 Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   auto r = compute::unbiased_head_norm(x, weight, bias, eps);
   return record(r.y, "unbiased_head_norm", {x, weight, bias},

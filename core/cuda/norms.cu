@@ -1,0 +1,288 @@
+// CUDA kernels of the norms, forward and backward side by side; the math is core/cpu/norms.cpp's.
+// Layer norm and RMS norm: one block per row (rows are wide: the model's width). The TTT layer's
+// two row norms (docs/spec/TTT_SPEC.md E1a and E2a) have short rows (a head: d = 64), so each warp
+// takes a row (lanes stride it, shuffles sum it) and a block of 256 threads takes 8 rows, instead
+// of a block per row with 3/4 of its threads idle.
+#include <algorithm>
+
+#include "core/backend.h"
+#include "core/cuda/bf16.cuh"
+#include "core/cuda/block_reduce.cuh"
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/row_kernels.cuh"
+
+namespace ttt::cuda {
+
+namespace {
+
+__global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float eps, float* y, float* mean, float* rstd,
+                                  int64_t d) {
+  const float* a = x + blockIdx.x * d;
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += a[j];
+  const float mu = block_sum(s) / d;
+  float v = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) v += (a[j] - mu) * (a[j] - mu);
+  const float rs = rsqrtf(block_sum(v) / d + eps);
+  if (threadIdx.x == 0) {
+    mean[blockIdx.x] = mu;
+    rstd[blockIdx.x] = rs;
+  }
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    y[blockIdx.x * d + j] = (a[j] - mu) * rs * (w ? w[j] : 1.0f) + (b ? b[j] : 0.0f);
+}
+
+// dx = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w
+__global__ void layer_norm_backward_kernel(const float* g, const float* x, const float* w, const float* mean, const float* rstd,
+                                           float* dx, int64_t d) {
+  const int64_t off = blockIdx.x * d;
+  const float mu = mean[blockIdx.x], rs = rstd[blockIdx.x];
+  float s1 = 0, s2 = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float gh = g[off + j] * (w ? w[j] : 1.0f);
+    s1 += gh;
+    s2 += gh * (x[off + j] - mu) * rs;
+  }
+  s1 = block_sum(s1) / d;
+  s2 = block_sum(s2) / d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float gh = g[off + j] * (w ? w[j] : 1.0f);
+    dx[off + j] = rs * (gh - s1 - (x[off + j] - mu) * rs * s2);
+  }
+}
+
+// dw[j] = sum_rows g xhat, db[j] = sum_rows g: one thread per column (coalesced across columns),
+// blockIdx.y picks a piece of the rows; piece p writes row p of dw/db [pieces, d].
+// mean == nullptr selects RMS norm (xhat = x rstd).
+// T: the type of g and x (float or bf16); dw, db are f32 partial sums.
+template <class T>
+__global__ void norm_param_grad_kernel(const T* g, const T* x, const float* mean, const float* rstd, float* dw, float* db,
+                                       int64_t rows, int64_t d, Pieces pieces) {
+  const int64_t begin = blockIdx.y * pieces.length, end = min(rows, begin + pieces.length);
+  dw = dw ? dw + blockIdx.y * d : nullptr;
+  db = db ? db + blockIdx.y * d : nullptr;
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d; j += int64_t(blockDim.x) * gridDim.x) {
+    float sw = 0, sb = 0;
+    for (int64_t r = begin; r < end; ++r) {
+      const float xh = (load_f32(x[r * d + j]) - (mean ? mean[r] : 0.0f)) * rstd[r];
+      sw += load_f32(g[r * d + j]) * xh;
+      sb += load_f32(g[r * d + j]);
+    }
+    if (dw) dw[j] = sw;
+    if (db) db[j] = sb;
+  }
+}
+
+template <class T>
+__global__ void rms_norm_kernel(const T* x, const T* w, float eps, T* y, float* rstd, int64_t d) {
+  const T* a = x + blockIdx.x * d;
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) s += load_f32(a[j]) * load_f32(a[j]);
+  const float rs = rsqrtf(block_sum(s) / d + eps);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = rs;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    y[blockIdx.x * d + j] = store_as<T>(load_f32(a[j]) * rs * (w ? load_f32(w[j]) : 1.0f));
+}
+
+// dx = rstd (gh - xhat mean(gh xhat)), gh = g w, xhat = x rstd
+template <class T>
+__global__ void rms_norm_backward_kernel(const T* g, const T* x, const T* w, const float* rstd, T* dx, int64_t d) {
+  const int64_t off = blockIdx.x * d;
+  const float rs = rstd[blockIdx.x];
+  float s = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    s += load_f32(g[off + j]) * (w ? load_f32(w[j]) : 1.0f) * load_f32(x[off + j]) * rs;
+  s = block_sum(s) / d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    dx[off + j] = store_as<T>(rs * (load_f32(g[off + j]) * (w ? load_f32(w[j]) : 1.0f) - load_f32(x[off + j]) * rs * s));
+}
+
+// The weight (and bias) gradients of a norm over x [rows, d]: partial sums over pieces of the rows,
+// then a sum over the pieces (see Pieces).
+void norm_param_grads(const Tensor& grad, const Tensor& x, const float* mean, const Tensor& rstd, const Tensor& grad_weight,
+                      const Tensor& grad_bias) {
+  const int64_t rows = rows_of(x), d = x.size(-1);
+  const Pieces pieces = cut(rows, (kFillThreads + d - 1) / d, 32);
+  // f32 partial sums: written in place when there is one piece and the gradient is f32
+  auto partial = [&](const Tensor& g) {
+    return !g.defined() || (pieces.count == 1 && g.dtype() == DType::f32) ? g : empty({pieces.count, d}, DType::f32, x.device());
+  };
+  Tensor pw = partial(grad_weight), pb = partial(grad_bias);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    norm_param_grad_kernel<T><<<dim3(grid_for(d), static_cast<unsigned>(pieces.count)), kBlock, 0, current_stream()>>>(
+        grad.data<T>(), x.data<T>(), mean, rstd.data<float>(), opt_mut(pw), opt_mut(pb), rows, d, pieces);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+  if (pw.is_same(grad_weight) && pb.is_same(grad_bias)) return;  // written in place
+  if (grad_weight.defined() && !pw.is_same(grad_weight)) reduce(ReduceOp::sum, pw, grad_weight, DimView{1, pieces.count, d});
+  if (grad_bias.defined() && !pb.is_same(grad_bias)) reduce(ReduceOp::sum, pb, grad_bias, DimView{1, pieces.count, d});
+}
+
+}  // namespace
+
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y, const Tensor& mean,
+                const Tensor& rstd) {
+  layer_norm_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(
+      x.data<float>(), opt(weight), opt(bias), float(eps), y.data<float>(), mean.data<float>(), rstd.data<float>(), x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
+  const int64_t d = x.size(-1);
+  layer_norm_backward_kernel<<<rows_of(x), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), x.data<float>(), opt(weight), mean.data<float>(), rstd.data<float>(), grad_x.data<float>(), d);
+  TTT_CUDA_CHECK_LAUNCH();
+  if (grad_weight.defined() || grad_bias.defined()) norm_param_grads(grad, x, mean.data<float>(), rstd, grad_weight, grad_bias);
+}
+
+void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(x.data<T>(), weight.defined() ? weight.data<T>() : nullptr,
+                                                                    float(eps), y.data<T>(), rstd.data<float>(), x.size(-1));
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& rstd, const Tensor& grad_x,
+                       const Tensor& grad_weight) {
+  const int64_t d = x.size(-1);
+  dispatch_f32_bf16(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_backward_kernel<T><<<rows_of(x), kBlock, 0, current_stream()>>>(
+        grad.data<T>(), x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, rstd.data<float>(), grad_x.data<T>(), d);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+  if (grad_weight.defined()) norm_param_grads(grad, x, nullptr, rstd, grad_weight, Tensor());
+}
+
+// ---- the TTT layer's row norms ----
+namespace {
+
+constexpr int kWarpsPerBlock = kBlock / 32;
+
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce(v, SumOp{}); }
+
+// The row this warp owns, or -1 past the end (the whole warp returns together: shuffles stay full).
+__device__ __forceinline__ int64_t warp_row(int64_t rows) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  return r < rows ? r : -1;
+}
+
+unsigned blocks_for_rows(int64_t rows) { return static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock); }
+
+__global__ void l2_normalize_kernel(const float* x, float eps, float* y, float* den, int64_t rows, int64_t d) {
+  const int64_t r = warp_row(rows);
+  if (r < 0) return;
+  const int lane = threadIdx.x % 32;
+  const float* a = x + r * d;
+  float ss = 0;
+  for (int64_t j = lane; j < d; j += 32) ss += a[j] * a[j];
+  const float n = fmaxf(sqrtf(warp_sum(ss)), eps);
+  if (lane == 0) den[r] = n;
+  for (int64_t j = lane; j < d; j += 32) y[r * d + j] = a[j] / n;
+}
+
+__global__ void l2_normalize_backward_kernel(const float* g, const float* y, const float* den, float eps, float* dx, int64_t rows,
+                                             int64_t d) {
+  const int64_t r = warp_row(rows);
+  if (r < 0) return;
+  const int lane = threadIdx.x % 32;
+  const int64_t off = r * d;
+  const float n = den[r];
+  if (!(n > eps)) {  // a clamped row is x / eps
+    for (int64_t j = lane; j < d; j += 32) dx[off + j] = g[off + j] / eps;
+    return;
+  }
+  float gy = 0;
+  for (int64_t j = lane; j < d; j += 32) gy += g[off + j] * y[off + j];
+  gy = warp_sum(gy);
+  for (int64_t j = lane; j < d; j += 32) dx[off + j] = (g[off + j] - y[off + j] * gy) / n;
+}
+
+__global__ void unbiased_head_norm_kernel(const float* x, const float* weight, const float* bias, float eps, float* y,
+                                          float* mean, float* std_dev, int64_t rows, int64_t len, int64_t heads, int64_t d) {
+  const int64_t r = warp_row(rows);
+  if (r < 0) return;
+  const int lane = threadIdx.x % 32;
+  const float* a = x + r * d;
+  const float *w = weight + (r / len) % heads * d, *b = bias + (r / len) % heads * d;
+  float s = 0;
+  for (int64_t j = lane; j < d; j += 32) s += a[j];
+  const float mu = warp_sum(s) / d;
+  float v = 0;
+  for (int64_t j = lane; j < d; j += 32) v += (a[j] - mu) * (a[j] - mu);
+  const float sd = sqrtf(warp_sum(v) / (d - 1)), rsigma = 1.0f / (sd + eps);
+  if (lane == 0) {
+    mean[r] = mu;
+    std_dev[r] = sd;
+  }
+  for (int64_t j = lane; j < d; j += 32) y[r * d + j] = (a[j] - mu) * rsigma * w[j] + b[j];
+}
+
+// dx = (gh - mean(gh)) / sigma - c sum(gh c) / (sigma^2 (d - 1) s), gh = g w[h]; grad_xhat = g c / sigma
+// (skipped when gxhat is null: a frozen weight).
+__global__ void unbiased_head_norm_backward_kernel(const float* g, const float* x, const float* weight, const float* mean,
+                                                   const float* std_dev, float eps, float* dx, float* gxhat, int64_t rows,
+                                                   int64_t len, int64_t heads, int64_t d) {
+  const int64_t r = warp_row(rows);
+  if (r < 0) return;
+  const int lane = threadIdx.x % 32;
+  const int64_t off = r * d;
+  const float* w = weight + (r / len) % heads * d;
+  const float mu = mean[r], s = std_dev[r], sigma = s + eps;
+  float sum_gh = 0, sum_ghc = 0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float gh = g[off + j] * w[j];
+    sum_gh += gh;
+    sum_ghc += gh * (x[off + j] - mu);
+  }
+  const float mean_gh = warp_sum(sum_gh) / d;
+  sum_ghc = warp_sum(sum_ghc);
+  const float k = s > 0 ? sum_ghc / (sigma * sigma * (d - 1) * s) : 0.0f;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float c = x[off + j] - mu;
+    dx[off + j] = (g[off + j] * w[j] - mean_gh) / sigma - c * k;
+    if (gxhat) gxhat[off + j] = g[off + j] * c / sigma;
+  }
+}
+
+int64_t rows_in(const Tensor& x) { return x.numel() / x.size(-1); }
+
+}  // namespace
+
+void l2_normalize(const Tensor& x, double eps, const Tensor& y, const Tensor& den) {
+  const int64_t rows = rows_in(x);
+  l2_normalize_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(x.data<float>(), float(eps), y.data<float>(),
+                                                                              den.data<float>(), rows, x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& den, double eps, const Tensor& grad_x) {
+  const int64_t rows = rows_in(y);
+  l2_normalize_backward_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), y.data<float>(), den.data<float>(), float(eps), grad_x.data<float>(), rows, y.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
+                        const Tensor& mean, const Tensor& std_dev) {
+  const int64_t rows = rows_in(x);
+  unbiased_head_norm_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
+      x.data<float>(), weight.data<float>(), bias.data<float>(), float(eps), y.data<float>(), mean.data<float>(),
+      std_dev.data<float>(), rows, x.size(-2), x.size(-3), x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                 const Tensor& std_dev, double eps, const Tensor& grad_x, const Tensor& grad_xhat) {
+  const int64_t rows = rows_in(x);
+  unbiased_head_norm_backward_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), x.data<float>(), weight.data<float>(), mean.data<float>(), std_dev.data<float>(), float(eps),
+      grad_x.data<float>(), grad_xhat.defined() ? grad_xhat.data<float>() : nullptr, rows, x.size(-2), x.size(-3), x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ttt::cuda
