@@ -1,16 +1,18 @@
 // The CUDA scan's process-wide settings (declared in scan_kernels.h), in one place for builds
 // with and without CUDA, so that both read them back alike; scan_cuda.cu reads them per launch.
+#include <atomic>
+
 #include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
 
 namespace ttt::scan {
 
 namespace {
-int g_blocks_per_sequence = 0;  // 0: chosen per launch (scan_cuda.cu's blocks_for)
+std::atomic<int> g_blocks_per_sequence{0};  // 0: chosen per launch (scan_cuda.cu's blocks_for)
 // Both on: measured faster on the H100 (docs/performance.md). The other ways stay for the tests
 // that keep them covered and for ttt-layer-bench's --shared-barriers / --rotate-tiles.
-bool g_share_barriers = true;
-bool g_rotate_tiles = true;
+std::atomic<bool> g_share_barriers{true};
+std::atomic<bool> g_rotate_tiles{true};
 }  // namespace
 
 void set_cuda_blocks_per_sequence(int blocks) {
