@@ -1,5 +1,7 @@
 // Scalar formulas of the elementwise ops, shared by the CPU and CUDA kernels so both backends
-// compute exactly the same expressions. Templated on float/double.
+// compute exactly the same expressions (the fused TTT scan too: ttt/kernels/scan_algo.h). Templated
+// on float/double; the double overloads name the C functions with ::, since ttt:: has Tensor ops of
+// the same names.
 #pragma once
 #include <math.h>
 
@@ -14,17 +16,17 @@
 namespace ttt::math {
 
 TTT_HD float m_exp(float x) { return expf(x); }
-TTT_HD double m_exp(double x) { return exp(x); }
+TTT_HD double m_exp(double x) { return ::exp(x); }
 TTT_HD float m_log(float x) { return logf(x); }
-TTT_HD double m_log(double x) { return log(x); }
+TTT_HD double m_log(double x) { return ::log(x); }
 TTT_HD float m_sqrt(float x) { return sqrtf(x); }
-TTT_HD double m_sqrt(double x) { return sqrt(x); }
+TTT_HD double m_sqrt(double x) { return ::sqrt(x); }
 TTT_HD float m_tanh(float x) { return tanhf(x); }
-TTT_HD double m_tanh(double x) { return tanh(x); }
+TTT_HD double m_tanh(double x) { return ::tanh(x); }
 TTT_HD float m_pow(float x, float y) { return powf(x, y); }
-TTT_HD double m_pow(double x, double y) { return pow(x, y); }
+TTT_HD double m_pow(double x, double y) { return ::pow(x, y); }
 TTT_HD float m_abs(float x) { return fabsf(x); }
-TTT_HD double m_abs(double x) { return fabs(x); }
+TTT_HD double m_abs(double x) { return ::fabs(x); }
 
 template <class T>
 TTT_HD T sigmoid(T x) {

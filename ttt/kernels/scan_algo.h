@@ -25,39 +25,30 @@
 
 #include <cstdint>
 
+#include "core/scalar_math.h"
+
+// The scan's functions run on the host (the CPU executor) and the device; unlike core/scalar_math.h's
+// TTT_HD they are not forced inline (the scan's steps are large).
 #ifdef __CUDACC__
-#define TTT_HD __host__ __device__
+#define TTT_SCAN_HD __host__ __device__
 #else
-#define TTT_HD
+#define TTT_SCAN_HD
 #endif
 
 namespace ttt::scan {
 
 constexpr int kMaxLayers = 8;
 
-TTT_HD inline float tanh_of(float x) { return tanhf(x); }
-TTT_HD inline double tanh_of(double x) { return ::tanh(x); }
-TTT_HD inline float sqrt_of(float x) { return sqrtf(x); }
-TTT_HD inline double sqrt_of(double x) { return ::sqrt(x); }
-
-// tanh-approximated gelu and its first two derivatives (u = k (x + c x^3), t = tanh u).
+// gelu and its first two derivatives (E12; its backward needs the second): core/scalar_math.h,
+// the same expressions the gelu op uses, on both executors.
+using math::gelu;
 template <class T>
-TTT_HD inline T gelu(T x) {
-  const T k = T(0.7978845608028654), c = T(0.044715);
-  return T(0.5) * x * (T(1) + tanh_of(k * (x + c * x * x * x)));
+TTT_SCAN_HD inline T gelu_d1(T x) {
+  return math::gelu_grad(x);
 }
 template <class T>
-TTT_HD inline T gelu_d1(T x) {
-  const T k = T(0.7978845608028654), c = T(0.044715);
-  const T t = tanh_of(k * (x + c * x * x * x));
-  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * c * x * x);
-}
-template <class T>
-TTT_HD inline T gelu_d2(T x) {
-  const T k = T(0.7978845608028654), c = T(0.044715);
-  const T t = tanh_of(k * (x + c * x * x * x));
-  const T du = k * (T(1) + T(3) * c * x * x), ddu = T(6) * k * c * x, sech2 = T(1) - t * t;
-  return sech2 * du + T(0.5) * x * sech2 * (ddu - T(2) * t * du * du);
+TTT_SCAN_HD inline T gelu_d2(T x) {
+  return math::gelu_grad2(x);
 }
 
 // Sizes of one scan, and where everything sits in the per-sequence buffers.
@@ -72,21 +63,21 @@ struct ScanShape {
   bool shared_init = true;  // initial state [heads, P] (true) or [sequences, P]
   double eps = 1e-6;
 
-  TTT_HD int d() const { return dims[0]; }
-  TTT_HD int max_dim() const {
+  TTT_SCAN_HD int d() const { return dims[0]; }
+  TTT_SCAN_HD int max_dim() const {
     int m = b;
     for (int l = 0; l <= layers; ++l) m = dims[l] > m ? dims[l] : m;
     return m;
   }
   // Packed state: W_0 [d_0, d_1], b_0 [d_1], W_1, b_1, ...
-  TTT_HD int64_t w_at(int l) const {
+  TTT_SCAN_HD int64_t w_at(int l) const {
     int64_t o = 0;
     for (int i = 0; i < l; ++i) o += int64_t(dims[i]) * dims[i + 1] + dims[i + 1];
     return o;
   }
-  TTT_HD int64_t b_at(int l) const { return w_at(l) + int64_t(dims[l]) * dims[l + 1]; }
-  TTT_HD int64_t state_size() const { return w_at(layers); }
-  TTT_HD int saved_states() const { return (n + group - 1) / group; }
+  TTT_SCAN_HD int64_t b_at(int l) const { return w_at(l) + int64_t(dims[l]) * dims[l + 1]; }
+  TTT_SCAN_HD int64_t state_size() const { return w_at(layers); }
+  TTT_SCAN_HD int saved_states() const { return (n + group - 1) / group; }
 
   // Workspace of one sequence, in elements: forward and backward intermediates. The forward
   // intermediates of one mini-batch that backward reads (x, z, g, h, xbar, zbar, the attention
@@ -100,7 +91,7 @@ struct ScanShape {
     int64_t m, dm, dzbar, dxbar, ge, dge, rows_a, rows_b, dgamma, dbeta, del, dw;
     int64_t total;
   };
-  TTT_HD Layout layout() const {
+  TTT_SCAN_HD Layout layout() const {
     Layout L{};
     int64_t o = 0;
     auto take = [&o](int64_t size) {
@@ -162,7 +153,7 @@ struct SequenceArgs {
 template <class T, int N>
 struct Vals {
   T v[N];
-  TTT_HD T operator[](int k) const { return v[k]; }
+  TTT_SCAN_HD T operator[](int k) const { return v[k]; }
 };
 
 // The scan for one sequence, written against an executor Ex (scan_cpu.cpp, scan_cuda.cu):
@@ -182,9 +173,9 @@ struct Vals {
 template <class T, class Ex>
 class Sequence {
  public:
-  TTT_HD Sequence(const ScanShape& s, const SequenceArgs<T>& a, Ex& ex) : s_(s), a_(a), ex_(ex), L_(s.layout()) {}
+  TTT_SCAN_HD Sequence(const ScanShape& s, const SequenceArgs<T>& a, Ex& ex) : s_(s), a_(a), ex_(ex), L_(s.layout()) {}
 
-  TTT_HD void forward() {
+  TTT_SCAN_HD void forward() {
     const int64_t P = s_.state_size();
     ex_.copy(a_.final_state, a_.init_state, P);
     for (int m = 0; m < s_.n; ++m) {
@@ -196,7 +187,7 @@ class Sequence {
     }
   }
 
-  TTT_HD void backward() {
+  TTT_SCAN_HD void backward() {
     const int64_t P = s_.state_size();
     T* dw = w(L_.dw);
     if (a_.dfinal)
@@ -246,22 +237,22 @@ class Sequence {
   ScanShape::Layout L_;
   T* acts_ = nullptr;  // where the current mini-batch's intermediates (Layout [0, acts)) live
 
-  TTT_HD T* w(int64_t at) const { return a_.work + at; }
-  TTT_HD T* act(int64_t at) const { return acts_ + at; }
+  TTT_SCAN_HD T* w(int64_t at) const { return a_.work + at; }
+  TTT_SCAN_HD T* act(int64_t at) const { return acts_ + at; }
   // Mini-batch j's intermediates inside a replayed group of `count`: group_acts, or for the last
   // one (the first whose backward runs) the workspace.
-  TTT_HD T* group_acts_of(int j, int count) const { return j + 1 < count ? a_.group_acts + j * L_.acts : a_.work; }
-  TTT_HD int din(int l) const { return s_.dims[l]; }
-  TTT_HD int dout(int l) const { return s_.dims[l + 1]; }
-  TTT_HD const T* xin(int l, int m) const { return l == 0 ? a_.k + int64_t(m) * s_.b * s_.d() : act(L_.x[l]); }
-  TTT_HD const T* xbar_in(int l, int m) const { return l == 0 ? a_.q + int64_t(m) * s_.b * s_.d() : act(L_.xbar[l]); }
-  TTT_HD const T* eta_of(int m) const { return a_.eta + int64_t(m) * s_.b * s_.b; }
-  TTT_HD T* state_of(int g, int j) const {
+  TTT_SCAN_HD T* group_acts_of(int j, int count) const { return j + 1 < count ? a_.group_acts + j * L_.acts : a_.work; }
+  TTT_SCAN_HD int din(int l) const { return s_.dims[l]; }
+  TTT_SCAN_HD int dout(int l) const { return s_.dims[l + 1]; }
+  TTT_SCAN_HD const T* xin(int l, int m) const { return l == 0 ? a_.k + int64_t(m) * s_.b * s_.d() : act(L_.x[l]); }
+  TTT_SCAN_HD const T* xbar_in(int l, int m) const { return l == 0 ? a_.q + int64_t(m) * s_.b * s_.d() : act(L_.xbar[l]); }
+  TTT_SCAN_HD const T* eta_of(int m) const { return a_.eta + int64_t(m) * s_.b * s_.b; }
+  TTT_SCAN_HD T* state_of(int g, int j) const {
     return j == 0 ? a_.saved + int64_t(g) * s_.state_size() : a_.group_states + int64_t(j - 1) * s_.state_size();
   }
 
   // z [rows, cols] += bias (broadcast over rows); next = gelu(z) when next is given.
-  TTT_HD void add_bias_then_gelu(T* z, const T* bias, T* next, int rows, int cols) {
+  TTT_SCAN_HD void add_bias_then_gelu(T* z, const T* bias, T* next, int rows, int cols) {
     ex_.each(
         rows * cols,
         [=](int i) {
@@ -276,17 +267,17 @@ class Sequence {
 
   // Mean and 1 / sqrt(var + eps) of one row of d values (E8's LayerNorm statistics).
   template <class Row>
-  TTT_HD static void row_stats(const T* zr, int d, T eps, const Row& row, T& mean, T& rs) {
+  TTT_SCAN_HD static void row_stats(const T* zr, int d, T eps, const Row& row, T& mean, T& rs) {
     T m = 0, var = 0;
     for (int j = row.lane; j < d; j += row.lanes) m += zr[j];
     m = row.sum(m) / T(d);
     for (int j = row.lane; j < d; j += row.lanes) var += (zr[j] - m) * (zr[j] - m);
     mean = m;
-    rs = T(1) / sqrt_of(row.sum(var) / T(d) + eps);
+    rs = T(1) / math::m_sqrt(row.sum(var) / T(d) + eps);
   }
 
   // Z_l, X_{l+1} (E12), then G_l (E10, E11) at the state W.
-  TTT_HD void key_path_and_inner_grads(int m, const T* W) {
+  TTT_SCAN_HD void key_path_and_inner_grads(int m, const T* W) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     for (int l = 0; l < L; ++l) {
       const int di = din(l), dn = dout(l);
@@ -333,11 +324,11 @@ class Sequence {
 
   // S_l = Xbar_l X_l^T for layer l of mini-batch m (kept with the intermediates), then (weights)
   // M_l = eta o (S_l + 1).
-  TTT_HD void scores(int l, int m) {
+  TTT_SCAN_HD void scores(int l, int m) {
     const int b = s_.b, di = din(l);
     ex_.gemm(b, b, di, T(1), xbar_in(l, m), di, false, xin(l, m), di, true, T(0), act(L_.s[l]), b);
   }
-  TTT_HD void weights(int l, int m) {
+  TTT_SCAN_HD void weights(int l, int m) {
     const T* S = act(L_.s[l]);
     T* M = w(L_.m);
     const T* eta = eta_of(m);
@@ -351,7 +342,7 @@ class Sequence {
 
   // Zbar_l (E13) for every layer; then out = Q + LN(Zbar_{L-1}) gamma + beta (E14) when out is
   // given, else only the LN statistics (backward).
-  TTT_HD void output_path(int m, const T* W, T* out) {
+  TTT_SCAN_HD void output_path(int m, const T* W, T* out) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     for (int l = 0; l < L; ++l) {
       const int di = din(l), dn = dout(l);
@@ -380,7 +371,7 @@ class Sequence {
   }
 
   // E15: W_l -= X_l^T (eta_last o G_l), b_l -= eta_last G_l, in place.
-  TTT_HD void update_state(int m, T* W) {
+  TTT_SCAN_HD void update_state(int m, T* W) {
     const int b = s_.b;
     const T* eta_last = eta_of(m) + int64_t(b - 1) * b;
     T* ge = w(L_.ge);
@@ -405,7 +396,7 @@ class Sequence {
   }
 
   // Adds the column sums of x [rows, cols] to acc [cols].
-  TTT_HD void add_column_sums(T* acc, const T* x, int rows, int cols) {
+  TTT_SCAN_HD void add_column_sums(T* acc, const T* x, int rows, int cols) {
     ex_.each(cols, [=](int j) {
       T sum = 0;
       for (int r = 0; r < rows; ++r) sum += x[r * cols + j];
@@ -415,7 +406,7 @@ class Sequence {
 
   // Mini-batch m's gradients, from the state W before it and its forward intermediates at acts_
   // (only read here).
-  TTT_HD void backward_minibatch(int m, const T* W) {
+  TTT_SCAN_HD void backward_minibatch(int m, const T* W) {
     const int b = s_.b, d = s_.d(), L = s_.layers;
     const int64_t tok = int64_t(m) * b * d;
     T* dW = w(L_.dw);  // on entry: the gradient of the state after this mini-batch
@@ -634,7 +625,7 @@ namespace ttt::scan {
 
 // Sequence i's part of whole-tensor arguments (i = batch index * heads + head).
 template <class T>
-TTT_HD inline SequenceArgs<T> sequence_args(const ScanShape& s, const SequenceArgs<T>& all, int i) {
+TTT_SCAN_HD inline SequenceArgs<T> sequence_args(const ScanShape& s, const SequenceArgs<T>& all, int i) {
   const int64_t P = s.state_size(), tokens = int64_t(s.n) * s.b * s.d(), etas = int64_t(s.n) * s.b * s.b;
   const int h = i % s.heads, d = s.d();
   auto at = [](auto* p, int64_t off) { return p ? p + off : p; };
