@@ -7,9 +7,8 @@
 // When twice the sequences fit on the GPU's SMs (the default, set_cuda_blocks_per_sequence(0)), a
 // thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
 // ranges) and meets at a cluster barrier after every step instead of a block barrier, so that
-// B x H sequences use twice as many SMs (H100, TTT-MLP B4 L2048 C1024 H16 mini-batch 64: 50.2 vs
-// 67.6 ms forward+backward when introduced; docs/performance.md). The cluster size is a template
-// parameter.
+// B x H sequences use twice as many SMs (measured faster: docs/performance.md, the fourth session's layer table). The
+// cluster size is a template parameter.
 #include <cooperative_groups.h>
 
 #include "core/cuda/cuda_check.h"
@@ -305,9 +304,8 @@ constexpr size_t smem_bytes(int threads) {
   return sizeof(T) * kTileK * (32 + threads / 2 + 2);
 }
 
-// Threads per block. 256 measured faster than 512 (H200, TTT-MLP B4 L2048 C1024 H16, mini-batch
-// 64: 84.7 vs 115.2 ms forward+backward): 512 threads cap registers at 128 and the matrix loop
-// spills, and the extra warps do not make up for it.
+// Threads per block. 256 measured faster than 512 (docs/performance.md, "What bounds the fused kernel"): 512 threads cap
+// registers at 128 and the matrix loop spills, and the extra warps do not make up for it.
 constexpr int kScanThreads = 256;
 
 // Blocks per sequence for a launch of `sequences`: the setting, or (0) two when a cluster of two

@@ -36,9 +36,8 @@ bool cuda_shared_barriers();
 // On by default (measured faster; set_cuda_rotate_tiles(false) for the other way). With a cluster of two blocks per
 // sequence and shared barriers, the tiles of a group's products are dealt to the two blocks in one
 // round robin across the group, so that its one-tile products (b x b scores, b x d_in gradients) do
-// not all land on the first block while the second waits at the group's barrier. Measured on the
-// H100 (docs/performance.md): TTT-MLP b64 31.0 -> 29.7 ms, b16 74.9 -> 69.8 ms, 2% more tokens/s
-// in a small_gpu.yaml step.
+// not all land on the first block while the second waits at the group's barrier (measured faster:
+// docs/performance.md, "What bounds the fused kernel": rotated tiles).
 void set_cuda_rotate_tiles(bool on);
 bool cuda_rotate_tiles();
 
