@@ -88,12 +88,13 @@ std::string parameter_table(const Module& root, int max_depth) {
     int64_t total = 0, trainable = 0;
   };
   std::map<std::string, Row> rows;  // module path -> counts over its subtree
-  std::map<std::string, bool> has_children;
+  std::map<std::string, bool> has_children, is_list;
   std::vector<std::string> order;
   std::map<std::string, std::vector<std::string>> direct;  // module path -> its own parameters' rows
   for (auto& [path, m] : root.named_modules()) {
     const int depth = path.empty() ? 0 : 1 + static_cast<int>(std::count(path.begin(), path.end(), '.'));
     has_children[path] = false;
+    is_list[path] = m->kind() == "ParameterList";
     if (!path.empty())
       has_children[path.substr(0, path.find_last_of('.') == std::string::npos ? 0 : path.find_last_of('.'))] = true;
     if (depth > max_depth) continue;
@@ -112,9 +113,10 @@ std::string parameter_table(const Module& root, int max_depth) {
       owner = dot == std::string::npos ? "" : owner.substr(0, dot);
     } while (!owner.empty() && !has_children.count(owner));
     // a module with sub-modules and parameters of its own (a TTT layer: the inner model's weights,
-    // the step-size gate, the norm) lists those parameters as rows of their own
+    // the step-size gate, the norm), and a ParameterList (weights.0, weights.1, ...), list those
+    // parameters as rows of their own
     auto owner_row = rows.find(owner);
-    if (owner_row != rows.end() && has_children[owner] && owner_row->second.depth < max_depth) {
+    if (owner_row != rows.end() && (has_children[owner] || is_list[owner]) && owner_row->second.depth < max_depth) {
       const std::string key = owner + "\x01" + p.name;  // sorts after the owner, before its children
       rows[key] = {p.name.substr(owner.empty() ? 0 : owner.size() + 1) + " " + shape_str(p.tensor.shape()),
                    owner_row->second.depth + 1, n, t};

@@ -203,6 +203,12 @@ TEST(DryRun, DepthShowsATttLayersOwnParts) {
   for (const char* part : {"ttt (TTTMLP)", "W1 [4, 16, 32]", "b2 [4, 1, 16]", "learnable_ttt_lr_weight", "ttt_norm_weight",
                            "wq (Linear)", "memory estimate:"})
     EXPECT_NE(r.output.find(part), std::string::npos) << part << "\n" << r.output;
+  // a multilayer inner model: its ParameterLists list weights.N / biases.N one level down
+  RunResult multi =
+      run_train("--config configs/tiny.yaml --dry-run --depth 5 ttt.variant=multilayer ttt.mlp_dims=[16,32,16]", dir);
+  ASSERT_EQ(multi.code, 0) << multi.output;
+  for (const char* part : {"weights (ParameterList)", "0 [4, 16, 32]", "1 [4, 32, 16]", "biases (ParameterList)", "1 [4, 1, 16]"})
+    EXPECT_NE(multi.output.find(part), std::string::npos) << part << "\n" << multi.output;
   RunResult shallow = run_train("--config configs/tiny.yaml --dry-run --depth 2", dir);
   EXPECT_EQ(shallow.output.find("W1 ["), std::string::npos) << shallow.output;
 }
