@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -140,20 +141,29 @@ int main(int argc, char** argv) {
     const double median = ms[ms.size() / 2], forward_median = forward_ms[forward_ms.size() / 2];
     const double flops = 3 * forward_flops(c, B, L);
     const double peak = device.is_cuda() ? cuda::allocator_stats().peak_bytes / 1048576.0 : 0.0;
-    std::printf(
-        "{\"impl\":\"%s\",\"variant\":\"%s\",\"batch\":%lld,\"len\":%lld,\"width\":%lld,\"heads\":%lld,"
-        "\"mini_batch\":%lld,\"ckpt\":%lld,\"device\":\"%s\",\"median_ms\":%.3f,\"forward_ms\":%.3f,"
-        "\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"tflops\":%.3f,\"peak_mib\":%.1f}\n",
-        c.use_kernel ? (rotate_tiles == 0      ? "ttt.cpp kernel unrotated tiles"
-                        : shared_barriers == 0 ? "ttt.cpp kernel per-step barriers"
-                        : cluster == 1         ? "ttt.cpp kernel 1 block"
-                        : cluster == 2         ? "ttt.cpp kernel cluster2"
-                                               : "ttt.cpp kernel")
-                     : "ttt.cpp composed",
-        ttt::enum_name(c.variant), static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(c.width),
-        static_cast<long long>(c.heads), static_cast<long long>(c.mini_batch_size),
-        static_cast<long long>(c.scan_checkpoint_group), device.str().c_str(), median, forward_median,
-        static_cast<double>(B * L) / (median / 1000.0), flops / 1e9, flops / (median / 1000.0) / 1e12, peak);
+    auto rounded = [](double v, double per_unit) { return std::round(v * per_unit) / per_unit; };  // 1000: 3 decimals
+    const char* impl = c.use_kernel ? (rotate_tiles == 0      ? "ttt.cpp kernel unrotated tiles"
+                                       : shared_barriers == 0 ? "ttt.cpp kernel per-step barriers"
+                                       : cluster == 1         ? "ttt.cpp kernel 1 block"
+                                       : cluster == 2         ? "ttt.cpp kernel cluster2"
+                                                              : "ttt.cpp kernel")
+                                    : "ttt.cpp composed";
+    const nlohmann::ordered_json row = {{"impl", impl},
+                                        {"variant", ttt::enum_name(c.variant)},
+                                        {"batch", B},
+                                        {"len", L},
+                                        {"width", c.width},
+                                        {"heads", c.heads},
+                                        {"mini_batch", c.mini_batch_size},
+                                        {"ckpt", c.scan_checkpoint_group},
+                                        {"device", device.str()},
+                                        {"median_ms", rounded(median, 1e3)},
+                                        {"forward_ms", rounded(forward_median, 1e3)},
+                                        {"tokens_per_s", rounded(static_cast<double>(B * L) / (median / 1000.0), 10)},
+                                        {"gflop", rounded(flops / 1e9, 100)},
+                                        {"tflops", rounded(flops / (median / 1000.0) / 1e12, 1e3)},
+                                        {"peak_mib", rounded(peak, 10)}};
+    std::cout << row.dump() << std::endl;
     return 0;
   } catch (const Error& e) {
     std::cerr << "ttt-layer-bench: " << e.what() << "\n";

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -87,7 +88,8 @@ void write_marker(const fs::path& dir) {
   TTT_CHECK(fd >= 0, kWhere, "cannot create ", marker.string(), ": ", std::strerror(errno),
             errno == EEXIST ? " (another ttt-train process started a run there at the same moment)" : "");
   const std::string text =
-      "{\"created_by\": \"ttt-train\", \"version\": \"" + std::string(kVersion) + "\", \"created\": \"" + time_stamp() + "\"}\n";
+      nlohmann::ordered_json{{"created_by", "ttt-train"}, {"version", std::string(kVersion)}, {"created", time_stamp()}}.dump(2) +
+      "\n";
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   TTT_CHECK(ok, kWhere, "cannot write ", marker.string());
