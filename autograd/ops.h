@@ -80,7 +80,7 @@ Tensor clone(const Tensor& x);                // a differentiable copy
 Tensor cast(const Tensor& x, DType dtype);
 
 // ---- neural-network ops (ops_nn.cpp) ----
-Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, D], ids int -> [..., D]
+Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, D], ids int -> [..., D]; id -1: no token, zeros
 Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 // The SwiGLU gate: x [..., 2h] -> silu(x[..., :h]) * x[..., h:] [..., h].

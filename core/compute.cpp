@@ -363,10 +363,11 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   if (skip_kernel(out)) return out;
   // Out-of-range ids would read outside the table: check them (one small host copy), except while a
   // CUDA graph is captured (no host copies then): the kernel gives such a row NaN, never a bad read.
+  // kNoToken (-1) is no token: a zero row (Moshi's zero token).
   if (!(ids.device().is_cuda() && cuda::capturing()))
     for (int64_t id : ids.to_vector<int64_t>())
-      TTT_CHECK(id >= 0 && id < weight.size(0), "embedding", "id ", id, " is outside the table of ", weight.size(0), " rows (",
-                weight.describe(), ")");
+      TTT_CHECK(id == kNoToken || (id >= 0 && id < weight.size(0)), "embedding", "id ", id, " is outside the table of ",
+                weight.size(0), " rows (", weight.describe(), "; -1 is the only id allowed outside: no token)");
   TTT_RUN_KERNEL(weight, embedding, weight, ids, out);
   return out;
 }

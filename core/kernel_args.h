@@ -6,6 +6,10 @@
 
 namespace ttt {
 
+// The id that stands for no token in an embedding lookup: its row is zeros and takes no gradient
+// (Moshi's zero_token_id: a step where a stream has nothing to say).
+inline constexpr int64_t kNoToken = -1;
+
 constexpr int kMaxDims = 8;
 
 // out[i] = f(a[ia], b[ib]) where, for the multi-index i of the output, ia = sum_k i_k * stride_a[k]

@@ -129,6 +129,8 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"unsqueeze_squeeze", {{3, 4}}, [](T x) { return squeeze(unsqueeze(x[0], 1) * 2.0, 1); }});
   // neural-network ops
   c.push_back({"embedding", {{7, 5}}, [](T x) { return embedding(x[0], ids_on({1, 3, 1, 6, 0, 3}, {2, 3}, x[0])); }});
+  // -1: no token (a zero row, no gradient)
+  c.push_back({"embedding_no_token", {{7, 5}}, [](T x) { return embedding(x[0], ids_on({1, -1, 6, -1, 0, 3}, {2, 3}, x[0])); }});
   c.push_back({"softmax", {{3, 6}}, [](T x) { return softmax(x[0]); }});
   c.push_back({"softmax_dim0", {{4, 3}}, [](T x) { return softmax(x[0], 0); }});
   c.push_back({"log_softmax", {{3, 6}}, [](T x) { return log_softmax(x[0]); }});

@@ -74,7 +74,7 @@ void embedding(const Tensor& weight, const Tensor& ids, const Tensor& out) {
     T* o = out.data<T>();
     for (int64_t i = 0; i < n; ++i) {
       const int64_t id = index_at(ids.raw_data(), ids.dtype(), i);
-      for (int64_t j = 0; j < d; ++j) o[i * d + j] = w[id * d + j];
+      for (int64_t j = 0; j < d; ++j) o[i * d + j] = id == kNoToken ? T(0) : w[id * d + j];
     }
   });
 }
@@ -87,6 +87,7 @@ void embedding_backward(const Tensor& grad, const Tensor& ids, const Tensor& gra
     T* gw = grad_weight.data<T>();
     for (int64_t i = 0; i < n; ++i) {
       const int64_t id = index_at(ids.raw_data(), ids.dtype(), i);
+      if (id == kNoToken) continue;  // no token: no row, no gradient
       for (int64_t j = 0; j < d; ++j) gw[id * d + j] += g[i * d + j];
     }
   });

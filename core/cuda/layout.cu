@@ -56,12 +56,12 @@ __global__ void tri_kernel(const float* x, float* out, int64_t rows, int64_t col
   }
 }
 
-// An id outside [0, vocab) gives a NaN row (the host checks ids first, except during a CUDA graph
-// capture: compute::embedding), never a read outside the table.
+// kNoToken (-1) gives a zero row; any other id outside [0, vocab) a NaN row (the host checks ids
+// first, except during a CUDA graph capture: compute::embedding), never a read outside the table.
 __global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d, int64_t vocab) {
   GRID_STRIDE_LOOP(t, n * d) {
     const int64_t row = t / d, j = t % d, id = index_at(ids, i32, row);
-    out[t] = id >= 0 && id < vocab ? w[id * d + j] : NAN;
+    out[t] = id >= 0 && id < vocab ? w[id * d + j] : id == kNoToken ? 0.0f : NAN;
   }
 }
 

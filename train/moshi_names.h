@@ -1,0 +1,31 @@
+// Moshi's checkpoint names (the official package's LMModel.state_dict(), docs/spec/MOSHI_SPEC.md)
+// mapped onto ttt.cpp's HybridLM. So far the temporal transformer: embeddings, layers, out norm,
+// text head. The depformer's names are reported as not mapped (it is not built yet).
+//   text_emb.weight                                   -> emb.0.weight
+//   emb.{k}.weight                                    -> emb.{k+1}.weight
+//   transformer.layers.{i}.norm{1,2}.alpha [1, 1, C]  -> layers.{i}.norm{1,2}.weight [C]
+//   transformer.layers.{i}.self_attn.in_projs.0.weight  -> layers.{i}.self_attn.in_proj.weight
+//   transformer.layers.{i}.self_attn.out_projs.0.weight -> layers.{i}.self_attn.out_proj.weight
+//   transformer.layers.{i}.gating.linear_in.weight    -> layers.{i}.ffn.linear_in.weight
+//   transformer.layers.{i}.gating.linear_out.weight   -> layers.{i}.ffn.linear_out.weight
+//   out_norm.alpha [1, 1, C]                          -> out_norm.weight [C]
+//   text_linear.weight                                -> heads.0.weight
+#pragma once
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace ttt {
+
+struct MoshiNameMap {
+  std::vector<nn::NamedTensor> mapped;  // under our names, shapes as our modules hold them
+  std::vector<std::string> unmapped;    // Moshi names with no counterpart here yet
+};
+
+MoshiNameMap map_moshi_names(const std::vector<nn::NamedTensor>& moshi_state);
+
+// Our name for a Moshi name; "" when there is none (yet).
+std::string our_name_for_moshi(const std::string& moshi_name);
+
+}  // namespace ttt
