@@ -1,6 +1,6 @@
 #include "train/moshi_names.h"
 
-#include <regex>
+#include <utility>
 
 #include "autograd/ops.h"
 
@@ -8,35 +8,57 @@ namespace ttt {
 
 namespace {
 
-struct Rule {
-  std::regex moshi;
-  std::string ours;  // with $1 for the captured index
+// Moshi's name -> ours; '#' stands for a layer or stream index and is carried across.
+const std::pair<const char*, const char*> kRules[] = {
+    {"text_emb.weight", "emb.0.weight"},
+    {"transformer.layers.#.norm1.alpha", "layers.#.norm1.weight"},
+    {"transformer.layers.#.norm2.alpha", "layers.#.norm2.weight"},
+    {"transformer.layers.#.self_attn.in_projs.0.weight", "layers.#.self_attn.in_proj.weight"},
+    {"transformer.layers.#.self_attn.out_projs.0.weight", "layers.#.self_attn.out_proj.weight"},
+    {"transformer.layers.#.gating.linear_in.weight", "layers.#.ffn.linear_in.weight"},
+    {"transformer.layers.#.gating.linear_out.weight", "layers.#.ffn.linear_out.weight"},
+    {"out_norm.alpha", "out_norm.weight"},
+    {"text_linear.weight", "heads.0.weight"},
 };
 
-const std::vector<Rule>& rules() {
-  static const std::vector<Rule> r = {
-      {std::regex(R"(text_emb\.weight)"), "emb.0.weight"},
-      {std::regex(R"(transformer\.layers\.(\d+)\.norm1\.alpha)"), "layers.$1.norm1.weight"},
-      {std::regex(R"(transformer\.layers\.(\d+)\.norm2\.alpha)"), "layers.$1.norm2.weight"},
-      {std::regex(R"(transformer\.layers\.(\d+)\.self_attn\.in_projs\.0\.weight)"), "layers.$1.self_attn.in_proj.weight"},
-      {std::regex(R"(transformer\.layers\.(\d+)\.self_attn\.out_projs\.0\.weight)"), "layers.$1.self_attn.out_proj.weight"},
-      {std::regex(R"(transformer\.layers\.(\d+)\.gating\.linear_in\.weight)"), "layers.$1.ffn.linear_in.weight"},
-      {std::regex(R"(transformer\.layers\.(\d+)\.gating\.linear_out\.weight)"), "layers.$1.ffn.linear_out.weight"},
-      {std::regex(R"(out_norm\.alpha)"), "out_norm.weight"},
-      {std::regex(R"(text_linear\.weight)"), "heads.0.weight"},
-  };
-  return r;
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> parts(1);
+  for (char ch : s) {
+    if (ch == '.')
+      parts.emplace_back();
+    else
+      parts.back().push_back(ch);
+  }
+  return parts;
+}
+
+bool is_number(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+
+// True when `name` has the shape of `pattern`; the component at '#' (if any) goes to `index`.
+bool matches(const std::string& pattern, const std::string& name, std::string& index) {
+  const std::vector<std::string> p = split(pattern), n = split(name);
+  if (p.size() != n.size()) return false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == "#" && is_number(n[i]))
+      index = n[i];
+    else if (p[i] != n[i])
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 std::string our_name_for_moshi(const std::string& moshi_name) {
-  std::smatch m;
+  std::string index;
   // emb.{k}: audio stream k is our stream k + 1 (stream 0 is the text)
-  static const std::regex audio_emb(R"(emb\.(\d+)\.weight)");
-  if (std::regex_match(moshi_name, m, audio_emb)) return "emb." + std::to_string(std::stoll(m[1]) + 1) + ".weight";
-  for (const Rule& r : rules())
-    if (std::regex_match(moshi_name, m, r.moshi)) return m.format(r.ours);
+  if (matches("emb.#.weight", moshi_name, index)) return "emb." + std::to_string(std::stoll(index) + 1) + ".weight";
+  for (const auto& [moshi, ours] : kRules)
+    if (matches(moshi, moshi_name, index)) {
+      std::string out = ours;
+      if (const size_t at = out.find('#'); at != std::string::npos) out.replace(at, 1, index);
+      return out;
+    }
   return "";
 }
 
