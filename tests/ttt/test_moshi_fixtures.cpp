@@ -106,6 +106,18 @@ void expect_text_logits_match(const std::string& fixture, Device device = Device
   EXPECT_LT(diff / scale, 1e-5) << fixture << ": max |ours - moshi| " << diff << " against max |logit| " << scale;
 }
 
+TEST(MoshiNames, MapTheTemporalStackAndLeaveTheRest) {
+  EXPECT_EQ(our_name_for_moshi("text_emb.weight"), "emb.0.weight");
+  EXPECT_EQ(our_name_for_moshi("emb.15.weight"), "emb.16.weight");  // audio stream k is our stream k + 1
+  EXPECT_EQ(our_name_for_moshi("transformer.layers.12.norm1.alpha"), "layers.12.norm1.weight");
+  EXPECT_EQ(our_name_for_moshi("transformer.layers.3.self_attn.in_projs.0.weight"), "layers.3.self_attn.in_proj.weight");
+  EXPECT_EQ(our_name_for_moshi("transformer.layers.3.gating.linear_out.weight"), "layers.3.ffn.linear_out.weight");
+  EXPECT_EQ(our_name_for_moshi("text_linear.weight"), "heads.0.weight");
+  for (const char* other : {"depformer_emb.0.weight", "depformer.layers.0.norm1.alpha", "linears.2.weight",
+                            "transformer.layers.x.norm1.alpha", "transformer.layers.1.self_attn.in_projs.1.weight", "emb.weight"})
+    EXPECT_EQ(our_name_for_moshi(other), "") << other;
+}
+
 TEST(MoshiFixtures, TemporalTextLogitsMatchTheOfficialPackage) { expect_text_logits_match("moshi_7b_options"); }
 
 // other delays, and a context of 5 steps shorter than the 14 of the sequence
