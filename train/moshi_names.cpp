@@ -19,6 +19,13 @@ const std::pair<const char*, const char*> kRules[] = {
     {"transformer.layers.#.gating.linear_out.weight", "layers.#.ffn.linear_out.weight"},
     {"out_norm.alpha", "out_norm.weight"},
     {"text_linear.weight", "heads.0.weight"},
+    // the depformer (ttt/depformer.h), registered as `depformer`
+    {"depformer_in.#.weight", "depformer.in.#.weight"},
+    {"depformer_text_emb.weight", "depformer.text_emb.weight"},
+    {"depformer_emb.#.weight", "depformer.emb.#.weight"},
+    {"depformer.layers.#.norm1.alpha", "depformer.layers.#.norm1.weight"},
+    {"depformer.layers.#.norm2.alpha", "depformer.layers.#.norm2.weight"},
+    {"linears.#.weight", "depformer.linears.#.weight"},
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -53,6 +60,10 @@ std::string our_name_for_moshi(const std::string& moshi_name) {
   std::string index;
   // emb.{k}: audio stream k is our stream k + 1 (stream 0 is the text)
   if (matches("emb.#.weight", moshi_name, index)) return "emb." + std::to_string(std::stoll(index) + 1) + ".weight";
+  // the depformer's attention and gating weights keep their names (two indices: layer, weight set)
+  for (const char* part : {".self_attn.in_projs.#.weight", ".self_attn.out_projs.#.weight", ".gating.#.linear_in.weight",
+                           ".gating.#.linear_out.weight"})
+    if (matches(std::string("depformer.layers.#") + part, moshi_name, index)) return moshi_name;
   for (const auto& [moshi, ours] : kRules)
     if (matches(moshi, moshi_name, index)) {
       std::string out = ours;

@@ -1,6 +1,6 @@
 // Moshi's checkpoint names (the official package's LMModel.state_dict(), docs/spec/MOSHI_SPEC.md)
-// mapped onto ttt.cpp's HybridLM. So far the temporal transformer: embeddings, layers, out norm,
-// text head. The depformer's names are reported as not mapped (it is not built yet).
+// mapped onto ttt.cpp's modules: the temporal transformer onto HybridLM (embeddings, layers, out
+// norm, text head), the depformer onto a Depformer registered as `depformer` (ttt/depformer.h).
 //   text_emb.weight                                   -> emb.0.weight
 //   emb.{k}.weight                                    -> emb.{k+1}.weight
 //   transformer.layers.{i}.norm{1,2}.alpha [1, 1, C]  -> layers.{i}.norm{1,2}.weight [C]
@@ -10,6 +10,10 @@
 //   transformer.layers.{i}.gating.linear_out.weight   -> layers.{i}.ffn.linear_out.weight
 //   out_norm.alpha [1, 1, C]                          -> out_norm.weight [C]
 //   text_linear.weight                                -> heads.0.weight
+//   depformer_in.{k}, depformer_text_emb, depformer_emb.{k}, linears.{k}
+//                                                     -> depformer.in.{k}, .text_emb, .emb.{k}, .linears.{k}
+//   depformer.layers.{i}.norm{1,2}.alpha              -> depformer.layers.{i}.norm{1,2}.weight
+//   depformer.layers.{i}.self_attn.{in,out}_projs.{k}, .gating.{k}.*   -> the same names
 #pragma once
 #include <string>
 #include <vector>

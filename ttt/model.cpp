@@ -110,6 +110,14 @@ HybridLM::HybridLM(const ModelConfig& c, Generator& gen, Device device) : nn::Mo
 
 std::vector<Tensor> HybridLM::forward(const Tensor& tokens) const {
   Scope scope(*this);
+  const Tensor h = hidden(tokens);
+  std::vector<Tensor> logits;
+  for (size_t s = 0; s < heads->size(); ++s) logits.push_back(heads->at<nn::Linear>(s)->forward(h));
+  return logits;
+}
+
+Tensor HybridLM::hidden(const Tensor& tokens) const {
+  Scope scope(*this);
   TTT_CHECK(tokens.dim() == 3 && tokens.size(2) == config_.num_streams(), "forward", "expected tokens [B, S, ",
             config_.num_streams(), "], got ", tokens.describe());
   Tensor h;
@@ -120,10 +128,7 @@ std::vector<Tensor> HybridLM::forward(const Tensor& tokens) const {
   }
   const SeqMetadata meta;  // built once per forward, passed down unchanged
   for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->forward(h, meta);
-  h = out_norm->forward(h);
-  std::vector<Tensor> logits;
-  for (size_t s = 0; s < heads->size(); ++s) logits.push_back(heads->at<nn::Linear>(s)->forward(h));
-  return logits;
+  return out_norm->forward(h);
 }
 
 HybridLM::Loss HybridLM::loss(const Tensor& inputs, const Tensor& targets) const {

@@ -63,6 +63,8 @@ class HybridLM : public nn::Module {
 
   // tokens [B, S, streams] (int) -> logits per stream [B, S, vocab(s)].
   std::vector<Tensor> forward(const Tensor& tokens) const;
+  // The stack's output before the heads (after out_norm), [B, S, C]: what Moshi's depformer reads.
+  Tensor hidden(const Tensor& tokens) const;
 
   struct Loss {
     Tensor total;                    // weighted mean over streams (scalar)
