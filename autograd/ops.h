@@ -102,6 +102,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
 // logits [N, V], targets [N] int; mean over rows whose target != ignore_index (0 if none).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
+// The loss of each row [N] (0 where the target is ignore_index): for weighted losses, e.g.
+// sum(w * cross_entropy_rows(...)) / sum(w) (Moshi's fine-tuning weights).
+Tensor cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
 // Rotary embedding of interleaved pairs over x [..., L, d]; positions [L] int.
 Tensor rope(const Tensor& x, const Tensor& positions, double theta = 10000.0);
 // x / max(||x||_2, eps) along dim (like torch.nn.functional.normalize).

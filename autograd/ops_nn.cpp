@@ -76,6 +76,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
       });
 }
 
+// d row_loss[n] / d logits[n] = softmax(logits[n]) - onehot(target[n]) on counted rows.
+Tensor cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  auto r = compute::cross_entropy_rows(logits, targets, ignore_index);
+  return record(r.loss, "cross_entropy_rows", {logits, targets},
+                [logits = logits.detach(), targets = targets.detach(), lse = r.lse, ignore_index](const Tensor& g) {
+                  return V{compute::cross_entropy_rows_backward(logits, targets, ignore_index, lse, g), Tensor()};
+                });
+}
+
 // A rotation's transpose is its inverse, so backward rotates the gradient back.
 Tensor rope(const Tensor& x, const Tensor& positions, double theta) {
   Tensor y = compute::rope(x, positions, theta, false);

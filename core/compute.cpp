@@ -549,6 +549,35 @@ HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, c
   return {gx, want_weight ? per_head_sum(gxhat) : Tensor(), want_bias ? per_head_sum(grad) : Tensor()};
 }
 
+CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  check_float("cross_entropy", logits);
+  check_index("cross_entropy", targets, logits);
+  TTT_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "cross_entropy",
+            "expected logits [N, V] and targets [N], got ", logits.describe(), " and ", targets.describe());
+  const int64_t n = logits.size(0);
+  Tensor row_loss = empty({n}, stat_dtype(logits), logits.device());  // the loss of bf16 logits is f32
+  Tensor row_valid = empty({n}, stat_dtype(logits), logits.device());
+  Tensor lse = empty({n}, stat_dtype(logits), logits.device());
+  if (!skip_kernel(row_loss)) {
+    if (logits.device().is_cpu())  // targets outside [0, V) that are not ignore_index are user errors
+      for (int64_t t : targets.to_vector<int64_t>())
+        TTT_CHECK(t == ignore_index || (t >= 0 && t < logits.size(1)), "cross_entropy", "target ", t, " is outside [0, ",
+                  logits.size(1), ") and is not the ignore index ", ignore_index);
+    TTT_RUN_KERNEL(logits, cross_entropy, logits, targets, ignore_index, row_loss, row_valid, lse);
+  }
+  return {row_loss, lse};
+}
+
+Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
+                                   const Tensor& grad_rows) {
+  Tensor g = empty(logits.shape(), logits.dtype(), logits.device());
+  if (skip_kernel(g)) return g;
+  // softmax - onehot per row (0 on ignored rows), then each row times its incoming gradient
+  TTT_RUN_KERNEL(logits, cross_entropy_backward, logits, targets, ignore_index, lse, scalar_tensor(1, lse.dtype(), lse.device()),
+                 g);
+  return binary(BinaryOp::mul, g, view_shape(to_dtype(grad_rows, g.dtype()), {logits.size(0), 1}));
+}
+
 CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   check_float("cross_entropy", logits);
   check_index("cross_entropy", targets, logits);

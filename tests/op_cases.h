@@ -158,6 +158,11 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"layer_norm_plain", {{2, 3, 5}}, [](T x) { return layer_norm(x[0], Tensor(), Tensor(), 1e-6); }});
   c.push_back({"rms_norm", {{3, 8}, {8}}, [](T x) { return rms_norm(x[0], x[1], 1e-6); }});
   c.push_back({"cross_entropy", {{5, 7}}, [](T x) { return cross_entropy(x[0], ids_on({2, -100, 6, 0, 2}, {5}, x[0]), -100); }});
+  // per-row losses, weighted afterwards (a row with target -1 is ignored: loss 0, no gradient)
+  c.push_back({"cross_entropy_rows", {{5, 7}}, [](T x) {
+                 const Tensor rows = cross_entropy_rows(x[0], ids_on({2, 4, -1, 0, 6}, {5}, x[0]), -1);  // f32 for bf16 logits
+                 return mul(rows, from_vector({1.0, 0.5, 2.0, 1.0, 3.0}, {5}, rows.dtype(), rows.device()));
+               }});
   c.push_back({"rope", {{2, 3, 5, 8}}, [](T x) { return rope(x[0], ids_on({0, 1, 2, 7, 100}, {5}, x[0]), 10000.0); }});
   c.push_back({"l2_normalize", {{3, 6}}, [](T x) { return l2_normalize(x[0]); }});
   c.push_back({"l2_normalize_mid_dim", {{3, 4, 2}}, [](T x) { return l2_normalize(x[0], 1); }});

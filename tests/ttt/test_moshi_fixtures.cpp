@@ -167,6 +167,47 @@ void expect_logits_match(const std::string& fixture, Device device = Device::cpu
                                   f.tensors.at("audio_mask").to_vector<int64_t>(), dc.audio_vocab);
   EXPECT_GT(a.rows, 0);
   EXPECT_LT(a.relative, 1e-5) << fixture << ": audio logits over " << a.rows << " rows";
+
+  // moshi-finetune's loss from our logits: per stream sum(w * ce) / sum(w) over the positions with
+  // a target, audio codebook 0 weighted by first_codebook_weight, text padding by text_padding_weight
+  const double first_codebook = std::stod(f.data.metadata.at("first_codebook_weight"));
+  const double text_padding = std::stod(f.data.metadata.at("text_padding_weight"));
+  const int64_t pad = f.options["existing_text_padding_id"];
+  auto weighted_loss = [](const Tensor& logits, const std::vector<int64_t>& targets, const std::vector<double>& w) {
+    const int64_t n = static_cast<int64_t>(targets.size());
+    const Tensor rows =
+        cross_entropy_rows(logits, from_vector(std::vector<double>(targets.begin(), targets.end()), {n}, DType::i64), -1);
+    const Tensor weights = from_vector(w, {n});
+    return (sum(mul(rows, weights)) * (1.0 / sum(weights).item<double>())).item<double>();
+  };
+  const std::vector<int64_t> code = codes.to_vector<int64_t>();
+  const std::vector<int64_t> text_mask = f.tensors.at("text_mask").to_vector<int64_t>();
+  std::vector<int64_t> text_targets;
+  std::vector<double> text_w;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t step = 0; step < T; ++step) {
+      const int64_t tok = code[(b * codes.size(1) + 0) * T + step];
+      const bool on = text_mask[b * T + step] != 0;
+      text_targets.push_back(on ? tok : -1);
+      text_w.push_back(on ? (tok == pad ? text_padding : 1.0) : 0.0);
+    }
+  const std::vector<int64_t> audio_mask = f.tensors.at("audio_mask").to_vector<int64_t>();
+  std::vector<int64_t> audio_targets;
+  std::vector<double> audio_w;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t step = 0; step < T; ++step) {
+        const bool on = audio_mask[(b * K + k) * T + step] != 0;
+        audio_targets.push_back(on ? code[(b * codes.size(1) + 1 + k) * T + step] : -1);
+        audio_w.push_back(on ? (k == 0 ? first_codebook : 1.0) : 0.0);
+      }
+  const double text_loss = weighted_loss(to_device(reshape(text, {B * T, c.text_vocab}), Device::cpu()), text_targets, text_w);
+  const double audio_loss = weighted_loss(from_vector(std::vector<double>(ours.begin(), ours.end()), {B * K * T, dc.audio_vocab}),
+                                          audio_targets, audio_w);
+  const double want_text = f.tensors.at("text_loss").item<double>(), want_audio = f.tensors.at("audio_loss").item<double>();
+  EXPECT_NEAR(text_loss, want_text, 1e-5 * want_text) << fixture;
+  EXPECT_NEAR(audio_loss, want_audio, 1e-5 * want_audio) << fixture;
+  EXPECT_NEAR(text_loss + audio_loss, f.tensors.at("loss").item<double>(), 1e-5 * f.tensors.at("loss").item<double>());
 }
 
 TEST(MoshiNames, MapTheTemporalStackAndTheDepformer) {
