@@ -565,7 +565,7 @@ CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& targets,
                   logits.size(1), ") and is not the ignore index ", ignore_index);
     TTT_RUN_KERNEL(logits, cross_entropy, logits, targets, ignore_index, row_loss, row_valid, lse);
   }
-  return {row_loss, lse};
+  return {row_loss, row_valid, lse};
 }
 
 Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
@@ -579,25 +579,11 @@ Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& targets, 
 }
 
 CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
-  check_float("cross_entropy", logits);
-  check_index("cross_entropy", targets, logits);
-  TTT_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "cross_entropy",
-            "expected logits [N, V] and targets [N], got ", logits.describe(), " and ", targets.describe());
-  const int64_t n = logits.size(0);
-  Tensor row_loss = empty({n}, stat_dtype(logits), logits.device());  // the loss of bf16 logits is f32
-  Tensor row_valid = empty({n}, stat_dtype(logits), logits.device());
-  Tensor lse = empty({n}, stat_dtype(logits), logits.device());
-  if (!skip_kernel(row_loss)) {
-    if (logits.device().is_cpu())  // targets outside [0, V) that are not ignore_index are user errors
-      for (int64_t t : targets.to_vector<int64_t>())
-        TTT_CHECK(t == ignore_index || (t >= 0 && t < logits.size(1)), "cross_entropy", "target ", t, " is outside [0, ",
-                  logits.size(1), ") and is not the ignore index ", ignore_index);
-    TTT_RUN_KERNEL(logits, cross_entropy, logits, targets, ignore_index, row_loss, row_valid, lse);
-  }
-  Tensor count = reduce(ReduceOp::sum, row_valid, {}, false);
-  Tensor total = reduce(ReduceOp::sum, row_loss, {}, false);
+  const CrossEntropyRows rows = cross_entropy_rows(logits, targets, ignore_index);
+  Tensor count = reduce(ReduceOp::sum, rows.valid, {}, false);
+  Tensor total = reduce(ReduceOp::sum, rows.loss, {}, false);
   Tensor loss = binary(BinaryOp::div, total, binary(BinaryOp::maximum, count, scalar_tensor(1, count.dtype(), count.device())));
-  return {loss, lse, count};
+  return {loss, rows.lse, count};
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,

@@ -115,10 +115,11 @@ struct CrossEntropyOut {
 CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index);
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
                               const Tensor& count, const Tensor& grad_loss);
-// Per row: loss [N] (0 where the target is ignore_index) and lse [N], for weighted losses; the
-// backward scales each row's softmax - onehot by grad_rows[n].
+// Per row: loss [N] (0 where the target is ignore_index), valid [N] (0 there, else 1) and lse [N],
+// for weighted losses (cross_entropy averages them); the backward scales each row's
+// softmax - onehot by grad_rows[n].
 struct CrossEntropyRows {
-  Tensor loss, lse;
+  Tensor loss, valid, lse;
 };
 CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index);
 Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& lse,
