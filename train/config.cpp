@@ -102,6 +102,33 @@ void read_model(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("gate_init", m.gate_init, -10.0, 10.0);
   s.get("gate_clamp", m.gate_clamp, 0.0, 100.0);
   s.get("stream_weights", m.stream_weights);
+  s.get("audio_head", m.audio_head);
+  YamlSection d(s.node("depformer"), "model.depformer", p);  // ttt/depformer.h
+  DepformerConfig& dep = m.depformer;
+  d.get("dim", dep.dim, 1, kBig);
+  d.get("num_layers", dep.num_layers, 1, 4096);
+  d.get("num_heads", dep.num_heads, 1, 4096);
+  d.get("ffn_hidden", dep.ffn_hidden, 1, kBig);
+  d.get("steps", dep.steps, 1, 64);
+  d.get("context", dep.context, 1, kBig);
+  d.get("schedule", dep.schedule);
+  d.get("multi_linear", dep.multi_linear);
+  d.finish();
+  YamlSection l(s.node("loss"), "model.loss", p);  // MoshiLossConfig (ttt/model.h)
+  MoshiLossConfig& loss = m.moshi_loss;
+  l.get("text_weight", loss.text_weight, 0.0, 1e6);
+  l.get("audio_weight", loss.audio_weight, 0.0, 1e6);
+  l.get("first_codebook_weight", loss.first_codebook_weight, 0.0, 1e6);
+  l.get("text_padding_ids", loss.text_padding_ids);
+  l.get("text_padding_weight", loss.text_padding_weight, 0.0, 1e6);
+  l.finish();
+  if (m.audio_head != AudioHead::depformer)
+    for (const char* key : {"depformer", "loss"})
+      if (s.has(key))
+        p.push_back(yaml_place(s.node(key), std::string("model.") + key) +
+                    ": only used with model.audio_head: depformer (it is linear)");
+  s.get("init_from", c.init.from);
+  s.get("init_strict", c.init.strict);
   s.finish();
 }
 
@@ -227,8 +254,24 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
                 " is after run.max_steps " + std::to_string(r.max_steps) + ", so it would never stop the run");
 }
 
+// A run that starts from model.init_from with no trainable.rules trains what it added: the TTT
+// branches and their gates (everything, when there are none).
+void default_policy_for_init(TrainConfig& c) {
+  if (c.init.from.empty() || !c.trainable.rules.empty() || c.model.hybrid_layers.empty()) return;
+  auto rule = [](const std::string& glob, bool train) {
+    nn::PolicyRule r;
+    r.select.name = glob;
+    r.requires_grad = train;
+    return r;
+  };
+  c.trainable.rules = {rule("**", false), rule("**.ttt.**", true), rule("**.forward_ssm_gating.**", true)};
+  if (c.model.bidirectional) c.trainable.rules.push_back(rule("**.backward_ssm_gating.**", true));
+  if (c.model.ttt_input_norm) c.trainable.rules.push_back(rule("**.norm_ttt.**", true));
+}
+
 // Rules that involve several sections.
 void cross_checks(TrainConfig& c, Problems& p) {
+  default_policy_for_init(c);
   for (auto& m : model_config_problems(c.model)) p.push_back(m);
   const DataConfig& d = c.data;
   if (d.source != DataSourceKind::recall && d.path.empty())

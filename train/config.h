@@ -97,8 +97,17 @@ struct RunConfig {
   MemoryCheck memory_check = MemoryCheck::refuse;  // a run whose meta-device estimate exceeds the device
 };
 
+// model.init_from: the weights a new run starts from (train/init_from.h): a safetensors file under
+// Moshi's names (as Kyutai publishes them) or ours. Strict: every parameter of the file must fit,
+// and every parameter of the model must be in it except the TTT branches' (initialised and listed).
+struct InitConfig {
+  std::string from;  // "" = random initialisation
+  bool strict = true;
+};
+
 struct TrainConfig {
   ModelConfig model;
+  InitConfig init;
   nn::RequiresGradPolicy trainable;
   nn::AdamWOptions optim;
   double lr = 1e-3;

@@ -28,6 +28,7 @@
 #include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/evaluate.h"
+#include "train/init_from.h"
 #include "train/memory_estimate.h"
 #include "train/metrics.h"
 #include "train/resume_check.h"
@@ -65,6 +66,11 @@ std::string memory_str(Device d) {
   return buf;
 }
 
+HybridLM::LossTargets to_device(const HybridLM::LossTargets& t, Device device) {
+  if (!t.targets.defined()) return {};
+  return {ttt::to_device(t.targets, device), ttt::to_device(t.weights, device)};
+}
+
 std::string code_version() { return std::string(kVersion) + " (" + kGitCommit + ")"; }
 
 std::string fmt(const char* format, double a) {
@@ -83,6 +89,7 @@ struct Prepared {
   std::unique_ptr<nn::AdamW> adamw;
   MemoryEstimate memory;
   std::string memory_warning;              // run.memory_check: warn, and the estimate exceeds the device
+  std::optional<InitReport> init;          // model.init_from, for a new run
   TrainerState saved;                      // the checkpoint's state when resuming
   std::optional<std::string> resume_from;  // its folder
   ResumeChanges changes;
@@ -115,6 +122,7 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
       check_memory_fits(p.memory, device_memory_bytes(p.device), p.device, c.run.memory_check == MemoryCheck::warn);
   Generator gen(c.run.seed);
   p.model = std::make_unique<HybridLM>(c.model, gen, Device::cpu());
+  if (!c.init.from.empty() && !p.resume_from) p.init = init_from(*p.model, c.init);  // a resume loads its checkpoint instead
   p.model->to(p.device);
   p.report = nn::apply_policy(*p.model, c.trainable);
   p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups);
@@ -193,6 +201,7 @@ class Trainer {
               p_.device.str() + "; data " + data_.describe() + "\n\n" + nn::parameter_table(model_, 2) + "\n" + p_.report.str() +
               adamw_.groups_report() + p_.memory.str());
     if (!p_.memory_warning.empty()) log_.line(p_.memory_warning);
+    if (p_.init) log_.line(p_.init->str());
     t0_ = last_log_ = profile_t0_ = Clock::now();
     last_log_step_ = p_.start_step;
   }
@@ -205,7 +214,8 @@ class Trainer {
       Tensor loss_sum;
       for (int64_t m = 0; m < c_.run.num_microbatches; ++m) {
         Batch b = data_.batch(step * c_.run.num_microbatches + m, false);
-        Tensor loss = model_.loss(to_device(b.inputs, device), to_device(b.targets, device)).total;
+        const HybridLM::LossTargets prepared = model_.loss_targets(b.targets);  // built on the host (the depformer's)
+        Tensor loss = model_.loss(to_device(b.inputs, device), to_device(b.targets, device), to_device(prepared, device)).total;
         backward(loss * (1.0 / static_cast<double>(c_.run.num_microbatches)));
         loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
       }
@@ -215,15 +225,21 @@ class Trainer {
     // constants), the third is recorded into a CUDA graph, and every step from then on replays it
     // on fixed input buffers (core/cuda_graph.h). The graph rewrites the gradients in place.
     Batch b = data_.batch(step, false);
+    const HybridLM::LossTargets prepared = model_.loss_targets(b.targets);
     if (!graph_inputs_.defined()) {
       graph_inputs_ = to_device(b.inputs, device);
       graph_targets_ = to_device(b.targets, device);
+      graph_prepared_ = to_device(prepared, device);
     } else {
       copy_into(graph_inputs_, b.inputs);
       copy_into(graph_targets_, b.targets);
+      if (prepared.targets.defined()) {
+        copy_into(graph_prepared_.targets, prepared.targets);
+        copy_into(graph_prepared_.weights, prepared.weights);
+      }
     }
     auto work = [&] {
-      graph_loss_ = model_.loss(graph_inputs_, graph_targets_).total;
+      graph_loss_ = model_.loss(graph_inputs_, graph_targets_, graph_prepared_).total;
       backward(graph_loss_);
       graph_norm_ = nn::global_grad_norm(params_, c_.run.max_norm);
     };
@@ -371,6 +387,7 @@ class Trainer {
   StopSignals signals_;  // while the loop runs, SIGINT/SIGTERM/SIGHUP end it with a checkpoint
   CudaGraph graph_;
   Tensor graph_inputs_, graph_targets_, graph_loss_;
+  HybridLM::LossTargets graph_prepared_;
   nn::GradNorm graph_norm_;
   Clock::time_point t0_, last_log_, profile_t0_;
   int64_t last_log_step_ = 0, skipped_steps_ = 0;

@@ -1,9 +1,11 @@
 #include "ttt/model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "core/kernel_args.h"
 
 namespace ttt {
 
@@ -11,6 +13,15 @@ int64_t ModelConfig::hidden() const {
   if (ffn_hidden > 0) return ffn_hidden;
   const double h = 2.0 / 3.0 * 4.125 * static_cast<double>(width);
   return std::max<int64_t>(64, static_cast<int64_t>(std::llround(h / 64.0)) * 64);
+}
+
+DepformerConfig ModelConfig::depformer_config() const {
+  DepformerConfig d = depformer;
+  d.model_width = width;
+  d.text_vocab = text_vocab;
+  d.audio_vocab = audio_vocab;
+  d.norm_eps = norm_eps;
+  return d;
 }
 
 bool ModelConfig::is_hybrid(int64_t layer) const {
@@ -42,6 +53,33 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
     need(!negative, "stream_weights: every weight must be >= 0 (the loss is their weighted mean)");
     need(c.stream_weights.empty() || negative || total > 0,
          "stream_weights: all weights are zero, so the loss would be 0/0; give at least one stream a positive weight");
+  }
+  if (c.audio_head == AudioHead::depformer) {
+    const DepformerConfig& d = c.depformer;
+    need(d.steps >= 1 && d.steps <= c.audio_streams,
+         "depformer.steps: the depformer predicts the first steps audio streams, so it needs 1 <= steps <= audio_streams (" +
+             std::to_string(c.audio_streams) + "), got " + std::to_string(d.steps));
+    need(d.dim > 0 && d.num_heads > 0 && d.dim % d.num_heads == 0, "depformer.num_heads: dim " + std::to_string(d.dim) +
+                                                                       " must be positive and divisible by num_heads " +
+                                                                       std::to_string(d.num_heads));
+    need(d.num_layers > 0, "depformer.num_layers: must be positive");
+    need(d.ffn_hidden > 0, "depformer.ffn_hidden: must be positive");
+    need(d.context > 0, "depformer.context: must be positive");
+    need(d.schedule.empty() || static_cast<int64_t>(d.schedule.size()) == d.steps,
+         "depformer.schedule: needs one weight set per step (" + std::to_string(d.steps) + "), got " +
+             std::to_string(d.schedule.size()));
+    for (int64_t v : d.schedule)
+      need(v >= 0 && v < d.steps, "depformer.schedule: weight set " + std::to_string(v) + " is outside [0, steps)");
+    need(c.stream_weights.empty(),
+         "stream_weights: the depformer's loss is weighted by model.loss (text_weight, audio_weight, ...)");
+    const MoshiLossConfig& l = c.moshi_loss;
+    need(l.text_weight >= 0 && l.audio_weight >= 0 && l.text_weight + l.audio_weight > 0,
+         "loss.text_weight: text_weight and audio_weight must be >= 0 and not both 0");
+    need(l.first_codebook_weight >= 0 && l.text_padding_weight >= 0,
+         "loss.first_codebook_weight: first_codebook_weight and text_padding_weight must be >= 0");
+    for (int64_t id : l.text_padding_ids)
+      need(id >= 0 && id < c.text_vocab, "loss.text_padding_ids: " + std::to_string(id) + " is outside the text vocab [0, " +
+                                             std::to_string(c.text_vocab) + ")");
   }
   for (int64_t i : c.hybrid_layers)
     need(i >= -c.num_layers && i < c.num_layers,
@@ -104,16 +142,28 @@ HybridLM::HybridLM(const ModelConfig& c, Generator& gen, Device device) : nn::Mo
     layers->push_back(std::make_shared<TransformerLayer>(c, c.is_hybrid(l), gen, device));
   out_norm = register_module("out_norm", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
   heads = register_module("heads", std::make_shared<nn::ModuleList>());
-  for (int64_t s = 0; s < c.num_streams(); ++s)
+  const bool use_depformer = c.audio_head == AudioHead::depformer;
+  for (int64_t s = 0; s < (use_depformer ? 1 : c.num_streams()); ++s)
     heads->push_back(std::make_shared<nn::Linear>(c.width, c.vocab(s), false, gen, device));
+  if (use_depformer) depformer = register_module("depformer", std::make_shared<Depformer>(c.depformer_config(), gen, device));
 }
 
 std::vector<Tensor> HybridLM::forward(const Tensor& tokens) const {
+  TTT_CHECK(!depformer, "HybridLM::forward", "the depformer's audio logits need the step's tokens: use logits(inputs, targets)");
+  return logits(tokens, Tensor());
+}
+
+std::vector<Tensor> HybridLM::logits(const Tensor& inputs, const Tensor& targets) const {
   Scope scope(*this);
-  const Tensor h = hidden(tokens);
-  std::vector<Tensor> logits;
-  for (size_t s = 0; s < heads->size(); ++s) logits.push_back(heads->at<nn::Linear>(s)->forward(h));
-  return logits;
+  const Tensor h = hidden(inputs);
+  std::vector<Tensor> out;
+  for (size_t s = 0; s < heads->size(); ++s) out.push_back(heads->at<nn::Linear>(s)->forward(h));
+  if (depformer) {
+    TTT_CHECK(targets.defined() && targets.shape() == inputs.shape(), "HybridLM::logits", "the depformer needs targets ",
+              inputs.describe(), " (the step's own tokens), got ", targets.defined() ? targets.describe() : std::string("none"));
+    for (Tensor& a : depformer->forward(h, targets)) out.push_back(std::move(a));  // teacher-forced
+  }
+  return out;
 }
 
 Tensor HybridLM::hidden(const Tensor& tokens) const {
@@ -131,10 +181,59 @@ Tensor HybridLM::hidden(const Tensor& tokens) const {
   return out_norm->forward(h);
 }
 
-HybridLM::Loss HybridLM::loss(const Tensor& inputs, const Tensor& targets) const {
+HybridLM::LossTargets HybridLM::loss_targets(const Tensor& targets) const {
+  if (!depformer) return {};
+  const int64_t B = targets.size(0), S = targets.size(1), N = targets.size(2), P = config_.predicted_streams();
+  if (targets.device().is_meta())
+    return {empty({B, S, P}, DType::i64, targets.device()), empty({B, S, P}, DType::f32, targets.device())};
+  const std::vector<int64_t> host = to_device(targets, Device::cpu()).to_vector<int64_t>();
+  const MoshiLossConfig& l = config_.moshi_loss;
+  std::vector<double> target(static_cast<size_t>(B * S * P)), weight(target.size());
+  for (int64_t row = 0; row < B * S; ++row)
+    for (int64_t p = 0; p < P; ++p) {  // predicted stream p is stream p: the text, then the depformer's codebooks
+      const int64_t token = host[static_cast<size_t>(row * N + p)];
+      TTT_CHECK(token >= kNoToken && token <= config_.pad_id(p), "HybridLM::loss", "target ", token, " of stream ", p,
+                " is outside [-1, ", config_.pad_id(p), "]");
+      const bool predicted = token != kNoToken && token != config_.pad_id(p);
+      double w = 1.0;
+      if (p == 0 && std::find(l.text_padding_ids.begin(), l.text_padding_ids.end(), token) != l.text_padding_ids.end())
+        w = l.text_padding_weight;
+      if (p == 1) w = l.first_codebook_weight;
+      target[static_cast<size_t>(row * P + p)] = predicted ? static_cast<double>(token) : -1.0;
+      weight[static_cast<size_t>(row * P + p)] = predicted ? w : 0.0;
+    }
+  return {to_device(from_vector(target, {B, S, P}, DType::i64), targets.device()),
+          to_device(from_vector(weight, {B, S, P}, DType::f32), targets.device())};
+}
+
+// moshi-finetune's weighting (MoshiLossConfig): per part, sum(w * ce) / sum(w) over the positions
+// with a target (a part with no target at all adds 0).
+HybridLM::Loss HybridLM::depformer_loss(const std::vector<Tensor>& logits, const LossTargets& t) const {
+  const int64_t P = config_.predicted_streams();
+  auto weighted_sum = [&](int64_t p) {
+    const Tensor rows = cross_entropy_rows(reshape(logits[static_cast<size_t>(p)], {-1, config_.vocab(p)}),
+                                           reshape(slice(t.targets, 2, p, p + 1), {-1}), kNoToken);
+    const Tensor w = reshape(slice(t.weights, 2, p, p + 1), {-1});
+    return sum(mul(rows, rows.dtype() == w.dtype() ? w : cast(w, rows.dtype())));
+  };
+  auto safe = [](const Tensor& weight_sum) { return clamp(weight_sum, 1e-30, 1e30); };  // 0 / 0 -> 0
+  const Tensor text = div(weighted_sum(0), safe(sum(slice(t.weights, 2, 0, 1))));
+  Tensor audio_sum;
+  for (int64_t p = 1; p < P; ++p) audio_sum = audio_sum.defined() ? add(audio_sum, weighted_sum(p)) : weighted_sum(p);
+  const Tensor audio = div(audio_sum, safe(sum(slice(t.weights, 2, 1, P))));
+  const MoshiLossConfig& l = config_.moshi_loss;
+  return {add(text * l.text_weight, audio * l.audio_weight), {text, audio}};
+}
+
+HybridLM::Loss HybridLM::loss(const Tensor& inputs, const Tensor& targets, const LossTargets& prepared) const {
   TTT_CHECK(targets.shape() == inputs.shape(), "HybridLM::loss", "targets ", targets.describe(), " and inputs ",
             inputs.describe(), " differ in shape");
-  std::vector<Tensor> logits = forward(inputs);
+  return loss_from_logits(logits(inputs, targets), targets, prepared);
+}
+
+HybridLM::Loss HybridLM::loss_from_logits(const std::vector<Tensor>& logits, const Tensor& targets,
+                                          const LossTargets& prepared) const {
+  if (depformer) return depformer_loss(logits, prepared.targets.defined() ? prepared : loss_targets(targets));
   Loss out;
   double weight_sum = 0;
   for (int64_t s = 0; s < config_.num_streams(); ++s) {

@@ -6,12 +6,39 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "nn/attention.h"
 #include "nn/containers.h"
+#include "ttt/depformer.h"
 #include "ttt/gating.h"
 #include "ttt/ttt_variants.h"
 
 namespace ttt {
+
+// How the audio streams are predicted: a linear head per stream from the temporal transformer's
+// output (small models), or Moshi's depformer (ttt/depformer.h), which predicts the first
+// depformer.steps audio streams codebook by codebook; the streams after those are input only
+// (Moshi's user audio).
+enum class AudioHead { linear, depformer };
+
+template <>
+struct EnumNames<AudioHead> {
+  static constexpr const char* what = "model.audio_head";
+  static constexpr std::pair<AudioHead, const char*> names[] = {{AudioHead::linear, "linear"},
+                                                                {AudioHead::depformer, "depformer"}};
+};
+
+// moshi-finetune's loss (audio_head: depformer): total = text_weight * text + audio_weight * audio,
+// each a weighted mean sum(w * ce) / sum(w) over the positions with a target; the text targets in
+// text_padding_ids weigh text_padding_weight, audio codebook 0 weighs first_codebook_weight, the
+// other codebooks 1. Defaults: moshi-finetune's example config for Moshi 7B.
+struct MoshiLossConfig {
+  double text_weight = 1.0;
+  double audio_weight = 1.0;
+  double first_codebook_weight = 100.0;
+  std::vector<int64_t> text_padding_ids = {3, 0};  // Moshi's text padding and end-of-padding ids
+  double text_padding_weight = 0.5;
+};
 
 struct ModelConfig {
   int64_t width = 64;  // C
@@ -33,8 +60,14 @@ struct ModelConfig {
   double gate_clamp = 0.0;             // clamp alpha to [-c, c] before tanh; 0 = off
   std::vector<double> stream_weights;  // loss weight per stream; empty = all 1
   TTTConfig ttt;                       // the TTT branch of hybrid layers (width is the model's)
+  AudioHead audio_head = AudioHead::linear;
+  DepformerConfig depformer;   // audio_head: depformer (its model_width and vocabs are the model's)
+  MoshiLossConfig moshi_loss;  // audio_head: depformer
 
   int64_t num_streams() const { return 1 + audio_streams; }
+  // The streams the loss predicts: every stream, or the text and the depformer's steps.
+  int64_t predicted_streams() const { return audio_head == AudioHead::depformer ? 1 + depformer.steps : num_streams(); }
+  DepformerConfig depformer_config() const;  // depformer with the model's width and vocabs filled in
   int64_t vocab(int64_t stream) const { return stream == 0 ? text_vocab : audio_vocab; }
   int64_t pad_id(int64_t stream) const { return vocab(stream); }  // the extra "no token" row
   int64_t hidden() const;
@@ -61,23 +94,41 @@ class HybridLM : public nn::Module {
  public:
   HybridLM(const ModelConfig& c, Generator& gen, Device device = Device::cpu());
 
-  // tokens [B, S, streams] (int) -> logits per stream [B, S, vocab(s)].
+  // tokens [B, S, streams] (int) -> logits per stream [B, S, vocab(s)] (audio_head: linear).
   std::vector<Tensor> forward(const Tensor& tokens) const;
+  // Logits per predicted stream for inputs [B, S, streams]; with the depformer, its audio logits
+  // are teacher-forced with the step's own tokens, targets [B, S, streams] (for linear heads the
+  // targets are not read).
+  std::vector<Tensor> logits(const Tensor& inputs, const Tensor& targets) const;
   // The stack's output before the heads (after out_norm), [B, S, C]: what Moshi's depformer reads.
   Tensor hidden(const Tensor& tokens) const;
 
   struct Loss {
-    Tensor total;                    // weighted mean over streams (scalar)
-    std::vector<Tensor> per_stream;  // each a scalar
+    Tensor total;                    // linear heads: the weighted mean over streams; depformer: moshi_loss's sum
+    std::vector<Tensor> per_stream;  // each a scalar (depformer: the text loss, then the audio loss)
   };
-  // Cross-entropy of logits(inputs) against targets [B, S, streams]; pad ids are ignored.
-  Loss loss(const Tensor& inputs, const Tensor& targets) const;
+  // What the depformer's loss compares against, built on the host from a batch's targets: per
+  // predicted stream the target, -1 where there is none (the pad id, or no token), and its weight
+  // (MoshiLossConfig); [B, S, predicted streams], i64 and f32. Empty for linear heads. Targets on
+  // the meta device give meta tensors (the memory estimate).
+  struct LossTargets {
+    Tensor targets, weights;
+  };
+  LossTargets loss_targets(const Tensor& targets) const;
+  // Cross-entropy of logits(inputs, targets) against targets [B, S, streams]; pad ids are ignored.
+  // The depformer's loss uses `prepared` (loss_targets of these targets, on the model's device)
+  // when given, else builds it (a copy to the host).
+  Loss loss(const Tensor& inputs, const Tensor& targets, const LossTargets& prepared = {}) const;
+  // The same from logits(inputs, targets) already computed (evaluation reads them too).
+  Loss loss_from_logits(const std::vector<Tensor>& logits, const Tensor& targets, const LossTargets& prepared = {}) const;
 
   const ModelConfig& config() const { return config_; }
   std::shared_ptr<nn::ModuleList> emb, layers, heads;
   std::shared_ptr<nn::RMSNorm> out_norm;
+  std::shared_ptr<Depformer> depformer;  // audio_head: depformer
 
  private:
+  Loss depformer_loss(const std::vector<Tensor>& logits, const LossTargets& t) const;
   ModelConfig config_;
 };
 

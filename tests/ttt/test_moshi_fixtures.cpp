@@ -1,19 +1,24 @@
 // Parity with the official moshi package (tests/fixtures/moshi_*.safetensors, written by
 // tools/reference/make_moshi_fixtures.py from moshi 0.2.13's LMModel): the temporal transformer
 // and the depformer, loaded through Moshi's checkpoint names (train/moshi_names.h), give the
-// package's text logits and teacher-forced audio logits. (The loss and Moshi's delays inside the
-// model are not built yet: the test delays the input itself.)
+// package's text logits, teacher-forced audio logits and moshi-finetune's loss; TTT branches
+// added to the loaded layers; Moshi's options read and written back.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
 #include "core/device.h"
 #include "nn/safetensors.h"
 #include "tests/test_paths.h"
+#include "train/init_from.h"
 #include "train/moshi_names.h"
-#include "ttt/depformer.h"
+#include "train/moshi_options.h"
 #include "ttt/model.h"
 
 namespace ttt {
@@ -33,56 +38,46 @@ MoshiFixture load(const std::string& name) {
   return f;
 }
 
-// Moshi's temporal transformer as a HybridLM without TTT layers: the gating's hidden width is 2/3
-// of hidden_scale * dim, the norms' eps 1e-8 (rms_norm_f32), RoPE's period max_period.
-ModelConfig temporal_config(const nlohmann::json& o) {
-  ModelConfig c;
-  c.width = o["dim"];
-  c.num_layers = o["num_layers"];
-  c.num_heads = o["num_heads"];
-  c.ffn_hidden = static_cast<int64_t>(2.0 / 3.0 * o["hidden_scale"].get<double>() * c.width);
-  c.text_vocab = o["text_card"];
-  c.audio_streams = o["n_q"];
-  c.audio_vocab = o["card"];
-  c.context = o["context"];
-  c.rope_theta = o["max_period"];
-  c.norm_eps = 1e-8;
-  c.causal = true;
-  return c;
+// The fixture's model options as ours (train/moshi_options.h), with the fixture's loss weights.
+MoshiOptions options_of(const MoshiFixture& f) {
+  MoshiOptions o = moshi_options_from_json(f.data.metadata.at("options"), "the fixture");
+  MoshiLossConfig& l = o.model.moshi_loss;
+  l.first_codebook_weight = std::stod(f.data.metadata.at("first_codebook_weight"));
+  l.text_padding_weight = std::stod(f.data.metadata.at("text_padding_weight"));
+  if (f.data.metadata.count("text_padding_ids"))
+    l.text_padding_ids = nlohmann::json::parse(f.data.metadata.at("text_padding_ids")).get<std::vector<int64_t>>();
+  else  // fixtures written before the generator recorded them weighed only the padding id
+    l.text_padding_ids = {f.options["existing_text_padding_id"].get<int64_t>()};
+  return o;
 }
 
-// The transformer's input as LMModel.forward builds it from codes [B, K, T]: each stream delayed
-// by its delay (the initial token, the extra row, before its first token), one initial step in
-// front, the last step dropped; returned as our tokens [B, T, K].
-Tensor delayed_input(const Tensor& codes, const std::vector<int64_t>& delays, const ModelConfig& c) {
+// The stream of codes [B, K, T] as the data path delays it (data.delays): stream k at position p
+// shows step p - delays[k], the initial token (its pad id, the extra row) before step 0; returned as
+// our tokens [B, T + 1, K] for positions -1 .. T - 1 (position -1 is all initial tokens, as
+// LMModel.forward puts one initial step in front).
+Tensor delayed_stream(const Tensor& codes, const std::vector<int64_t>& delays, const ModelConfig& c) {
   const int64_t B = codes.size(0), K = codes.size(1), T = codes.size(2);
   const std::vector<int64_t> v = codes.to_vector<int64_t>();
-  std::vector<double> in(B * T * K);
+  std::vector<double> out(B * (T + 1) * K);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t k = 0; k < K; ++k)
-      for (int64_t p = 0; p < T; ++p) {
-        const int64_t t = p - 1 - delays[k];  // position p shows step p - 1 of the delayed stream
-        const int64_t initial = c.vocab(k);
-        in[(b * T + p) * K + k] = static_cast<double>(t < 0 ? initial : v[(b * K + k) * T + t]);
+      for (int64_t p = -1; p < T; ++p) {
+        const int64_t t = p - delays[k];
+        out[(b * (T + 1) + p + 1) * K + k] = static_cast<double>(t < 0 ? c.pad_id(k) : v[(b * K + k) * T + t]);
       }
-  return from_vector(in, {B, T, K}, DType::i64);
+  return from_vector(out, {B, T + 1, K}, DType::i64);
 }
 
-DepformerConfig depformer_config(const nlohmann::json& o) {
-  DepformerConfig c;
-  c.model_width = o["dim"];
-  c.dim = o["depformer_dim"];
-  c.num_layers = o["depformer_num_layers"];
-  c.num_heads = o["depformer_num_heads"];
-  c.ffn_hidden = static_cast<int64_t>(2.0 / 3.0 * o["depformer_dim_feedforward"].get<double>());
-  c.steps = o["dep_q"];
-  c.context = o["depformer_context"];
-  if (o.contains("depformer_weights_per_step_schedule"))
-    c.schedule = o["depformer_weights_per_step_schedule"].get<std::vector<int64_t>>();
-  c.multi_linear = o["depformer_multi_linear"];
-  c.text_vocab = o["text_card"];
-  c.audio_vocab = o["card"];
-  return c;
+// The fixture's Moshi state dict (its param.* tensors) written as Kyutai publishes one, so the
+// test loads it the way a user does: model.init_from.
+std::string write_moshi_checkpoint(const MoshiFixture& f, const std::string& name) {
+  std::vector<nn::NamedTensor> params;
+  for (auto& [n, t] : f.data.tensors)
+    if (n.rfind("param.", 0) == 0) params.emplace_back(n.substr(6), t);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + ".safetensors")).string();
+  nn::save_safetensors(path, params);
+  return path;
 }
 
 // Largest |ours - theirs| over the rows whose mask is set, relative to the largest |theirs| there.
@@ -106,108 +101,73 @@ Compared compare_rows(const std::vector<float>& ours, const std::vector<float>& 
   return r;
 }
 
-// The fixture's model as ours: the temporal stack and the depformer, loaded through the name map;
-// then the text logits (temporal) and the teacher-forced audio logits (depformer) against Moshi's.
-void expect_logits_match(const std::string& fixture, Device device = Device::cpu()) {
-  MoshiFixture f = load(fixture);
-  const ModelConfig c = temporal_config(f.options);
-  const DepformerConfig dc = depformer_config(f.options);
-  Generator gen(0);
-  HybridLM model(c, gen);
-  Depformer depformer(dc, gen);
-  std::vector<nn::NamedTensor> params;  // the fixture's state dict, under Moshi's names
-  for (auto& [name, t] : f.data.tensors)
-    if (name.rfind("param.", 0) == 0) params.emplace_back(name.substr(6), t);
-  MoshiNameMap map = map_moshi_names(params);
-  EXPECT_TRUE(map.unmapped.empty()) << map.unmapped.size() << " unmapped, e.g. " << map.unmapped[0];
-  std::vector<nn::NamedTensor> temporal, dep;
-  for (auto& [name, t] : map.mapped) {
-    if (name.rfind("depformer.", 0) == 0)
-      dep.emplace_back(name.substr(10), t);
-    else
-      temporal.emplace_back(name, t);
-  }
-  nn::Module::LoadReport report = model.load_state_dict(temporal, /*strict=*/false);
-  EXPECT_TRUE(report.unexpected.empty() && report.mismatched.empty() && report.wrong_dtype.empty()) << report.str();
-  // only the audio heads stay unloaded: Moshi predicts audio with the depformer
-  EXPECT_EQ(report.missing.size(), static_cast<size_t>(c.audio_streams)) << report.str();
-  for (const std::string& n : report.missing) EXPECT_TRUE(n.rfind("heads.", 0) == 0 && n != "heads.0.weight") << n;
-  depformer.load_state_dict(dep);  // strict: every depformer tensor, nothing else
-  model.to(device);
-  depformer.to(device);
+struct LoadedMoshi {
+  MoshiFixture f;
+  MoshiOptions o;
+  std::unique_ptr<HybridLM> model;
+  InitReport report;
+  Tensor inputs, targets;  // [B, T, 17]: what the data path gives for the fixture's codes
+};
 
-  const Tensor codes = f.tensors.at("codes");
-  const std::vector<int64_t> delays = f.options["delays"].get<std::vector<int64_t>>();
-  const Tensor input = delayed_input(codes, delays, c);  // [B, T, 17]: position p holds delayed step p - 1
+// The fixture's model as ours, through model.init_from; `edit` changes the config first (TTT layers).
+LoadedMoshi load_moshi(const std::string& fixture, const std::function<void(ModelConfig&)>& edit = {}) {
+  LoadedMoshi m{load(fixture), {}, {}, {}, {}, {}};
+  m.o = options_of(m.f);
+  if (edit) edit(m.o.model);
+  Generator gen(0);
+  m.model = std::make_unique<HybridLM>(m.o.model, gen);
+  const std::string path = write_moshi_checkpoint(m.f, fixture);
+  InitConfig init;
+  init.from = path;
+  m.report = init_from(*m.model, init);  // strict
+  std::filesystem::remove(path);
+  const Tensor stream = delayed_stream(m.f.tensors.at("codes"), m.o.delays, m.o.model);
+  const int64_t T = stream.size(1) - 1;
+  m.inputs = slice(stream, 1, 0, T);  // position p reads step p - 1 and predicts step p
+  m.targets = slice(stream, 1, 1, T + 1);
+  return m;
+}
+
+// Text logits, teacher-forced audio logits (re-aligned as Moshi does: codebook k's step t is
+// delayed position t + delay) and moshi-finetune's loss, against the package's.
+void expect_logits_and_loss_match(const std::string& fixture, Device device = Device::cpu()) {
+  LoadedMoshi m = load_moshi(fixture);
+  EXPECT_TRUE(m.report.fits() && m.report.initialised.empty()) << m.report.str();
+  EXPECT_EQ(m.report.names, "Moshi");
+  EXPECT_EQ(static_cast<int64_t>(m.report.loaded_elements), m.model->num_parameters());  // every parameter from the file
+  HybridLM& model = *m.model;
+  model.to(device);
+  const ModelConfig& c = m.o.model;
   NoGradGuard no_grad;
-  const Tensor hidden = model.hidden(to_device(input, device));
-  const Tensor text = model.heads->at<nn::Linear>(0)->forward(hidden);  // [B, T, text_card]
-  const Compared t = compare_rows(text.to_vector<float>(), f.tensors.at("text_logits").to_vector<float>(),
-                                  f.tensors.at("text_mask").to_vector<int64_t>(), c.text_vocab);
+  const Tensor in = to_device(m.inputs, device), tg = to_device(m.targets, device);
+  const std::vector<Tensor> logits = model.logits(in, tg);
+  ASSERT_EQ(logits.size(), static_cast<size_t>(1 + c.depformer.steps));
+  const Compared t = compare_rows(logits[0].to_vector<float>(), m.f.tensors.at("text_logits").to_vector<float>(),
+                                  m.f.tensors.at("text_mask").to_vector<int64_t>(), c.text_vocab);
   EXPECT_GT(t.rows, 0);
   EXPECT_LT(t.relative, 1e-5) << fixture << ": text logits over " << t.rows << " rows";
 
-  // The depformer at step p reads the delayed tokens of step p itself (teacher forcing): the input
-  // shifted by one, its last step repeated from the codes ([B, T, 1 + dep_q]: text, audio 0..K-1).
-  const int64_t B = codes.size(0), T = codes.size(2), K = dc.steps;
-  const Tensor next_input = delayed_input(cat({codes, slice(codes, 2, T - 1, T)}, 2), delays, c);  // one step longer
-  const Tensor step_tokens = slice(slice(next_input, 1, 1, T + 1), 2, 0, 1 + K);
-  const std::vector<Tensor> audio = depformer.forward(hidden, to_device(step_tokens, device));
-  // Moshi re-aligns codebook k's logits to the codes: step t is delayed position t + delay(k).
-  std::vector<float> ours(static_cast<size_t>(B * K * T * dc.audio_vocab), 0.0f);
+  const int64_t B = m.inputs.size(0), T = m.inputs.size(1), K = c.depformer.steps, V = c.audio_vocab;
+  std::vector<float> ours(static_cast<size_t>(B * K * T * V), 0.0f);
   for (int64_t k = 0; k < K; ++k) {
-    const std::vector<float> lk = audio[static_cast<size_t>(k)].to_vector<float>();  // [B, T, V]
-    const int64_t d = delays[static_cast<size_t>(1 + k)];
+    const std::vector<float> lk = logits[static_cast<size_t>(1 + k)].to_vector<float>();  // [B, T, V]
+    const int64_t d = m.o.delays[static_cast<size_t>(1 + k)];
     for (int64_t b = 0; b < B; ++b)
       for (int64_t step = 0; step + d < T; ++step)
-        for (int64_t j = 0; j < dc.audio_vocab; ++j)
-          ours[((b * K + k) * T + step) * dc.audio_vocab + j] = lk[(b * T + step + d) * dc.audio_vocab + j];
+        for (int64_t j = 0; j < V; ++j) ours[((b * K + k) * T + step) * V + j] = lk[(b * T + step + d) * V + j];
   }
-  const Compared a = compare_rows(ours, f.tensors.at("audio_logits").to_vector<float>(),
-                                  f.tensors.at("audio_mask").to_vector<int64_t>(), dc.audio_vocab);
+  const Compared a =
+      compare_rows(ours, m.f.tensors.at("audio_logits").to_vector<float>(), m.f.tensors.at("audio_mask").to_vector<int64_t>(), V);
   EXPECT_GT(a.rows, 0);
   EXPECT_LT(a.relative, 1e-5) << fixture << ": audio logits over " << a.rows << " rows";
 
-  // moshi-finetune's loss from our logits: per stream sum(w * ce) / sum(w) over the positions with
-  // a target, audio codebook 0 weighted by first_codebook_weight, text padding by text_padding_weight
-  const double first_codebook = std::stod(f.data.metadata.at("first_codebook_weight"));
-  const double text_padding = std::stod(f.data.metadata.at("text_padding_weight"));
-  const int64_t pad = f.options["existing_text_padding_id"];
-  auto weighted_loss = [](const Tensor& logits, const std::vector<int64_t>& targets, const std::vector<double>& w) {
-    const int64_t n = static_cast<int64_t>(targets.size());
-    const Tensor rows =
-        cross_entropy_rows(logits, from_vector(std::vector<double>(targets.begin(), targets.end()), {n}, DType::i64), -1);
-    const Tensor weights = from_vector(w, {n});
-    return (sum(mul(rows, weights)) * (1.0 / sum(weights).item<double>())).item<double>();
-  };
-  const std::vector<int64_t> code = codes.to_vector<int64_t>();
-  const std::vector<int64_t> text_mask = f.tensors.at("text_mask").to_vector<int64_t>();
-  std::vector<int64_t> text_targets;
-  std::vector<double> text_w;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t step = 0; step < T; ++step) {
-      const int64_t tok = code[(b * codes.size(1) + 0) * T + step];
-      const bool on = text_mask[b * T + step] != 0;
-      text_targets.push_back(on ? tok : -1);
-      text_w.push_back(on ? (tok == pad ? text_padding : 1.0) : 0.0);
-    }
-  const std::vector<int64_t> audio_mask = f.tensors.at("audio_mask").to_vector<int64_t>();
-  std::vector<int64_t> audio_targets;
-  std::vector<double> audio_w;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t step = 0; step < T; ++step) {
-        const bool on = audio_mask[(b * K + k) * T + step] != 0;
-        audio_targets.push_back(on ? code[(b * codes.size(1) + 1 + k) * T + step] : -1);
-        audio_w.push_back(on ? (k == 0 ? first_codebook : 1.0) : 0.0);
-      }
-  const double text_loss = weighted_loss(to_device(reshape(text, {B * T, c.text_vocab}), Device::cpu()), text_targets, text_w);
-  const double audio_loss = weighted_loss(from_vector(std::vector<double>(ours.begin(), ours.end()), {B * K * T, dc.audio_vocab}),
-                                          audio_targets, audio_w);
-  const double want_text = f.tensors.at("text_loss").item<double>(), want_audio = f.tensors.at("audio_loss").item<double>();
-  EXPECT_NEAR(text_loss, want_text, 1e-5 * want_text) << fixture;
-  EXPECT_NEAR(audio_loss, want_audio, 1e-5 * want_audio) << fixture;
-  EXPECT_NEAR(text_loss + audio_loss, f.tensors.at("loss").item<double>(), 1e-5 * f.tensors.at("loss").item<double>());
+  // the training loss, as ttt-train computes it (HybridLM::loss: the targets' weights built on the host)
+  const HybridLM::Loss loss = model.loss(in, tg);
+  const double want_text = m.f.tensors.at("text_loss").item<double>(), want_audio = m.f.tensors.at("audio_loss").item<double>();
+  const double want = m.f.tensors.at("loss").item<double>();
+  EXPECT_NEAR(loss.per_stream[0].item<double>(), want_text, 1e-5 * want_text) << fixture;
+  EXPECT_NEAR(loss.per_stream[1].item<double>(), want_audio, 1e-5 * want_audio) << fixture;
+  EXPECT_NEAR(loss.total.item<double>(), want, 1e-5 * want) << fixture;
 }
 
 TEST(MoshiNames, MapTheTemporalStackAndTheDepformer) {
@@ -227,15 +187,87 @@ TEST(MoshiNames, MapTheTemporalStackAndTheDepformer) {
     EXPECT_EQ(our_name_for_moshi(other), "") << other;
 }
 
-TEST(MoshiFixtures, TextAndAudioLogitsMatchTheOfficialPackage) { expect_logits_match("moshi_7b_options"); }
+TEST(MoshiFixtures, LogitsAndLossMatchTheOfficialPackage) { expect_logits_and_loss_match("moshi_7b_options"); }
 
 // other delays, a depformer weight schedule, and a context of 5 steps shorter than the 14 of the sequence
-TEST(MoshiFixtures, TextAndAudioLogitsMatchWithAShortContextAndASchedule) { expect_logits_match("moshi_short_context"); }
+TEST(MoshiFixtures, LogitsAndLossMatchWithAShortContextAndASchedule) { expect_logits_and_loss_match("moshi_short_context"); }
 
-TEST(MoshiFixtures, TextAndAudioLogitsMatchOnCuda) {
+TEST(MoshiFixtures, LogitsAndLossMatchOnCuda) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible (run test_ttt on the device machine)";
-  expect_logits_match("moshi_7b_options", Device::cuda(0));
-  expect_logits_match("moshi_short_context", Device::cuda(0));
+  expect_logits_and_loss_match("moshi_7b_options", Device::cuda(0));
+  expect_logits_and_loss_match("moshi_short_context", Device::cuda(0));
+}
+
+// TTT branches added to loaded layers: the file lacks them, so they are initialised and listed;
+// with the gates at exactly zero the model's logits are the loaded model's, bit for bit.
+TEST(MoshiFixtures, TttBranchesWithZeroGatesLeaveTheLoadedModelsLogits) {
+  auto add_ttt = [](ModelConfig& c) {
+    c.hybrid_layers = {0, -1};
+    c.gate_init = 0.0;
+    c.ttt.width = c.width;
+    c.ttt.heads = 2;
+    c.ttt.variant = TTTVariant::multilayer;
+    c.ttt.mlp_dims = {16, 32, 16};
+    c.ttt.mini_batch_size = 4;
+  };
+  LoadedMoshi plain = load_moshi("moshi_short_context"), hybrid = load_moshi("moshi_short_context", add_ttt);
+  EXPECT_TRUE(hybrid.report.fits()) << hybrid.report.str();
+  EXPECT_EQ(hybrid.report.loaded.size(), plain.report.loaded.size());
+  ASSERT_FALSE(hybrid.report.initialised.empty());
+  for (const std::string& n : hybrid.report.initialised) EXPECT_TRUE(is_ttt_branch_parameter(n)) << n;
+  EXPECT_EQ(hybrid.report.initialised_elements + hybrid.report.loaded_elements, hybrid.model->num_parameters());
+  NoGradGuard no_grad;
+  const std::vector<Tensor> a = plain.model->logits(plain.inputs, plain.targets);
+  const std::vector<Tensor> b = hybrid.model->logits(hybrid.inputs, hybrid.targets);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t s = 0; s < a.size(); ++s) EXPECT_EQ(a[s].to_vector<float>(), b[s].to_vector<float>()) << "stream " << s;
+  // and the gates are what makes them zero: a nonzero gate changes the text logits
+  for (auto& [name, p] : hybrid.model->named_parameters())
+    if (name.find("forward_ssm_gating") != std::string::npos) copy_into(p, full(p.shape(), 0.5, p.dtype(), p.device()));
+  EXPECT_NE(hybrid.model->logits(hybrid.inputs, hybrid.targets)[0].to_vector<float>(), a[0].to_vector<float>());
+}
+
+// A file that does not fit is refused, strict, naming what is wrong; init_strict: false loads the rest.
+TEST(MoshiFixtures, InitFromReportsWhatDoesNotFit) {
+  MoshiFixture f = load("moshi_7b_options");
+  MoshiOptions o = options_of(f);
+  o.model.num_layers = 3;  // one layer more than the file has
+  Generator gen(0);
+  HybridLM model(o.model, gen);
+  const std::string path = write_moshi_checkpoint(f, "init_report");
+  InitConfig init;
+  init.from = path;
+  const std::vector<float> before = model.named_parameters().front().second.to_vector<float>();
+  try {
+    init_from(model, init);
+    ADD_FAILURE() << "a file without layer 2 loaded strictly";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing (in the model, not in the file)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layers.2.norm1.weight"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(model.named_parameters().front().second.to_vector<float>(), before);  // nothing written
+  init.strict = false;
+  const InitReport r = init_from(model, init);
+  EXPECT_FALSE(r.missing.empty());
+  EXPECT_TRUE(r.unexpected.empty() && r.mismatched.empty()) << r.str();
+  EXPECT_NE(model.named_parameters().front().second.to_vector<float>(), before);
+  std::filesystem::remove(path);
+}
+
+// Options -> our config -> options: the same model.
+TEST(MoshiOptions, RoundTrip) {
+  for (const char* fixture : {"moshi_7b_options", "moshi_short_context"}) {
+    MoshiFixture f = load(fixture);
+    const MoshiOptions o = moshi_options_from_json(f.data.metadata.at("options"), fixture);
+    const MoshiOptions back = moshi_options_from_json(moshi_options_json(o.model, o.delays), "round trip");
+    EXPECT_EQ(back.model.hidden(), o.model.hidden());
+    EXPECT_EQ(back.model.depformer.ffn_hidden, o.model.depformer.ffn_hidden);
+    EXPECT_EQ(back.model.depformer.schedule, o.model.depformer.schedule);
+    EXPECT_EQ(back.delays, o.delays);
+    Generator g1(0), g2(0);
+    EXPECT_EQ(HybridLM(o.model, g1, Device::meta()).num_parameters(), HybridLM(back.model, g2, Device::meta()).num_parameters());
+  }
+  EXPECT_THROW(moshi_options_from_json(R"({"dim": 8, "norm": "layer_norm"})", "x"), Error);
 }
 
 }  // namespace
