@@ -1,10 +1,12 @@
 #include "train/init_from.h"
 
+#include <filesystem>
 #include <map>
 
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "nn/safetensors.h"
+#include "train/export.h"
 #include "train/moshi_names.h"
 
 namespace ttt {
@@ -49,19 +51,31 @@ std::string InitReport::str() const {
 }
 
 InitReport init_from(nn::Module& model, const InitConfig& init) {
-  nn::SafetensorsData data = nn::load_safetensors(init.from);
   InitReport r;
   r.path = init.from;
-  const bool moshi = uses_moshi_names(data.tensors);
-  r.names = moshi ? "Moshi" : "ttt.cpp";
-  std::map<std::string, Tensor> given;  // under our names
-  if (moshi) {
-    MoshiNameMap map = map_moshi_names(data.tensors);
-    for (auto& name : map.unmapped) r.unexpected.push_back(name + " (no counterpart in ttt.cpp's Moshi)");
-    for (auto& [name, t] : map.mapped) given.emplace(name, t);
-  } else {
-    for (auto& [name, t] : data.tensors) given.emplace(name, t);
+  // a file, or a ttt-export folder: its model file and, when there are TTT branches, theirs
+  std::vector<std::string> files{init.from};
+  if (std::filesystem::is_directory(init.from)) {
+    const std::filesystem::path dir(init.from);
+    TTT_CHECK(std::filesystem::exists(dir / kExportModelFile), "model.init_from", "'", init.from, "' is a folder without ",
+              kExportModelFile, " (expected a safetensors file or a ttt-export folder)");
+    files = {(dir / kExportModelFile).string()};
+    if (std::filesystem::exists(dir / kExportTttFile)) files.push_back((dir / kExportTttFile).string());
   }
+  std::map<std::string, Tensor> given;  // under our names
+  bool moshi = false;
+  for (const std::string& file : files) {
+    nn::SafetensorsData data = nn::load_safetensors(file);
+    if (uses_moshi_names(data.tensors)) {
+      moshi = true;
+      MoshiNameMap map = map_moshi_names(data.tensors);
+      for (auto& name : map.unmapped) r.unexpected.push_back(name + " (no counterpart in ttt.cpp's Moshi)");
+      for (auto& [name, t] : map.mapped) given.emplace(name, t);
+    } else {
+      for (auto& [name, t] : data.tensors) given.emplace(name, t);
+    }
+  }
+  r.names = moshi ? "Moshi" : "ttt.cpp";
   std::vector<std::pair<Tensor, Tensor>> to_copy;
   for (auto& [name, param] : model.named_parameters()) {
     auto it = given.find(name);

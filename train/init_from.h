@@ -1,4 +1,4 @@
-// model.init_from: a new run's starting weights from a safetensors file, under Moshi's names (a
+// model.init_from: a new run's starting weights from a safetensors file (or a ttt-export folder), under Moshi's names (a
 // checkpoint as Kyutai publishes it, mapped by train/moshi_names.h; bf16 or f16 tensors convert
 // exactly to f32) or under ours (a ttt-export --format ttt file). The file's names decide which:
 // Moshi's when any starts with "transformer." or is "text_emb.weight".

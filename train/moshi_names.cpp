@@ -73,6 +73,37 @@ std::string our_name_for_moshi(const std::string& moshi_name) {
   return "";
 }
 
+std::string moshi_name_for_ours(const std::string& our_name) {
+  std::string index;
+  if (our_name == "emb.0.weight") return "text_emb.weight";
+  if (matches("emb.#.weight", our_name, index)) return "emb." + std::to_string(std::stoll(index) - 1) + ".weight";
+  if (our_name.rfind("heads.", 0) == 0) return our_name == "heads.0.weight" ? "text_linear.weight" : "";  // Moshi has one head
+  for (const char* part : {".self_attn.in_projs.#.weight", ".self_attn.out_projs.#.weight", ".gating.#.linear_in.weight",
+                           ".gating.#.linear_out.weight"})
+    if (matches(std::string("depformer.layers.#") + part, our_name, index)) return our_name;
+  for (const auto& [moshi, ours] : kRules)
+    if (matches(ours, our_name, index)) {
+      std::string out = moshi;
+      if (const size_t at = out.find('#'); at != std::string::npos) out.replace(at, 1, index);
+      return out;
+    }
+  return "";
+}
+
+MoshiNameMap to_moshi_names(const std::vector<nn::NamedTensor>& our_state) {
+  MoshiNameMap out;
+  for (const auto& [name, t] : our_state) {
+    const std::string moshi = moshi_name_for_ours(name);
+    if (moshi.empty()) {
+      out.unmapped.push_back(name);
+      continue;
+    }
+    const bool norm = moshi.size() > 6 && moshi.compare(moshi.size() - 6, 6, ".alpha") == 0;
+    out.mapped.emplace_back(moshi, norm ? reshape(t, {1, 1, t.numel()}) : t);  // Moshi's alpha is [1, 1, C]
+  }
+  return out;
+}
+
 MoshiNameMap map_moshi_names(const std::vector<nn::NamedTensor>& moshi_state) {
   MoshiNameMap out;
   for (const auto& [name, t] : moshi_state) {

@@ -23,13 +23,20 @@
 namespace ttt {
 
 struct MoshiNameMap {
-  std::vector<nn::NamedTensor> mapped;  // under our names, shapes as our modules hold them
-  std::vector<std::string> unmapped;    // Moshi names with no counterpart here yet
+  std::vector<nn::NamedTensor> mapped;  // under the target's names, in the target's shapes
+  std::vector<std::string> unmapped;    // source names with no counterpart
 };
 
 MoshiNameMap map_moshi_names(const std::vector<nn::NamedTensor>& moshi_state);
 
 // Our name for a Moshi name; "" when there is none (yet).
 std::string our_name_for_moshi(const std::string& moshi_name);
+
+// The other direction (ttt-export --format moshi): Moshi's name for ours, "" when Moshi has none
+// (a TTT branch, an audio head of the linear-head model).
+std::string moshi_name_for_ours(const std::string& our_name);
+// Our state under Moshi's names (norm weights back to [1, 1, C]); `mapped` holds Moshi's names,
+// `unmapped` our names that Moshi has no place for.
+MoshiNameMap to_moshi_names(const std::vector<nn::NamedTensor>& our_state);
 
 }  // namespace ttt

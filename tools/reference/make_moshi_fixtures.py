@@ -16,7 +16,8 @@ depformer weight schedule and a context shorter than the sequence. For a token t
   text_loss, audio_loss, loss   scalars (f64): the moshi-finetune weighting, see masked_loss()
 
 and in the metadata: the generator, the moshi and torch versions, the LMModel options (JSON), the
-loss weights. Runs on the CPU in f32 (deterministic); the GPU machine has torch (carry the moshi
+loss weights and padding ids; moshi_7b_options also holds Moshi 7B's own options and the parameter
+count of the LMModel the package builds from them (on the meta device: nothing is allocated). Runs on the CPU in f32 (deterministic); the GPU machine has torch (carry the moshi
 wheel: tools/reference/README.md).
 
     python3 tools/reference/make_moshi_fixtures.py tests/fixtures
@@ -31,6 +32,7 @@ from safetensors.torch import save_file
 
 import moshi
 from moshi.models.lm import LMModel
+from moshi.models.loaders import _lm_kwargs
 
 # Moshi 7B's options (moshi.models.loaders._lm_kwargs), widths made small.
 SMALL_7B = {
@@ -102,6 +104,7 @@ def make(name, options, batch, steps, seed):
     codes[:, 0] = torch.randint(0, options["text_card"], (batch, steps))
     codes[:, 1:] = torch.randint(0, options["card"], (batch, k - 1, steps))
     codes[:, 0, ::4] = options["existing_text_padding_id"]  # text padding, weighted down in the loss
+    codes[:, 0, 2::5] = model.end_of_text_padding_id  # the end of padding, weighted down too
     codes[0, 3, 2] = -1  # steps with no token: no input there, no loss
     codes[-1, 1, steps - 3] = -1
     with torch.no_grad():
@@ -112,7 +115,10 @@ def make(name, options, batch, steps, seed):
     audio_w[:, 0] *= FIRST_CODEBOOK_WEIGHT
     text_target = codes[:, :1]
     text_w = torch.ones_like(out.text_mask, dtype=torch.float)
-    text_w[text_target == options["existing_text_padding_id"]] *= TEXT_PADDING_WEIGHT
+    # moshi-finetune weighs both of the model's padding ids down
+    text_padding_ids = [model.text_padding_token_id, model.end_of_text_padding_id]
+    for pad in set(text_padding_ids):
+        text_w[text_target == pad] *= TEXT_PADDING_WEIGHT
     audio_loss = masked_loss(out.logits, audio_target, out.mask, audio_w)
     text_loss = masked_loss(out.text_logits, text_target, out.text_mask, text_w)
     tensors = {"param." + n: t.detach().contiguous() for n, t in model.state_dict().items()}
@@ -131,9 +137,17 @@ def make(name, options, batch, steps, seed):
         "options": json.dumps(options),
         "first_codebook_weight": str(FIRST_CODEBOOK_WEIGHT),
         "text_padding_weight": str(TEXT_PADDING_WEIGHT),
+        "text_padding_ids": json.dumps(text_padding_ids),
         "loss": "text_loss + audio_loss, each sum(w * ce) / sum(w) over positions with a target",
     }
     return name, tensors, meta
+
+
+def moshi_7b():
+    """Moshi 7B's options and its parameter count, as the package builds it (on the meta device)."""
+    with torch.device("meta"):
+        model = LMModel(**_lm_kwargs)
+    return {"moshi_7b_options": json.dumps(_lm_kwargs), "moshi_7b_parameters": str(sum(p.numel() for p in model.parameters()))}
 
 
 def main(out_dir):
@@ -141,6 +155,8 @@ def main(out_dir):
         make("moshi_7b_options", SMALL_7B, batch=2, steps=10, seed=0),
         make("moshi_short_context", SHORT_CONTEXT, batch=2, steps=14, seed=1),
     ]:
+        if name == "moshi_7b_options":
+            meta.update(moshi_7b())
         path = f"{out_dir}/{name}.safetensors"
         save_file(tensors, path, metadata=meta)
         n = sum(t.numel() for k, t in tensors.items() if k.startswith("param."))

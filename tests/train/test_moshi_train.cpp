@@ -1,0 +1,168 @@
+// Fine-tuning a Moshi checkpoint end to end, on the small model of the official package's fixture
+// (tests/fixtures/moshi_7b_options.safetensors): ttt-train starts from the checkpoint under Moshi's
+// names with a TTT branch added, trains only the branch, and ttt-export writes the Moshi part back
+// under Moshi's names unchanged (tools/reference/check_moshi_export.py loads that export into the
+// official LMModel on the GPU machine: set TTT_MOSHI_EXPORT_DIR to keep a copy).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "nn/init.h"
+#include "nn/safetensors.h"
+#include "tests/train/train_runner.h"
+#include "train/data.h"
+
+namespace ttt {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+inline std::string export_exe() {
+  const char* env = std::getenv("TTT_EXPORT_EXE");
+  return env && *env ? env : TTT_EXPORT_EXE;
+}
+
+// The fixture's model (moshi 0.2.13's LMModel at the 7B option set, small widths) as YAML keys, a
+// TTT-MultiLayer branch on its last layer, and the checkpoint to start from.
+std::string moshi_config(const TempDir& dir, const std::string& checkpoint, const std::string& tokens) {
+  return R"(model:
+  width: 32
+  num_layers: 2
+  num_heads: 4
+  ffn_hidden: 88
+  text_vocab: 32
+  audio_streams: 16
+  audio_vocab: 16
+  context: 3000
+  hybrid_layers: [-1]
+  gate_init: 0.1
+  audio_head: depformer
+  depformer: {dim: 16, num_layers: 2, num_heads: 2, ffn_hidden: 44, steps: 8, context: 8, multi_linear: true}
+  loss: {first_codebook_weight: 100, text_padding_ids: [3, 0], text_padding_weight: 0.5}
+  init_from: )" +
+         checkpoint +
+         R"(
+ttt:
+  variant: multilayer
+  heads: 2
+  mlp_dims: [16, 32, 16]
+  mini_batch_size: 4
+optim:
+  lr: 1.0e-2
+data:
+  source: tokens
+  path: )" +
+         tokens +
+         R"(
+  delays: [0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1]
+  val_fraction: 0.2
+run:
+  run_dir: )" +
+         (dir / "run") +
+         R"(
+  device: cpu
+  max_steps: 3
+  batch_size: 2
+  seq_len: 12
+  log_freq: 1
+  eval_batches: 1
+)";
+}
+
+struct MoshiRun {
+  TempDir dir{"moshi_train"};
+  std::map<std::string, Tensor> fixture;  // the package's state dict, under Moshi's names
+  std::string checkpoint;
+  testing::RunResult trained;
+};
+
+void prepare(MoshiRun& m) {
+  const nn::SafetensorsData f = nn::load_safetensors(testing::source_dir() + "/tests/fixtures/moshi_7b_options.safetensors");
+  std::vector<nn::NamedTensor> params;
+  for (auto& [n, t] : f.tensors)
+    if (n.rfind("param.", 0) == 0) {
+      params.emplace_back(n.substr(6), t);
+      m.fixture.emplace(n.substr(6), t);
+    }
+  m.checkpoint = m.dir / "moshi.safetensors";
+  nn::save_safetensors(m.checkpoint, params, {}, {});
+  TokenFile tokens;  // random tokens, 17 streams
+  tokens.num_streams = 17;
+  Generator gen(3);
+  const std::vector<double> u = nn::init::uniform({400 * 17}, 0.0, 1.0, gen).to_vector<double>();
+  for (size_t i = 0; i < u.size(); ++i) tokens.tokens.push_back(static_cast<uint32_t>(u[i] * (i % 17 == 0 ? 32 : 16)));
+  write_token_file(m.dir / "tokens.tok", tokens);
+  std::ofstream(m.dir / "moshi.yaml") << moshi_config(m.dir, m.checkpoint, m.dir / "tokens.tok");
+  m.trained = testing::run_train("--config " + (m.dir / "moshi.yaml"), m.dir);
+}
+
+TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
+  MoshiRun m;
+  prepare(m);
+  ASSERT_EQ(m.trained.code, 0) << m.trained.output;
+  const std::string& out = m.trained.output;
+  EXPECT_NE(out.find("(Moshi names): loaded " + std::to_string(m.fixture.size()) + " tensors"), std::string::npos) << out;
+  EXPECT_NE(out.find("initialised (TTT branches, not in the file)"), std::string::npos) << out;
+  EXPECT_NE(out.find("gradient flow: every trainable parameter"), std::string::npos) << out;
+
+  // the Moshi part left the run as it came in: export it under Moshi's names and compare, bit for bit
+  const std::string exported = m.dir / "export";
+  testing::RunResult e = testing::run_tool(export_exe(), (m.dir / "run") + " " + exported + " --format moshi", m.dir);
+  ASSERT_EQ(e.code, 0) << e.output;
+  const nn::SafetensorsData moshi = nn::load_safetensors(exported + "/model.safetensors");
+  EXPECT_EQ(moshi.tensors.size(), m.fixture.size());
+  for (auto& [name, t] : moshi.tensors) {
+    ASSERT_TRUE(m.fixture.count(name)) << name << " is not one of the package's names";
+    EXPECT_EQ(t.shape(), m.fixture.at(name).shape()) << name;
+    EXPECT_EQ(t.to_vector<float>(), m.fixture.at(name).to_vector<float>()) << name << " changed (it was frozen)";
+  }
+  const nn::SafetensorsData branches = nn::load_safetensors(exported + "/ttt_branches.safetensors");
+  EXPECT_FALSE(branches.tensors.empty());
+  for (auto& [name, t] : branches.tensors) EXPECT_EQ(name.rfind("layers.1.", 0), 0u) << name;
+  EXPECT_TRUE(fs::exists(exported + "/config.json"));
+  if (const char* keep = std::getenv("TTT_MOSHI_EXPORT_DIR"); keep && *keep)
+    fs::copy(exported, keep, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+
+  // the export folder starts a new run with everything, TTT branches included (ttt.cpp's names)
+  testing::RunResult again = testing::run_train(
+      "--config " + (m.dir / "moshi.yaml") + " model.init_from=" + exported + " run.run_dir=" + (m.dir / "run2"), m.dir);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(again.output.find("initialised (TTT branches"), std::string::npos) << again.output;
+
+  // --format ttt, and a second export onto a folder with files is refused, the files untouched
+  testing::RunResult t = testing::run_tool(export_exe(), (m.dir / "run") + " " + (m.dir / "ttt") + " --format ttt", m.dir);
+  ASSERT_EQ(t.code, 0) << t.output;
+  const std::string before = testing::read_file(exported + "/model.safetensors");
+  testing::RunResult refused = testing::run_tool(export_exe(), (m.dir / "run") + " " + exported + " --format moshi", m.dir);
+  EXPECT_EQ(refused.code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("nothing is overwritten"), std::string::npos) << refused.output;
+  EXPECT_EQ(testing::read_file(exported + "/model.safetensors"), before);
+}
+
+TEST(MoshiTrain, AStrictInitFromThatDoesNotFitIsRefusedBeforeAnythingIsWritten) {
+  TempDir dir("moshi_refused");
+  const nn::SafetensorsData f = nn::load_safetensors(testing::source_dir() + "/tests/fixtures/moshi_7b_options.safetensors");
+  std::vector<nn::NamedTensor> params;
+  for (auto& [n, t] : f.tensors)
+    if (n.rfind("param.", 0) == 0 && n.find("layers.1.") == std::string::npos) params.emplace_back(n.substr(6), t);
+  nn::save_safetensors(dir / "partial.safetensors", params, {}, {});
+  TokenFile tokens;
+  tokens.num_streams = 17;
+  tokens.tokens.assign(400 * 17, 1);
+  write_token_file(dir / "tokens.tok", tokens);
+  std::ofstream(dir / "moshi.yaml") << moshi_config(dir, dir / "partial.safetensors", dir / "tokens.tok");
+  testing::RunResult r = testing::run_train("--config " + (dir / "moshi.yaml"), dir);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("missing (in the model, not in the file)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("transformer.layers.1.") == std::string::npos ? r.output.find("layers.1.norm1.weight") : 0,
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "run"));  // refused before the run directory was made
+}
+
+}  // namespace
+}  // namespace ttt
