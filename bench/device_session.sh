@@ -12,6 +12,8 @@
 #   bash bench/device_session.sh bf16      the bf16 mode (run.activations=bf16): tests, step speed and losses vs f32, PyTorch autocast
 #   bash bench/device_session.sh rotate    the fused scan with its group's tiles dealt round robin (the default) and not
 #   bash bench/device_session.sh safety    the memory estimate against the measured peak, SIGINT with the CUDA graph, resume
+#   bash bench/device_session.sh moshi     the official package (carry .whl/, docs/moshi.md): regenerate its fixtures into
+#                                          $OUT/fixtures, our Moshi tests on them (CPU and CUDA), the export round trip
 # Here:   tools/device_bundle.sh device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
 #             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
 #         strip device-bundle/bin/* && tar -czf device-bundle.tgz device-bundle   (99 MB -> 31 MB:
@@ -23,7 +25,7 @@ out=${OUT:-/tmp/device_out}
 mkdir -p "$out"
 export LD_LIBRARY_PATH=$PWD/device-bundle/lib TTT_SOURCE_DIR=$PWD TTT_PYTHON=python3
 export TTT_PROBE_EXE=$PWD/device-bundle/bin/ttt-probe TTT_TRAIN_EXE=$PWD/device-bundle/bin/ttt-train
-export TTT_TOKENS_EXE=$PWD/device-bundle/bin/ttt-tokens
+export TTT_TOKENS_EXE=$PWD/device-bundle/bin/ttt-tokens TTT_EXPORT_EXE=$PWD/device-bundle/bin/ttt-export
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 # A fused-scan setting off (0) and on (1): its CUDA tests and the layer at four sizes (ttt-train
@@ -51,6 +53,20 @@ tests)
   timeout 240 device-bundle/bin/ttt-train --config configs/small_gpu.yaml run.max_steps=30 run.log_freq=10 run.eval_freq=0 \
     run.eval_batches=1 run.run_dir=/tmp/small_gpu schedule.warmup_steps=5 > "$out/small_gpu.log" 2>&1
   echo "rc=$?"; grep -E "step|eval|done|error" "$out/small_gpu.log" | tail -6
+  ;;
+moshi)
+  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+  echo "== the fixtures, from the official package"
+  mkdir -p "$out/fixtures"
+  PYTHONPATH=/tmp/site timeout 300 python3 tools/reference/make_moshi_fixtures.py "$out/fixtures" || echo "generator failed"
+  cp "$out"/fixtures/*.safetensors tests/fixtures/
+  echo "== our Moshi tests on them"
+  timeout 200 device-bundle/bin/test_ttt --gtest_filter='Moshi*' 2>&1 | grep -E "OK|FAILED|Failure|relative|PASSED|Skipped|expected|Which|  Actual"
+  TTT_MOSHI_EXPORT_DIR=$out/export timeout 300 device-bundle/bin/test_train --gtest_filter='MoshiTrain*:TttTrain.Moshi7b*' 2>&1 |
+    grep -E "OK|FAILED|Failure|PASSED|Skipped|expected|Which|  Actual|step"
+  echo "== our export, loaded by the official LMModel"
+  PYTHONPATH=/tmp/site python3 tools/reference/check_moshi_export.py "$out/export" tests/fixtures/moshi_7b_options.safetensors
+  echo "rc=$?"
   ;;
 safety)
   for act in f32 bf16; do

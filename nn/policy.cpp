@@ -10,8 +10,6 @@
 
 namespace ttt::nn {
 
-namespace {
-
 std::string with_commas(int64_t n) {
   std::string s = std::to_string(n < 0 ? -n : n), out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -20,8 +18,6 @@ std::string with_commas(int64_t n) {
   }
   return (n < 0 ? "-" : "") + out;
 }
-
-}  // namespace
 
 std::string PolicyRule::str() const { return std::string(requires_grad ? "train " : "freeze ") + select.str(); }
 

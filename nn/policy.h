@@ -41,6 +41,9 @@ struct PolicyReport {
   std::string str() const;  // the rule table and the totals
 };
 
+// 1234567 -> "1,234,567" (the tables' numbers).
+std::string with_commas(int64_t n);
+
 // Sets requires_grad on every parameter of root. Throws (changing nothing) when a rule matches
 // no parameter, or when the trainable count differs from policy.expected_trainable.
 PolicyReport apply_policy(Module& root, const RequiresGradPolicy& policy);

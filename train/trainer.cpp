@@ -102,6 +102,15 @@ int dry_run(const TrainConfig& c, const TrainOptions& opt) {
   nn::PolicyReport report = nn::apply_policy(model, c.trainable);
   std::cout << nn::parameter_table(model, opt.depth) << "\n" << report.str();
   std::cout << estimate_training_memory(c).str();
+  if (c.model.audio_head == AudioHead::depformer) {  // what the official LMModel would count, and what TTT adds
+    int64_t branches = 0;
+    for (auto& [name, p] : model.named_parameters())
+      if (is_ttt_branch_parameter(name)) branches += p.numel();
+    std::cout << "Moshi part: " << nn::with_commas(model.num_parameters() - branches)
+              << " parameters (the official LMModel's count for these options); TTT branches: " << nn::with_commas(branches)
+              << "\n";
+  }
+  if (!c.init.from.empty()) std::cout << "model.init_from " << c.init.from << ": not read in a dry run\n";
   std::cout << "dry run: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
             << " trainable; nothing was allocated\n";
   return 0;

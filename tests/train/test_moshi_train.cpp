@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/device.h"
 #include "nn/init.h"
 #include "nn/safetensors.h"
 #include "tests/train/train_runner.h"
@@ -141,6 +142,28 @@ TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
   EXPECT_EQ(refused.code, 1) << refused.output;
   EXPECT_NE(refused.output.find("nothing is overwritten"), std::string::npos) << refused.output;
   EXPECT_EQ(testing::read_file(exported + "/model.safetensors"), before);
+}
+
+// The same fine-tuning on the GPU follows the CPU's losses.
+TEST(MoshiTrain, TrainsOnCudaLikeOnTheCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible (run test_train on the device machine)";
+  MoshiRun m;
+  prepare(m);
+  ASSERT_EQ(m.trained.code, 0) << m.trained.output;
+  testing::RunResult gpu =
+      testing::run_train("--config " + (m.dir / "moshi.yaml") + " run.device=cuda run.run_dir=" + (m.dir / "gpu"), m.dir);
+  ASSERT_EQ(gpu.code, 0) << gpu.output;
+  auto losses = [](const std::string& metrics) {
+    std::vector<double> out;
+    std::ifstream in(metrics);
+    for (std::string line; std::getline(in, line);)
+      if (const size_t at = line.find("\"loss\":"); at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
+    return out;
+  };
+  const std::vector<double> cpu = losses(m.dir / "run/metrics.jsonl"), cuda = losses(m.dir / "gpu/metrics.jsonl");
+  ASSERT_EQ(cpu.size(), 3u);
+  ASSERT_EQ(cuda.size(), cpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(cuda[i], cpu[i], 1e-4 * cpu[i]) << "step " << i + 1;
 }
 
 TEST(MoshiTrain, AStrictInitFromThatDoesNotFitIsRefusedBeforeAnythingIsWritten) {

@@ -11,6 +11,8 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "nn/policy.h"
+#include "nn/safetensors.h"
 #include "tests/train/train_runner.h"
 #include "train/config.h"
 #include "train/data.h"
@@ -265,12 +267,22 @@ TEST(TttTrain, ResumeIsExact) {
   EXPECT_EQ(a, b) << "losses after resuming differ from the uninterrupted run";
 }
 
-// docs/spec/TTT_SPEC.md section 7 through the real config: five hybrid layers' TTT parts, trainable.
+// The real config: Moshi 7B as the official package counts it (on the meta device, recorded in the
+// fixture's metadata) plus five causal TTT-MultiLayer branches, the only trainable part
+// (docs/spec/TTT_SPEC.md section 7 less the reversed branch's gate, plus the causal token bias).
 TEST(TttTrain, Moshi7bDryRunReconciles) {
   TempDir dir("ttt_train_dry");
   Result r = train("--config configs/moshi7b_ttt_multilayer.yaml --dry-run", dir);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("trainable 398,868,640 of"), std::string::npos) << r.output;
+  const nn::SafetensorsData fixture =
+      nn::load_safetensors(testing::source_dir() + "/tests/fixtures/moshi_7b_options.safetensors");
+  ASSERT_TRUE(fixture.metadata.count("moshi_7b_parameters")) << "regenerate the fixture (tools/reference/make_moshi_fixtures.py)";
+  const int64_t package = std::stoll(fixture.metadata.at("moshi_7b_parameters"));
+  EXPECT_NE(r.output.find("Moshi part: " + nn::with_commas(package) + " parameters"), std::string::npos)
+      << "the package counts " << package << "\n"
+      << r.output;
+  EXPECT_NE(r.output.find("TTT branches: 398,848,480"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trainable 398,848,480 of " + nn::with_commas(package + 398848480)), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ttt (TTTMultiLayer)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("nothing was allocated"), std::string::npos) << r.output;
 }
