@@ -16,7 +16,15 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen, Device d
 
 Tensor Linear::forward(const Tensor& x) const {
   Scope scope(*this);
-  Tensor y = matmul(autocast(x), autocast(weight), false, true);  // bf16 in a bf16 scope (nn/precision.h)
+  const Tensor xa = autocast(x);  // bf16 in a bf16 scope (nn/precision.h)
+  if (weight.dtype() == DType::bf16 && xa.dtype() != DType::bf16) {
+    // a weight stored in bf16 (store_frozen_in_bf16) meets f32 activations: the product runs in
+    // bf16, as it would in a bf16 scope, and its result returns to f32
+    Tensor y = matmul(cast(xa, DType::bf16), weight, false, true);
+    if (bias.defined()) y = add(y, like(bias, y));
+    return cast(y, xa.dtype());
+  }
+  Tensor y = matmul(xa, autocast(weight), false, true);
   return bias.defined() ? add(y, autocast(bias)) : y;
 }
 
@@ -26,7 +34,10 @@ Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, Device device) : 
 
 Tensor Embedding::forward(const Tensor& ids) const {
   Scope scope(*this);
-  return autocast(embedding(weight, ids));  // looked up in f32: the table's gradient sums in f32
+  Tensor rows = embedding(weight, ids);  // looked up in f32: the table's gradient sums in f32
+  if (activation_dtype() == DType::bf16) return autocast(rows);
+  // a table stored in bf16 (store_frozen_in_bf16) in f32 activations: its rows in f32
+  return rows.dtype() == DType::bf16 ? cast(rows, DType::f32) : rows;
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine, Device device) : Module("LayerNorm"), eps(eps_) {

@@ -8,6 +8,7 @@
 #pragma once
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "nn/module.h"
 
 namespace ttt::nn {
 
@@ -24,10 +25,20 @@ class ActivationScope {
   DType previous_;
 };
 
+// The activation dtype of the current thread.
+DType activation_dtype();
+
 // t cast (differentiably) to bf16 when the activation dtype is bf16 and t is f32; t otherwise.
 Tensor autocast(const Tensor& t);
 // A parameter p in the dtype of the activation x it meets (a norm's weight, a gate): cast when
 // both are floating and differ, p otherwise.
 Tensor like(const Tensor& p, const Tensor& x);
+
+// Frozen weights in bf16 (trainable.frozen_dtype: bf16): every f32 parameter of root that does not
+// require a gradient is stored in bf16 from now on (half the bytes; no gradient and no optimizer
+// state either way). Modules that meet a bf16 weight in f32 activations run that product in bf16
+// and return to f32 (Linear), or cast the small weight (norms) or the looked-up rows (Embedding).
+// Returns the number of parameters converted.
+int64_t store_frozen_in_bf16(Module& root);
 
 }  // namespace ttt::nn

@@ -159,7 +159,9 @@ TrainerState load_checkpoint(const std::string& dir, nn::Module& model, nn::Adam
   TrainerState s = read_trainer_state(dir);
   auto m = load_verified(fs::path(dir) / "model.safetensors", model.state_dict());
   auto o = load_verified(fs::path(dir) / "optimizer.safetensors", opt.state_dict());
-  model.load_state_dict(m.tensors);
+  // (bf16 tensors decode as f32; load_verified has checked that the file's dtype is the parameter's,
+  // so the cast back is exact: frozen weights kept in bf16, trainable.frozen_dtype)
+  model.load_state_dict(m.tensors, /*strict=*/true, /*allow_cast=*/true);
   opt.load_state_dict(o.tensors);
   TTT_CHECK(opt.steps() == s.step, "checkpoint", dir, ": the optimizer has done ", opt.steps(), " steps but trainer.json says ",
             s.step);

@@ -137,6 +137,7 @@ void read_trainable(const YAML::Node& node, TrainConfig& c, Problems& p) {
   int64_t expected = -1;
   s.get("expected_trainable", expected, 0, int64_t{1} << 50);
   if (expected >= 0) c.trainable.expected_trainable = expected;
+  s.get("frozen_dtype", c.frozen_dtype);
   s.record_node("rules");
   const YAML::Node rules = s.node("rules");
   if (rules && !rules.IsSequence()) p.push_back(yaml_place(rules, "trainable.rules") + ": expected a list of rules");

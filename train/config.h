@@ -23,6 +23,7 @@ enum class GradAudit { error, warn, off };
 enum class NonFinite { stop, skip };
 enum class Activations { f32, bf16 };
 enum class MemoryCheck { refuse, warn };
+enum class FrozenDType { f32, bf16 };
 
 template <>
 struct EnumNames<DataSourceKind> {
@@ -50,6 +51,11 @@ template <>
 struct EnumNames<MemoryCheck> {
   static constexpr const char* what = "run.memory_check";
   static constexpr std::pair<MemoryCheck, const char*> names[] = {{MemoryCheck::refuse, "refuse"}, {MemoryCheck::warn, "warn"}};
+};
+template <>
+struct EnumNames<FrozenDType> {
+  static constexpr const char* what = "trainable.frozen_dtype";
+  static constexpr std::pair<FrozenDType, const char*> names[] = {{FrozenDType::f32, "f32"}, {FrozenDType::bf16, "bf16"}};
 };
 template <>
 struct EnumNames<MatmulPrecision> {
@@ -109,6 +115,9 @@ struct TrainConfig {
   ModelConfig model;
   InitConfig init;
   nn::RequiresGradPolicy trainable;
+  // bf16: the parameters the policy freezes are stored in bf16 (nn::store_frozen_in_bf16): a
+  // frozen 7B base costs 2 bytes a parameter; trainable ones keep f32 masters.
+  FrozenDType frozen_dtype = FrozenDType::f32;
   nn::AdamWOptions optim;
   double lr = 1e-3;
   std::vector<nn::ParamGroupRule> groups;

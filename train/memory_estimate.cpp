@@ -38,6 +38,7 @@ MemoryEstimate estimate_training_memory(const TrainConfig& c) {
   Generator gen(c.run.seed);
   HybridLM model(c.model, gen, Device::meta());
   nn::apply_policy(model, c.trainable);
+  if (c.frozen_dtype == FrozenDType::bf16) nn::store_frozen_in_bf16(model);
   e.num_parameters = model.num_parameters();
   e.num_trainable = model.num_parameters(true);
   e.parameters = meta_memory_stats().current_bytes - base;

@@ -134,6 +134,7 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   if (!c.init.from.empty() && !p.resume_from) p.init = init_from(*p.model, c.init);  // a resume loads its checkpoint instead
   p.model->to(p.device);
   p.report = nn::apply_policy(*p.model, c.trainable);
+  if (c.frozen_dtype == FrozenDType::bf16) nn::store_frozen_in_bf16(*p.model);  // before a checkpoint loads into it
   p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups);
   if (p.resume_from) p.start_step = load_checkpoint(*p.resume_from, *p.model, *p.adamw).step;
 }

@@ -5,6 +5,7 @@
 // official LMModel on the GPU machine: set TTT_MOSHI_EXPORT_DIR to keep a copy).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -142,6 +143,37 @@ TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
   EXPECT_EQ(refused.code, 1) << refused.output;
   EXPECT_NE(refused.output.find("nothing is overwritten"), std::string::npos) << refused.output;
   EXPECT_EQ(testing::read_file(exported + "/model.safetensors"), before);
+}
+
+// trainable.frozen_dtype: bf16: the frozen Moshi part is stored (and checkpointed) in bf16, the
+// TTT branch in f32; the run stops, resumes and exports like any other.
+TEST(MoshiTrain, FrozenWeightsInBf16CheckpointResumeAndExport) {
+  MoshiRun m;
+  prepare(m);
+  ASSERT_EQ(m.trained.code, 0) << m.trained.output;
+  const std::string run = m.dir / "bf16";
+  testing::RunResult r = testing::run_train(
+      "--config " + (m.dir / "moshi.yaml") + " trainable.frozen_dtype=bf16 run.stop_at_step=2 run.run_dir=" + run, m.dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nn::SafetensorsData ckpt = nn::load_safetensors(run + "/checkpoints/step_00000002/model.safetensors");
+  int bf16 = 0, f32 = 0;
+  for (auto& [name, dtype] : ckpt.file_dtypes) {
+    const bool branch = name.find(".ttt.") != std::string::npos || name.find("ssm_gating") != std::string::npos;
+    EXPECT_EQ(dtype, branch ? "F32" : "BF16") << name;
+    (dtype == "BF16" ? bf16 : f32)++;
+  }
+  EXPECT_EQ(static_cast<size_t>(bf16), m.fixture.size());
+  EXPECT_GT(f32, 0);
+  testing::RunResult resumed = testing::run_train("--resume " + run, m.dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("done: 1 steps"), std::string::npos) << resumed.output;
+  testing::RunResult e = testing::run_tool(export_exe(), run + " " + (m.dir / "bf16_export") + " --format moshi", m.dir);
+  ASSERT_EQ(e.code, 0) << e.output;
+  const nn::SafetensorsData moshi = nn::load_safetensors(m.dir / "bf16_export/model.safetensors");
+  for (auto& [name, t] : moshi.tensors) {  // the package's f32 weights rounded to bf16, no further
+    const std::vector<float> got = t.to_vector<float>(), was = m.fixture.at(name).to_vector<float>();
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], was[i], std::fabs(was[i]) / 256.0) << name;
+  }
 }
 
 // The same fine-tuning on the GPU follows the CPU's losses.
