@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -196,6 +197,21 @@ TEST(MoshiTrain, TrainsOnCudaLikeOnTheCpu) {
   ASSERT_EQ(cpu.size(), 3u);
   ASSERT_EQ(cuda.size(), cpu.size());
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(cuda[i], cpu[i], 1e-4 * cpu[i]) << "step " << i + 1;
+  // and with the frozen part in bf16 (its products in bf16 on both: their sums differ a little)
+  const std::string bf16 = " trainable.frozen_dtype=bf16 run.run_dir=";
+  ASSERT_EQ(testing::run_train("--config " + (m.dir / "moshi.yaml") + bf16 + (m.dir / "cpu_bf16"), m.dir).code, 0);
+  ASSERT_EQ(
+      testing::run_train("--config " + (m.dir / "moshi.yaml") + " run.device=cuda" + bf16 + (m.dir / "gpu_bf16"), m.dir).code, 0);
+  const std::vector<double> cpu16 = losses(m.dir / "cpu_bf16/metrics.jsonl"), gpu16 = losses(m.dir / "gpu_bf16/metrics.jsonl");
+  ASSERT_EQ(cpu16.size(), 3u);
+  ASSERT_EQ(gpu16.size(), cpu16.size());
+  for (size_t i = 0; i < cpu16.size(); ++i) {
+    EXPECT_NEAR(gpu16[i], cpu16[i], 2e-3 * cpu16[i]) << "frozen bf16, step " << i + 1;
+    EXPECT_NEAR(cpu16[i], cpu[i], 1e-2 * cpu[i]) << "frozen bf16 against f32, step " << i + 1;
+  }
+  std::printf("Moshi fine-tune losses, cpu / cuda / cpu frozen bf16 / cuda frozen bf16:\n");
+  for (size_t i = 0; i < cpu.size(); ++i)
+    std::printf("  step %zu: %.6f %.6f %.6f %.6f\n", i + 1, cpu[i], cuda[i], cpu16[i], gpu16[i]);
 }
 
 TEST(MoshiTrain, AStrictInitFromThatDoesNotFitIsRefusedBeforeAnythingIsWritten) {

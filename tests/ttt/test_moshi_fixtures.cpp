@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
@@ -271,6 +272,33 @@ TEST(MoshiFixtures, FrozenWeightsInBf16MoveTheLogitsBoundedly) { expect_frozen_b
 TEST(MoshiFixtures, FrozenWeightsInBf16MoveTheLogitsBoundedlyOnCuda) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible (run test_ttt on the device machine)";
   expect_frozen_bf16_close(Device::cuda(0));
+}
+
+// Kyutai publishes Moshi in bf16: such a file loads, each value the f32 one rounded to bf16.
+TEST(MoshiFixtures, InitFromABf16CheckpointConverts) {
+  MoshiFixture f = load("moshi_7b_options");
+  std::vector<nn::NamedTensor> params;
+  std::map<std::string, std::string> as_bf16;
+  for (auto& [n, t] : f.data.tensors)
+    if (n.rfind("param.", 0) == 0) params.emplace_back(n.substr(6), t), as_bf16[n.substr(6)] = "BF16";
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("bf16_" + std::to_string(::getpid()) + ".safetensors")).string();
+  nn::save_safetensors(path, params, {}, as_bf16);
+  const MoshiOptions o = options_of(f);
+  Generator gen(0);
+  HybridLM model(o.model, gen);
+  InitConfig init;
+  init.from = path;
+  const InitReport r = init_from(model, init);
+  std::filesystem::remove(path);
+  EXPECT_TRUE(r.fits()) << r.str();
+  const std::vector<nn::NamedTensor> named = model.named_parameters();
+  const std::map<std::string, Tensor> ours(named.begin(), named.end());
+  const Tensor loaded = ours.at("layers.1.self_attn.in_proj.weight"),
+               want = f.tensors.at("param.transformer.layers.1.self_attn.in_projs.0.weight");
+  EXPECT_EQ(loaded.dtype(), DType::f32);
+  EXPECT_EQ(loaded.to_vector<float>(), to_dtype(to_dtype(want, DType::bf16), DType::f32).to_vector<float>());
+  EXPECT_NE(loaded.to_vector<float>(), want.to_vector<float>());  // rounded, so the file was bf16
 }
 
 // A file that does not fit is refused, strict, naming what is wrong; init_strict: false loads the rest.
