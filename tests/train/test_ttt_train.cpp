@@ -283,6 +283,15 @@ TEST(TttTrain, Moshi7bDryRunReconciles) {
       << r.output;
   EXPECT_NE(r.output.find("TTT branches: 398,848,480"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("trainable 398,848,480 of " + nn::with_commas(package + 398848480)), std::string::npos) << r.output;
+  // the source project's non-causal layout (a reversed branch per layer, full mini-batches) on the
+  // same Moshi: the spec's section 7 figure, to the unit
+  Result seed = train(
+      "--config configs/moshi7b_ttt_multilayer.yaml --dry-run model.causal=false model.bidirectional=true "
+      "ttt.minibatch_mode=full trainable.expected_trainable=398868640",
+      dir);
+  ASSERT_EQ(seed.code, 0) << seed.output;
+  EXPECT_NE(seed.output.find("trainable 398,868,640 of " + nn::with_commas(package + 398868640)), std::string::npos)
+      << seed.output;
   EXPECT_NE(r.output.find("ttt (TTTMultiLayer)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("nothing was allocated"), std::string::npos) << r.output;
 }
