@@ -32,6 +32,28 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
 }
 
+Tensor MultiHeadAttention::step(const Tensor& x, KVCache& cache) const {
+  Scope scope(*this);
+  TTT_CHECK(causal, "step", "a non-causal attention layer cannot stream (every position sees the future)");
+  TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
+  const int64_t B = x.size(0), C = x.size(2), H = heads, d = C / H;
+  const std::vector<Tensor> qkv = unstack(permute(reshape(in_proj->forward(x), {B, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
+  const Tensor position = to_device(from_vector({static_cast<double>(cache.next_position)}, {1}, DType::i64), x.device());
+  const Tensor q = rope(qkv[0], position, rope_theta), k = rope(qkv[1], position, rope_theta);
+  cache.k = cache.k.defined() ? cat({cache.k, k}, 2) : k;
+  cache.v = cache.v.defined() ? cat({cache.v, qkv[2]}, 2) : qkv[2];
+  const int64_t len = cache.k.size(2);
+  if (context > 0 && len > context) {  // the query at t sees t - context + 1 .. t: forget the rest
+    cache.k = slice(cache.k, 2, len - context, len);
+    cache.v = slice(cache.v, 2, len - context, len);
+  }
+  ++cache.next_position;
+  // softmax(q K^T / sqrt(d)) V over the cached steps: [B, H, 1, d]
+  const Tensor scores = matmul(q, cache.k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));
+  const Tensor out = matmul(softmax(scores, -1), cache.v);
+  return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, 1, C}));
+}
+
 SwiGLU::SwiGLU(int64_t width, int64_t hidden_, Generator& gen, Device device) : Module("SwiGLU"), hidden(hidden_) {
   linear_in = register_module("linear_in", std::make_shared<Linear>(width, 2 * hidden, false, gen, device));
   linear_out = register_module("linear_out", std::make_shared<Linear>(hidden, width, false, gen, device));

@@ -7,6 +7,13 @@
 
 namespace ttt::nn {
 
+// What a streaming attention layer keeps between time steps (docs/inference.md): the rotated keys
+// and the values of the steps a new query may still see (the last `context` ones), [B, H, len, d].
+struct KVCache {
+  Tensor k, v;
+  int64_t next_position = 0;  // the absolute position of the next step (its RoPE angle)
+};
+
 class MultiHeadAttention : public Module {
  public:
   // context: how many past steps a query may see (itself included); 0 = unlimited.
@@ -14,6 +21,9 @@ class MultiHeadAttention : public Module {
   MultiHeadAttention(int64_t width, int64_t heads, int64_t context, double rope_theta, bool causal, Generator& gen,
                      Device device = Device::cpu());
   Tensor forward(const Tensor& x) const;  // [B, S, C] -> [B, S, C]
+  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C], the cache extended by this step;
+  // the same numbers as forward over the whole sequence at that position.
+  Tensor step(const Tensor& x, KVCache& cache) const;
 
   std::shared_ptr<Linear> in_proj, out_proj;
   int64_t heads, context;

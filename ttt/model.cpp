@@ -127,6 +127,17 @@ Tensor TransformerLayer::forward(const Tensor& h_in, const SeqMetadata& meta) co
   return add(h, ffn->forward(norm2->forward(h)));
 }
 
+Tensor TransformerLayer::step(const Tensor& h_in, LayerStream& stream) const {
+  Scope scope(*this);
+  Tensor h = add(h_in, self_attn->step(norm1->forward(h_in), stream.attention));
+  if (ttt) {
+    TTT_CHECK(!backward_ssm_gating, "step", "a reversed-sequence TTT branch cannot stream (it reads the future)");
+    Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
+    h = add(h, forward_ssm_gating->forward(ttt->step(u, stream.ttt)));
+  }
+  return add(h, ffn->forward(norm2->forward(h)));
+}
+
 HybridLM::HybridLM(const ModelConfig& c, Generator& gen, Device device) : nn::Module("HybridLM"), config_(c) {
   auto problems = model_config_problems(c);
   if (!problems.empty()) {
@@ -168,6 +179,13 @@ std::vector<Tensor> HybridLM::logits(const Tensor& inputs, const Tensor& targets
 
 Tensor HybridLM::hidden(const Tensor& tokens) const {
   Scope scope(*this);
+  Tensor h = embed(tokens);
+  const SeqMetadata meta;  // built once per forward, passed down unchanged
+  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->forward(h, meta);
+  return out_norm->forward(h);
+}
+
+Tensor HybridLM::embed(const Tensor& tokens) const {
   TTT_CHECK(tokens.dim() == 3 && tokens.size(2) == config_.num_streams(), "forward", "expected tokens [B, S, ",
             config_.num_streams(), "], got ", tokens.describe());
   Tensor h;
@@ -176,9 +194,31 @@ Tensor HybridLM::hidden(const Tensor& tokens) const {
     Tensor e = emb->at<nn::Embedding>(static_cast<size_t>(s))->forward(ids);
     h = h.defined() ? add(h, e) : e;
   }
-  const SeqMetadata meta;  // built once per forward, passed down unchanged
-  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->forward(h, meta);
+  return h;
+}
+
+ModelStream HybridLM::start_stream() const {
+  ModelStream s;
+  s.layers.resize(layers->size());
+  return s;
+}
+
+Tensor HybridLM::hidden_step(const Tensor& tokens, ModelStream& stream) const {
+  Scope scope(*this);
+  TTT_CHECK(tokens.dim() == 3 && tokens.size(1) == 1, "hidden_step", "expected one step [B, 1, ", config_.num_streams(),
+            "], got ", tokens.describe());
+  TTT_CHECK(stream.layers.size() == layers->size(), "hidden_step", "the stream was not started by this model (start_stream)");
+  Tensor h = embed(tokens);
+  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->step(h, stream.layers[l]);
+  ++stream.steps;
   return out_norm->forward(h);
+}
+
+std::vector<Tensor> HybridLM::logits_step(const Tensor& tokens, ModelStream& stream) const {
+  const Tensor h = hidden_step(tokens, stream);
+  std::vector<Tensor> out;
+  for (size_t s = 0; s < heads->size(); ++s) out.push_back(heads->at<nn::Linear>(s)->forward(h));
+  return out;
 }
 
 HybridLM::LossTargets HybridLM::loss_targets(const Tensor& targets) const {

@@ -77,11 +77,25 @@ struct ModelConfig {
 // Every problem with the model config (empty when valid); `where` prefixes the key paths.
 std::vector<std::string> model_config_problems(const ModelConfig& c, const std::string& where = "model");
 
+// What one layer keeps between the time steps of a stream (docs/inference.md).
+struct LayerStream {
+  nn::KVCache attention;
+  TttStream ttt;
+};
+
+// A stream through the model: every layer's state, and the steps taken.
+struct ModelStream {
+  std::vector<LayerStream> layers;
+  int64_t steps = 0;
+};
+
 // One pre-norm block: h += attn(norm1(h)); [h += gate(ttt(h))]; h += ffn(norm2(h)).
 class TransformerLayer : public nn::Module {
  public:
   TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device);
   Tensor forward(const Tensor& h, const SeqMetadata& meta) const;
+  // One time step h [B, 1, C] of a causal stream (forward's numbers at that position).
+  Tensor step(const Tensor& h, LayerStream& stream) const;
 
   std::shared_ptr<nn::RMSNorm> norm1, norm2, norm_ttt;
   std::shared_ptr<nn::MultiHeadAttention> self_attn;
@@ -102,6 +116,14 @@ class HybridLM : public nn::Module {
   std::vector<Tensor> logits(const Tensor& inputs, const Tensor& targets) const;
   // The stack's output before the heads (after out_norm), [B, S, C]: what Moshi's depformer reads.
   Tensor hidden(const Tensor& tokens) const;
+
+  // Streaming (docs/inference.md): a fresh stream, then one time step at a time. tokens [B, 1,
+  // streams] of the next step -> the stack's output for it [B, 1, C], equal to hidden() of the
+  // whole sequence at that position; logits_step adds the heads (linear audio heads: every
+  // stream; depformer: the text head, then Depformer::generate for the audio).
+  ModelStream start_stream() const;
+  Tensor hidden_step(const Tensor& tokens, ModelStream& stream) const;
+  std::vector<Tensor> logits_step(const Tensor& tokens, ModelStream& stream) const;
 
   struct Loss {
     Tensor total;                    // linear heads: the weighted mean over streams; depformer: moshi_loss's sum
@@ -129,6 +151,7 @@ class HybridLM : public nn::Module {
 
  private:
   Loss depformer_loss(const std::vector<Tensor>& logits, const LossTargets& t) const;
+  Tensor embed(const Tensor& tokens) const;  // the streams' embeddings, summed: [B, S, C]
   ModelConfig config_;
 };
 

@@ -159,6 +159,25 @@ Tensor TTTBase::forward(const Tensor& x_in, const SeqMetadata& meta) {
   return cast(wo->forward(post_norm->forward(y)), x_in.dtype());
 }
 
+Tensor TTTBase::step(const Tensor& x, TttStream& stream) {
+  TTT_CHECK(config_.minibatch_mode == MiniBatchMode::causal, "step",
+            "only minibatch_mode: causal streams (in full mode a token's output depends on the rest of its mini-batch)");
+  TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
+  stream.pending = stream.pending.defined() ? cat({stream.pending, x}, 1) : x;
+  const int64_t m = stream.pending.size(1);
+  SeqMetadata meta;
+  meta.position_offset = stream.start;
+  meta.continue_from_state = !stream.committed.empty();
+  if (meta.continue_from_state) set_inner_state(stream.committed);
+  const Tensor y = forward(stream.pending, meta);
+  if (m == config_.mini_batch_size) {  // the mini-batch is complete: its end state carries on (E15)
+    stream.committed = inner_state();
+    stream.pending = Tensor();
+    stream.start += m;
+  }
+  return slice(y, 1, m - 1, m);
+}
+
 std::vector<nn::NamedTensor> TTTBase::inner_state() const {
   std::vector<nn::NamedTensor> out;
   for (size_t l = 0; l < state_w_.size(); ++l) {

@@ -20,10 +20,25 @@
 
 namespace ttt {
 
+// What a streaming TTT layer keeps between time steps (docs/inference.md): the inner state at the
+// start of the current mini-batch, committed at each mini-batch boundary (empty before the first:
+// the learned initial weights), and the layer's inputs of the current mini-batch so far.
+struct TttStream {
+  std::vector<nn::NamedTensor> committed;
+  Tensor pending;     // [B, m, C], m < mini_batch_size
+  int64_t start = 0;  // the absolute position of the current mini-batch's first token
+};
+
 class TTTBase : public nn::Module {
  public:
   // x [B, L, C] -> [B, L, C]. L need not be a multiple of the mini-batch size (padded inside).
   Tensor forward(const Tensor& x, const SeqMetadata& meta = {});
+  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C], the same numbers as forward over
+  // the whole sequence at that position. The token's output needs the inner state at the start of
+  // its mini-batch and the gradients of the mini-batch's earlier tokens (E7's eta[i, j], j <= i),
+  // so the step runs forward over the mini-batch so far from the committed state (padded: the
+  // padding takes no step) and keeps its last output; a full mini-batch commits its end state.
+  Tensor step(const Tensor& x, TttStream& stream);
 
   const TTTConfig& config() const { return config_; }
 

@@ -1,0 +1,130 @@
+// Streaming (docs/inference.md): a model fed one time step at a time, with attention KV caches and
+// TTT inner states carried between steps, gives the full-sequence forward's logits at every
+// position: every TTT variant, mini-batch sizes that do not divide the length, a context window
+// shorter than the sequence, several sequences at once, the fused scan and the composed one.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "autograd/ops.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "ttt/model.h"
+
+namespace ttt {
+namespace {
+
+struct StreamCase {
+  std::string name;
+  TTTVariant variant;
+  int64_t mini_batch;
+  int64_t context;
+  bool use_kernel;
+};
+
+ModelConfig streaming_model(const StreamCase& k) {
+  ModelConfig c;
+  c.width = 32;
+  c.num_layers = 3;
+  c.num_heads = 4;
+  c.ffn_hidden = 48;
+  c.hybrid_layers = {0, -1};
+  c.text_vocab = 20;
+  c.audio_streams = 2;
+  c.audio_vocab = 9;
+  c.context = k.context;
+  c.gate_init = 0.8;  // a visible TTT branch
+  c.ttt.variant = k.variant;
+  c.ttt.heads = 4;
+  c.ttt.mlp_expansion = 2;
+  if (k.variant == TTTVariant::multilayer) c.ttt.mlp_dims = {8, 12, 8};
+  c.ttt.mini_batch_size = k.mini_batch;
+  c.ttt.use_kernel = k.use_kernel;
+  return c;
+}
+
+Tensor random_tokens(int64_t B, int64_t S, const ModelConfig& c, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<double> u = rand({B, S, c.num_streams()}, gen, DType::f64).to_vector<double>();
+  for (size_t i = 0; i < u.size(); ++i)
+    u[i] = std::floor(u[i] * static_cast<double>(c.vocab(static_cast<int64_t>(i) % c.num_streams())));
+  return from_vector(u, {B, S, c.num_streams()}, DType::i64);
+}
+
+// The largest |streamed - full| over every stream and position, relative to the largest |full|.
+double streamed_vs_full(const HybridLM& model, const Tensor& tokens) {
+  NoGradGuard no_grad;
+  const std::vector<Tensor> full = model.forward(tokens);
+  ModelStream stream = model.start_stream();
+  double diff = 0, scale = 0;
+  for (int64_t t = 0; t < tokens.size(1); ++t) {
+    const std::vector<Tensor> step = model.logits_step(slice(tokens, 1, t, t + 1), stream);
+    for (size_t s = 0; s < full.size(); ++s) {
+      const std::vector<float> a = slice(full[s], 1, t, t + 1).to_vector<float>(), b = step[s].to_vector<float>();
+      for (size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+        scale = std::max(scale, std::fabs(static_cast<double>(a[i])));
+      }
+    }
+  }
+  EXPECT_EQ(stream.steps, tokens.size(1));
+  return diff / scale;
+}
+
+class Streaming : public ::testing::TestWithParam<StreamCase> {};
+
+void expect_streaming_exact(const StreamCase& k, Device device) {
+  const ModelConfig c = streaming_model(k);
+  Generator gen(7);
+  HybridLM model(c, gen);
+  model.to(device);
+  const Tensor tokens = to_device(random_tokens(2, 13, c, 3), device);  // 13: no mini-batch size here divides it
+  const double rel = streamed_vs_full(model, tokens);
+  EXPECT_LT(rel, 1e-5) << k.name << " on " << device.str();
+  std::printf("%s on %s: streamed logits %.1e relative to the full forward\n", k.name.c_str(), device.str().c_str(), rel);
+}
+
+TEST_P(Streaming, EqualsTheFullForwardAtEveryPosition) { expect_streaming_exact(GetParam(), Device::cpu()); }
+
+TEST_P(Streaming, EqualsTheFullForwardAtEveryPositionOnCuda) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible (run test_ttt on the device machine)";
+  expect_streaming_exact(GetParam(), Device::cuda(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Streaming,
+                         ::testing::Values(StreamCase{"linear_b4", TTTVariant::linear, 4, 0, false},
+                                           StreamCase{"mlp_b3_context5", TTTVariant::mlp, 3, 5, false},
+                                           StreamCase{"multilayer_b5", TTTVariant::multilayer, 5, 0, false},
+                                           StreamCase{"mlp_b4_fused", TTTVariant::mlp, 4, 0, true},
+                                           StreamCase{"linear_b1_context3_fused", TTTVariant::linear, 1, 3, true}),
+                         [](const ::testing::TestParamInfo<StreamCase>& i) { return i.param.name; });
+
+// A sequence's stream does not depend on the others streamed beside it.
+TEST(StreamingBatch, SequencesAreIndependent) {
+  const ModelConfig c = streaming_model({"mlp", TTTVariant::mlp, 4, 0, false});
+  Generator gen(7);
+  HybridLM model(c, gen);
+  const Tensor both = random_tokens(2, 9, c, 5);
+  NoGradGuard no_grad;
+  ModelStream pair = model.start_stream(), alone = model.start_stream();
+  for (int64_t t = 0; t < 9; ++t) {
+    const Tensor step = slice(both, 1, t, t + 1);
+    const Tensor a = model.logits_step(step, pair)[0], b = model.logits_step(slice(step, 0, 1, 2), alone)[0];
+    EXPECT_EQ(slice(a, 0, 1, 2).to_vector<float>(), b.to_vector<float>()) << "step " << t;
+  }
+}
+
+TEST(StreamingRefuses, NonCausalLayers) {
+  ModelConfig c = streaming_model({"mlp", TTTVariant::mlp, 4, 0, false});
+  c.causal = false;
+  c.bidirectional = true;
+  c.ttt.minibatch_mode = MiniBatchMode::full;
+  Generator gen(7);
+  HybridLM model(c, gen);
+  ModelStream stream = model.start_stream();
+  EXPECT_THROW(model.logits_step(slice(random_tokens(1, 2, c, 1), 1, 0, 1), stream), Error);
+}
+
+}  // namespace
+}  // namespace ttt
