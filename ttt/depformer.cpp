@@ -31,14 +31,14 @@ DepformerLayer::DepformerLayer(const DepformerConfig& c, Generator& gen, Device 
 template <class M>
 Tensor DepformerLayer::per_step(const nn::ModuleList& list, const Tensor& x) const {
   std::vector<Tensor> out;
-  for (int64_t k = 0; k < c_.steps; ++k)
+  for (int64_t k = 0; k < x.size(1); ++k)  // all steps, or the first ones while generating
     out.push_back(list.at<M>(static_cast<size_t>(c_.weight_set(k)))->forward(squeeze(slice(x, 1, k, k + 1), 1)));
   return stack(out, 1);
 }
 
 Tensor DepformerLayer::forward(const Tensor& x) const {
   Scope scope(*this);
-  const int64_t N = x.size(0), K = c_.steps, H = c_.num_heads, d = c_.dim / H;
+  const int64_t N = x.size(0), K = x.size(1), H = c_.num_heads, d = c_.dim / H;
   // attention over the steps, causal, no positional embedding: [N, K, 3D] -> q, k, v [N, H, K, d]
   const Tensor qkv = per_step<nn::Linear>(*in_projs, norm1->forward(x));
   const std::vector<Tensor> q_k_v = unstack(permute(reshape(qkv, {N, K, 3, H, d}), {2, 0, 3, 1, 4}), 0);
@@ -86,6 +86,33 @@ std::vector<Tensor> Depformer::forward(const Tensor& temporal, const Tensor& tok
     logits.push_back(reshape(linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(slice(x, 1, k, k + 1), 1)),
                              {B, T, c_.audio_vocab}));
   return logits;
+}
+
+Tensor Depformer::generate(const Tensor& temporal, const Tensor& text,
+                           const std::function<std::vector<int64_t>(int64_t, const Tensor&)>& pick) const {
+  Scope scope(*this);
+  const int64_t B = temporal.size(0), K = c_.steps;
+  TTT_CHECK(temporal.dim() == 3 && temporal.size(1) == 1 && text.dim() == 2 && text.size(0) == B, "Depformer::generate",
+            "expected temporal [B, 1, C] and text [B, 1], got ", temporal.describe(), " and ", text.describe());
+  std::vector<Tensor> inputs;  // [B, 1, D] per codebook so far
+  Tensor previous = text;      // the token codebook k sees: the text token, then codebook k - 1's
+  std::vector<double> tokens(static_cast<size_t>(B * K));
+  for (int64_t k = 0; k < K; ++k) {
+    const Tensor projected = in->at<nn::Linear>(static_cast<size_t>(c_.multi_linear ? c_.weight_set(k) : 0))->forward(temporal);
+    const Tensor embedded =
+        k == 0 ? text_emb->forward(to_device(previous, temporal.device()))
+               : emb->at<nn::Embedding>(static_cast<size_t>(k - 1))->forward(to_device(previous, temporal.device()));
+    inputs.push_back(add(projected, embedded));
+    // the causal depformer over codebooks 0..k (recomputed: K is small), codebook k's output
+    Tensor x = reshape(stack(inputs, 2), {B, k + 1, c_.dim});
+    for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->forward(x);
+    const Tensor logits = linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(slice(x, 1, k, k + 1), 1));
+    const std::vector<int64_t> chosen = pick(k, logits);
+    std::vector<double> as_double(chosen.begin(), chosen.end());
+    for (int64_t b = 0; b < B; ++b) tokens[static_cast<size_t>(b * K + k)] = as_double[static_cast<size_t>(b)];
+    previous = from_vector(as_double, {B, 1}, DType::i64);
+  }
+  return from_vector(tokens, {B, 1, K}, DType::i64);
 }
 
 }  // namespace ttt

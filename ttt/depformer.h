@@ -7,6 +7,7 @@
 // No positional embedding: the step index is in the weights. Names follow Moshi's
 // (depformer.layers.{i}.self_attn.in_projs.{k}, ...), so train/moshi_names.h maps them one to one.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "nn/attention.h"
@@ -58,6 +59,11 @@ class Depformer : public nn::Module {
   // the step's text token, then its audio tokens (teacher forcing: codebook k sees token k - 1).
   // Returns the logits of codebook k, [B, T, audio_vocab], for k = 0 .. steps - 1.
   std::vector<Tensor> forward(const Tensor& temporal, const Tensor& tokens) const;
+  // Generation: the audio tokens of one step, codebook after codebook, each one fed to the next
+  // in place of teacher forcing. temporal [B, 1, C], text [B, 1] (the step's text token); pick(k,
+  // logits [B, audio_vocab]) chooses codebook k's tokens. Returns [B, 1, steps] (i64, cpu).
+  Tensor generate(const Tensor& temporal, const Tensor& text,
+                  const std::function<std::vector<int64_t>(int64_t, const Tensor&)>& pick) const;
 
   const DepformerConfig& config() const { return c_; }
   std::shared_ptr<nn::ModuleList> in, emb, layers, linears;

@@ -204,6 +204,42 @@ TEST(MoshiFixtures, LogitsAndLossMatchOnCuda) {
   expect_logits_and_loss_match("moshi_short_context", Device::cuda(0));
 }
 
+// Generation's path, teacher-forced: the temporal stack one step at a time (KV caches) and the
+// depformer codebook after codebook, each fed the true previous token, give the full forward's
+// logits (which match the package's) at every step.
+TEST(MoshiFixtures, StreamingAndDepformerGenerationEqualTheFullForward) {
+  LoadedMoshi m = load_moshi("moshi_short_context");  // context 5 < 14 steps: the cache forgets
+  HybridLM& model = *m.model;
+  NoGradGuard no_grad;
+  const std::vector<Tensor> full = model.logits(m.inputs, m.targets);
+  const int64_t T = m.inputs.size(1), K = m.o.model.depformer.steps;
+  const std::vector<int64_t> targets = m.targets.to_vector<int64_t>();
+  const int64_t B = m.inputs.size(0), N = m.inputs.size(2);
+  ModelStream stream = model.start_stream();
+  double diff = 0, scale = 0;
+  auto compare = [&](const Tensor& want, const Tensor& got) {
+    const std::vector<float> a = want.to_vector<float>(), b = got.to_vector<float>();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i])),
+      scale = std::max(scale, std::fabs(static_cast<double>(a[i])));
+  };
+  for (int64_t t = 0; t < T; ++t) {
+    const Tensor temporal = model.hidden_step(slice(m.inputs, 1, t, t + 1), stream);  // [B, 1, C]
+    ASSERT_EQ(model.heads->size(), 1u);  // the text head; the depformer does the audio
+    compare(squeeze(slice(full[0], 1, t, t + 1), 1), squeeze(model.heads->at<nn::Linear>(0)->forward(temporal), 1));
+    const Tensor text_token = squeeze(slice(slice(m.targets, 1, t, t + 1), 2, 0, 1), 2);
+    const Tensor audio = model.depformer->generate(temporal, text_token, [&](int64_t k, const Tensor& logits) {
+      compare(squeeze(slice(full[static_cast<size_t>(1 + k)], 1, t, t + 1), 1), logits);
+      std::vector<int64_t> teacher(static_cast<size_t>(B));
+      for (int64_t b = 0; b < B; ++b) teacher[static_cast<size_t>(b)] = targets[static_cast<size_t>((b * T + t) * N + 1 + k)];
+      return teacher;
+    });
+    EXPECT_EQ(audio.size(2), K);
+  }
+  EXPECT_LT(diff / scale, 1e-5) << "streamed text and generated audio logits against the full forward";
+}
+
 // TTT branches added to loaded layers: the file lacks them, so they are initialised and listed;
 // with the gates at exactly zero the model's logits are the loaded model's, bit for bit.
 TEST(MoshiFixtures, TttBranchesWithZeroGatesLeaveTheLoadedModelsLogits) {
