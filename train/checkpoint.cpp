@@ -155,6 +155,14 @@ TrainerState read_trainer_state(const std::string& dir) {
   return s;
 }
 
+void load_model_weights(const std::string& dir, nn::Module& model) {
+  const std::string file = (fs::path(dir) / "model.safetensors").string();
+  nn::SafetensorsData m = nn::load_safetensors(file);  // checks every stored checksum
+  TTT_CHECK(m.checksummed == m.tensors.size(), "checkpoint " + file, ": ", m.tensors.size() - m.checksummed, " of ",
+            m.tensors.size(), " tensors carry no checksum (not written by this version of ttt-train, or edited)");
+  model.load_state_dict(m.tensors, /*strict=*/true, /*allow_cast=*/true);
+}
+
 TrainerState load_checkpoint(const std::string& dir, nn::Module& model, nn::AdamW& opt) {
   TrainerState s = read_trainer_state(dir);
   auto m = load_verified(fs::path(dir) / "model.safetensors", model.state_dict());

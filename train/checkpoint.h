@@ -37,6 +37,9 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // Loads into an already built model and optimizer (strict, checksums and dtypes checked); returns
 // the trainer state. Nothing is written into the model unless every check passes.
 TrainerState load_checkpoint(const std::string& dir, nn::Module& model, nn::AdamW& opt);
+// The model's weights alone (for inference: ttt-generate, ttt-eval), checksums verified; a model
+// built in f32 takes a checkpoint whose frozen part is bf16 (trainable.frozen_dtype), exactly.
+void load_model_weights(const std::string& dir, nn::Module& model);
 // Reads and validates trainer.json alone.
 TrainerState read_trainer_state(const std::string& dir);
 

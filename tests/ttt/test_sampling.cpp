@@ -1,0 +1,67 @@
+// sample_tokens (ttt/sampling.h): greedy is the argmax, a seed repeats its draws, and the draws
+// follow softmax(logits / temperature) cut to the top-k / top-p tokens.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "ttt/sampling.h"
+
+namespace ttt {
+namespace {
+
+const std::vector<double> kLogits = {0.5, 2.0, -1.0, 1.0, 2.0};  // ids 1 and 4 tie for the largest
+
+std::map<int64_t, int> draws(const SamplingOptions& o, int n, uint64_t seed = 1) {
+  std::vector<double> rows;
+  for (int i = 0; i < n; ++i) rows.insert(rows.end(), kLogits.begin(), kLogits.end());
+  Generator gen(seed);
+  std::map<int64_t, int> count;
+  for (int64_t id : sample_tokens(from_vector(rows, {n, 5}), o, gen)) ++count[id];
+  return count;
+}
+
+TEST(Sampling, GreedyIsTheFirstLargest) {
+  SamplingOptions o;
+  o.greedy = true;
+  EXPECT_EQ(draws(o, 3), (std::map<int64_t, int>{{1, 3}}));
+}
+
+TEST(Sampling, DrawsFollowTheTemperedSoftmax) {
+  SamplingOptions o;
+  o.temperature = 2.0;
+  const int n = 20000;
+  const std::map<int64_t, int> count = draws(o, n);
+  double total = 0;
+  for (double l : kLogits) total += std::exp(l / 2.0);
+  for (int64_t id = 0; id < 5; ++id) {
+    const double p = std::exp(kLogits[id] / 2.0) / total, sd = std::sqrt(p * (1 - p) / n);
+    const double seen = count.count(id) ? count.at(id) / static_cast<double>(n) : 0.0;
+    EXPECT_NEAR(seen, p, 5 * sd) << "token " << id;
+  }
+}
+
+TEST(Sampling, TopKAndTopPCutTheTail) {
+  SamplingOptions k2;
+  k2.top_k = 2;  // ids 1 and 4
+  for (auto& [id, c] : draws(k2, 2000)) EXPECT_TRUE(id == 1 || id == 4) << id;
+  SamplingOptions p;
+  p.temperature = 1.0;
+  p.top_p = 0.8;  // 1 and 4 hold 0.71 of the mass; with 3 (0.16 more) the prefix reaches 0.8
+  std::map<int64_t, int> seen = draws(p, 4000);
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(seen.count(1) && seen.count(4) && seen.count(3));
+}
+
+TEST(Sampling, ASeedRepeatsItsDraws) {
+  SamplingOptions o;
+  EXPECT_EQ(draws(o, 50, 9), draws(o, 50, 9));
+  EXPECT_NE(draws(o, 50, 9), draws(o, 50, 10));
+  o.temperature = 0;
+  EXPECT_THROW(draws(o, 1), Error);
+}
+
+}  // namespace
+}  // namespace ttt

@@ -1,0 +1,127 @@
+#include "train/generate.h"
+
+#include <algorithm>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/kernel_args.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/run_dir.h"
+
+namespace ttt {
+
+RunModel load_run_model(const std::string& run_dir, Device device) {
+  TTT_CHECK(is_marked_run_dir(run_dir), "run", "'", run_dir, "' is not a run directory made by ttt-train (no ", kRunMarker,
+            " in it)");
+  const auto latest = latest_checkpoint(run_dir);
+  TTT_CHECK(latest.has_value(), "run", "'", run_dir, "' has no complete checkpoint yet");
+  RunModel r;
+  r.checkpoint = *latest;
+  const TrainerState state = read_trainer_state(*latest);
+  r.step = state.step;
+  r.config = parse_config(state.config_yaml, *latest + "/trainer.json");
+  Generator gen(r.config.run.seed);
+  r.model = std::make_unique<HybridLM>(r.config.model, gen, Device::cpu());
+  load_model_weights(*latest, *r.model);
+  r.model->to(device);
+  return r;
+}
+
+Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptions& o, Device device,
+                const std::function<void(int64_t, const Tensor&)>& on_step) {
+  const ModelConfig& c = model.config();
+  TTT_CHECK(prompt.dim() == 3 && prompt.size(1) >= 1 && prompt.size(2) == c.num_streams(), "generate",
+            "expected a prompt [B, P >= 1, ", c.num_streams(), "], got ", prompt.describe());
+  NoGradGuard no_grad;
+  Generator gen(o.seed);
+  const int64_t B = prompt.size(0), P = prompt.size(1), N = c.num_streams();
+  std::vector<double> seq = prompt.to_vector<double>();  // [B, P + steps, N], filled as it goes
+  const int64_t L = P + o.steps;
+  std::vector<double> all(static_cast<size_t>(B * L * N), static_cast<double>(kNoToken));
+  for (int64_t b = 0; b < B; ++b) std::copy_n(seq.begin() + b * P * N, P * N, all.begin() + b * L * N);
+  ModelStream stream = model.start_stream();
+  for (int64_t p = 0; p + 1 < L; ++p) {
+    std::vector<double> step(static_cast<size_t>(B * N));
+    for (int64_t b = 0; b < B; ++b) std::copy_n(all.begin() + (b * L + p) * N, N, step.begin() + b * N);
+    const Tensor hidden = model.hidden_step(to_device(from_vector(step, {B, 1, N}, DType::i64), device), stream);
+    if (p + 1 < P) continue;  // still reading the prompt
+    // position p + 1: every predicted stream sampled, the input-only ones carry no token
+    std::vector<double> next(static_cast<size_t>(B * N), static_cast<double>(kNoToken));
+    auto set = [&](int64_t s, const std::vector<int64_t>& ids) {
+      for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b * N + s)] = static_cast<double>(ids[static_cast<size_t>(b)]);
+    };
+    const std::vector<int64_t> text = sample_tokens(squeeze(model.heads->at<nn::Linear>(0)->forward(hidden), 1), o.text, gen);
+    set(0, text);
+    if (model.depformer) {
+      const std::vector<double> text_ids(text.begin(), text.end());
+      const Tensor audio =
+          model.depformer->generate(hidden, from_vector(text_ids, {B, 1}, DType::i64),
+                                    [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, gen); });
+      const std::vector<int64_t> a = audio.to_vector<int64_t>();
+      const int64_t K = audio.size(2);
+      for (int64_t k = 0; k < K; ++k) {
+        std::vector<int64_t> ids(static_cast<size_t>(B));
+        for (int64_t b = 0; b < B; ++b) ids[static_cast<size_t>(b)] = a[static_cast<size_t>(b * K + k)];
+        set(1 + k, ids);
+      }
+    } else {
+      for (int64_t s = 1; s < N; ++s)
+        set(s, sample_tokens(squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1), o.audio, gen));
+    }
+    for (int64_t b = 0; b < B; ++b) std::copy_n(next.begin() + b * N, N, all.begin() + (b * L + p + 1) * N);
+    if (on_step) on_step(p + 1, from_vector(next, {B, 1, N}, DType::i64));
+  }
+  return from_vector(all, {B, L, N}, DType::i64);
+}
+
+RecallAnswers answer_recall_queries(const HybridLM& model, const TrainConfig& c, int64_t batches, Device device) {
+  TTT_CHECK(c.data.source == DataSourceKind::recall, "--recall", "the run was trained on ", enum_name(c.data.source),
+            " data, not the recall task");
+  std::unique_ptr<DataSource> data = make_data(c);
+  NoGradGuard no_grad;
+  RecallAnswers r;
+  const int64_t pad = c.model.pad_id(0);
+  for (int64_t i = 0; i < batches; ++i) {
+    const Batch batch = data->batch(i, /*validation=*/true);
+    const int64_t B = batch.inputs.size(0), S = batch.inputs.size(1);
+    const std::vector<int64_t> targets = batch.targets.to_vector<int64_t>();
+    ModelStream stream = model.start_stream();
+    for (int64_t t = 0; t < S; ++t) {
+      const Tensor logits = model.logits_step(to_device(slice(batch.inputs, 1, t, t + 1), device), stream)[0];
+      bool any = false;
+      for (int64_t b = 0; b < B; ++b) any = any || targets[static_cast<size_t>(b * S + t)] != pad;
+      if (!any) continue;
+      SamplingOptions greedy;
+      greedy.greedy = true;
+      Generator unused(0);
+      const std::vector<int64_t> answer = sample_tokens(squeeze(logits, 1), greedy, unused);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t want = targets[static_cast<size_t>(b * S + t)];
+        if (want == pad) continue;
+        ++r.total;
+        r.correct += answer[static_cast<size_t>(b)] == want;
+      }
+    }
+  }
+  TrainConfig eval_config = c;
+  eval_config.run.eval_batches = batches;
+  r.eval_accuracy = evaluate(model, *data, eval_config, device).accuracy;
+  return r;
+}
+
+Tensor undelay(const Tensor& sequence, const std::vector<int64_t>& delays) {
+  const int64_t B = sequence.size(0), L = sequence.size(1), N = sequence.size(2);
+  if (delays.empty()) return sequence;
+  TTT_CHECK(static_cast<int64_t>(delays.size()) == N, "undelay", delays.size(), " delays for ", N, " streams");
+  const int64_t max_delay = *std::max_element(delays.begin(), delays.end()), out_len = std::max<int64_t>(0, L - max_delay);
+  const std::vector<double> in = sequence.to_vector<double>();
+  std::vector<double> out(static_cast<size_t>(B * out_len * N));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < out_len; ++t)
+      for (int64_t s = 0; s < N; ++s)
+        out[static_cast<size_t>((b * out_len + t) * N + s)] = in[static_cast<size_t>((b * L + t + delays[s]) * N + s)];
+  return from_vector(out, {B, out_len, N}, DType::i64);
+}
+
+}  // namespace ttt

@@ -1,0 +1,194 @@
+// ttt-generate: sample from a trained run (train/generate.h, docs/inference.md).
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "autograd/ops.h"
+#include "core/device.h"
+#include "core/files.h"
+#include "train/cli.h"
+#include "train/generate.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: ttt-generate RUN_DIR [options]            sample from the run's newest checkpoint\n"
+    "       ttt-generate RUN_DIR --recall N            answer the recall task's queries of N validation batches\n"
+    "prompt (one of; default: one step of each stream's initial token):\n"
+    "  --prompt TEXT            text, as bytes (models trained on data.source: text)\n"
+    "  --prompt-file FILE       the same from a file\n"
+    "  --prompt-tokens FILE     a token file (docs/training.md), every stream; delayed by data.delays as in training\n"
+    "sampling (as Moshi's LMGen; defaults: text 0.7 / top-k 25, audio 0.8 / top-k 250):\n"
+    "  --greedy  --temperature T  --top-k K  --top-p P          every stream\n"
+    "  --text-temperature T  --text-top-k K  --text-top-p P     the text stream only (after the above)\n"
+    "  --steps N (64)  --seed S (0)  --batch B (1: the same prompt B times)  --device auto|cpu|cuda[:N]\n"
+    "output:\n"
+    "  --stream                 print the text stream as it is generated\n"
+    "  --out FILE.tok           the first sequence with the delays undone, from its first step without an initial\n"
+    "                           token, as a token file (new or a regular file)\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ttt;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args.size() == 1 && args[0] == "--version") {
+    std::cout << cli::version_line("ttt-generate") << "\n";
+    return 0;
+  }
+  return cli::guarded_main("ttt-generate", [&] {
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> value;
+    bool greedy = false, stream = false;
+    const std::vector<std::string> with_value = {
+        "--prompt",           "--prompt-file", "--prompt-tokens", "--temperature", "--top-k", "--top-p",
+        "--text-temperature", "--text-top-k",  "--text-top-p",    "--steps",       "--seed",  "--batch",
+        "--device",           "--out",         "--recall"};
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (std::find(with_value.begin(), with_value.end(), args[i]) != with_value.end()) {
+        if (i + 1 >= args.size()) fail("ttt-generate", args[i] + " needs a value");
+        const std::string flag = args[i];
+        value[flag] = args[++i];
+      } else if (args[i] == "--greedy") {
+        greedy = true;
+      } else if (args[i] == "--stream") {
+        stream = true;
+      } else if (args[i].rfind("--", 0) == 0) {
+        fail("ttt-generate", "unknown flag '" + args[i] + "' (ttt-generate --help lists them)");
+      } else {
+        positional.push_back(args[i]);
+      }
+    }
+    if (positional.size() != 1) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    auto number = [&](const char* flag, double fallback, double lo, double hi) {
+      if (!value.count(flag)) return fallback;
+      const std::string& text = value.at(flag);
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      TTT_CHECK(used == text.size() && v >= lo && v <= hi, "ttt-generate", flag, " '", text, "' is not a number in [", lo, ", ",
+                hi, "]");
+      return v;
+    };
+    auto integer = [&](const char* flag, int64_t fallback, int64_t lo, int64_t hi) {
+      return value.count(flag) ? cli::parse_int(flag, value.at(flag), lo, hi) : fallback;
+    };
+    const std::string device_name = value.count("--device") ? value.at("--device") : "auto";
+    const Device device =
+        device_name == "auto" ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(device_name);
+    RunModel run = load_run_model(positional[0], device);
+    const ModelConfig& c = run.config.model;
+    std::cerr << "ttt-generate: " << run.checkpoint << " (step " << run.step << "), " << run.model->num_parameters()
+              << " parameters on " << device.str() << "\n";
+
+    if (value.count("--recall")) {
+      const RecallAnswers a = answer_recall_queries(*run.model, run.config, integer("--recall", 1, 1, 1 << 20), device);
+      std::printf(
+          "recall: %lld of %lld queries answered correctly by greedy generation (accuracy %.4f); the training's "
+          "evaluation on the same batches: %.4f\n",
+          static_cast<long long>(a.correct), static_cast<long long>(a.total), a.accuracy(), a.eval_accuracy);
+      return 0;
+    }
+
+    GenerateOptions o;
+    for (SamplingOptions* s : {&o.text, &o.audio}) {
+      s->greedy = greedy;
+      s->temperature = number("--temperature", s->temperature, 1e-6, 1e6);
+      s->top_k = integer("--top-k", s->top_k, 0, int64_t{1} << 40);
+      s->top_p = number("--top-p", s->top_p, 1e-9, 1.0);
+    }
+    o.text.temperature = number("--text-temperature", o.text.temperature, 1e-6, 1e6);
+    o.text.top_k = integer("--text-top-k", o.text.top_k, 0, int64_t{1} << 40);
+    o.text.top_p = number("--text-top-p", o.text.top_p, 1e-9, 1.0);
+    o.steps = integer("--steps", o.steps, 1, int64_t{1} << 24);
+    o.seed = static_cast<uint64_t>(integer("--seed", 0, 0, int64_t{1} << 62));
+    const int64_t B = integer("--batch", 1, 1, 4096), N = c.num_streams();
+
+    // the prompt as the model reads it, [1, P, N]
+    std::vector<double> prompt;
+    int64_t P = 0;
+    const bool bytes_model = run.config.data.source == DataSourceKind::text;
+    if (value.count("--prompt") || value.count("--prompt-file")) {
+      TTT_CHECK(bytes_model && N == 1, "ttt-generate",
+                "--prompt and --prompt-file give bytes: the run must be trained on "
+                "data.source: text (this one: ",
+                enum_name(run.config.data.source), ", ", N, " streams); use --prompt-tokens");
+      const std::string text = value.count("--prompt") ? value.at("--prompt")
+                                                       : read_regular_file(value.at("--prompt-file"), "--prompt-file", 64u << 20);
+      TTT_CHECK(!text.empty(), "ttt-generate", "the prompt is empty");
+      for (unsigned char ch : text) prompt.push_back(ch);
+      P = static_cast<int64_t>(prompt.size());
+    } else if (value.count("--prompt-tokens")) {
+      const TokenFile f = read_token_file(value.at("--prompt-tokens"));
+      TTT_CHECK(f.num_streams == N, "ttt-generate", value.at("--prompt-tokens"), " has ", f.num_streams,
+                " streams; the model reads ", N);
+      P = f.num_steps();
+      TTT_CHECK(P > 0, "ttt-generate", value.at("--prompt-tokens"), " has no steps");
+      const std::vector<int64_t>& delays = run.config.data.delays;
+      for (int64_t t = 0; t < P; ++t)  // delayed as the training data was: the initial token before a stream starts
+        for (int64_t s = 0; s < N; ++s) {
+          const int64_t from = t - (delays.empty() ? 0 : delays[s]);
+          prompt.push_back(from < 0 ? static_cast<double>(c.pad_id(s)) : static_cast<double>(f.tokens[from * N + s]));
+        }
+    } else {
+      for (int64_t s = 0; s < N; ++s) prompt.push_back(static_cast<double>(c.pad_id(s)));  // the initial tokens
+      P = 1;
+    }
+    std::vector<double> batch;
+    for (int64_t b = 0; b < B; ++b) batch.insert(batch.end(), prompt.begin(), prompt.end());
+    if (value.count("--out")) require_replaceable_output(value.at("--out"), "ttt-generate");  // before the work
+
+    auto print_text = [&](const std::vector<int64_t>& ids) {
+      for (int64_t id : ids) {
+        if (bytes_model)
+          std::putchar(static_cast<int>(id));
+        else
+          std::printf("%lld ", static_cast<long long>(id));
+      }
+      std::fflush(stdout);
+    };
+    const Tensor seq =
+        generate(*run.model, from_vector(batch, {B, P, N}, DType::i64), o, device, [&](int64_t, const Tensor& step) {
+          if (stream) print_text({step.to_vector<int64_t>()[0]});  // the first sequence's text token
+        });
+    if (stream) std::printf("\n");
+    const std::vector<int64_t> all = seq.to_vector<int64_t>();
+    const int64_t L = seq.size(1);
+    for (int64_t b = 0; b < B && !stream; ++b) {  // every sequence's text stream, the prompt included
+      std::vector<int64_t> text;
+      for (int64_t t = 0; t < L; ++t) text.push_back(all[static_cast<size_t>((b * L + t) * N)]);
+      print_text(text);
+      std::printf("\n");
+    }
+    if (value.count("--out")) {
+      const Tensor out = undelay(slice(seq, 0, 0, 1), run.config.data.delays);
+      TokenFile f;
+      f.num_streams = N;
+      const std::vector<int64_t> ids = out.to_vector<int64_t>();
+      // from the first step without an initial token (the prompt's start, before a stream's first step)
+      int64_t first = 0;
+      auto has_initial = [&](int64_t t) {
+        for (int64_t s = 0; s < N; ++s)
+          if (ids[static_cast<size_t>(t * N + s)] == c.pad_id(s)) return true;
+        return false;
+      };
+      while (first < out.size(1) && has_initial(first)) ++first;
+      for (size_t i = static_cast<size_t>(first * N); i < ids.size(); ++i)  // "no token" (-1) has no code: the pad id
+        f.tokens.push_back(static_cast<uint32_t>(ids[i] < 0 ? c.pad_id(static_cast<int64_t>(i) % N) : ids[i]));
+      write_token_file(value.at("--out"), f, 4);
+      std::cerr << "wrote " << value.at("--out") << ": " << f.num_steps() << " steps x " << N << " streams (delays undone)\n";
+    }
+    return 0;
+  });
+}
