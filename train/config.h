@@ -77,6 +77,7 @@ struct DataConfig {
   // Moshi's acoustic delay: stream s is shifted right by delays[s] steps (token files; empty = none).
   std::vector<int64_t> delays;
   RecallTask recall;
+  bool held_out = false;  // not a key: ttt-eval --data makes the whole file the validation split
 };
 
 struct RunConfig {

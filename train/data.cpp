@@ -97,11 +97,14 @@ class WindowData : public DataSource {
       pads_.push_back(c.model.pad_id(s));
     }
     const int64_t steps = file_.num_steps();
-    val_start_ = steps - static_cast<int64_t>(static_cast<double>(steps) * c.data.val_fraction);
+    val_start_ = c.data.held_out ? 0 : steps - static_cast<int64_t>(static_cast<double>(steps) * c.data.val_fraction);
     has_validation_ = val_start_ < steps;
-    TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data", what_, " has ", steps,
-              " steps: too few for windows of run.seq_len + 1 = ", S_ + 1, " in both splits (val_fraction ", c.data.val_fraction,
-              ")");
+    if (c.data.held_out)
+      TTT_CHECK(steps > S_ + 1, "data", what_, " has ", steps, " steps: too few for a window of run.seq_len + 1 = ", S_ + 1);
+    else
+      TTT_CHECK(val_start_ > S_ + 1 && (c.data.val_fraction == 0 || steps - val_start_ > S_ + 1), "data", what_, " has ", steps,
+                " steps: too few for windows of run.seq_len + 1 = ", S_ + 1, " in both splits (val_fraction ",
+                c.data.val_fraction, ")");
     TTT_CHECK(file_.num_streams == c.model.num_streams(), "data", what_, " has ", file_.num_streams,
               " streams but the model has 1 + model.audio_streams = ", c.model.num_streams());
     for (size_t i = 0; i < file_.tokens.size(); ++i) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "autograd/ops.h"
+#include "core/kernel_args.h"
 
 namespace ttt {
 
@@ -18,24 +19,38 @@ EvalResult evaluate(const HybridLM& model, const DataSource& data, const TrainCo
     HybridLM::LossTargets on_device;
     if (prepared.targets.defined()) on_device = {to_device(prepared.targets, device), to_device(prepared.weights, device)};
     r.loss += model.loss_from_logits(logits, tg, on_device).total.item<double>();
-    // accuracy: the argmax against every target the loss counts
+    // every target the loss counts: its argmax (accuracy) and its cross-entropy (by position)
     const Tensor counted = prepared.targets.defined() ? prepared.targets : b.targets;  // [B, S, >= predicted streams]
     const std::vector<int64_t> tv = counted.to_vector<int64_t>();
-    const int64_t rows = counted.size(0) * counted.size(1), N = counted.size(2);
+    const int64_t S = counted.size(1), rows = counted.size(0) * S, N = counted.size(2);
+    if (r.loss_by_position.empty())
+      r.loss_by_position.assign(static_cast<size_t>(S), 0.0), r.targets_by_position.assign(static_cast<size_t>(S), 0);
     for (size_t p = 0; p < logits.size(); ++p) {
-      const int64_t V = c.model.vocab(static_cast<int64_t>(p));
-      const std::vector<float> lg = reshape(logits[p], {-1, V}).to_vector<float>();
+      const int64_t V = c.model.vocab(static_cast<int64_t>(p)), pad = c.model.pad_id(static_cast<int64_t>(p));
+      const Tensor flat = reshape(logits[p], {-1, V});
+      std::vector<double> target(static_cast<size_t>(rows));
       for (int64_t row = 0; row < rows; ++row) {
         const int64_t t = tv[static_cast<size_t>(row * N) + p];
-        if (t < 0 || t == c.model.pad_id(static_cast<int64_t>(p))) continue;
+        target[static_cast<size_t>(row)] = t < 0 || t == pad ? static_cast<double>(kNoToken) : static_cast<double>(t);
+      }
+      const std::vector<double> ce =
+          cross_entropy_rows(flat, to_device(from_vector(target, {rows}, DType::i64), device), kNoToken).to_vector<double>();
+      const std::vector<float> lg = flat.to_vector<float>();
+      for (int64_t row = 0; row < rows; ++row) {
+        const int64_t t = static_cast<int64_t>(target[static_cast<size_t>(row)]);
+        if (t < 0) continue;
         const float* l = lg.data() + row * V;
         correct += std::max_element(l, l + V) - l == t;
         ++r.counted;
+        r.loss_by_position[static_cast<size_t>(row % S)] += ce[static_cast<size_t>(row)];
+        ++r.targets_by_position[static_cast<size_t>(row % S)];
       }
     }
   }
   r.loss /= static_cast<double>(c.run.eval_batches);
   r.accuracy = r.counted ? static_cast<double>(correct) / static_cast<double>(r.counted) : 0.0;
+  for (size_t t = 0; t < r.loss_by_position.size(); ++t)
+    if (r.targets_by_position[t]) r.loss_by_position[t] /= static_cast<double>(r.targets_by_position[t]);
   return r;
 }
 

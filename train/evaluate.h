@@ -3,6 +3,7 @@
 // answers to the queries).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/device.h"
 #include "train/config.h"
@@ -13,10 +14,15 @@ namespace ttt {
 
 struct EvalResult {
   double loss = 0, accuracy = 0;
-  int64_t counted = 0;  // positions with a target
+  int64_t counted = 0;  // targets (a position with several predicted streams counts each)
+  // The cross-entropy at each position of the window (unweighted mean over the targets there):
+  // does the model predict later tokens better, having seen more? (ttt-eval plots it)
+  std::vector<double> loss_by_position;
+  std::vector<int64_t> targets_by_position;
 };
 
-// Mean over run.eval_batches validation batches; runs without recording gradients.
+// Mean over run.eval_batches validation batches; runs without recording gradients. ttt-train and
+// ttt-eval both use it.
 EvalResult evaluate(const HybridLM& model, const DataSource& data, const TrainConfig& c, Device device);
 
 }  // namespace ttt

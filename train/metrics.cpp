@@ -57,8 +57,12 @@ std::string shell_quoted(const std::string& s) {
 }  // namespace
 
 bool plot_loss_curve(const std::string& metrics, const std::string& png) {
+  return run_python_tool("plot_loss.py", {metrics, png});
+}
+
+bool run_python_tool(const std::string& name, const std::vector<std::string>& args) {
   const fs::path exe_dir = executable_dir();
-  const std::string script = first_existing({exe_dir / "../tools/plot_loss.py", fs::path(kSourceDir) / "tools/plot_loss.py"});
+  const std::string script = first_existing({exe_dir / "../tools" / name, fs::path(kSourceDir) / "tools" / name});
   if (script.empty()) return false;
   std::string python = "python3";
   if (const char* env = std::getenv("TTT_PYTHON"); env && *env) {
@@ -66,8 +70,9 @@ bool plot_loss_curve(const std::string& metrics, const std::string& png) {
   } else if (std::string venv = first_existing({fs::path(script).parent_path() / "../.venv/bin/python"}); !venv.empty()) {
     python = venv;
   }
-  const std::string cmd = shell_quoted(python) + " " + shell_quoted(script) + " " + shell_quoted(metrics) + " " +
-                          shell_quoted(png) + " > /dev/null 2>&1";
+  std::string cmd = shell_quoted(python) + " " + shell_quoted(script);
+  for (const std::string& a : args) cmd += " " + shell_quoted(a);
+  cmd += " > /dev/null 2>&1";
   return std::system(cmd.c_str()) == 0;
 }
 

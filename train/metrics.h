@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace ttt {
 
@@ -18,5 +19,8 @@ void truncate_metrics(const std::string& path, int64_t step);
 // (build/ttt-train -> tools/) or in the source tree it was built from; Python from TTT_PYTHON,
 // the source tree's .venv, or python3. Returns false (and draws nothing) when either is missing.
 bool plot_loss_curve(const std::string& metrics, const std::string& png);
+
+// Runs tools/<name> (found and run as above) with `args`; false when it is missing or fails.
+bool run_python_tool(const std::string& name, const std::vector<std::string>& args);
 
 }  // namespace ttt

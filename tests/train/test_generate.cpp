@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/train/train_runner.h"
 #include "train/data.h"
@@ -69,6 +70,51 @@ TEST(Generate, ASeedRepeatsAGenerationAndTheOutputIsUndelayed) {
   // undelay: stream s at step t is position t + delay
   const Tensor seq = from_vector({0, 10, 20, 1, 11, 21, 2, 12, 22, 3, 13, 23}, {1, 4, 3}, DType::i64);
   EXPECT_EQ(undelay(seq, {0, 1, 2}).to_vector<int64_t>(), (std::vector<int64_t>{0, 11, 22, 1, 12, 23}));
+}
+
+std::string eval_exe() {
+  const char* env = std::getenv("TTT_EVAL_EXE");
+  return env && *env ? env : TTT_EVAL_EXE;
+}
+
+// ttt-eval computes what ttt-train's evaluation computed (the same code, the same batches), adds
+// the loss by position, writes JSON, and takes a held-out text file with bits per byte.
+TEST(Eval, ReportsTheTrainingsEvaluationAndTheLossByPosition) {
+  TempDir dir("eval_runs");
+  testing::RunResult t = testing::run_train(
+      "--config configs/tiny.yaml run.max_steps=40 run.eval_freq=0 run.run_dir=" + (dir / "run") + testing::kSmallRun, dir);
+  ASSERT_EQ(t.code, 0) << t.output;
+  const size_t at = t.output.find("eval at step 40: loss ");
+  ASSERT_NE(at, std::string::npos) << t.output;
+  const std::string loss = t.output.substr(at + 22, 6);
+  testing::RunResult e = testing::run_tool(eval_exe(), (dir / "run") + " " + (dir / "run") + " --json " + (dir / "e.json"), dir);
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("(step 40): loss " + loss), std::string::npos) << e.output << "\ntraining: " << t.output;
+  const nlohmann::json report = nlohmann::json::parse(testing::read_file(dir / "e.json"));
+  ASSERT_EQ(report["runs"].size(), 2u);
+  EXPECT_EQ(report["runs"][0]["loss"], report["runs"][1]["loss"]);  // deterministic
+  const auto& by_position = report["runs"][0]["loss_by_position"];
+  EXPECT_FALSE(by_position["loss"].empty());
+  EXPECT_EQ(by_position["loss"].size(), by_position["position"].size());
+
+  // a byte-level text run: bits per byte, and a held-out file read whole
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "the quick brown fox jumps over the lazy dog " + std::to_string(i % 7) + "\n";
+  std::ofstream(dir / "train.txt") << text;
+  std::ofstream(dir / "heldout.txt") << text.substr(0, 3000);
+  testing::RunResult tt =
+      testing::run_train("--config configs/tiny.yaml run.max_steps=20 data.source=text data.path=" + (dir / "train.txt") +
+                             " model.text_vocab=256 run.run_dir=" + (dir / "text") + testing::kSmallRun,
+                         dir);
+  ASSERT_EQ(tt.code, 0) << tt.output;
+  testing::RunResult te =
+      testing::run_tool(eval_exe(), (dir / "text") + " --data " + (dir / "heldout.txt") + " --batches 2", dir);
+  ASSERT_EQ(te.code, 0) << te.output;
+  EXPECT_NE(te.output.find("bits per byte"), std::string::npos) << te.output;
+  EXPECT_NE(te.output.find("heldout.txt"), std::string::npos) << te.output;
+  testing::RunResult g = testing::run_tool(generate_exe(), (dir / "text") + " --prompt 'the quick' --steps 8 --greedy", dir);
+  ASSERT_EQ(g.code, 0) << g.output;
+  EXPECT_NE(g.output.find("the quick"), std::string::npos) << g.output;  // the prompt, then 8 bytes
 }
 
 TEST(Generate, BadInputIsRefusedClearly) {
