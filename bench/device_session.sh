@@ -26,6 +26,7 @@ mkdir -p "$out"
 export LD_LIBRARY_PATH=$PWD/device-bundle/lib TTT_SOURCE_DIR=$PWD TTT_PYTHON=python3
 export TTT_PROBE_EXE=$PWD/device-bundle/bin/ttt-probe TTT_TRAIN_EXE=$PWD/device-bundle/bin/ttt-train
 export TTT_TOKENS_EXE=$PWD/device-bundle/bin/ttt-tokens TTT_EXPORT_EXE=$PWD/device-bundle/bin/ttt-export
+export TTT_GENERATE_EXE=$PWD/device-bundle/bin/ttt-generate TTT_EVAL_EXE=$PWD/device-bundle/bin/ttt-eval
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 # A fused-scan setting off (0) and on (1): its CUDA tests and the layer at four sizes (ttt-train
