@@ -7,6 +7,7 @@
 #include "core/kernel_args.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/init_from.h"
 #include "train/run_dir.h"
 
 namespace ttt {
@@ -24,6 +25,19 @@ RunModel load_run_model(const std::string& run_dir, Device device) {
   Generator gen(r.config.run.seed);
   r.model = std::make_unique<HybridLM>(r.config.model, gen, Device::cpu());
   load_model_weights(*latest, *r.model);
+  r.model->to(device);
+  return r;
+}
+
+RunModel load_config_model(const std::string& config_path, const std::string& weights, Device device, std::string& report) {
+  RunModel r;
+  r.config = load_config(config_path);
+  r.checkpoint = weights;
+  Generator gen(r.config.run.seed);
+  r.model = std::make_unique<HybridLM>(r.config.model, gen, Device::cpu());
+  InitConfig init;
+  init.from = weights;
+  report = init_from(*r.model, init).str();
   r.model->to(device);
   return r;
 }

@@ -22,6 +22,10 @@ struct RunModel {
   int64_t step = 0;
 };
 RunModel load_run_model(const std::string& run_dir, Device device);
+// A model from a config and weights that no run made: a safetensors file under Moshi's or our
+// names, or a ttt-export folder (model.init_from's loader: strict, TTT branches the file lacks
+// initialised; the report goes to `report`).
+RunModel load_config_model(const std::string& config_path, const std::string& weights, Device device, std::string& report);
 
 struct GenerateOptions {
   SamplingOptions text{false, 0.7, 25, 1.0};    // LMGen's temp_text, top_k_text

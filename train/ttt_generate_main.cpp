@@ -13,6 +13,9 @@ namespace {
 
 const char* kUsage =
     "usage: ttt-generate RUN_DIR [options]            sample from the run's newest checkpoint\n"
+    "       ttt-generate --config FILE.yaml --weights FILE|FOLDER [options]\n"
+    "                                                  a model no run made: weights under Moshi's or ttt.cpp's names, or\n"
+    "                                                  a ttt-export folder (loaded as model.init_from)\n"
     "       ttt-generate RUN_DIR --recall N            answer the recall task's queries of N validation batches\n"
     "prompt (one of; default: one step of each stream's initial token):\n"
     "  --prompt TEXT            text, as bytes (models trained on data.source: text)\n"
@@ -45,9 +48,9 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> value;
     bool greedy = false, stream = false;
     const std::vector<std::string> with_value = {
-        "--prompt",           "--prompt-file", "--prompt-tokens", "--temperature", "--top-k", "--top-p",
-        "--text-temperature", "--text-top-k",  "--text-top-p",    "--steps",       "--seed",  "--batch",
-        "--device",           "--out",         "--recall"};
+        "--prompt",           "--prompt-file", "--prompt-tokens", "--temperature", "--top-k",  "--top-p",
+        "--text-temperature", "--text-top-k",  "--text-top-p",    "--steps",       "--seed",   "--batch",
+        "--device",           "--out",         "--recall",        "--config",      "--weights"};
     for (size_t i = 0; i < args.size(); ++i) {
       if (std::find(with_value.begin(), with_value.end(), args[i]) != with_value.end()) {
         if (i + 1 >= args.size()) fail("ttt-generate", args[i] + " needs a value");
@@ -63,7 +66,8 @@ int main(int argc, char** argv) {
         positional.push_back(args[i]);
       }
     }
-    if (positional.size() != 1) {
+    const bool from_config = value.count("--config") || value.count("--weights");
+    if (from_config ? !(positional.empty() && value.count("--config") && value.count("--weights")) : positional.size() != 1) {
       std::cerr << kUsage;
       return 2;
     }
@@ -87,7 +91,10 @@ int main(int argc, char** argv) {
     const std::string device_name = value.count("--device") ? value.at("--device") : "auto";
     const Device device =
         device_name == "auto" ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(device_name);
-    RunModel run = load_run_model(positional[0], device);
+    std::string report;
+    RunModel run = from_config ? load_config_model(value.at("--config"), value.at("--weights"), device, report)
+                               : load_run_model(positional[0], device);
+    if (!report.empty()) std::cerr << report;
     const ModelConfig& c = run.config.model;
     std::cerr << "ttt-generate: " << run.checkpoint << " (step " << run.step << "), " << run.model->num_parameters()
               << " parameters on " << device.str() << "\n";

@@ -136,6 +136,18 @@ TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_EQ(again.output.find("initialised (TTT branches"), std::string::npos) << again.output;
 
+  // generation from the run and from its export (--config + --weights) is the same, token for token
+  const char* gen_env = std::getenv("TTT_GENERATE_EXE");
+  const std::string gen = gen_env && *gen_env ? gen_env : TTT_GENERATE_EXE;
+  testing::RunResult from_run = testing::run_tool(gen, (m.dir / "run") + " --steps 6 --seed 2", m.dir);
+  testing::RunResult from_export =
+      testing::run_tool(gen, "--config " + (m.dir / "moshi.yaml") + " --weights " + exported + " --steps 6 --seed 2", m.dir);
+  ASSERT_EQ(from_run.code, 0) << from_run.output;
+  ASSERT_EQ(from_export.code, 0) << from_export.output;
+  auto tokens_line = [](const std::string& text) { return text.substr(text.rfind('\n', text.size() - 2) + 1); };
+  EXPECT_EQ(tokens_line(from_run.output), tokens_line(from_export.output)) << from_run.output << "\n" << from_export.output;
+  EXPECT_NE(from_export.output.find("(Moshi names): loaded"), std::string::npos) << from_export.output;
+
   // --format ttt, and a second export onto a folder with files is refused, the files untouched
   testing::RunResult t = testing::run_tool(export_exe(), (m.dir / "run") + " " + (m.dir / "ttt") + " --format ttt", m.dir);
   ASSERT_EQ(t.code, 0) << t.output;
