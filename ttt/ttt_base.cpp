@@ -159,23 +159,82 @@ Tensor TTTBase::forward(const Tensor& x_in, const SeqMetadata& meta) {
   return cast(wo->forward(post_norm->forward(y)), x_in.dtype());
 }
 
-Tensor TTTBase::step(const Tensor& x, TttStream& stream) {
-  TTT_CHECK(config_.minibatch_mode == MiniBatchMode::causal, "step",
+Tensor TTTBase::step(const Tensor& x_in, TttStream& st) const {
+  Scope scope(*this);
+  const TTTConfig& c = config_;
+  TTT_CHECK(c.minibatch_mode == MiniBatchMode::causal, "step",
             "only minibatch_mode: causal streams (in full mode a token's output depends on the rest of its mini-batch)");
-  TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
-  stream.pending = stream.pending.defined() ? cat({stream.pending, x}, 1) : x;
-  const int64_t m = stream.pending.size(1);
-  SeqMetadata meta;
-  meta.position_offset = stream.start;
-  meta.continue_from_state = !stream.committed.empty();
-  if (meta.continue_from_state) set_inner_state(stream.committed);
-  const Tensor y = forward(stream.pending, meta);
-  if (m == config_.mini_batch_size) {  // the mini-batch is complete: its end state carries on (E15)
-    stream.committed = inner_state();
-    stream.pending = Tensor();
-    stream.start += m;
+  TTT_CHECK(x_in.dim() == 3 && x_in.size(1) == 1 && x_in.size(2) == c.width, "step", "expected one step [B, 1, ", c.width,
+            "], got ", x_in.describe());
+  nn::ActivationScope f32_inside(DType::f32);  // as forward: the inner loop in f32
+  const Tensor x = x_in.dtype() == DType::bf16 ? cast(x_in, DType::f32) : x_in;
+  const int64_t B = x.size(0), H = c.heads, d = c.head_dim(), b = c.mini_batch_size, i = st.position % b;
+  const size_t layers = inner_weights_.size();
+  if (st.w0.empty())
+    for (size_t l = 0; l < layers; ++l)
+      st.w0.push_back(unsqueeze(inner_weights_[l], 0)), st.b0.push_back(unsqueeze(inner_biases_[l], 0));
+
+  // E1-E2, E2a for this token: [B, H, 1, d]
+  auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, 1, H, d}), {0, 2, 1, 3}); };
+  Tensor xq = heads(wq->forward(x)), xk = heads(wk->forward(x)), xv = heads(wv->forward(x));
+  if (c.qk_l2_norm) xq = l2_normalize(xq), xk = l2_normalize(xk);
+  if (c.rope_positions != RopePositions::none) {
+    const int64_t p = c.rope_positions == RopePositions::global ? st.position : i;
+    const Tensor position = to_device(from_vector({static_cast<double>(p)}, {1}, DType::i64), x.device());
+    xq = rope(xq, position, c.rope_theta);
+    xk = rope(xk, position, c.rope_theta);
   }
-  return slice(y, 1, m - 1, m);
+  const Tensor target = reconstruction_target(xk, xv);
+  // E4-E6 for this token: eta_tok [B, H, 1, 1] (its own step size) and w_pos[i] (its place in the mini-batch)
+  Tensor logits;  // [B, 1, H]
+  if (c.lr_gate == LrGate::per_head)
+    logits = sum(mul(reshape(x, {B, 1, H, d}), reshape(learnable_ttt_lr_weight, {H, d})), {-1});
+  else
+    logits = matmul(x, reshape(learnable_ttt_lr_weight, {H, c.width}), false, true);
+  const Tensor eta_tok =
+      reshape(sigmoid(add(logits, reshape(learnable_ttt_lr_bias, {H}))) * (c.ttt_base_lr / static_cast<double>(d)), {B, H, 1, 1});
+  const Tensor w_pos =
+      maximum(slice(learnable_token_idx_bias, 0, i, i + 1) + 1.0 / static_cast<double>(i + 1), zeros({1}, x.dtype(), x.device()));
+
+  // the key path at the mini-batch's start weights, its gradients (E10-E11), the running sums
+  std::vector<Tensor> xs(layers), z(layers), g(layers);
+  xs[0] = xk;
+  for (size_t l = 0; l < layers; ++l) {
+    z[l] = add(matmul(xs[l], st.w0[l]), st.b0[l]);
+    if (l + 1 < layers) xs[l + 1] = gelu(z[l]);
+  }
+  g[layers - 1] = ln_l2_grad(z[layers - 1], target, ttt_norm_weight, ttt_norm_bias, 1e-6);
+  for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], st.w0[l + 1], false, true), gelu_grad(z[l]));
+  const bool first = st.S.empty();
+  for (size_t l = 0; l < layers; ++l) {
+    const Tensor dS = matmul(xs[l], mul(g[l], eta_tok), true, false), ds = mul(g[l], eta_tok);
+    if (first) {
+      st.S.push_back(dS);
+      st.s.push_back(ds);
+    } else {
+      st.S[l] = add(st.S[l], dS);
+      st.s[l] = add(st.s[l], ds);
+    }
+  }
+  // the query through this token's weights W(t) = W0 - w_pos[i] S, b(t) = b0 - w_pos[i] s (E12-E14)
+  std::vector<Tensor> w_t(layers), b_t(layers);
+  Tensor h = xq;
+  for (size_t l = 0; l < layers; ++l) {
+    w_t[l] = sub(st.w0[l], mul(st.S[l], w_pos));
+    b_t[l] = sub(st.b0[l], mul(st.s[l], w_pos));
+    h = add(matmul(h, w_t[l]), b_t[l]);
+    if (l + 1 < layers) h = gelu(h);
+  }
+  const Tensor out = add(xq, head_layer_norm(h, ttt_norm_weight, ttt_norm_bias, 1e-6));
+  if (++st.position % b == 0) {  // the mini-batch's last token: its weights carry on (E15)
+    st.w0 = w_t;
+    st.b0 = b_t;
+    st.S.clear();
+    st.s.clear();
+  }
+  // E16
+  const Tensor y = reshape(permute(out, {0, 2, 1, 3}), {B, 1, c.width});
+  return cast(wo->forward(post_norm->forward(y)), x_in.dtype());
 }
 
 std::vector<nn::NamedTensor> TTTBase::inner_state() const {

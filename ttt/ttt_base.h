@@ -20,13 +20,15 @@
 
 namespace ttt {
 
-// What a streaming TTT layer keeps between time steps (docs/inference.md): the inner state at the
-// start of the current mini-batch, committed at each mini-batch boundary (empty before the first:
-// the learned initial weights), and the layer's inputs of the current mini-batch so far.
+// What a streaming TTT layer keeps between time steps (docs/spec/TTT_SPEC.md section 6a,
+// docs/inference.md): per inner layer l, the weights at the start of the current mini-batch
+// (committed at each mini-batch boundary, E15; empty before the first: the learned initial ones)
+// and the running sums of the mini-batch's steps so far, S_l = sum_j eta_tok[j] X_l[j]^T G_l[j]
+// and s_l = sum_j eta_tok[j] G_l[j].
 struct TttStream {
-  std::vector<nn::NamedTensor> committed;
-  Tensor pending;     // [B, m, C], m < mini_batch_size
-  int64_t start = 0;  // the absolute position of the current mini-batch's first token
+  std::vector<Tensor> w0, b0;  // [B or 1, H, d_l, d_{l+1}], [B or 1, H, 1, d_{l+1}]
+  std::vector<Tensor> S, s;    // [B, H, d_l, d_{l+1}], [B, H, 1, d_{l+1}]; empty at a mini-batch's start
+  int64_t position = 0;        // the absolute position of the next token
 };
 
 class TTTBase : public nn::Module {
@@ -34,11 +36,10 @@ class TTTBase : public nn::Module {
   // x [B, L, C] -> [B, L, C]. L need not be a multiple of the mini-batch size (padded inside).
   Tensor forward(const Tensor& x, const SeqMetadata& meta = {});
   // One time step of a causal stream: x [B, 1, C] -> [B, 1, C], the same numbers as forward over
-  // the whole sequence at that position. The token's output needs the inner state at the start of
-  // its mini-batch and the gradients of the mini-batch's earlier tokens (E7's eta[i, j], j <= i),
-  // so the step runs forward over the mini-batch so far from the committed state (padded: the
-  // padding takes no step) and keeps its last output; a full mini-batch commits its end state.
-  Tensor step(const Tensor& x, TttStream& stream);
+  // the whole sequence at that position, in O(1) per token (section 6a): the token's gradients at
+  // the mini-batch's start weights join the running sums, and its query runs through
+  // W(t) = W0 - w_pos[t] S(t), b(t) = b0 - w_pos[t] s(t); the mini-batch's last token commits them.
+  Tensor step(const Tensor& x, TttStream& stream) const;
 
   const TTTConfig& config() const { return config_; }
 

@@ -21,6 +21,7 @@ struct StreamCase {
   int64_t mini_batch;
   int64_t context;
   bool use_kernel;
+  bool other_options = false;  // lr_gate full_width, mini-batch RoPE positions, no q/k L2 norm, no target norm
 };
 
 ModelConfig streaming_model(const StreamCase& k) {
@@ -41,6 +42,12 @@ ModelConfig streaming_model(const StreamCase& k) {
   if (k.variant == TTTVariant::multilayer) c.ttt.mlp_dims = {8, 12, 8};
   c.ttt.mini_batch_size = k.mini_batch;
   c.ttt.use_kernel = k.use_kernel;
+  if (k.other_options) {
+    c.ttt.lr_gate = LrGate::full_width;
+    c.ttt.rope_positions = RopePositions::minibatch;
+    c.ttt.qk_l2_norm = false;
+    c.ttt.target_norm = false;
+  }
   return c;
 }
 
@@ -78,6 +85,8 @@ void expect_streaming_exact(const StreamCase& k, Device device) {
   const ModelConfig c = streaming_model(k);
   Generator gen(7);
   HybridLM model(c, gen);
+  for (auto& [name, p] : model.named_parameters())  // learned token-position biases (E6), not their zero start
+    if (name.find("learnable_token_idx_bias") != std::string::npos) copy_into(p, (rand(p.shape(), gen) - 0.5) * 0.6);
   model.to(device);
   const Tensor tokens = to_device(random_tokens(2, 13, c, 3), device);  // 13: no mini-batch size here divides it
   const double rel = streamed_vs_full(model, tokens);
@@ -97,7 +106,8 @@ INSTANTIATE_TEST_SUITE_P(Variants, Streaming,
                                            StreamCase{"mlp_b3_context5", TTTVariant::mlp, 3, 5, false},
                                            StreamCase{"multilayer_b5", TTTVariant::multilayer, 5, 0, false},
                                            StreamCase{"mlp_b4_fused", TTTVariant::mlp, 4, 0, true},
-                                           StreamCase{"linear_b1_context3_fused", TTTVariant::linear, 1, 3, true}),
+                                           StreamCase{"linear_b1_context3_fused", TTTVariant::linear, 1, 3, true},
+                                           StreamCase{"mlp_b4_other_options", TTTVariant::mlp, 4, 0, false, true}),
                          [](const ::testing::TestParamInfo<StreamCase>& i) { return i.param.name; });
 
 // A sequence's stream does not depend on the others streamed beside it.
