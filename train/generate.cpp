@@ -5,6 +5,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
+#include "nn/precision.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/init_from.h"
@@ -32,14 +33,24 @@ RunModel load_run_model(const std::string& run_dir, Device device) {
 RunModel load_config_model(const std::string& config_path, const std::string& weights, Device device, std::string& report) {
   RunModel r;
   r.config = load_config(config_path);
-  r.checkpoint = weights;
+  r.checkpoint = weights.empty() ? "(random weights)" : weights;
   Generator gen(r.config.run.seed);
+  if (weights.empty()) {  // random: built where it runs (a 7B model initialised on the GPU takes seconds)
+    r.model = std::make_unique<HybridLM>(r.config.model, gen, device);
+    report = "random weights (--config without --weights): for benchmarks, not for answers\n";
+    return r;
+  }
   r.model = std::make_unique<HybridLM>(r.config.model, gen, Device::cpu());
   InitConfig init;
   init.from = weights;
   report = init_from(*r.model, init).str();
   r.model->to(device);
   return r;
+}
+
+int64_t weights_in_bf16_except_ttt(HybridLM& model) {
+  for (auto& [name, p] : model.named_parameters()) p.set_requires_grad(is_ttt_branch_parameter(name));
+  return nn::store_frozen_in_bf16(model);
 }
 
 Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptions& o, Device device,

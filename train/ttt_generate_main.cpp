@@ -1,11 +1,14 @@
 // ttt-generate: sample from a trained run (train/generate.h, docs/inference.md).
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
 
 #include "autograd/ops.h"
+#include "core/allocator.h"
 #include "core/device.h"
 #include "core/files.h"
+#include "nn/precision.h"
 #include "train/cli.h"
 #include "train/generate.h"
 
@@ -13,9 +16,10 @@ namespace {
 
 const char* kUsage =
     "usage: ttt-generate RUN_DIR [options]            sample from the run's newest checkpoint\n"
-    "       ttt-generate --config FILE.yaml --weights FILE|FOLDER [options]\n"
+    "       ttt-generate --config FILE.yaml [--weights FILE|FOLDER] [options]\n"
     "                                                  a model no run made: weights under Moshi's or ttt.cpp's names, or\n"
-    "                                                  a ttt-export folder (loaded as model.init_from)\n"
+    "                                                  a ttt-export folder (loaded as model.init_from); none: random\n"
+    "                                                  weights, for speed measurements\n"
     "       ttt-generate RUN_DIR --recall N            answer the recall task's queries of N validation batches\n"
     "prompt (one of; default: one step of each stream's initial token):\n"
     "  --prompt TEXT            text, as bytes (models trained on data.source: text)\n"
@@ -25,6 +29,7 @@ const char* kUsage =
     "  --greedy  --temperature T  --top-k K  --top-p P          every stream\n"
     "  --text-temperature T  --text-top-k K  --text-top-p P     the text stream only (after the above)\n"
     "  --steps N (64)  --seed S (0)  --batch B (1: the same prompt B times)  --device auto|cpu|cuda[:N]\n"
+    "  --dtype bf16             weights outside the TTT branches in bf16, bf16 activations (default f32)\n"
     "output:\n"
     "  --stream                 print the text stream as it is generated\n"
     "  --out FILE.tok           the first sequence with the delays undone, from its first step without an initial\n"
@@ -48,9 +53,9 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> value;
     bool greedy = false, stream = false;
     const std::vector<std::string> with_value = {
-        "--prompt",           "--prompt-file", "--prompt-tokens", "--temperature", "--top-k",  "--top-p",
-        "--text-temperature", "--text-top-k",  "--text-top-p",    "--steps",       "--seed",   "--batch",
-        "--device",           "--out",         "--recall",        "--config",      "--weights"};
+        "--prompt",           "--prompt-file", "--prompt-tokens", "--temperature", "--top-k",   "--top-p",
+        "--text-temperature", "--text-top-k",  "--text-top-p",    "--steps",       "--seed",    "--batch",
+        "--device",           "--out",         "--recall",        "--config",      "--weights", "--dtype"};
     for (size_t i = 0; i < args.size(); ++i) {
       if (std::find(with_value.begin(), with_value.end(), args[i]) != with_value.end()) {
         if (i + 1 >= args.size()) fail("ttt-generate", args[i] + " needs a value");
@@ -67,7 +72,7 @@ int main(int argc, char** argv) {
       }
     }
     const bool from_config = value.count("--config") || value.count("--weights");
-    if (from_config ? !(positional.empty() && value.count("--config") && value.count("--weights")) : positional.size() != 1) {
+    if (from_config ? !(positional.empty() && value.count("--config")) : positional.size() != 1) {
       std::cerr << kUsage;
       return 2;
     }
@@ -92,9 +97,14 @@ int main(int argc, char** argv) {
     const Device device =
         device_name == "auto" ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(device_name);
     std::string report;
-    RunModel run = from_config ? load_config_model(value.at("--config"), value.at("--weights"), device, report)
+    RunModel run = from_config ? load_config_model(value.at("--config"), value.count("--weights") ? value.at("--weights") : "",
+                                                   device, report)
                                : load_run_model(positional[0], device);
     if (!report.empty()) std::cerr << report;
+    const std::string dtype = value.count("--dtype") ? value.at("--dtype") : "f32";
+    TTT_CHECK(dtype == "f32" || dtype == "bf16", "ttt-generate", "--dtype is f32 or bf16, got '", dtype, "'");
+    if (dtype == "bf16") weights_in_bf16_except_ttt(*run.model);
+    nn::ActivationScope activations(dtype == "bf16" ? DType::bf16 : DType::f32);
     const ModelConfig& c = run.config.model;
     std::cerr << "ttt-generate: " << run.checkpoint << " (step " << run.step << "), " << run.model->num_parameters()
               << " parameters on " << device.str() << "\n";
@@ -165,11 +175,25 @@ int main(int argc, char** argv) {
       }
       std::fflush(stdout);
     };
+    // speed: the generated steps after three of warm-up (the first fill the allocator's cache)
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point timed_from;
+    int64_t generated = 0;
     const Tensor seq =
         generate(*run.model, from_vector(batch, {B, P, N}, DType::i64), o, device, [&](int64_t, const Tensor& step) {
+          if (++generated == 3) timed_from = Clock::now();
           if (stream) print_text({step.to_vector<int64_t>()[0]});  // the first sequence's text token
         });
     if (stream) std::printf("\n");
+    if (generated > 3) {
+      const double secs = std::chrono::duration<double>(Clock::now() - timed_from).count();
+      std::fprintf(stderr, "ttt-generate: %lld steps at batch %lld in %.3f s after 3 of warm-up: %.2f steps/s (%.2f ms a step)",
+                   static_cast<long long>(generated - 3), static_cast<long long>(B), secs,
+                   static_cast<double>(generated - 3) / secs, 1000 * secs / static_cast<double>(generated - 3));
+      if (device.is_cuda())
+        std::fprintf(stderr, ", GPU memory peak %.2f GiB", static_cast<double>(cuda::allocator_stats().peak_bytes) / (1 << 30));
+      std::fprintf(stderr, "\n");
+    }
     const std::vector<int64_t> all = seq.to_vector<int64_t>();
     const int64_t L = seq.size(1);
     for (int64_t b = 0; b < B && !stream; ++b) {  // every sequence's text stream, the prompt included
