@@ -48,6 +48,25 @@ Tensor DepformerLayer::forward(const Tensor& x) const {
   return add(h, per_step<nn::SwiGLU>(*gating, norm2->forward(h)));
 }
 
+Tensor DepformerLayer::step(const Tensor& x, int64_t k, nn::KVCache& cache) const {
+  Scope scope(*this);
+  const int64_t N = x.size(0), H = c_.num_heads, d = c_.dim / H;
+  const size_t set = static_cast<size_t>(c_.weight_set(k));
+  const Tensor qkv = in_projs->at<nn::Linear>(set)->forward(norm1->forward(x));  // [N, 1, 3D]
+  const std::vector<Tensor> q_k_v = unstack(permute(reshape(qkv, {N, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
+  cache.k = cache.k.defined() ? cat({cache.k, q_k_v[1]}, 2) : q_k_v[1];
+  cache.v = cache.v.defined() ? cat({cache.v, q_k_v[2]}, 2) : q_k_v[2];
+  const int64_t len = cache.k.size(2);
+  if (len > c_.context) {  // codebook k sees k - context + 1 .. k
+    cache.k = slice(cache.k, 2, len - c_.context, len);
+    cache.v = slice(cache.v, 2, len - c_.context, len);
+  }
+  const Tensor scores = matmul(q_k_v[0], cache.k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));
+  const Tensor a = reshape(permute(matmul(softmax(scores, -1), cache.v), {0, 2, 1, 3}), {N, 1, c_.dim});
+  const Tensor h = add(x, out_projs->at<nn::Linear>(set)->forward(a));
+  return add(h, gating->at<nn::SwiGLU>(set)->forward(norm2->forward(h)));
+}
+
 Depformer::Depformer(const DepformerConfig& c, Generator& gen, Device device) : Module("Depformer"), c_(c) {
   TTT_CHECK(c.dim % c.num_heads == 0, "Depformer", "dim ", c.dim, " is not divisible by num_heads ", c.num_heads);
   TTT_CHECK(c.schedule.empty() || static_cast<int64_t>(c.schedule.size()) == c.steps, "Depformer", "the weight schedule needs ",
@@ -94,19 +113,17 @@ Tensor Depformer::generate(const Tensor& temporal, const Tensor& text,
   const int64_t B = temporal.size(0), K = c_.steps;
   TTT_CHECK(temporal.dim() == 3 && temporal.size(1) == 1 && text.dim() == 2 && text.size(0) == B, "Depformer::generate",
             "expected temporal [B, 1, C] and text [B, 1], got ", temporal.describe(), " and ", text.describe());
-  std::vector<Tensor> inputs;  // [B, 1, D] per codebook so far
-  Tensor previous = text;      // the token codebook k sees: the text token, then codebook k - 1's
+  std::vector<nn::KVCache> caches(layers->size());  // per layer: the earlier codebooks' keys and values
+  Tensor previous = text;                           // the token codebook k sees: the text token, then codebook k - 1's
   std::vector<double> tokens(static_cast<size_t>(B * K));
   for (int64_t k = 0; k < K; ++k) {
     const Tensor projected = in->at<nn::Linear>(static_cast<size_t>(c_.multi_linear ? c_.weight_set(k) : 0))->forward(temporal);
     const Tensor embedded =
         k == 0 ? text_emb->forward(to_device(previous, temporal.device()))
                : emb->at<nn::Embedding>(static_cast<size_t>(k - 1))->forward(to_device(previous, temporal.device()));
-    inputs.push_back(add(projected, embedded));
-    // the causal depformer over codebooks 0..k (recomputed: K is small), codebook k's output
-    Tensor x = reshape(stack(inputs, 2), {B, k + 1, c_.dim});
-    for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->forward(x);
-    const Tensor logits = linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(slice(x, 1, k, k + 1), 1));
+    Tensor x = add(projected, embedded);  // [B, 1, D]: codebook k through the layers, attending to 0..k
+    for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->step(x, k, caches[l]);
+    const Tensor logits = linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(x, 1));
     const std::vector<int64_t> chosen = pick(k, logits);
     std::vector<double> as_double(chosen.begin(), chosen.end());
     for (int64_t b = 0; b < B; ++b) tokens[static_cast<size_t>(b * K + k)] = as_double[static_cast<size_t>(b)];

@@ -39,6 +39,9 @@ class DepformerLayer : public nn::Module {
   DepformerLayer(const DepformerConfig& c, Generator& gen, Device device);
   // x [N, steps, D] -> [N, steps, D]
   Tensor forward(const Tensor& x) const;
+  // Generation: codebook k alone, x [N, 1, D] -> [N, 1, D], attending to the earlier codebooks'
+  // keys and values in `cache` (extended by this one); forward's numbers at step k.
+  Tensor step(const Tensor& x, int64_t k, nn::KVCache& cache) const;
 
   std::shared_ptr<nn::RMSNorm> norm1, norm2;
   std::shared_ptr<nn::Module> self_attn;                // holds in_projs and out_projs

@@ -22,11 +22,13 @@ std::vector<int64_t> sample_tokens(const Tensor& logits, const SamplingOptions& 
       out[static_cast<size_t>(b)] = std::max_element(row, row + V) - row;
       continue;
     }
-    // candidates by decreasing logit (ties: lower id first), then the top-k and top-p cuts
+    // candidates by decreasing logit (ties: lower id first), then the top-k and top-p cuts; with
+    // top_k only the k best are ordered (V = 32000 text tokens, k = 25)
     std::vector<int64_t> order(static_cast<size_t>(V));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return row[x] > row[y]; });
     size_t keep = o.top_k > 0 ? std::min<size_t>(static_cast<size_t>(o.top_k), order.size()) : order.size();
+    auto before = [&](int64_t x, int64_t y) { return row[x] > row[y] || (row[x] == row[y] && x < y); };
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(), before);
     std::vector<double> p(keep);
     double total = 0;
     for (size_t i = 0; i < keep; ++i) total += p[i] = std::exp((row[order[i]] - row[order[0]]) / o.temperature);
