@@ -21,4 +21,9 @@ for batch in 1 8; do
     PYTHONPATH=/tmp/site timeout 300 python3 bench/lmgen_bench.py "$batch" 100 2>&1 | tail -1
   fi
 done
+
+echo "== where a step's time goes: TTT_PROFILE=1, Moshi 7B shape with TTT branches, batch 1"
+
+TTT_PROFILE=1 timeout 300 device-bundle/bin/ttt-generate --config configs/moshi7b_ttt_multilayer.yaml --dtype bf16 --device cuda \
+  --steps "$steps" --batch 1 2>&1 | grep -vE "^[0-9 ]+$" | head -45
 rm -rf "$work"

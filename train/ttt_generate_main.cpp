@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/device.h"
+#include "core/profile.h"
 #include "core/files.h"
 #include "nn/precision.h"
 #include "train/cli.h"
@@ -181,7 +182,10 @@ int main(int argc, char** argv) {
     int64_t generated = 0;
     const Tensor seq =
         generate(*run.model, from_vector(batch, {B, P, N}, DType::i64), o, device, [&](int64_t, const Tensor& step) {
-          if (++generated == 3) timed_from = Clock::now();
+          if (++generated == 3) {
+        timed_from = Clock::now();
+        profile::reset();  // TTT_PROFILE=1: where the timed steps' time goes (core/profile.h)
+      }
           if (stream) print_text({step.to_vector<int64_t>()[0]});  // the first sequence's text token
         });
     if (stream) std::printf("\n");
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
       if (device.is_cuda())
         std::fprintf(stderr, ", GPU memory peak %.2f GiB", static_cast<double>(cuda::allocator_stats().peak_bytes) / (1 << 30));
       std::fprintf(stderr, "\n");
+      if (profile::enabled()) profile::report(std::cerr, generated - 3, timed_from);
     }
     const std::vector<int64_t> all = seq.to_vector<int64_t>();
     const int64_t L = seq.size(1);
