@@ -25,5 +25,6 @@ struct Device {
 
 // True when this binary was built with CUDA and at least one GPU is visible.
 bool cuda_available();
+int cuda_device_count();  // GPUs this process sees (0 without CUDA)
 
 }  // namespace ttt

@@ -230,6 +230,8 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("ckpt_freq", r.ckpt_freq, 0, kBig);
   s.get("num_ckpt_keep", r.num_ckpt_keep, 1, 1 << 20);
   s.get("device", r.device);
+  s.get("devices", r.devices);
+  s.get("reduce_dtype", r.reduce_dtype, {"f32", "bf16"});
   s.get("grad_audit", r.grad_audit);
   s.get("stop_at_step", r.stop_at_step, 0, kMaxSteps);
   s.get("nonfinite", r.nonfinite);
@@ -250,6 +252,16 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
     }
   }
   if (r.run_dir.empty()) p.push_back("run.run_dir: must not be empty");
+  for (size_t i = 0; i < r.devices.size(); ++i) {
+    if (r.devices[i] < 0 || r.devices[i] > 1023)
+      p.push_back(yaml_place(node["devices"], "run.devices") + ": " + std::to_string(r.devices[i]) + " is not a GPU index");
+    for (size_t j = 0; j < i; ++j)
+      if (r.devices[j] == r.devices[i])
+        p.push_back(yaml_place(node["devices"], "run.devices") + ": GPU " + std::to_string(r.devices[i]) + " is listed twice");
+  }
+  if (r.devices.size() > 1 && r.cuda_graph)
+    p.push_back(yaml_place(node["cuda_graph"], "run.cuda_graph") +
+                ": not with several GPUs yet (the graph would have to hold the gradients' all-reduce)");
   if (r.stop_at_step > r.max_steps)
     p.push_back(yaml_place(node["stop_at_step"], "run.stop_at_step") + ": " + std::to_string(r.stop_at_step) +
                 " is after run.max_steps " + std::to_string(r.max_steps) + ", so it would never stop the run");

@@ -42,7 +42,8 @@ std::map<std::string, std::string> file_identity(const std::string& source, cons
 
 class RecallData : public DataSource {
  public:
-  RecallData(const TrainConfig& c) : task_(c.data.recall), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len) {
+  RecallData(const TrainConfig& c, DataShard shard)
+      : task_(c.data.recall), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len), shard_(shard) {
     identity = {{"source", "recall"}};  // generated: the config's data.recall keys say the rest
   }
 
@@ -52,7 +53,7 @@ class RecallData : public DataSource {
     const int64_t P = task_.num_pairs, pad = task_.num_keys + task_.num_values;
     std::vector<double> in(B_ * S_, static_cast<double>(pad)), tg(B_ * S_, static_cast<double>(pad));
     for (int64_t b = 0; b < B_; ++b) {
-      Draws r{split_seed(seed_, validation), static_cast<uint64_t>(index * B_ + b) << 20};
+      Draws r{split_seed(seed_, validation), shard_.row_seed(index, B_, b)};
       std::vector<int64_t> keys(task_.num_keys), vals(P);
       for (int64_t i = 0; i < task_.num_keys; ++i) keys[i] = i;
       for (int64_t i = 0; i < P; ++i) std::swap(keys[i], keys[i + r.below(task_.num_keys - i)]);  // distinct keys
@@ -84,14 +85,20 @@ class RecallData : public DataSource {
   RecallTask task_;
   uint64_t seed_;
   int64_t B_, S_;
+  DataShard shard_;
 };
 
 // Windows of seq_len + 1 steps from a [steps, streams] token array; the last val_fraction of
 // the steps is the validation split.
 class WindowData : public DataSource {
  public:
-  WindowData(TokenFile file, const TrainConfig& c, std::string what)
-      : file_(std::move(file)), seed_(c.run.seed), B_(c.run.batch_size), S_(c.run.seq_len), what_(std::move(what)) {
+  WindowData(TokenFile file, const TrainConfig& c, std::string what, DataShard shard)
+      : file_(std::move(file)),
+        seed_(c.run.seed),
+        B_(c.run.batch_size),
+        S_(c.run.seq_len),
+        what_(std::move(what)),
+        shard_(shard) {
     for (int64_t s = 0; s < c.model.num_streams(); ++s) {
       delays_.push_back(c.data.delays.empty() ? 0 : c.data.delays[s]);
       pads_.push_back(c.model.pad_id(s));
@@ -121,7 +128,7 @@ class WindowData : public DataSource {
               " steps, too few for a window of run.seq_len + 1 = ", S_ + 1);
     std::vector<double> in(B_ * S_ * N), tg(B_ * S_ * N);
     for (int64_t b = 0; b < B_; ++b) {
-      Draws r{split_seed(seed_, validation), static_cast<uint64_t>(index * B_ + b) << 20};
+      Draws r{split_seed(seed_, validation), shard_.row_seed(index, B_, b)};
       const int64_t start = lo + r.below(hi - lo - S_ - 1 + 1);
       // stream s at position t shows the token of step t - delay[s] (the pad id before the split)
       auto token = [&](int64_t step, int64_t s) {
@@ -149,6 +156,7 @@ class WindowData : public DataSource {
   bool has_validation_ = true;
   std::string what_;
   std::vector<int64_t> delays_, pads_;
+  DataShard shard_;
 };
 
 }  // namespace
@@ -215,12 +223,13 @@ void write_token_file(const std::string& path, const TokenFile& f, int width) {
   nn::write_file_atomically(path, b);
 }
 
-std::unique_ptr<DataSource> make_data(const TrainConfig& c) {
-  if (c.data.source == DataSourceKind::recall) return std::make_unique<RecallData>(c);
+std::unique_ptr<DataSource> make_data(const TrainConfig& c, DataShard shard) {
+  TTT_CHECK(shard.count >= 1 && shard.rank >= 0 && shard.rank < shard.count, "data", "shard ", shard.rank, " of ", shard.count);
+  if (c.data.source == DataSourceKind::recall) return std::make_unique<RecallData>(c, shard);
   const bool text = c.data.source == DataSourceKind::text;
   const std::string bytes = read_all(c.data.path, text ? "text file" : "token file");
   TokenFile file = text ? token_file_from_bytes(bytes) : parse_token_file(bytes, c.data.path);
-  auto data = std::make_unique<WindowData>(std::move(file), c, (text ? "text file " : "token file ") + c.data.path);
+  auto data = std::make_unique<WindowData>(std::move(file), c, (text ? "text file " : "token file ") + c.data.path, shard);
   data->identity = file_identity(enum_name(c.data.source), c.data.path, bytes);
   return data;
 }

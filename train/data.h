@@ -30,8 +30,18 @@ class DataSource {
   std::map<std::string, std::string> identity;
 };
 
+// Data parallelism (train/distributed.h): the global batch of step i is count * run.batch_size rows,
+// row r drawn from (seed, split, i * global + r) whatever the number of processes; shard k of
+// count takes rows [k * batch_size, (k + 1) * batch_size). One shard of one is today's batch.
+struct DataShard {
+  int64_t rank = 0, count = 1;
+  uint64_t row_seed(int64_t index, int64_t batch, int64_t row) const {
+    return static_cast<uint64_t>(index * batch * count + rank * batch + row) << 20;
+  }
+};
+
 // Checks files and sizes against the config (clear errors, e.g. a missing data file).
-std::unique_ptr<DataSource> make_data(const TrainConfig& config);
+std::unique_ptr<DataSource> make_data(const TrainConfig& config, DataShard shard = {});
 
 // ---- token files ----
 // Little-endian. Header (32 bytes): magic "TTTTOKNS", u32 version (1), u32 num_streams,

@@ -24,6 +24,7 @@ void RunLog::end_progress() {
 }
 
 void RunLog::line(const std::string& text) {
+  if (quiet_) return;
   end_progress();
   std::fputs(text.c_str(), stdout);
   std::fputs("\n", stdout);
@@ -32,6 +33,7 @@ void RunLog::line(const std::string& text) {
 }
 
 void RunLog::progress(const std::string& text) {
+  if (quiet_) return;
   if (!tty_) return line(text);
   std::fprintf(stdout, "\r%s\033[K", text.c_str());
   std::fflush(stdout);

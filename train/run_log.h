@@ -15,6 +15,7 @@ class RunLog {
   RunLog& operator=(const RunLog&) = delete;
 
   void open(const std::string& path);  // appends; lines logged before it reach stdout only
+  void quiet() { quiet_ = true; }      // nothing to stdout or a file (the other ranks of a data-parallel run)
   void line(const std::string& text);
   void progress(const std::string& text);
   void file_only(const std::string& text);  // e.g. the error that ends the run (main prints it)
@@ -24,6 +25,7 @@ class RunLog {
   std::FILE* file_ = nullptr;
   bool tty_ = false;
   bool progress_open_ = false;
+  bool quiet_ = false;
 };
 
 }  // namespace ttt

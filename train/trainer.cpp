@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/collectives.h"
 #include "core/compute.h"
 #include "core/cuda_graph.h"
 #include "core/error.h"
@@ -27,8 +29,10 @@
 #include "nn/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/init_from.h"
+#include "train/launcher.h"
 #include "train/memory_estimate.h"
 #include "train/metrics.h"
 #include "train/resume_check.h"
@@ -82,6 +86,9 @@ std::string fmt(const char* format, double a) {
 // Everything a run needs that can fail on bad input, checked and built before the run directory
 // is created or touched: a refused run leaves nothing behind, a refused resume changes nothing.
 struct Prepared {
+  DistributedEnv dist;                       // one process, or this rank of a data-parallel run
+  std::unique_ptr<Collectives> collectives;  // the gradients' all-reduce (several GPUs)
+  std::unique_ptr<DataSource> eval_data;     // rank 0's unsharded view for evaluation (several GPUs)
   Device device;
   std::unique_ptr<DataSource> data;
   std::unique_ptr<HybridLM> model;
@@ -120,8 +127,22 @@ int dry_run(const TrainConfig& c, const TrainOptions& opt) {
 // checkpoint loaded when resuming): every check that can refuse the run.
 void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   p.device = pick_device(c.run.device);
+  if (p.dist.active()) {  // this rank's GPU: run.devices[local rank], else cuda:<local rank>
+    TTT_CHECK(cuda_available(), "distributed", p.dist.str(), ": data parallelism needs CUDA GPUs");
+    TTT_CHECK(!c.run.cuda_graph, "run.cuda_graph", "not with several GPUs yet");
+    const size_t lr = static_cast<size_t>(p.dist.local_rank);
+    TTT_CHECK(c.run.devices.empty() || lr < c.run.devices.size(), "run.devices", "local rank ", lr, " has no GPU in run.devices");
+    const char* given = std::getenv("TTT_DEVICE");  // set by run.devices' launcher (train/launcher.h)
+    p.device = given && *given ? Device::parse(given)
+                               : Device::cuda(static_cast<int>(c.run.devices.empty() ? p.dist.local_rank : c.run.devices[lr]));
+  }
   TTT_CHECK(!c.run.cuda_graph || p.device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ", p.device.str());
-  p.data = make_data(c);
+  p.data = make_data(c, {p.dist.rank, p.dist.world_size});
+  if (p.dist.active() && p.dist.rank == 0) {  // evaluation sees the whole global batch, as one GPU would
+    TrainConfig whole = c;
+    whole.run.batch_size = c.run.batch_size * p.dist.world_size;
+    p.eval_data = make_data(whole);
+  }
   if (p.resume_from) p.changes = check_resume(p.saved, c.resolved, p.data->identity, code_version(), opt.allow_config_change);
   // sized on the meta device before anything real is allocated
   p.memory = estimate_training_memory(c);
@@ -137,6 +158,10 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   if (c.frozen_dtype == FrozenDType::bf16) nn::store_frozen_in_bf16(*p.model);  // before a checkpoint loads into it
   p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups);
   if (p.resume_from) p.start_step = load_checkpoint(*p.resume_from, *p.model, *p.adamw).step;
+  if (p.dist.active()) {  // rank 0's NCCL id to every rank, then one communicator each
+    const std::string id = rendezvous_broadcast(p.dist, p.dist.rank == 0 ? Collectives::unique_id() : "", 600);
+    p.collectives = std::make_unique<Collectives>(id, p.dist.rank, p.dist.world_size, p.device);
+  }
 }
 
 // The loop and what each step does, over the prepared run.
@@ -199,9 +224,10 @@ class Trainer {
   // config.yaml, the metrics of a resumed run, the header lines.
   void begin() {
     // the config this process runs with (a resume may extend it with overrides, e.g. run.max_steps)
-    nn::write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), c_.resolved_yaml + "\n");
+    if (writer()) nn::write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), c_.resolved_yaml + "\n");
     if (c_.run.cuda_graph && !use_graph_) log_.line("run.cuda_graph: off for this run (TTT_PROFILE times each kernel)");
-    if (p_.resume_from) {
+    if (p_.dist.active()) log_.line("data parallel: " + p_.dist.str() + " on " + p_.device.str());
+    if (p_.resume_from && writer()) {
       truncate_metrics(metrics_, p_.start_step);
       log_.line("resuming " + run_dir_ + " from " + *p_.resume_from + " (step " + std::to_string(p_.start_step) + ")");
       for (const auto& a : p_.changes.applied) log_.line("  changed: " + a);
@@ -226,9 +252,11 @@ class Trainer {
         Batch b = data_.batch(step * c_.run.num_microbatches + m, false);
         const HybridLM::LossTargets prepared = model_.loss_targets(b.targets);  // built on the host (the depformer's)
         Tensor loss = model_.loss(to_device(b.inputs, device), to_device(b.targets, device), to_device(prepared, device)).total;
-        backward(loss * (1.0 / static_cast<double>(c_.run.num_microbatches)));
+        // several GPUs: each rank's share of the mean, so the all-reduced sum is the global mean
+        backward(loss * (1.0 / static_cast<double>(c_.run.num_microbatches * world())));
         loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
       }
+      if (p_.collectives) loss_sum = all_reduce_step(loss_sum);
       return loss_sum;
     }
     // run.cuda_graph: two steps run as usual (they fill the allocator's cache and the cached
@@ -302,17 +330,18 @@ class Trainer {
                    ". Lower optim.lr, clip with run.max_norm, or set run.nonfinite=skip to skip such steps"));
     }
     ++skipped_steps_;
-    append_metrics(metrics_, {{"step", state_.step}, {"skipped_nonfinite", skipped_steps_}});
+    if (writer()) append_metrics(metrics_, {{"step", state_.step}, {"skipped_nonfinite", skipped_steps_}});
     log_.line("step " + std::to_string(state_.step) + ": non-finite loss or gradient, step skipped (" +
               std::to_string(skipped_steps_) + " so far)");
   }
 
   void log_step(double lr, double loss, double grad_norm) {
+    if (!writer()) return;  // rank 0 speaks for the run
     if (state_.step % c_.run.log_freq != 0 && state_.step != c_.run.max_steps) return;
     last_loss_ = loss;
     const auto now = Clock::now();
     const double secs = std::chrono::duration<double>(now - last_log_).count();
-    const int64_t tokens_per_step = c_.run.batch_size * c_.run.seq_len * c_.run.num_microbatches;
+    const int64_t tokens_per_step = c_.run.batch_size * c_.run.seq_len * c_.run.num_microbatches * world();
     const double tok_s = secs > 0 ? static_cast<double>((state_.step - last_log_step_) * tokens_per_step) / secs : 0;
     last_log_ = now;
     last_log_step_ = state_.step;
@@ -331,13 +360,13 @@ class Trainer {
 
   void evaluate_if_due() {
     const bool due = (c_.run.eval_freq > 0 && state_.step % c_.run.eval_freq == 0) || state_.step == c_.run.max_steps;
-    if (!due) return;
+    if (!due || !writer()) return;
     if (!data_.has_validation()) {
       if (state_.step == c_.run.max_steps) log_.line("no evaluation: data.val_fraction is 0, so there is no validation split");
       return;
     }
     profile::Region region("evaluation");
-    EvalResult e = evaluate(model_, data_, c_, p_.device);
+    EvalResult e = evaluate(model_, p_.eval_data ? *p_.eval_data : data_, c_, p_.device);
     append_metrics(metrics_, {{"step", state_.step}, {"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
     char line[160];
     std::snprintf(line, sizeof line, "eval at step %lld: loss %.4f, accuracy %.3f over %lld targets",
@@ -348,12 +377,13 @@ class Trainer {
   // Writes the checkpoint when one is due (run.ckpt_freq, the last step, a stop); returns the exit
   // code when the run stops here (run.stop_at_step, or a signal: 128 + the signal), else -1.
   int checkpoint_and_maybe_stop() {
-    const int signal = StopSignals::requested();
+    // several GPUs: every rank stops after the same step when any was signalled (the step's all-reduce)
+    const int signal = StopSignals::requested() ? StopSignals::requested() : (stop_requested_ ? SIGTERM : 0);
     const bool stop_now = c_.run.stop_at_step > 0 && state_.step == c_.run.stop_at_step;
     const bool due = (c_.run.ckpt_freq > 0 && state_.step % c_.run.ckpt_freq == 0) || state_.step == c_.run.max_steps ||
                      stop_now || signal != 0;
     std::string saved_to;
-    if (due) {
+    if (due && writer()) {
       profile::Region region("checkpoint");
       saved_to = save_checkpoint(run_dir_, model_, adamw_, state_, c_.run.num_ckpt_keep, opt_.faults);
     }
@@ -372,6 +402,7 @@ class Trainer {
 
   // The summary line and the loss curve.
   void finish() {
+    if (!writer()) return;
     const double total = std::chrono::duration<double>(Clock::now() - t0_).count();
     log_.line("done: " + std::to_string(c_.run.max_steps - p_.start_step) + " steps in " + fmt("%.1f", total) + " s; last loss " +
               fmt("%.4f", last_loss_) + "; checkpoints, metrics.jsonl, train.log and config.yaml in " + run_dir_);
@@ -401,6 +432,30 @@ class Trainer {
   nn::GradNorm graph_norm_;
   Clock::time_point t0_, last_log_, profile_t0_;
   int64_t last_log_step_ = 0, skipped_steps_ = 0;
+  bool stop_requested_ = false;  // a signal reached some rank (several GPUs)
+
+  bool writer() const { return p_.dist.rank == 0; }  // rank 0 owns the run directory
+  int64_t world() const { return p_.dist.active() ? p_.dist.world_size : 1; }
+
+  // Several GPUs, after backward: every trainable gradient summed across the ranks (each rank's
+  // loss was scaled by 1 / world, so the sum is the global mean), with the step's loss and a stop
+  // flag in the same NCCL group. Returns the mean loss over the ranks.
+  Tensor all_reduce_step(const Tensor& loss_sum) {
+    std::vector<Tensor> grads, reduced;
+    for (const Tensor& param : params_)
+      if (param.requires_grad() && param.grad().defined()) grads.push_back(param.grad());
+    const bool bf16 = c_.run.reduce_dtype == "bf16";
+    for (const Tensor& g : grads) reduced.push_back(bf16 ? to_dtype(g, DType::bf16) : g);
+    const Tensor flag = full({1}, StopSignals::requested() ? 1.0 : 0.0, DType::f32, p_.device);
+    Tensor packed = cat({reshape(to_dtype(loss_sum, DType::f32), {1}), flag}, 0);
+    reduced.push_back(packed);
+    p_.collectives->all_reduce_sum(reduced);
+    if (bf16)
+      for (size_t i = 0; i < grads.size(); ++i) copy_into(grads[i], to_dtype(reduced[i], grads[i].dtype()));
+    const std::vector<double> host = packed.to_vector<double>();
+    stop_requested_ = host[1] > 0;
+    return full({}, host[0] / static_cast<double>(world()), loss_sum.dtype(), p_.device);
+  }
   double last_loss_ = NAN;
 };
 
@@ -409,12 +464,21 @@ class Trainer {
 int run_training(const TrainConfig& c, const TrainOptions& opt) {
   if (opt.dry_run) return dry_run(c, opt);
 
+  Prepared p;
+  p.dist = distributed_env();  // several GPUs: this process's rank (train/distributed.h)
+  if (!p.dist.active() && c.run.devices.size() > 1) return launch_local_workers(c, opt);
+  const bool writer = p.dist.rank == 0;  // rank 0 owns the run directory; the others never write there
+
   const bool resuming = !opt.resume_dir.empty();
   const std::string run_dir = resuming ? opt.resume_dir : c.run.run_dir;
   const ExistingRunDir existing = c.run.existing_run_dir;
-  Prepared p;
   RunDirLock lock;
-  if (resuming) {
+  if (resuming && !writer) {  // read only: rank 0 holds the lock
+    p.resume_from = latest_checkpoint(run_dir);
+    TTT_CHECK(p.resume_from.has_value(), "--resume", "'", run_dir, "' has no complete checkpoint to resume from");
+    p.saved = read_trainer_state(*p.resume_from);
+    if (p.saved.step >= c.run.max_steps) return 0;
+  } else if (resuming) {
     TTT_CHECK(is_marked_run_dir(run_dir), "--resume", "'", run_dir, "' is not a run directory made by ttt-train (no ", kRunMarker,
               " in it)");
     // locked from the checks to the end: no other process writes here meanwhile (a lock file is
@@ -430,7 +494,7 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
                 << " run.max_steps=" << std::max<int64_t>(2 * p.saved.step, p.saved.step + 1) << ")\n";
       return 0;
     }
-  } else {
+  } else if (writer) {
     check_new_run_dir(run_dir, existing, kSourceDir);
   }
 
@@ -440,9 +504,12 @@ int run_training(const TrainConfig& c, const TrainOptions& opt) {
   prepare(c, opt, p);
 
   // ---- the run directory: from here on, files are written ----
-  if (!resuming) lock = create_run_dir(run_dir, existing, kSourceDir);
+  if (!resuming && writer) lock = create_run_dir(run_dir, existing, kSourceDir);
   RunLog log;
-  log.open((fs::path(run_dir) / "train.log").string());
+  if (writer)
+    log.open((fs::path(run_dir) / "train.log").string());
+  else
+    log.quiet();  // rank 0 speaks for the run; errors still reach stderr
   try {
     return Trainer(c, opt, run_dir, p, log).run();
   } catch (const std::exception& e) {

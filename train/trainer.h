@@ -14,6 +14,7 @@ struct TrainOptions {
   std::string resume_dir;                        // continue this run from its newest checkpoint
   std::vector<std::string> allow_config_change;  // keys (or sections) --resume may change
   Faults faults;                                 // injected faults (tests only: train/faults.h)
+  std::vector<std::string> argv;                 // the command line, for run.devices' launcher (it starts copies)
 };
 
 // Returns the process exit code (0 on success). Errors are thrown as ttt::Error.

@@ -7,8 +7,8 @@
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/device.h"
-#include "core/profile.h"
 #include "core/files.h"
+#include "core/profile.h"
 #include "nn/precision.h"
 #include "train/cli.h"
 #include "train/generate.h"
@@ -183,9 +183,9 @@ int main(int argc, char** argv) {
     const Tensor seq =
         generate(*run.model, from_vector(batch, {B, P, N}, DType::i64), o, device, [&](int64_t, const Tensor& step) {
           if (++generated == 3) {
-        timed_from = Clock::now();
-        profile::reset();  // TTT_PROFILE=1: where the timed steps' time goes (core/profile.h)
-      }
+            timed_from = Clock::now();
+            profile::reset();  // TTT_PROFILE=1: where the timed steps' time goes (core/profile.h)
+          }
           if (stream) print_text({step.to_vector<int64_t>()[0]});  // the first sequence's text token
         });
     if (stream) std::printf("\n");

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   std::string config_path, resume;
   std::string depth_text;
   ttt::TrainOptions options;
+  options.argv.assign(argv, argv + argc);
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];

@@ -3,12 +3,14 @@
 // cuda devices (cuda_available() is false), so these are a last line of defence.
 #include "core/allocator.h"
 #include "core/backend.h"
+#include "core/collectives.h"
 #include "core/cuda_graph.h"
 #include "core/error.h"
 
 namespace ttt {
 
 bool cuda_available() { return false; }
+int cuda_device_count() { return 0; }
 
 namespace cuda {
 
@@ -97,4 +99,13 @@ void CudaGraph::capture(const std::function<void()>&) {
   fail("cuda graph", "this build of ttt.cpp has no CUDA support: there is nothing to capture");
 }
 void CudaGraph::replay() { fail("cuda graph", "this build of ttt.cpp has no CUDA support"); }
+bool Collectives::available() { return false; }
+std::string Collectives::unique_id() { fail("Collectives", "this build of ttt.cpp has no CUDA (and so no NCCL) support"); }
+Collectives::Collectives(const std::string&, int, int, Device, double) {
+  fail("Collectives", "this build of ttt.cpp has no CUDA (and so no NCCL) support");
+}
+Collectives::~Collectives() = default;
+void Collectives::all_reduce_sum(const std::vector<Tensor>&) {}
+void Collectives::wait(const char*) {}
+
 }  // namespace ttt

@@ -19,6 +19,11 @@ bool cuda_available() {
   return available;
 }
 
+int cuda_device_count() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
 namespace cuda {
 
 void throw_cuda_error(const char* call, cudaError_t status, const char* file, int line) {

@@ -1,0 +1,195 @@
+// The GPU-free parts of data parallelism (train/distributed.h): who a process is, from torchrun's
+// or Slurm's environment, with clear errors for partial sets; the rendezvous that hands the NCCL
+// id from rank 0 to the others over TCP (loopback here, as two hosts would).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "nn/safetensors.h"
+#include "tests/train/train_runner.h"
+#include "train/config.h"
+#include "train/data.h"
+#include "train/distributed.h"
+
+namespace ttt {
+namespace {
+
+DistributedEnv from(const std::map<std::string, std::string>& vars) {
+  return distributed_env([&](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+std::string error_of(const std::map<std::string, std::string>& vars) {
+  try {
+    from(vars);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(DistributedEnv, ReadsTorchrunAndSlurm) {
+  EXPECT_FALSE(from({}).active());
+  const DistributedEnv t =
+      from({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29500"}});
+  EXPECT_TRUE(t.active());
+  EXPECT_EQ(t.rank, 3);
+  EXPECT_EQ(t.world_size, 4);
+  EXPECT_EQ(t.local_rank, 1);
+  EXPECT_EQ(t.master_addr, "node7");
+  EXPECT_EQ(t.master_port, 29500);
+  EXPECT_EQ(t.str(), "rank 3 of 4 (local 1, torchrun, node7:29500)");
+  const DistributedEnv s = from(
+      {{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "5"}, {"MASTER_ADDR", "n1"}, {"MASTER_PORT", "1234"}});
+  EXPECT_EQ(s.source, "slurm");
+  EXPECT_EQ(s.rank, 5);
+  EXPECT_EQ(s.world_size, 16);
+  EXPECT_FALSE(from({{"RANK", "0"}, {"WORLD_SIZE", "1"}}).active());  // a world of one needs no rendezvous
+}
+
+TEST(DistributedEnv, PartialOrInconsistentSetsAreErrors) {
+  EXPECT_NE(error_of({{"RANK", "0"}}).find("RANK is set but WORLD_SIZE is not"), std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}}).find("outside the world"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}}).find("needs MASTER_ADDR and MASTER_PORT"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK"), std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "99999"}}).find("MASTER_PORT"),
+            std::string::npos);
+}
+
+TEST(Rendezvous, RankZeroHandsItsBytesToEveryRank) {
+  const int port = free_local_port();
+  const int world = 3;
+  std::vector<std::string> got(world);
+  std::vector<std::string> errors(world);
+  std::vector<std::thread> ranks;
+  for (int r = world - 1; r >= 0; --r)  // the others start first: they retry until rank 0 listens
+    ranks.emplace_back([&, r] {
+      DistributedEnv e;
+      e.rank = r;
+      e.world_size = world;
+      e.master_port = port;
+      try {
+        got[r] = rendezvous_broadcast(e, r == 0 ? std::string("nccl-unique-id\0bytes", 20) : "", 20);
+      } catch (const Error& ex) {
+        errors[r] = ex.what();
+      }
+    });
+  for (auto& t : ranks) t.join();
+  for (int r = 0; r < world; ++r) {
+    EXPECT_EQ(errors[r], "") << "rank " << r;
+    EXPECT_EQ(got[r], std::string("nccl-unique-id\0bytes", 20)) << "rank " << r;
+  }
+}
+
+TEST(Rendezvous, AMissingRankZeroIsAClearErrorNotAHang) {
+  DistributedEnv e;
+  e.rank = 1;
+  e.world_size = 2;
+  e.master_port = free_local_port();  // nobody listens there
+  try {
+    rendezvous_broadcast(e, "", 0.3);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& ex) {
+    EXPECT_NE(std::string(ex.what()).find("could not reach rank 0 at 127.0.0.1:"), std::string::npos) << ex.what();
+  }
+}
+
+// Shard k of n is rows [k b, (k + 1) b) of the global batch of n b rows, for every source: n GPUs
+// with batch b see exactly what one GPU with batch n b sees.
+TEST(DataShard, ShardsTileTheGlobalBatch) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += static_cast<char>('a' + (i * 7 + i / 13) % 26);
+  const std::string path = ::testing::TempDir() + "/shard_text.txt";
+  { std::ofstream(path) << text; }
+  for (DataSourceKind source : {DataSourceKind::recall, DataSourceKind::text}) {
+    TrainConfig c = parse_config("run: {batch_size: 3, seq_len: 24}\n", "test");
+    c.data.source = source;
+    c.data.path = path;
+    c.model.text_vocab = 256;
+    TrainConfig global = c;
+    global.run.batch_size = 6;
+    const auto whole = make_data(global), first = make_data(c, {0, 2}), second = make_data(c, {1, 2});
+    for (int64_t step : {0, 5})
+      for (bool validation : {false, true}) {
+        const Batch w = whole->batch(step, validation), a = first->batch(step, validation), b = second->batch(step, validation);
+        EXPECT_EQ(cat({a.inputs, b.inputs}, 0).to_vector<int64_t>(), w.inputs.to_vector<int64_t>()) << enum_name(source);
+        EXPECT_EQ(cat({a.targets, b.targets}, 0).to_vector<int64_t>(), w.targets.to_vector<int64_t>()) << enum_name(source);
+      }
+  }
+}
+
+// Two GPUs with run.batch_size b train exactly as one GPU with 2 b: the same losses for 50 steps
+// and the same parameters after them (f32; on the 2-GPU machine).
+TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
+  testing::TempDir dir("data_parallel");
+  const std::string common = "--config configs/tiny.yaml run.max_steps=50 run.log_freq=1 run.eval_freq=0 run.eval_batches=1";
+  testing::RunResult one = testing::run_train(common + " run.device=cuda:0 run.batch_size=16 run.run_dir=" + (dir / "one"), dir);
+  ASSERT_EQ(one.code, 0) << one.output;
+  testing::RunResult two = testing::run_train(common + " run.devices=[0,1] run.batch_size=8 run.run_dir=" + (dir / "two"), dir);
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_NE(two.output.find("data parallel: rank 0 of 2"), std::string::npos) << two.output;
+  auto losses = [](const std::string& metrics) {
+    std::vector<double> out;
+    std::ifstream in(metrics);
+    for (std::string line; std::getline(in, line);)
+      if (const size_t at = line.find("\"loss\":"); at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
+    return out;
+  };
+  const std::vector<double> a = losses(dir / "one/metrics.jsonl"), b = losses(dir / "two/metrics.jsonl");
+  ASSERT_EQ(a.size(), 50u);
+  ASSERT_EQ(b.size(), a.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / std::fabs(a[i]));
+  EXPECT_LT(worst, 1e-4) << "losses";
+  const nn::SafetensorsData pa = nn::load_safetensors(dir / "one/checkpoints/step_00000050/model.safetensors");
+  const nn::SafetensorsData pb = nn::load_safetensors(dir / "two/checkpoints/step_00000050/model.safetensors");
+  double param_worst = 0;
+  for (size_t t = 0; t < pa.tensors.size(); ++t) {
+    const std::vector<double> x = pa.tensors[t].second.to_vector<double>(), y = pb.tensors[t].second.to_vector<double>();
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < x.size(); ++i) diff = std::max(diff, std::fabs(x[i] - y[i])), scale = std::max(scale, std::fabs(x[i]));
+    param_worst = std::max(param_worst, diff / std::max(scale, 1e-30));
+  }
+  EXPECT_LT(param_worst, 1e-4) << "parameters after 50 steps";
+  std::printf("2 GPUs vs 1: losses within %.1e, parameters within %.1e relative over 50 steps\n", worst, param_worst);
+}
+
+// Without ttt-train's launcher: two processes started as torchrun (or srun on two hosts) would
+// start them, each told its rank and the rendezvous address by the environment (loopback here).
+TEST(DataParallel, TwoProcessesRendezvousFromTheEnvironmentAsOnTwoHosts) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
+  testing::TempDir dir("data_parallel_env");
+  const int port = free_local_port();
+  const std::string args =
+      "--config configs/tiny.yaml run.max_steps=10 run.log_freq=1 run.eval_freq=0 run.eval_batches=1 "
+      "run.batch_size=8 run.run_dir=" +
+      (dir / "run");
+  std::vector<testing::Child> ranks;
+  for (int r = 0; r < 2; ++r) {
+    const std::string env = "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+                            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 " + "MASTER_PORT=" + std::to_string(port) + " ";
+    ranks.push_back(testing::spawn_tool("env " + env + testing::train_exe(), args, dir / ("rank" + std::to_string(r) + ".log")));
+  }
+  for (int r = 0; r < 2; ++r) EXPECT_EQ(testing::wait_exit(ranks[static_cast<size_t>(r)]), 0) << testing::read_file(ranks[r].log);
+  const std::string log0 = testing::read_file(ranks[0].log);
+  EXPECT_NE(log0.find("data parallel: rank 0 of 2 (local 0, torchrun, 127.0.0.1:"), std::string::npos) << log0;
+  EXPECT_TRUE(std::filesystem::exists(dir / "run/checkpoints/step_00000010/model.safetensors"));
+  EXPECT_EQ(testing::read_file(ranks[1].log).find("step 10/10"), std::string::npos);  // rank 1 is quiet
+}
+
+}  // namespace
+}  // namespace ttt
