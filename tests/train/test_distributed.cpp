@@ -175,7 +175,7 @@ TEST(DataParallel, TwoProcessesRendezvousFromTheEnvironmentAsOnTwoHosts) {
   testing::TempDir dir("data_parallel_env");
   const int port = free_local_port();
   const std::string args =
-      "--config configs/tiny.yaml run.max_steps=10 run.log_freq=1 run.eval_freq=0 run.eval_batches=1 "
+      "--config configs/tiny.yaml run.max_steps=30 run.log_freq=1 run.eval_freq=0 run.eval_batches=1 "
       "run.batch_size=8 run.run_dir=" +
       (dir / "run");
   std::vector<testing::Child> ranks;
@@ -187,8 +187,8 @@ TEST(DataParallel, TwoProcessesRendezvousFromTheEnvironmentAsOnTwoHosts) {
   for (int r = 0; r < 2; ++r) EXPECT_EQ(testing::wait_exit(ranks[static_cast<size_t>(r)]), 0) << testing::read_file(ranks[r].log);
   const std::string log0 = testing::read_file(ranks[0].log);
   EXPECT_NE(log0.find("data parallel: rank 0 of 2 (local 0, torchrun, 127.0.0.1:"), std::string::npos) << log0;
-  EXPECT_TRUE(std::filesystem::exists(dir / "run/checkpoints/step_00000010/model.safetensors"));
-  EXPECT_EQ(testing::read_file(ranks[1].log).find("step 10/10"), std::string::npos);  // rank 1 is quiet
+  EXPECT_TRUE(std::filesystem::exists(dir / "run/checkpoints/step_00000030/model.safetensors"));
+  EXPECT_EQ(testing::read_file(ranks[1].log).find("step 30/30"), std::string::npos);  // rank 1 is quiet
 }
 
 }  // namespace
