@@ -13,7 +13,7 @@ namespace {
 const std::set<std::string> kSafe = {"run.max_steps",  "run.log_freq",      "run.eval_freq",    "run.eval_batches",
                                      "run.ckpt_freq",  "run.num_ckpt_keep", "run.stop_at_step", "run.device",
                                      "run.grad_audit", "run.nonfinite",     "run.run_dir",      "run.existing_run_dir",
-                                     "run.cuda_graph", "run.memory_check"};
+                                     "run.cuda_graph", "run.memory_check",  "run.devices"};
 
 // Keys that set a parameter's shape: the checkpoint cannot be loaded into the changed model.
 const std::set<std::string> kShape = {"model.width",         "model.num_layers",     "model.num_heads",     "model.ffn_hidden",
@@ -48,6 +48,18 @@ ResumeChanges check_resume(const TrainerState& saved, const std::map<std::string
     const std::string before = value_or_absent(saved.resolved_config, key), now = value_or_absent(resolved_now, key);
     if (before == now) continue;
     const std::string line = key + ": checkpoint " + before + ", now " + now;
+    // another number of GPUs with the same global batch sees the same rows: the same run
+    const bool same_global_batch = saved.resolved_config.count(kGlobalBatchKey) && resolved_now.count(kGlobalBatchKey) &&
+                                   saved.resolved_config.at(kGlobalBatchKey) == resolved_now.at(kGlobalBatchKey);
+    if (key == "run.batch_size" && same_global_batch) {
+      out.applied.push_back(line + " (per GPU; the global batch is unchanged: " + resolved_now.at(kGlobalBatchKey) + ")");
+      continue;
+    }
+    if (key == kGlobalBatchKey && !saved.resolved_config.count(key)) continue;  // a checkpoint from before it was recorded
+    if (key == kGlobalBatchKey) {
+      refused.push_back(line + " (run.batch_size x the number of GPUs: keep it to continue the same run)");
+      continue;
+    }
     if (kShape.count(key))
       shape.push_back(line);
     else if (kSafe.count(key) || allowed_by(key, allowed))

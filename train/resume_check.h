@@ -6,6 +6,8 @@
 //   * Every other change (data, seed, batch, optimizer, schedule, ...) is refused, one line per
 //     key ("model.width: checkpoint 32, now 48"), unless --allow-config-change names the key or
 //     its section ("data" allows every data.* key and a changed data file).
+//   * Several GPUs: the number of GPUs may change when the global batch (run.batch_size times
+//     the GPUs, recorded as run.global_batch_size) stays: the same rows in the same order.
 #pragma once
 #include <map>
 #include <string>
@@ -14,6 +16,9 @@
 #include "train/checkpoint.h"
 
 namespace ttt {
+
+// Not a YAML key: the trainer records it in the checkpoint's resolved config.
+inline constexpr const char* kGlobalBatchKey = "run.global_batch_size";
 
 struct ResumeChanges {
   std::vector<std::string> applied;  // "run.max_steps: checkpoint 600, now 1000"

@@ -103,6 +103,14 @@ struct Prepared {
   int64_t start_step = 0;
 };
 
+// The resolved config as a checkpoint records it: with the global batch (run.batch_size times the
+// number of GPUs), which a resume on another number of GPUs must keep (train/resume_check.h).
+std::map<std::string, std::string> resolved_with_world(const TrainConfig& c, const DistributedEnv& dist) {
+  std::map<std::string, std::string> r = c.resolved;
+  r[kGlobalBatchKey] = std::to_string(c.run.batch_size * (dist.active() ? dist.world_size : 1));
+  return r;
+}
+
 int dry_run(const TrainConfig& c, const TrainOptions& opt) {
   Generator gen(c.run.seed);
   HybridLM model(c.model, gen, Device::meta());
@@ -143,7 +151,8 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
     whole.run.batch_size = c.run.batch_size * p.dist.world_size;
     p.eval_data = make_data(whole);
   }
-  if (p.resume_from) p.changes = check_resume(p.saved, c.resolved, p.data->identity, code_version(), opt.allow_config_change);
+  if (p.resume_from)
+    p.changes = check_resume(p.saved, resolved_with_world(c, p.dist), p.data->identity, code_version(), opt.allow_config_change);
   // sized on the meta device before anything real is allocated
   p.memory = estimate_training_memory(c);
   TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,
@@ -179,8 +188,13 @@ class Trainer {
         params_(model_.parameters()),
         metrics_((fs::path(run_dir) / "metrics.jsonl").string()),
         use_graph_(c.run.cuda_graph && !profile::enabled()),  // the profiler times each launch; a graph has one
-        state_{p.start_step,     c.run.seed,    p.start_step * c.run.num_microbatches, c.resolved_yaml, c.resolved,
-               p.data->identity, code_version()} {}
+        state_{p.start_step,
+               c.run.seed,
+               p.start_step * c.run.num_microbatches,
+               c.resolved_yaml,
+               resolved_with_world(c, p.dist),
+               p.data->identity,
+               code_version()} {}
 
   int run() {
     begin();

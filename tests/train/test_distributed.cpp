@@ -19,6 +19,7 @@
 #include "train/config.h"
 #include "train/data.h"
 #include "train/distributed.h"
+#include "train/resume_check.h"
 
 namespace ttt {
 namespace {
@@ -131,6 +132,27 @@ TEST(DataShard, ShardsTileTheGlobalBatch) {
   }
 }
 
+// --resume on another number of GPUs: accepted when the global batch stays (the same rows), refused
+// (naming it) when it changes; a checkpoint from before the global batch was recorded resumes as before.
+TEST(ResumeOnOtherGpus, TheGlobalBatchDecides) {
+  TrainerState saved;
+  saved.resolved_config = {{"run.batch_size", "4"}, {"run.devices", "[0, 1]"}, {kGlobalBatchKey, "8"}};
+  const ResumeChanges ok =
+      check_resume(saved, {{"run.batch_size", "8"}, {"run.devices", "[]"}, {kGlobalBatchKey, "8"}}, {}, "", {});
+  ASSERT_EQ(ok.applied.size(), 2u);
+  EXPECT_NE(ok.applied[0].find("the global batch is unchanged: 8"), std::string::npos) << ok.applied[0];
+  try {
+    check_resume(saved, {{"run.batch_size", "4"}, {"run.devices", "[]"}, {kGlobalBatchKey, "4"}}, {}, "", {});
+    ADD_FAILURE() << "a halved global batch resumed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("run.global_batch_size: checkpoint 8, now 4"), std::string::npos) << e.what();
+  }
+  TrainerState old;
+  old.resolved_config = {{"run.batch_size", "4"}};
+  EXPECT_TRUE(check_resume(old, {{"run.batch_size", "4"}, {kGlobalBatchKey, "4"}}, {}, "", {}).applied.empty());
+  EXPECT_THROW(check_resume(old, {{"run.batch_size", "8"}, {kGlobalBatchKey, "8"}}, {}, "", {}), Error);
+}
+
 // Two GPUs with run.batch_size b train exactly as one GPU with 2 b: the same losses for 50 steps
 // and the same parameters after them (f32; on the 2-GPU machine).
 TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
@@ -166,6 +188,30 @@ TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
   }
   EXPECT_LT(param_worst, 1e-4) << "parameters after 50 steps";
   std::printf("2 GPUs vs 1: losses within %.1e, parameters within %.1e relative over 50 steps\n", worst, param_worst);
+}
+
+// A run stopped on two GPUs resumes on one with the same global batch and ends where a one-GPU run ends.
+TEST(DataParallel, ResumesOnAnotherNumberOfGpus) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
+  testing::TempDir dir("data_parallel_resume");
+  const std::string common = "--config configs/tiny.yaml run.max_steps=40 run.log_freq=1 run.eval_freq=0 run.eval_batches=1";
+  ASSERT_EQ(testing::run_train(common + " run.device=cuda:0 run.batch_size=16 run.run_dir=" + (dir / "one"), dir).code, 0);
+  testing::RunResult two =
+      testing::run_train(common + " run.devices=[0,1] run.batch_size=8 run.stop_at_step=20 run.run_dir=" + (dir / "two"), dir);
+  ASSERT_EQ(two.code, 0) << two.output;
+  testing::RunResult resumed =
+      testing::run_train("--resume " + (dir / "two") + " run.devices=[] run.batch_size=16 run.device=cuda:0", dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("the global batch is unchanged: 16"), std::string::npos) << resumed.output;
+  auto last_loss = [](const std::string& metrics) {
+    std::ifstream in(metrics);
+    double loss = 0;
+    for (std::string line; std::getline(in, line);)
+      if (const size_t at = line.find("\"loss\":"); at != std::string::npos) loss = std::stod(line.substr(at + 7));
+    return loss;
+  };
+  const double a = last_loss(dir / "one/metrics.jsonl"), b = last_loss(dir / "two/metrics.jsonl");
+  EXPECT_NEAR(a, b, 1e-4 * a) << resumed.output;
 }
 
 // Without ttt-train's launcher: two processes started as torchrun (or srun on two hosts) would
