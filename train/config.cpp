@@ -17,8 +17,8 @@ constexpr int64_t kMaxSteps = 99999999;  // checkpoint folders are named with 8 
 // A copy without source marks, so messages about overridden values say "(command line)".
 YAML::Node without_marks(const YAML::Node& n) {
   if (n.IsScalar()) return YAML::Node(n.Scalar());
-  YAML::Node out;
-  if (n.IsSequence())
+  YAML::Node out(n.IsSequence() ? YAML::NodeType::Sequence : n.IsMap() ? YAML::NodeType::Map : YAML::NodeType::Null);
+  if (n.IsSequence())  // (an empty list stays a list: run.devices=[])
     for (const auto& e : n) out.push_back(without_marks(e));
   else if (n.IsMap())
     for (const auto& kv : n) out[kv.first.Scalar()] = without_marks(kv.second);

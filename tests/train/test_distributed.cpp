@@ -153,6 +153,12 @@ TEST(ResumeOnOtherGpus, TheGlobalBatchDecides) {
   EXPECT_THROW(check_resume(old, {{"run.batch_size", "8"}, {kGlobalBatchKey, "8"}}, {}, "", {}), Error);
 }
 
+// run.devices=[] on the command line is an empty list (it was null: "expected a list of integers").
+TEST(ResumeOnOtherGpus, AnEmptyDeviceListOverrides) {
+  const TrainConfig c = parse_config("run: {devices: [0, 1], batch_size: 4}\n", "test", {"run.devices=[]"});
+  EXPECT_TRUE(c.run.devices.empty());
+}
+
 // Two GPUs with run.batch_size b train exactly as one GPU with 2 b: the same losses for 50 steps
 // and the same parameters after them (f32; on the 2-GPU machine).
 TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
