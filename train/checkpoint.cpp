@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "nn/safetensors.h"
+#include "train/run_dir.h"
 
 #include <csignal>
 
@@ -161,6 +162,14 @@ void load_model_weights(const std::string& dir, nn::Module& model) {
   TTT_CHECK(m.checksummed == m.tensors.size(), "checkpoint " + file, ": ", m.tensors.size() - m.checksummed, " of ",
             m.tensors.size(), " tensors carry no checksum (not written by this version of ttt-train, or edited)");
   model.load_state_dict(m.tensors, /*strict=*/true, /*allow_cast=*/true);
+}
+
+std::string newest_checkpoint_of_run(const std::string& run_dir, const std::string& who) {
+  TTT_CHECK(is_marked_run_dir(run_dir), who, "'", run_dir, "' is not a run directory made by ttt-train (no ", kRunMarker,
+            " in it)");
+  const auto latest = latest_checkpoint(run_dir);
+  TTT_CHECK(latest.has_value(), who, "'", run_dir, "' has no complete checkpoint yet");
+  return *latest;
 }
 
 TrainerState load_checkpoint(const std::string& dir, nn::Module& model, nn::AdamW& opt) {

@@ -34,6 +34,9 @@ std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
                             int64_t keep, const Faults& faults = Faults());
 // The newest complete checkpoint of a run, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+// The same for a tool that reads a run (ttt-export, ttt-generate, ttt-eval): an error, naming
+// `who`, when run_dir is not a run directory ttt-train made or has no checkpoint yet.
+std::string newest_checkpoint_of_run(const std::string& run_dir, const std::string& who);
 // Loads into an already built model and optimizer (strict, checksums and dtypes checked); returns
 // the trainer state. Nothing is written into the model unless every check passes.
 TrainerState load_checkpoint(const std::string& dir, nn::Module& model, nn::AdamW& opt);

@@ -38,10 +38,7 @@ std::string size_str(const std::string& path) {
 
 ExportResult export_run(const std::string& run_dir, const std::string& out, ExportFormat format, DType store) {
   TTT_CHECK(store == DType::f32 || store == DType::bf16, "ttt-export", "--dtype must be f32 or bf16");
-  TTT_CHECK(is_marked_run_dir(run_dir), "ttt-export", "'", run_dir, "' is not a run directory made by ttt-train (no ", kRunMarker,
-            " in it)");
-  const auto latest = latest_checkpoint(run_dir);
-  TTT_CHECK(latest.has_value(), "ttt-export", "'", run_dir, "' has no complete checkpoint");
+  const std::optional<std::string> latest = newest_checkpoint_of_run(run_dir, "ttt-export");
   ExportResult r;
   r.checkpoint = *latest;
   const TrainerState state = read_trainer_state(*latest);

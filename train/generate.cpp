@@ -14,10 +14,7 @@
 namespace ttt {
 
 RunModel load_run_model(const std::string& run_dir, Device device) {
-  TTT_CHECK(is_marked_run_dir(run_dir), "run", "'", run_dir, "' is not a run directory made by ttt-train (no ", kRunMarker,
-            " in it)");
-  const auto latest = latest_checkpoint(run_dir);
-  TTT_CHECK(latest.has_value(), "run", "'", run_dir, "' has no complete checkpoint yet");
+  const std::optional<std::string> latest = newest_checkpoint_of_run(run_dir, "run");
   RunModel r;
   r.checkpoint = *latest;
   const TrainerState state = read_trainer_state(*latest);

@@ -31,30 +31,13 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   using namespace ttt;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.size() == 1 && args[0] == "--version") {
-    std::cout << cli::version_line("ttt-eval") << "\n";
-    return 0;
-  }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (const int code = cli::help_or_version(args, "ttt-eval", kUsage); code >= 0) return code;
   return cli::guarded_main("ttt-eval", [&] {
-    std::vector<std::string> runs;
-    std::map<std::string, std::string> value;
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--data" || args[i] == "--batches" || args[i] == "--buckets" || args[i] == "--json" || args[i] == "--plot" ||
-          args[i] == "--device") {
-        if (i + 1 >= args.size()) fail("ttt-eval", args[i] + " needs a value");
-        const std::string flag = args[i];
-        value[flag] = args[++i];
-      } else if (args[i].rfind("--", 0) == 0) {
-        fail("ttt-eval", "unknown flag '" + args[i] + "' (ttt-eval --help lists them)");
-      } else {
-        runs.push_back(args[i]);
-      }
-    }
+    const cli::Args a =
+        cli::parse_args(args, {"--data", "--batches", "--buckets", "--json", "--plot", "--device"}, {}, "ttt-eval");
+    const std::vector<std::string>& runs = a.positional;
+    const std::map<std::string, std::string>& value = a.values;
     if (runs.empty()) {
       std::cerr << kUsage;
       return 2;

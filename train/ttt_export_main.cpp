@@ -13,29 +13,12 @@ int main(int argc, char** argv) {
       "  --format ttt    OUT/model.safetensors under ttt.cpp's names\n"
       "  --dtype bf16    store the model in bf16, as Kyutai publishes Moshi (default f32: exact)\n"
       "OUT must be new or an empty folder. Either folder is a valid model.init_from.\n";
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << usage;
-    return 0;
-  }
-  if (args.size() == 1 && args[0] == "--version") {
-    std::cout << ttt::cli::version_line("ttt-export") << "\n";
-    return 0;
-  }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (const int code = ttt::cli::help_or_version(args, "ttt-export", usage); code >= 0) return code;
   return ttt::cli::guarded_main("ttt-export", [&] {
-    std::vector<std::string> positional;
-    std::string format, dtype = "f32";
-    for (size_t i = 0; i < args.size(); ++i) {
-      if ((args[i] == "--format" || args[i] == "--dtype") && i + 1 < args.size()) {
-        (args[i] == "--format" ? format : dtype) = args[i + 1];
-        ++i;
-      } else if (args[i].rfind("--", 0) == 0) {
-        std::cerr << "ttt-export: unknown flag '" << args[i] << "'\n" << usage;
-        return 2;
-      } else {
-        positional.push_back(args[i]);
-      }
-    }
+    const ttt::cli::Args a = ttt::cli::parse_args(args, {"--format", "--dtype"}, {}, "ttt-export");
+    const std::vector<std::string>& positional = a.positional;
+    const std::string format = a.get("--format", ""), dtype = a.get("--dtype", "f32");
     if (positional.size() != 2 || format.empty()) {
       std::cerr << usage;
       return 2;

@@ -40,38 +40,18 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   using namespace ttt;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.size() == 1 && args[0] == "--version") {
-    std::cout << cli::version_line("ttt-generate") << "\n";
-    return 0;
-  }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (const int code = cli::help_or_version(args, "ttt-generate", kUsage); code >= 0) return code;
   return cli::guarded_main("ttt-generate", [&] {
-    std::vector<std::string> positional;
-    std::map<std::string, std::string> value;
-    bool greedy = false, stream = false;
-    const std::vector<std::string> with_value = {
-        "--prompt",           "--prompt-file", "--prompt-tokens", "--temperature", "--top-k",   "--top-p",
-        "--text-temperature", "--text-top-k",  "--text-top-p",    "--steps",       "--seed",    "--batch",
-        "--device",           "--out",         "--recall",        "--config",      "--weights", "--dtype"};
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (std::find(with_value.begin(), with_value.end(), args[i]) != with_value.end()) {
-        if (i + 1 >= args.size()) fail("ttt-generate", args[i] + " needs a value");
-        const std::string flag = args[i];
-        value[flag] = args[++i];
-      } else if (args[i] == "--greedy") {
-        greedy = true;
-      } else if (args[i] == "--stream") {
-        stream = true;
-      } else if (args[i].rfind("--", 0) == 0) {
-        fail("ttt-generate", "unknown flag '" + args[i] + "' (ttt-generate --help lists them)");
-      } else {
-        positional.push_back(args[i]);
-      }
-    }
+    const cli::Args parsed =
+        cli::parse_args(args,
+                        {"--prompt", "--prompt-file", "--prompt-tokens", "--temperature", "--top-k", "--top-p",
+                         "--text-temperature", "--text-top-k", "--text-top-p", "--steps", "--seed", "--batch", "--device",
+                         "--out", "--recall", "--config", "--weights", "--dtype"},
+                        {"--greedy", "--stream"}, "ttt-generate");
+    const std::vector<std::string>& positional = parsed.positional;
+    const std::map<std::string, std::string>& value = parsed.values;
+    const bool greedy = parsed.has("--greedy"), stream = parsed.has("--stream");
     const bool from_config = value.count("--config") || value.count("--weights");
     if (from_config ? !(positional.empty() && value.count("--config")) : positional.size() != 1) {
       std::cerr << kUsage;
