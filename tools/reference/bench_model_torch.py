@@ -76,7 +76,18 @@ def main():
                    help="the forward and loss under torch.autocast(bfloat16): bf16 products (the TTT inner loop's "
                         "too), f32 weights (ttt-train: run.activations=bf16, whose TTT layers stay f32)")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--ddp", action="store_true",
+                   help="DistributedDataParallel over the GPUs torchrun starts (torchrun --nproc-per-node N ...): "
+                        "the batch is per GPU, tokens/s counts all of them (ttt-train: run.devices)")
     a = p.parse_args()
+    rank, world = 0, 1
+    if a.ddp:
+        import os
+        import torch.distributed as dist
+        dist.init_process_group("nccl")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        a.device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+        torch.cuda.set_device(a.device)
     hybrid_torch.USE_SDPA = a.sdpa
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.backends.cudnn.allow_tf32 = a.tf32
@@ -89,9 +100,23 @@ def main():
     for t in params.values():
         t.requires_grad_()
     fused = a.device.startswith("cuda")
+    loss_of = hybrid_torch.loss
+    if a.ddp:  # DDP wants a Module: the same parameters in one, the same loss through it
+        class Twin(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.p = torch.nn.ParameterDict({k.replace(".", "__"): torch.nn.Parameter(v.detach()) for k, v in params.items()})
+
+            def forward(self, inputs, targets):
+                return hybrid_torch.loss({k.replace("__", "."): v for k, v in self.p.items()}, inputs, targets, c)
+
+        ddp = torch.nn.parallel.DistributedDataParallel(Twin())
+        params = dict(ddp.module.p.items())
+        loss_of = lambda _p, inputs, targets, _c: ddp(inputs, targets)  # noqa: E731
+        g = torch.Generator().manual_seed(1000 + rank)  # each rank its own rows
     opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], weight_decay=spec["weight_decay"], fused=fused)
     B, S, V = spec["batch"], spec["seq"], c["text_vocab"]
-    loss_fn = torch.compile(hybrid_torch.loss) if a.compile else hybrid_torch.loss
+    loss_fn = torch.compile(loss_of) if a.compile else loss_of
     if a.compile_layers:
         hybrid_torch.run_block = torch.compile(hybrid_torch.block)
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
@@ -123,11 +148,13 @@ def main():
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=30), file=sys.stderr)
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
-    impl = ("torch.compile" if a.compile else "torch.compile per layer" if a.compile_layers else "torch eager") + \
+    if rank != 0:
+        return
+    impl = ("DDP x%d " % world if a.ddp else "") + ("torch.compile" if a.compile else "torch.compile per layer" if a.compile_layers else "torch eager") + \
         (" sdpa" if a.sdpa else "") + (" tf32" if a.tf32 else "") + (" bf16 matmul" if a.bf16_matmul else "") + \
         (" autocast bf16" if a.autocast_bf16 else "")
     print(json.dumps({"impl": impl, "config": "tiny" if a.tiny else "small_gpu",
-                      "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(B * S / (median / 1000), 1),
+                      "device": a.device, "step_ms": round(median, 2), "tokens_per_s": round(world * B * S / (median / 1000), 1),
                       "peak_mib": round(peak, 1), "last_loss": round(losses[-1], 4),
                       "gflop_per_step": round(step_flops(c, B, S) / 1e9, 1),
                       "tflops": round(step_flops(c, B, S) / (median / 1000) / 1e12, 2),
