@@ -9,6 +9,7 @@
 #include "nn/safetensors.h"
 #include "train/config.h"
 #include "train/data.h"
+#include "train/moshi_options.h"
 
 namespace ttt::fuzz {
 
@@ -33,6 +34,13 @@ inline void config(const std::string& input) {
 inline void safetensors(const std::string& input) {
   try {
     nn::parse_safetensors(input, "fuzz");
+  } catch (const Error&) {}
+}
+
+// A Moshi checkpoint's LMModel options (config.json) read into a model config (train/moshi_options.h).
+inline void moshi_options(const std::string& input) {
+  try {
+    moshi_options_from_json(input, "fuzz");
   } catch (const Error&) {}
 }
 

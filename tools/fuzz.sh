@@ -8,10 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cmake --preset fuzz > /dev/null
-cmake --build --preset fuzz --target fuzz_config fuzz_safetensors fuzz_tokens
+cmake --build --preset fuzz --target fuzz_config fuzz_safetensors fuzz_tokens fuzz_moshi_options
 mkdir -p fuzz/crashes
 status=0
-for t in config safetensors tokens; do
+for t in config safetensors tokens moshi_options; do
   work=build-fuzz/corpus/$t
   mkdir -p "$work" fuzz/regressions/$t
   cp -n fuzz/corpus/$t/* "$work"/ 2>/dev/null || true

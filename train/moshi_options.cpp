@@ -56,6 +56,15 @@ MoshiOptions moshi_options_from_json(const std::string& json_text, const std::st
   for (const char* key : {"dim", "text_card", "n_q", "dep_q", "card", "num_heads", "num_layers", "hidden_scale", "context",
                           "depformer_dim", "depformer_dim_feedforward", "depformer_num_heads", "depformer_num_layers", "delays"})
     if (!o.contains(key)) problems.push_back(std::string("'") + key + "' is missing");
+  // sizes: whole numbers in a range where the arithmetic below cannot overflow
+  for (const char* key : {"dim", "text_card", "n_q", "dep_q", "card", "num_heads", "num_layers", "context", "depformer_dim",
+                          "depformer_dim_feedforward", "depformer_num_heads", "depformer_num_layers", "depformer_context"})
+    if (o.contains(key) && !o[key].is_null() &&
+        !(o[key].is_number_integer() && o[key].get<int64_t>() >= 0 && o[key].get<int64_t>() <= (int64_t{1} << 40)))
+      problems.push_back(std::string(key) + " is " + o[key].dump() + "; expected a whole number in [0, 2^40]");
+  if (o.contains("hidden_scale") &&
+      !(o["hidden_scale"].is_number() && o["hidden_scale"].get<double>() > 0 && o["hidden_scale"].get<double>() <= 64))
+    problems.push_back("hidden_scale is " + o["hidden_scale"].dump() + "; expected a number in (0, 64]");
   if (!problems.empty()) {
     std::string msg;
     for (auto& p : problems) msg += "\n  " + p;

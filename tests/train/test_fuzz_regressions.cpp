@@ -31,6 +31,7 @@ void replay(const std::string& target, void (*entry)(const std::string&)) {
 TEST(FuzzRegressions, Config) { replay("config", fuzz::config); }
 TEST(FuzzRegressions, Safetensors) { replay("safetensors", fuzz::safetensors); }
 TEST(FuzzRegressions, Tokens) { replay("tokens", fuzz::tokens); }
+TEST(FuzzRegressions, MoshiOptions) { replay("moshi_options", fuzz::moshi_options); }
 
 }  // namespace
 }  // namespace ttt::testing
