@@ -159,6 +159,20 @@ TEST(ResumeOnOtherGpus, AnEmptyDeviceListOverrides) {
   EXPECT_TRUE(c.run.devices.empty());
 }
 
+// run.devices' launcher: a copy that fails ends the run with its code and a message, never a hang,
+// and nothing is created (here every copy fails at once on a machine without the GPUs it asked for).
+TEST(DataParallel, ACopyThatFailsEndsTheRunWithItsMessage) {
+  if (cuda_device_count() >= 2) GTEST_SKIP() << "on a GPU machine the copies would train: the other tests cover it";
+  testing::TempDir dir("data_parallel_fail");
+  testing::RunResult r =
+      testing::run_train("--config configs/tiny.yaml run.devices=[0,1] run.run_dir=" + (dir / "run"), dir, "timeout -s KILL 60");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("data parallel on GPUs 0 1: 2 processes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ended with code 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("data parallelism needs CUDA GPUs"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
+}
+
 // Two GPUs with run.batch_size b train exactly as one GPU with 2 b: the same losses for 50 steps
 // and the same parameters after them (f32; on the 2-GPU machine).
 TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
