@@ -162,9 +162,11 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   Generator gen(c.run.seed);
   p.model = std::make_unique<HybridLM>(c.model, gen, Device::cpu());
   if (!c.init.from.empty() && !p.resume_from) p.init = init_from(*p.model, c.init);  // a resume loads its checkpoint instead
-  p.model->to(p.device);
   p.report = nn::apply_policy(*p.model, c.trainable);
-  if (c.frozen_dtype == FrozenDType::bf16) nn::store_frozen_in_bf16(*p.model);  // before a checkpoint loads into it
+  // frozen weights to bf16 on the host, before the move: the GPU never holds them in f32 (a 7B
+  // base would pass through 30 GiB on its way to 15), and before a checkpoint loads into them
+  if (c.frozen_dtype == FrozenDType::bf16) nn::store_frozen_in_bf16(*p.model);
+  p.model->to(p.device);
   p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups);
   if (p.resume_from) p.start_step = load_checkpoint(*p.resume_from, *p.model, *p.adamw).step;
   if (p.dist.active()) {  // rank 0's NCCL id to every rank, then one communicator each
