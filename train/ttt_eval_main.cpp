@@ -1,6 +1,8 @@
 // ttt-eval: held-out evaluation of one or more runs (docs/inference.md): loss, perplexity, bits per
 // byte for byte-level text, accuracy (for the recall task: its answers), and the loss by position
 // in the window, as text, JSON and a plot. The numbers come from train/evaluate.h, as ttt-train's.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -106,12 +108,18 @@ int main(int argc, char** argv) {
     if (!json_path.empty()) nn::write_file_atomically(json_path, text);
     if (value.count("--plot")) {
       std::string source = json_path;
-      if (source.empty()) {  // the plot reads the report from a file
-        source = value.at("--plot") + ".json";
-        require_replaceable_output(source, "ttt-eval");
+      std::string scratch;  // without --json the plot reads the report from a temporary file of our own
+      if (source.empty()) {
+        char name[] = "/tmp/ttt-eval-XXXXXX.json";
+        const int fd = ::mkstemps(name, 5);
+        TTT_CHECK(fd >= 0, "ttt-eval", "cannot make a temporary file for the plot's data");
+        ::close(fd);
+        source = scratch = name;
         nn::write_file_atomically(source, text);
       }
-      if (run_python_tool("plot_eval.py", {source, value.at("--plot")}))
+      const bool plotted = run_python_tool("plot_eval.py", {source, value.at("--plot")});
+      if (!scratch.empty()) std::remove(scratch.c_str());
+      if (plotted)
         std::printf("plot: %s\n", value.at("--plot").c_str());
       else
         std::printf("(no plot: tools/plot_eval.py needs python3 with matplotlib, see tools/setup.sh)\n");
