@@ -135,6 +135,10 @@ int dry_run(const TrainConfig& c, const TrainOptions& opt) {
 // checkpoint loaded when resuming): every check that can refuse the run.
 void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   p.device = pick_device(c.run.device);
+  if (!p.dist.active() && c.run.devices.size() == 1) {  // one GPU named in run.devices: that one
+    TTT_CHECK(cuda_available(), "run.devices", "[", c.run.devices[0], "] asks for a GPU but none is available");
+    p.device = Device::cuda(static_cast<int>(c.run.devices[0]));
+  }
   if (p.dist.active()) {  // this rank's GPU: run.devices[local rank], else cuda:<local rank>
     TTT_CHECK(cuda_available(), "distributed", p.dist.str(), ": data parallelism needs CUDA GPUs");
     TTT_CHECK(!c.run.cuda_graph, "run.cuda_graph", "not with several GPUs yet");
