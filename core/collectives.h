@@ -29,10 +29,11 @@ class Collectives {
 
  private:
   void wait(const char* what);  // for the current stream, watching NCCL's error and the timeout
-  void* comm_ = nullptr;        // ncclComm_t
+  // (unused in a build without CUDA, whose stubs only refuse)
+  [[maybe_unused]] void* comm_ = nullptr;  // ncclComm_t
   int rank_ = 0, world_ = 1;
   Device device_;
-  double timeout_s_;
+  [[maybe_unused]] double timeout_s_ = 0;
 };
 
 }  // namespace ttt
