@@ -8,15 +8,17 @@
 
 namespace ttt {
 
+// Only what a gradient needs is kept for backward: dA reads B and dB reads A, so a frozen weight's
+// input (the activation x of x W^T with W frozen) is not kept at all.
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Tensor c = compute::matmul(a, b, ta, tb);
+  const bool na = a.requires_grad(), nb = b.requires_grad();
   return record(c, "matmul", {a, b},
-                [a = a.detach(), b = b.detach(), ta, tb, na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+                [a = nb ? a.detach() : Tensor(), b = na ? b.detach() : Tensor(), a_shape = a.shape(), b_shape = b.shape(), ta, tb,
+                 na, nb](const Tensor& g) {
                   Tensor ga, gb;
-                  if (na)
-                    ga = compute::sum_to(ta ? compute::matmul(b, g, tb, true) : compute::matmul(g, b, false, !tb), a.shape());
-                  if (nb)
-                    gb = compute::sum_to(tb ? compute::matmul(g, a, true, ta) : compute::matmul(a, g, !ta, false), b.shape());
+                  if (na) ga = compute::sum_to(ta ? compute::matmul(b, g, tb, true) : compute::matmul(g, b, false, !tb), a_shape);
+                  if (nb) gb = compute::sum_to(tb ? compute::matmul(g, a, true, ta) : compute::matmul(a, g, !ta, false), b_shape);
                   return std::vector<Tensor>{ga, gb};
                 });
 }

@@ -6,6 +6,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "core/rng.h"
 
 namespace ttt {
 namespace {
@@ -157,6 +158,31 @@ TEST(Engine, DocsWorkedExample) {
   backward(L);
   EXPECT_NEAR(w.grad().item<double>(), 3 * std::exp(6.0) + 1, 1e-9);
   EXPECT_FALSE(x.grad().defined());
+}
+
+}  // namespace
+}  // namespace ttt
+
+namespace ttt {
+namespace {
+
+// matmul keeps for backward only what a gradient reads: with the weight frozen, its input is not
+// kept (the activation memory of a frozen base), and the input's gradient is still right.
+TEST(Engine, MatmulKeepsOnlyWhatItsGradientsRead) {
+  Generator gen(3);
+  Tensor w = randn({4, 3}, gen);  // frozen
+  Tensor x = randn({2, 4}, gen).set_requires_grad(true);
+  Tensor h = x * 2.0;  // an activation: only the tape may hold it after this scope
+  Tensor y = matmul(h, w);
+  EXPECT_TRUE(h.sole_owner()) << "the product kept its input although no gradient reads it";
+  Tensor trained = randn({4, 3}, gen).set_requires_grad(true);
+  Tensor y2 = matmul(h, trained);
+  EXPECT_FALSE(h.sole_owner()) << "dW reads the input: it must be kept";
+  backward(sum(y));
+  // d sum(2 x w) / dx = 2 * (row sums of w), for every row of x
+  const std::vector<float> g = x.grad().to_vector<float>(), wv = w.to_vector<float>();
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 4; ++k) EXPECT_FLOAT_EQ(g[i * 4 + k], 2 * (wv[k * 3] + wv[k * 3 + 1] + wv[k * 3 + 2]));
 }
 
 }  // namespace
