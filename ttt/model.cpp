@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
@@ -181,7 +182,14 @@ Tensor HybridLM::hidden(const Tensor& tokens) const {
   Scope scope(*this);
   Tensor h = embed(tokens);
   const SeqMetadata meta;  // built once per forward, passed down unchanged
-  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->forward(h, meta);
+  for (size_t l = 0; l < layers->size(); ++l) {
+    const auto layer = layers->at<TransformerLayer>(l);
+    if (config_.checkpoint_layers)  // autograd/checkpoint.h: the layer runs again in backward; its
+      // parameters are leaves, so that second backward accumulates their gradients directly
+      h = checkpoint([layer, meta](const std::vector<Tensor>& in) { return layer->forward(in[0], meta); }, {h});
+    else
+      h = layer->forward(h, meta);
+  }
   return out_norm->forward(h);
 }
 

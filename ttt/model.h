@@ -52,6 +52,7 @@ struct ModelConfig {
   int64_t context = 0;  // attention window in steps; 0 = unlimited
   double rope_theta = 10000.0;
   bool attention_recompute = false;  // rebuild the attention weights in backward instead of keeping them
+  bool checkpoint_layers = false;    // keep only each layer's input for backward; run the layer again there
   double norm_eps = 1e-8;
   bool causal = true;           // a causal stack refuses full-mode TTT and bidirectional branches
   bool bidirectional = false;   // add a reversed-sequence TTT branch with its own gate

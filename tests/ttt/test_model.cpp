@@ -7,6 +7,7 @@
 #include "autograd/engine.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
+#include "core/allocator.h"
 #include "core/error.h"
 #include "nn/policy.h"
 #include "nn/precision.h"
@@ -233,6 +234,39 @@ TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
   HybridLM ok(c, gen);
   EXPECT_NE(ok.layers->at<TransformerLayer>(0)->backward_ssm_gating, nullptr);
   ok.forward(tokens(1, 6, c, 1));
+}
+
+}  // namespace
+}  // namespace ttt
+
+namespace ttt {
+namespace {
+
+// model.checkpoint_layers: the same loss and the same gradient for every parameter (each layer
+// runs again in backward), and on the meta device a smaller activation peak.
+TEST(HybridLM, CheckpointedLayersGiveTheSameGradientsWithLessMemory) {
+  ModelConfig c = small_model();
+  auto run = [&](bool checkpointed, Device device) {
+    c.checkpoint_layers = checkpointed;
+    Generator gen(5);
+    HybridLM model(c, gen, device);
+    if (!device.is_meta()) model.to_dtype(DType::f64);
+    reset_meta_peak();
+    const uint64_t before = meta_memory_stats().current_bytes;
+    const Tensor in = device.is_meta() ? empty({2, 16, 3}, DType::i64, device) : tokens(2, 16, c, 6);
+    const Tensor tg = device.is_meta() ? in : tokens(2, 16, c, 7);
+    Tensor loss = model.loss(in, tg).total;
+    backward(loss);
+    std::vector<std::vector<double>> grads;
+    if (!device.is_meta())
+      for (auto& [name, p] : model.named_parameters()) grads.push_back(p.grad().to_vector<double>());
+    return std::make_pair(grads, meta_memory_stats().peak_bytes - before);
+  };
+  const auto plain = run(false, Device::cpu()), checkpointed = run(true, Device::cpu());
+  ASSERT_EQ(plain.first.size(), checkpointed.first.size());
+  for (size_t i = 0; i < plain.first.size(); ++i)
+    for (size_t j = 0; j < plain.first[i].size(); ++j) EXPECT_NEAR(plain.first[i][j], checkpointed.first[i][j], 1e-12) << i;
+  EXPECT_LT(run(true, Device::meta()).second, run(false, Device::meta()).second);
 }
 
 }  // namespace
