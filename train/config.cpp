@@ -233,6 +233,7 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("device", r.device);
   s.get("devices", r.devices);
   s.get("reduce_dtype", r.reduce_dtype, {"f32", "bf16"});
+  s.get("collective_timeout_s", r.collective_timeout_s, 10.0, 7 * 86400.0);
   s.get("grad_audit", r.grad_audit);
   s.get("stop_at_step", r.stop_at_step, 0, kMaxSteps);
   s.get("nonfinite", r.nonfinite);

@@ -97,6 +97,8 @@ struct RunConfig {
   std::string device = "auto";              // auto | cpu | cuda | cuda:N
   std::vector<int64_t> devices;             // data parallel on these GPUs, one process each (train/distributed.h)
   std::string reduce_dtype = "f32";         // the dtype gradients are summed across GPUs in: f32 | bf16
+  double collective_timeout_s = 900;        // a rank waiting this long on the others ends the run (rank 0's
+                                            // evaluation and checkpoint writing happen inside such a wait)
   GradAudit grad_audit = GradAudit::error;  // after step 1
   NonFinite nonfinite = NonFinite::stop;    // a NaN/inf loss or gradient: stop (naming the parameter) or skip the step
   MatmulPrecision matmul_precision = MatmulPrecision::f32;  // f32 matrix products with rounded inputs (tensor cores on CUDA)

@@ -175,7 +175,7 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   if (p.resume_from) p.start_step = load_checkpoint(*p.resume_from, *p.model, *p.adamw).step;
   if (p.dist.active()) {  // rank 0's NCCL id to every rank, then one communicator each
     const std::string id = rendezvous_broadcast(p.dist, p.dist.rank == 0 ? Collectives::unique_id() : "", 600);
-    p.collectives = std::make_unique<Collectives>(id, p.dist.rank, p.dist.world_size, p.device);
+    p.collectives = std::make_unique<Collectives>(id, p.dist.rank, p.dist.world_size, p.device, c.run.collective_timeout_s);
   }
 }
 
