@@ -386,6 +386,8 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   return c;
 }
 
+std::map<std::string, std::string> default_resolved_config() { return parse_config("run: {}\n", "(defaults)").resolved; }
+
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   return parse_config(read_regular_file(path, "config", 16u << 20), path, overrides);
 }

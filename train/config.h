@@ -136,6 +136,9 @@ struct TrainConfig {
 // Reads `path`, applies `overrides` ("run.max_steps=10", values parsed as YAML), validates.
 // Throws ttt::Error with every problem found.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Every key with its default (the resolved config of an empty one): what a key added after a
+// checkpoint was written meant before it existed (train/resume_check.h).
+std::map<std::string, std::string> default_resolved_config();
 TrainConfig parse_config(const std::string& yaml_text, const std::string& source, const std::vector<std::string>& overrides = {});
 
 }  // namespace ttt

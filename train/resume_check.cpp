@@ -36,7 +36,7 @@ std::string value_or_absent(const std::map<std::string, std::string>& m, const s
 
 ResumeChanges check_resume(const TrainerState& saved, const std::map<std::string, std::string>& resolved_now,
                            const std::map<std::string, std::string>& data_now, const std::string& code_version_now,
-                           const std::vector<std::string>& allowed) {
+                           const std::vector<std::string>& allowed, const std::map<std::string, std::string>& defaults) {
   TTT_CHECK(!saved.resolved_config.empty(), "--resume",
             "the checkpoint stores no resolved config (written by an older ttt-train): it cannot be checked; start a new run");
   ResumeChanges out;
@@ -47,6 +47,8 @@ ResumeChanges check_resume(const TrainerState& saved, const std::map<std::string
   for (const std::string& key : keys) {
     const std::string before = value_or_absent(saved.resolved_config, key), now = value_or_absent(resolved_now, key);
     if (before == now) continue;
+    // a key newer than the checkpoint, at its default: the run means what it meant then
+    if (!saved.resolved_config.count(key) && defaults.count(key) && defaults.at(key) == now) continue;
     const std::string line = key + ": checkpoint " + before + ", now " + now;
     // another number of GPUs with the same global batch sees the same rows: the same run
     const bool same_global_batch = saved.resolved_config.count(kGlobalBatchKey) && resolved_now.count(kGlobalBatchKey) &&

@@ -26,8 +26,10 @@ struct ResumeChanges {
 };
 
 // Throws ttt::Error listing every refused change; returns what is applied.
+// `defaults` (default_resolved_config()): a key the checkpoint lacks (it was added to ttt-train
+// later) counts as unchanged while its value now is its default.
 ResumeChanges check_resume(const TrainerState& saved, const std::map<std::string, std::string>& resolved_now,
                            const std::map<std::string, std::string>& data_now, const std::string& code_version_now,
-                           const std::vector<std::string>& allowed);
+                           const std::vector<std::string>& allowed, const std::map<std::string, std::string>& defaults = {});
 
 }  // namespace ttt

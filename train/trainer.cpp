@@ -156,7 +156,8 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
     p.eval_data = make_data(whole);
   }
   if (p.resume_from)
-    p.changes = check_resume(p.saved, resolved_with_world(c, p.dist), p.data->identity, code_version(), opt.allow_config_change);
+    p.changes = check_resume(p.saved, resolved_with_world(c, p.dist), p.data->identity, code_version(), opt.allow_config_change,
+                             default_resolved_config());
   // sized on the meta device before anything real is allocated
   p.memory = estimate_training_memory(c);
   TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,

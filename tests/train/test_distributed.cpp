@@ -153,6 +153,19 @@ TEST(ResumeOnOtherGpus, TheGlobalBatchDecides) {
   EXPECT_THROW(check_resume(old, {{"run.batch_size", "8"}, {kGlobalBatchKey, "8"}}, {}, "", {}), Error);
 }
 
+// A checkpoint written before a key existed resumes while that key is at its default (keys added
+// since: model.audio_head, trainable.frozen_dtype, run.devices, ...); set otherwise, it is refused.
+TEST(ResumeCheck, KeysNewerThanTheCheckpointAtTheirDefaultsAreUnchanged) {
+  const std::map<std::string, std::string> defaults = default_resolved_config();
+  ASSERT_TRUE(defaults.count("model.audio_head") && defaults.count("trainable.frozen_dtype") && defaults.count("run.devices"));
+  TrainerState old;
+  old.resolved_config = {{"run.batch_size", "4"}};
+  std::map<std::string, std::string> now = {{"run.batch_size", "4"}, {"model.audio_head", defaults.at("model.audio_head")}};
+  EXPECT_NO_THROW(check_resume(old, now, {}, "", {}, defaults));
+  now["model.audio_head"] = "depformer";
+  EXPECT_THROW(check_resume(old, now, {}, "", {}, defaults), Error);
+}
+
 // run.devices=[] on the command line is an empty list (it was null: "expected a list of integers").
 TEST(ResumeOnOtherGpus, AnEmptyDeviceListOverrides) {
   const TrainConfig c = parse_config("run: {devices: [0, 1], batch_size: 4}\n", "test", {"run.devices=[]"});
