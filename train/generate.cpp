@@ -58,10 +58,10 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   NoGradGuard no_grad;
   Generator gen(o.seed);
   const int64_t B = prompt.size(0), P = prompt.size(1), N = c.num_streams();
-  std::vector<double> seq = prompt.to_vector<double>();  // [B, P + steps, N], filled as it goes
+  const std::vector<double> given = prompt.to_vector<double>();
   const int64_t L = P + o.steps;
-  std::vector<double> all(static_cast<size_t>(B * L * N), static_cast<double>(kNoToken));
-  for (int64_t b = 0; b < B; ++b) std::copy_n(seq.begin() + b * P * N, P * N, all.begin() + b * L * N);
+  std::vector<double> all(static_cast<size_t>(B * L * N), static_cast<double>(kNoToken));  // [B, L, N], filled as it goes
+  for (int64_t b = 0; b < B; ++b) std::copy_n(given.begin() + b * P * N, P * N, all.begin() + b * L * N);
   ModelStream stream = model.start_stream();
   for (int64_t p = 0; p + 1 < L; ++p) {
     std::vector<double> step(static_cast<size_t>(B * N));
