@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "train/distributed.h"
 
@@ -27,6 +28,10 @@ void remember_signal(int sig) { g_forward_signal = sig; }
 int launch_local_workers(const TrainConfig& c, const TrainOptions& opt) {
   const int world = static_cast<int>(c.run.devices.size());
   TTT_CHECK(!opt.argv.empty(), "run.devices", "the launcher needs the command line to start its copies");
+  const int visible = cuda_device_count();
+  if (visible > 0)  // (with none, every copy says so itself)
+    for (int64_t d : c.run.devices)
+      TTT_CHECK(d < visible, "run.devices", "GPU ", d, " is not on this machine: it has ", visible, " (0 to ", visible - 1, ")");
   const int port = free_local_port();
   std::cout << "ttt-train: data parallel on GPUs";
   for (int64_t d : c.run.devices) std::cout << " " << d;
