@@ -18,7 +18,10 @@ EvalResult evaluate(const HybridLM& model, const DataSource& data, const TrainCo
     const std::vector<Tensor> logits = model.logits(in, tg);
     HybridLM::LossTargets on_device;
     if (prepared.targets.defined()) on_device = {to_device(prepared.targets, device), to_device(prepared.weights, device)};
-    r.loss += model.loss_from_logits(logits, tg, on_device).total.item<double>();
+    const HybridLM::Loss batch_loss = model.loss_from_logits(logits, tg, on_device);
+    r.loss += batch_loss.total.item<double>();
+    if (r.part_losses.empty()) r.part_losses.assign(batch_loss.per_stream.size(), 0.0);
+    for (size_t k = 0; k < batch_loss.per_stream.size(); ++k) r.part_losses[k] += batch_loss.per_stream[k].item<double>();
     // every target the loss counts: its argmax (accuracy) and its cross-entropy (by position)
     const Tensor counted = prepared.targets.defined() ? prepared.targets : b.targets;  // [B, S, >= predicted streams]
     const std::vector<int64_t> tv = counted.to_vector<int64_t>();
@@ -48,6 +51,7 @@ EvalResult evaluate(const HybridLM& model, const DataSource& data, const TrainCo
     }
   }
   r.loss /= static_cast<double>(c.run.eval_batches);
+  for (double& part : r.part_losses) part /= static_cast<double>(c.run.eval_batches);
   r.accuracy = r.counted ? static_cast<double>(correct) / static_cast<double>(r.counted) : 0.0;
   for (size_t t = 0; t < r.loss_by_position.size(); ++t)
     if (r.targets_by_position[t]) r.loss_by_position[t] /= static_cast<double>(r.targets_by_position[t]);

@@ -19,6 +19,9 @@ struct EvalResult {
   // does the model predict later tokens better, having seen more? (ttt-eval plots it)
   std::vector<double> loss_by_position;
   std::vector<int64_t> targets_by_position;
+  // The loss's parts, averaged over the batches: each stream's (linear heads), or the text and the
+  // audio loss (Moshi's depformer: model.loss weighs them into `loss`).
+  std::vector<double> part_losses;
 };
 
 // Mean over run.eval_batches validation batches; runs without recording gradients. ttt-train and

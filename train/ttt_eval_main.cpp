@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
       const bool bytes = c.data.source == DataSourceKind::text;
       if (bytes) r["bits_per_byte"] = e.loss / std::log(2.0);
       r["accuracy"] = e.accuracy;
+      // the loss's parts: the depformer's text and audio losses, or one per stream
+      const bool depformer = c.model.audio_head == AudioHead::depformer;
+      nlohmann::ordered_json parts;
+      for (size_t k = 0; k < e.part_losses.size(); ++k)
+        parts[depformer ? (k == 0 ? "text" : "audio") : "stream " + std::to_string(k)] = e.part_losses[k];
+      r["loss_parts"] = parts;
       r["targets"] = e.counted;
       // loss by position, in buckets of equal width (each the mean over its targets)
       const int64_t S = static_cast<int64_t>(e.loss_by_position.size()),
@@ -98,6 +104,11 @@ int main(int argc, char** argv) {
                   static_cast<long long>(run.step), e.loss, std::exp(e.loss),
                   bytes ? (", " + std::to_string(e.loss / std::log(2.0)).substr(0, 6) + " bits per byte").c_str() : "",
                   e.accuracy, static_cast<long long>(e.counted), data->describe().c_str());
+      if (e.part_losses.size() > 1) {
+        std::printf("  loss parts:");
+        for (const auto& [name, v] : parts.items()) std::printf(" %s %.4f", name.c_str(), v.get<double>());
+        std::printf("\n");
+      }
       std::printf("  loss by position:");
       for (size_t i = 0; i < starts.size(); ++i) std::printf(" %lld:%.3f", static_cast<long long>(starts[i]), losses[i]);
       std::printf("\n");

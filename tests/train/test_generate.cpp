@@ -93,6 +93,7 @@ TEST(Eval, ReportsTheTrainingsEvaluationAndTheLossByPosition) {
   const nlohmann::json report = nlohmann::json::parse(testing::read_file(dir / "e.json"));
   ASSERT_EQ(report["runs"].size(), 2u);
   EXPECT_EQ(report["runs"][0]["loss"], report["runs"][1]["loss"]);  // deterministic
+  EXPECT_NEAR(report["runs"][0]["loss_parts"]["stream 0"].get<double>(), report["runs"][0]["loss"].get<double>(), 1e-9);
   const auto& by_position = report["runs"][0]["loss_by_position"];
   EXPECT_FALSE(by_position["loss"].empty());
   EXPECT_EQ(by_position["loss"].size(), by_position["position"].size());
