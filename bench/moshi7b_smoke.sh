@@ -2,10 +2,12 @@
 # Moshi 7B's real shapes on one GPU: configs/moshi7b_ttt_multilayer.yaml with random weights (no
 # checkpoint download on the GPU machine), random 17-stream tokens, a few steps with the frozen
 # base in bf16 and bf16 activations; prints the memory estimate, the steps and the allocator's peak.
-#   bash bench/moshi7b_smoke.sh [SEQ_LEN] [STEPS]      (device bundle unpacked, as bench/device_session.sh)
+#   bash bench/moshi7b_smoke.sh [SEQ_LEN] [STEPS] [KEY=VALUE...]   (device bundle unpacked, as
+#   bench/device_session.sh; the overrides go to ttt-train, e.g. model.checkpoint_layers=true)
 set -euo pipefail
 seq=${1:-512}
 steps=${2:-4}
+shift $(( $# < 2 ? $# : 2 ))
 export LD_LIBRARY_PATH=$PWD/device-bundle/lib
 work=$(mktemp -d)
 python3 - "$work/tokens.tok" <<'PY'
@@ -22,5 +24,6 @@ time device-bundle/bin/ttt-train --config "$work/moshi7b.yaml" data.path="$work/
   run.seq_len="$seq" run.max_steps="$steps" run.log_freq=1 run.eval_freq=0 run.eval_batches=1 run.num_ckpt_keep=1 \
   trainable.frozen_dtype=bf16 run.activations=bf16 \
   'trainable.rules=[{name: "**", train: false}, {name: "**.ttt.**", train: true}, {name: "**.forward_ssm_gating.**", train: true}]' \
+  "$@" \
   2>&1 | grep -E "memory estimate|trainable 3|^step|eval|done|error|refused"
 rm -rf "$work"
