@@ -40,9 +40,16 @@ std::vector<Node*> reachable_nodes(Node* root) {
   return order;
 }
 
-}  // namespace
+// How many edges into each leaf the nodes still to run hold: a leaf is complete at zero.
+std::unordered_map<AutogradMeta*, int> leaf_edge_counts(const std::vector<Node*>& nodes) {
+  std::unordered_map<AutogradMeta*, int> counts;
+  for (Node* n : nodes)
+    for (const Edge& e : n->inputs())
+      if (e.leaf) ++counts[e.leaf.get()];
+  return counts;
+}
 
-void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, const LeafGradReady* on_leaf_ready) {
   TTT_CHECK(root.defined(), "backward", "called on an undefined tensor");
   TTT_CHECK(root.requires_grad(), "backward", root.describe(),
             " does not require grad: it was computed from no tensor with requires_grad=true, "
@@ -59,6 +66,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   NoGradGuard no_grad;  // backward formulas are not themselves recorded (first-order autograd)
   if (root.is_leaf()) {
     accumulate_into_leaf(*root.autograd_meta(), seed);
+    if (on_leaf_ready) (*on_leaf_ready)(*root.autograd_meta());
     return;
   }
 
@@ -73,10 +81,21 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     return v;
   };
   slots(root.grad_fn().get())[static_cast<size_t>(root.autograd_meta()->output_index)] = seed;
+  std::unordered_map<AutogradMeta*, int> edges_left;
+  if (on_leaf_ready) edges_left = leaf_edge_counts(nodes);
+  // after `node` (run or skipped): the leaves it was the last to feed are complete
+  auto tell_complete_leaves = [&](Node* node) {
+    if (!on_leaf_ready) return;
+    for (const Edge& e : node->inputs())
+      if (e.leaf && --edges_left[e.leaf.get()] == 0 && e.leaf->grad.defined()) (*on_leaf_ready)(*e.leaf);
+  };
 
   for (Node* node : nodes) {
     auto it = pending.find(node);
-    if (it == pending.end()) continue;  // no gradient reached this node
+    if (it == pending.end()) {  // no gradient reached this node
+      tell_complete_leaves(node);
+      continue;
+    }
     std::vector<Tensor> g = std::move(it->second);
     pending.erase(it);
     std::vector<Tensor> input_grads;
@@ -100,7 +119,16 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       else
         accumulate(slots(e.fn.get())[static_cast<size_t>(e.output)], gi);
     }
+    tell_complete_leaves(node);
   }
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) { run_backward(root, grad, retain_graph, nullptr); }
+
+void backward(const Tensor& root, const LeafGradReady& on_leaf_ready, const Tensor& grad) {
+  run_backward(root, grad, false, &on_leaf_ready);
 }
 
 void zero_grad(const std::vector<Tensor>& params) {

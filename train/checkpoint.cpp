@@ -89,6 +89,12 @@ nn::SafetensorsData load_verified(const fs::path& file, const std::vector<nn::Na
 
 std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt, const TrainerState& state,
                             int64_t keep, const Faults& faults) {
+  return save_checkpoint(run_dir, model, opt.state_dict(), state, keep, faults);
+}
+
+std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
+                            const std::vector<nn::NamedTensor>& optimizer_state, const TrainerState& state, int64_t keep,
+                            const Faults& faults) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
   const fs::path final_dir = root / step_name(state.step);
@@ -102,7 +108,7 @@ std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
     nn::save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"step", std::to_string(state.step)}}, {},
                          /*with_checksums=*/true);
     if (faults.at("kill_in_checkpoint", state.step)) std::raise(SIGKILL);
-    nn::save_safetensors((tmp / "optimizer.safetensors").string(), opt.state_dict(), {}, {}, /*with_checksums=*/true);
+    nn::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer_state, {}, {}, /*with_checksums=*/true);
     nlohmann::json j = {{"step", state.step},
                         {"seed", state.seed},
                         {"data_position", state.data_position},

@@ -32,6 +32,10 @@ struct TrainerState {
 // Returns the checkpoint's directory. (faults: kill_in_checkpoint, for the crash tests.)
 std::string save_checkpoint(const std::string& run_dir, const nn::Module& model, const nn::AdamW& opt, const TrainerState& state,
                             int64_t keep, const Faults& faults = Faults());
+// The same with the optimizer's state given (ZeRO-1: gathered from the ranks that own it).
+std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
+                            const std::vector<nn::NamedTensor>& optimizer_state, const TrainerState& state, int64_t keep,
+                            const Faults& faults = Faults());
 // The newest complete checkpoint of a run, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // The same for a tool that reads a run (ttt-export, ttt-generate, ttt-eval): an error, naming

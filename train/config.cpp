@@ -233,6 +233,9 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("device", r.device);
   s.get("devices", r.devices);
   s.get("reduce_dtype", r.reduce_dtype, {"f32", "bf16"});
+  s.get("overlap_reduce", r.overlap_reduce);
+  s.get("bucket_mb", r.bucket_mb, 0.001, 1 << 20);
+  s.get("shard_optimizer", r.shard_optimizer);
   s.get("collective_timeout_s", r.collective_timeout_s, 10.0, 7 * 86400.0);
   s.get("grad_audit", r.grad_audit);
   s.get("stop_at_step", r.stop_at_step, 0, kMaxSteps);
@@ -261,9 +264,6 @@ void read_run(const YAML::Node& node, TrainConfig& c, Problems& p) {
       if (r.devices[j] == r.devices[i])
         p.push_back(yaml_place(node["devices"], "run.devices") + ": GPU " + std::to_string(r.devices[i]) + " is listed twice");
   }
-  if (r.devices.size() > 1 && r.cuda_graph)
-    p.push_back(yaml_place(node["cuda_graph"], "run.cuda_graph") +
-                ": not with several GPUs yet (the graph would have to hold the gradients' all-reduce)");
   if (r.stop_at_step > r.max_steps)
     p.push_back(yaml_place(node["stop_at_step"], "run.stop_at_step") + ": " + std::to_string(r.stop_at_step) +
                 " is after run.max_steps " + std::to_string(r.max_steps) + ", so it would never stop the run");

@@ -97,6 +97,9 @@ struct RunConfig {
   std::string device = "auto";              // auto | cpu | cuda | cuda:N
   std::vector<int64_t> devices;             // data parallel on these GPUs, one process each (train/distributed.h)
   std::string reduce_dtype = "f32";         // the dtype gradients are summed across GPUs in: f32 | bf16
+  bool overlap_reduce = true;               // sum gradients in buckets during backward (train/grad_reducer.h)
+  double bucket_mb = 25;                    // the buckets' size (PyTorch DDP's default)
+  bool shard_optimizer = false;             // ZeRO-1: each GPU keeps and updates 1/N of AdamW's state
   double collective_timeout_s = 900;        // a rank waiting this long on the others ends the run (rank 0's
                                             // evaluation and checkpoint writing happen inside such a wait)
   GradAudit grad_audit = GradAudit::error;  // after step 1

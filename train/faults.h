@@ -4,6 +4,7 @@
 // TTT_FAULT=nan_grad:3,kill_in_checkpoint:4.
 //   nan_grad:N             after the backward of step N, the first trainable gradient becomes NaN
 //   kill_in_checkpoint:N   the process SIGKILLs itself half-way through writing step N's checkpoint
+//   kill_at_step:N         the process SIGKILLs itself as step N begins (a rank that dies, several GPUs)
 // Empty in normal use.
 #pragma once
 #include <cstdint>

@@ -31,7 +31,7 @@ std::string MemoryEstimate::str() const {
   return s + "\n";
 }
 
-MemoryEstimate estimate_training_memory(const TrainConfig& c) {
+MemoryEstimate estimate_training_memory(const TrainConfig& c, int world) {
   MemoryEstimate e;
   const uint64_t base = meta_memory_stats().current_bytes;
   nn::ActivationScope activations(c.run.activations == Activations::bf16 ? DType::bf16 : DType::f32);
@@ -47,7 +47,7 @@ MemoryEstimate estimate_training_memory(const TrainConfig& c) {
   TTT_CHECK(e.parameters < (uint64_t{1} << 60), "memory", "the model's parameters alone need ", gib(e.parameters),
             ": far more than any device has (model.width, model.num_layers, model.ffn_hidden and the vocab sizes drive it)");
   if (e.num_trainable == 0) return e;  // refused later with its own message
-  nn::AdamW adamw(model, c.optim, c.groups);
+  nn::AdamW adamw(model, c.optim, c.groups, nn::OptimizerShard{0, c.run.shard_optimizer ? world : 1});
   const uint64_t resident = meta_memory_stats().current_bytes;
   e.optimizer = resident - base - e.parameters;
   reset_meta_peak();

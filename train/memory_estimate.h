@@ -27,7 +27,9 @@ struct MemoryEstimate {
   std::string str() const;  // a few lines for --dry-run and the start of a run
 };
 
-MemoryEstimate estimate_training_memory(const TrainConfig& c);
+// world: the number of GPUs of a data-parallel run (run.shard_optimizer divides AdamW's state
+// among them; the estimate is rank 0's).
+MemoryEstimate estimate_training_memory(const TrainConfig& c, int world = 1);
 
 // The memory the run's device has: the GPU's total, or the host's physical memory.
 uint64_t device_memory_bytes(Device device);

@@ -10,10 +10,11 @@ namespace {
 
 // Keys that only say how long to train and how to report: continuing with a new value is the
 // same experiment, extended.
-const std::set<std::string> kSafe = {"run.max_steps",  "run.log_freq",      "run.eval_freq",    "run.eval_batches",
-                                     "run.ckpt_freq",  "run.num_ckpt_keep", "run.stop_at_step", "run.device",
-                                     "run.grad_audit", "run.nonfinite",     "run.run_dir",      "run.existing_run_dir",
-                                     "run.cuda_graph", "run.memory_check",  "run.devices",      "run.collective_timeout_s"};
+const std::set<std::string> kSafe = {"run.max_steps",      "run.log_freq",      "run.eval_freq",      "run.eval_batches",
+                                     "run.ckpt_freq",      "run.num_ckpt_keep", "run.stop_at_step",   "run.device",
+                                     "run.grad_audit",     "run.nonfinite",     "run.run_dir",        "run.existing_run_dir",
+                                     "run.cuda_graph",     "run.memory_check",  "run.devices",        "run.collective_timeout_s",
+                                     "run.overlap_reduce", "run.bucket_mb",     "run.shard_optimizer"};
 
 // Keys that set a parameter's shape: the checkpoint cannot be loaded into the changed model.
 const std::set<std::string> kShape = {"model.width",         "model.num_layers",     "model.num_heads",     "model.ffn_hidden",

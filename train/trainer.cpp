@@ -31,6 +31,7 @@
 #include "train/data.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
+#include "train/grad_reducer.h"
 #include "train/init_from.h"
 #include "train/launcher.h"
 #include "train/memory_estimate.h"
@@ -116,7 +117,7 @@ int dry_run(const TrainConfig& c, const TrainOptions& opt) {
   HybridLM model(c.model, gen, Device::meta());
   nn::PolicyReport report = nn::apply_policy(model, c.trainable);
   std::cout << nn::parameter_table(model, opt.depth) << "\n" << report.str();
-  std::cout << estimate_training_memory(c).str();
+  std::cout << estimate_training_memory(c, std::max<int>(1, static_cast<int>(c.run.devices.size()))).str();
   if (c.model.audio_head == AudioHead::depformer) {  // what the official LMModel would count, and what TTT adds
     int64_t branches = 0;
     for (auto& [name, p] : model.named_parameters())
@@ -141,7 +142,6 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   }
   if (p.dist.active()) {  // this rank's GPU: run.devices[local rank], else cuda:<local rank>
     TTT_CHECK(cuda_available(), "distributed", p.dist.str(), ": data parallelism needs CUDA GPUs");
-    TTT_CHECK(!c.run.cuda_graph, "run.cuda_graph", "not with several GPUs yet");
     const size_t lr = static_cast<size_t>(p.dist.local_rank);
     TTT_CHECK(c.run.devices.empty() || lr < c.run.devices.size(), "run.devices", "local rank ", lr, " has no GPU in run.devices");
     const char* given = std::getenv("TTT_DEVICE");  // set by run.devices' launcher (train/launcher.h)
@@ -159,7 +159,7 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
     p.changes = check_resume(p.saved, resolved_with_world(c, p.dist), p.data->identity, code_version(), opt.allow_config_change,
                              default_resolved_config());
   // sized on the meta device before anything real is allocated
-  p.memory = estimate_training_memory(c);
+  p.memory = estimate_training_memory(c, p.dist.active() ? p.dist.world_size : 1);
   TTT_CHECK(p.memory.num_trainable > 0, "trainable", "the rules leave no parameter trainable (all ", p.memory.num_parameters,
             " are frozen), so there is nothing to train; check trainable.rules (ttt-train --dry-run prints the table)");
   p.memory_warning =
@@ -172,7 +172,10 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
   // base would pass through 30 GiB on its way to 15), and before a checkpoint loads into them
   if (c.frozen_dtype == FrozenDType::bf16) nn::store_frozen_in_bf16(*p.model);
   p.model->to(p.device);
-  p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups);
+  // ZeRO-1: this rank keeps the state of its share of the parameters only
+  const nn::OptimizerShard shard{c.run.shard_optimizer && p.dist.active() ? p.dist.rank : 0,
+                                 c.run.shard_optimizer && p.dist.active() ? p.dist.world_size : 1};
+  p.adamw = std::make_unique<nn::AdamW>(*p.model, c.optim, c.groups, shard);
   if (p.resume_from) p.start_step = load_checkpoint(*p.resume_from, *p.model, *p.adamw).step;
   if (p.dist.active()) {  // rank 0's NCCL id to every rank, then one communicator each
     const std::string id = rendezvous_broadcast(p.dist, p.dist.rank == 0 ? Collectives::unique_id() : "", 600);
@@ -201,7 +204,12 @@ class Trainer {
                c.resolved_yaml,
                resolved_with_world(c, p.dist),
                p.data->identity,
-               code_version()} {}
+               code_version()} {
+    if (p.collectives)
+      reducer_ = std::make_unique<GradientReducer>(*p.collectives, params_,
+                                                   GradientReducer::Options{c.run.overlap_reduce, c.run.reduce_dtype == "bf16",
+                                                                            static_cast<int64_t>(c.run.bucket_mb * (1 << 20))});
+  }
 
   int run() {
     begin();
@@ -211,9 +219,15 @@ class Trainer {
         profile::reset();
         profile_t0_ = Clock::now();
       }
+      if (opt_.faults.at("kill_at_step", step + 1)) std::raise(SIGKILL);  // TTT_FAULT (train/faults.h)
       const double lr = nn::lr_at(c_.schedule, step);
       const Tensor loss_sum = forward_backward(step);
-      if (step == p_.start_step) audit_gradient_flow();
+      if (step == p_.start_step) {
+        audit_gradient_flow();
+        if (reducer_)
+          log_.line("gradient all-reduce: " + reducer_->plan().str() +
+                    (c_.run.overlap_reduce ? ", overlapped with backward from step 2" : ", after backward"));
+      }
       const bool nan_grad_fault = opt_.faults.at("nan_grad", step + 1);
       if (nan_grad_fault) poison_first_gradient();
       std::optional<profile::Region> optimizer_region(std::in_place, "optimizer");
@@ -225,9 +239,10 @@ class Trainer {
       const double loss = loss_sum.item<double>() / static_cast<double>(c_.run.num_microbatches);
       const double grad_norm = gn.norm.item<double>();
       const bool finite = std::isfinite(grad_norm) && std::isfinite(loss);
-      if (finite)
+      if (finite) {
         adamw_.step(lr, gn.scale);
-      else
+        if (sharded()) broadcast_updated_parameters();
+      } else
         skip_nonfinite_step();
       if (!graph_.captured()) adamw_.zero_grad();  // a captured graph rewrites its own gradients
       optimizer_region.reset();
@@ -274,8 +289,16 @@ class Trainer {
         const HybridLM::LossTargets prepared = model_.loss_targets(b.targets);  // built on the host (the depformer's)
         Tensor loss = model_.loss(to_device(b.inputs, device), to_device(b.targets, device), to_device(prepared, device)).total;
         // several GPUs: each rank's share of the mean, so the all-reduced sum is the global mean
-        backward(loss * (1.0 / static_cast<double>(c_.run.num_microbatches * world())));
-        loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
+        const Tensor share = loss * (1.0 / static_cast<double>(c_.run.num_microbatches * world()));
+        // the last micro-batch completes the gradients: the overlapped all-reduce hooks in there
+        if (reducer_ && m + 1 == c_.run.num_microbatches)
+          if (LeafGradReady hook = reducer_->hook()) {
+            backward(share, hook);
+            continue_loss(loss_sum, loss);
+            continue;
+          }
+        backward(share);
+        continue_loss(loss_sum, loss);
       }
       if (p_.collectives) loss_sum = all_reduce_step(loss_sum);
       return loss_sum;
@@ -297,9 +320,27 @@ class Trainer {
         copy_into(graph_prepared_.weights, prepared.weights);
       }
     }
+    // several GPUs: the stop flag goes in through a fixed buffer too, and the gradients' and the
+    // loss's sums are part of the graph (NCCL records into it)
+    if (p_.collectives) {
+      if (!graph_flag_.defined()) graph_flag_ = zeros({1}, DType::f32, device);
+      copy_into(graph_flag_, full({1}, StopSignals::requested() ? 1.0 : 0.0, DType::f32, Device::cpu()));
+    }
     auto work = [&] {
       graph_loss_ = model_.loss(graph_inputs_, graph_targets_, graph_prepared_).total;
-      backward(graph_loss_);
+      if (!reducer_) {
+        backward(graph_loss_);
+      } else {
+        const Tensor share = graph_loss_ * (1.0 / static_cast<double>(world()));
+        if (LeafGradReady hook = reducer_->hook())
+          backward(share, hook);
+        else
+          backward(share);
+        reducer_->finish();
+        graph_packed_ = cat({reshape(to_dtype(graph_loss_.detach(), DType::f32), {1}), graph_flag_}, 0);
+        p_.collectives->all_reduce_sum_async({graph_packed_});
+        p_.collectives->join();
+      }
       graph_norm_ = nn::global_grad_norm(params_, c_.run.max_norm);
     };
     if (step < p_.start_step + 2) {
@@ -308,7 +349,13 @@ class Trainer {
       if (!graph_.captured()) graph_.capture(work);
       graph_.replay();
     }
-    return graph_loss_.detach();
+    if (!reducer_) return graph_loss_.detach();
+    p_.collectives->wait_for_device_work();  // a dead rank ends here with a message, not in a hang
+    return mean_loss_and_stop_flag(graph_packed_);
+  }
+
+  static void continue_loss(Tensor& loss_sum, const Tensor& loss) {
+    loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
   }
 
   // After the first step: every trainable parameter must have received a gradient.
@@ -376,7 +423,9 @@ class Trainer {
     std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s",
                   static_cast<long long>(state_.step), static_cast<long long>(c_.run.max_steps), loss, lr, grad_norm, tok_s,
                   memory_str(p_.device).c_str());
-    log_.progress(line);
+    // several GPUs: this step's all-reduce, and how much of it backward hid
+    const std::string reduce = reducer_ ? reducer_->last_overlap_str() : "";
+    log_.progress(reduce.empty() ? std::string(line) : std::string(line) + " | " + reduce);
   }
 
   void evaluate_if_due() {
@@ -398,15 +447,22 @@ class Trainer {
   // Writes the checkpoint when one is due (run.ckpt_freq, the last step, a stop); returns the exit
   // code when the run stops here (run.stop_at_step, or a signal: 128 + the signal), else -1.
   int checkpoint_and_maybe_stop() {
-    // several GPUs: every rank stops after the same step when any was signalled (the step's all-reduce)
-    const int signal = StopSignals::requested() ? StopSignals::requested() : (stop_requested_ ? SIGTERM : 0);
+    // several GPUs: every rank stops after the same step when any was signalled, as the step's
+    // all-reduce agreed (a signal arriving after it counts at the next step: the ranks must agree,
+    // for the checkpoint's collectives too)
+    const int signal = !p_.dist.active() ? StopSignals::requested()
+                       : stop_requested_ ? (StopSignals::requested() ? StopSignals::requested() : SIGTERM)
+                                         : 0;
     const bool stop_now = c_.run.stop_at_step > 0 && state_.step == c_.run.stop_at_step;
     const bool due = (c_.run.ckpt_freq > 0 && state_.step % c_.run.ckpt_freq == 0) || state_.step == c_.run.max_steps ||
                      stop_now || signal != 0;
     std::string saved_to;
-    if (due && writer()) {
+    if (due) {
       profile::Region region("checkpoint");
-      saved_to = save_checkpoint(run_dir_, model_, adamw_, state_, c_.run.num_ckpt_keep, opt_.faults);
+      std::vector<nn::NamedTensor> optimizer_state = sharded() ? gather_optimizer_state() : std::vector<nn::NamedTensor>{};
+      if (writer())
+        saved_to = sharded() ? save_checkpoint(run_dir_, model_, optimizer_state, state_, c_.run.num_ckpt_keep, opt_.faults)
+                             : save_checkpoint(run_dir_, model_, adamw_, state_, c_.run.num_ckpt_keep, opt_.faults);
     }
     if (signal != 0) {
       log_.line("stopped by " + std::string(StopSignals::name(signal)) + " after step " + std::to_string(state_.step) +
@@ -449,33 +505,62 @@ class Trainer {
   StopSignals signals_;  // while the loop runs, SIGINT/SIGTERM/SIGHUP end it with a checkpoint
   CudaGraph graph_;
   Tensor graph_inputs_, graph_targets_, graph_loss_;
+  Tensor graph_flag_, graph_packed_;  // several GPUs: the stop flag in, [loss sum, flag sum] out
   HybridLM::LossTargets graph_prepared_;
   nn::GradNorm graph_norm_;
   Clock::time_point t0_, last_log_, profile_t0_;
   int64_t last_log_step_ = 0, skipped_steps_ = 0;
-  bool stop_requested_ = false;  // a signal reached some rank (several GPUs)
+  bool stop_requested_ = false;               // a signal reached some rank (several GPUs)
+  std::unique_ptr<GradientReducer> reducer_;  // several GPUs: the gradients' all-reduce
 
   bool writer() const { return p_.dist.rank == 0; }  // rank 0 owns the run directory
+  bool sharded() const { return adamw_.shard().world > 1; }
+
+  // ZeRO-1, after each rank updated the parameters it owns: every parameter from its owner.
+  void broadcast_updated_parameters() {
+    std::vector<Tensor> params;
+    std::vector<int> roots;
+    for (const auto& o : adamw_.owners()) {
+      params.push_back(o.param);
+      roots.push_back(o.owner);
+    }
+    p_.collectives->broadcast(params, roots);
+  }
+
+  // ZeRO-1, for a checkpoint: the whole AdamW state in the unsharded order, on rank 0's host (one
+  // tensor at a time through rank 0's GPU: its memory never holds the others' shares at once);
+  // every rank takes part, and the others get an empty list.
+  std::vector<nn::NamedTensor> gather_optimizer_state() {
+    const std::vector<nn::NamedTensor> mine = adamw_.state_dict();  // "step", then this rank's moments
+    std::map<std::string, Tensor> own(mine.begin(), mine.end());
+    std::vector<nn::NamedTensor> whole{mine.front()};
+    for (const auto& o : adamw_.owners())
+      for (const char* moment : {"exp_avg.", "exp_avg_sq."}) {
+        const std::string key = moment + o.name;
+        Tensor t = o.owner == p_.dist.rank ? own.at(key) : writer() ? empty(o.param.shape(), DType::f32, p_.device) : Tensor();
+        p_.collectives->copy_to_rank0(t, o.owner);
+        if (writer()) whole.emplace_back(key, to_device(t, Device::cpu()));
+      }
+    return writer() ? whole : std::vector<nn::NamedTensor>{};
+  }
   int64_t world() const { return p_.dist.active() ? p_.dist.world_size : 1; }
 
   // Several GPUs, after backward: every trainable gradient summed across the ranks (each rank's
   // loss was scaled by 1 / world, so the sum is the global mean), with the step's loss and a stop
   // flag in the same NCCL group. Returns the mean loss over the ranks.
   Tensor all_reduce_step(const Tensor& loss_sum) {
-    std::vector<Tensor> grads, reduced;
-    for (const Tensor& param : params_)
-      if (param.requires_grad() && param.grad().defined()) grads.push_back(param.grad());
-    const bool bf16 = c_.run.reduce_dtype == "bf16";
-    for (const Tensor& g : grads) reduced.push_back(bf16 ? to_dtype(g, DType::bf16) : g);
+    reducer_->finish();
     const Tensor flag = full({1}, StopSignals::requested() ? 1.0 : 0.0, DType::f32, p_.device);
     Tensor packed = cat({reshape(to_dtype(loss_sum, DType::f32), {1}), flag}, 0);
-    reduced.push_back(packed);
-    p_.collectives->all_reduce_sum(reduced);
-    if (bf16)
-      for (size_t i = 0; i < grads.size(); ++i) copy_into(grads[i], to_dtype(reduced[i], grads[i].dtype()));
+    p_.collectives->all_reduce_sum({packed});
+    return mean_loss_and_stop_flag(packed);
+  }
+
+  // [the ranks' summed loss, how many ranks were signalled]: the mean loss, and the stop decision
+  Tensor mean_loss_and_stop_flag(const Tensor& packed) {
     const std::vector<double> host = packed.to_vector<double>();
     stop_requested_ = host[1] > 0;
-    return full({}, host[0] / static_cast<double>(world()), loss_sum.dtype(), p_.device);
+    return full({}, host[0] / static_cast<double>(world()), DType::f32, p_.device);
   }
   double last_loss_ = NAN;
 };

@@ -106,6 +106,12 @@ Collectives::Collectives(const std::string&, int, int, Device, double) {
 }
 Collectives::~Collectives() = default;
 void Collectives::all_reduce_sum(const std::vector<Tensor>&) {}
-void Collectives::wait(const char*) {}
+void Collectives::all_reduce_sum_async(const std::vector<Tensor>&) {}
+void Collectives::broadcast(const std::vector<Tensor>&, const std::vector<int>&) {}
+void Collectives::copy_to_rank0(const Tensor&, int) {}
+Collectives::OverlapTimes Collectives::join() { return {}; }
+void Collectives::wait_for_device_work() {}
+void* Collectives::order_event() { return nullptr; }
+void Collectives::wait(const char*, void*) {}
 
 }  // namespace ttt

@@ -1,5 +1,6 @@
 #include "nn/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -18,20 +19,16 @@ std::string ParamGroupRule::str() const {
   return os.str();
 }
 
-AdamW::AdamW(const Module& model, AdamWOptions options, std::vector<ParamGroupRule> groups)
-    : options_(options), groups_(std::move(groups)) {
+AdamW::AdamW(const Module& model, AdamWOptions options, std::vector<ParamGroupRule> groups, OptimizerShard shard)
+    : options_(options), groups_(std::move(groups)), shard_(shard) {
+  TTT_CHECK(shard.world >= 1 && shard.rank >= 0 && shard.rank < shard.world, "AdamW", "rank ", shard.rank, " of ", shard.world,
+            " is not a shard");
   std::vector<int64_t> matched(groups_.size(), 0);
   for (const ParamInfo& p : param_infos(model)) {
     if (!p.tensor.requires_grad()) continue;  // frozen: no state, never updated
     TTT_CHECK(p.tensor.dtype() == DType::f32, "AdamW", "parameter '", p.name, "' is ", p.tensor.describe(),
               "; the optimizer keeps f32 parameters");
-    Managed m{p.name,
-              p.tensor,
-              zeros(p.tensor.shape(), DType::f32, p.tensor.device()),
-              zeros(p.tensor.shape(), DType::f32, p.tensor.device()),
-              options_.weight_decay,
-              1.0,
-              -1};
+    Managed m{p.name, p.tensor, Tensor(), Tensor(), options_.weight_decay, 1.0, -1};
     for (size_t g = 0; g < groups_.size(); ++g) {
       if (!groups_[g].select.matches(p)) continue;
       ++matched[g];
@@ -44,6 +41,28 @@ AdamW::AdamW(const Module& model, AdamWOptions options, std::vector<ParamGroupRu
   for (size_t g = 0; g < groups_.size(); ++g)
     TTT_CHECK(matched[g] > 0, "AdamW", "parameter group rule ", g, " (", groups_[g].str(),
               ") matches no trainable parameter; a rule that matches nothing usually means it was written for other names");
+  // owners: largest first to the least loaded rank (stable: equal sizes keep the model's order)
+  std::vector<size_t> by_size(params_.size());
+  for (size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
+  std::stable_sort(by_size.begin(), by_size.end(),
+                   [&](size_t a, size_t b) { return params_[a].param.numel() > params_[b].param.numel(); });
+  std::vector<int64_t> load(static_cast<size_t>(shard_.world), 0);
+  for (size_t i : by_size) {
+    const auto least = std::min_element(load.begin(), load.end());
+    params_[i].owner = static_cast<int>(least - load.begin());
+    *least += params_[i].param.numel();
+  }
+  for (Managed& m : params_)
+    if (mine(m)) {
+      m.exp_avg = zeros(m.param.shape(), DType::f32, m.param.device());
+      m.exp_avg_sq = zeros(m.param.shape(), DType::f32, m.param.device());
+    }
+}
+
+std::vector<AdamW::Owned> AdamW::owners() const {
+  std::vector<Owned> out;
+  for (const Managed& m : params_) out.push_back({m.name, m.param, m.owner});
+  return out;
 }
 
 void AdamW::step(double lr, const Tensor& grad_scale) {
@@ -59,7 +78,7 @@ void AdamW::step(double lr, const Tensor& grad_scale) {
   Device cuda_device = Device::cuda(0);
   for (Managed& m : params_) {
     Tensor g = m.param.grad();
-    if (!g.defined() || m.param.device().is_meta()) continue;
+    if (!g.defined() || m.param.device().is_meta() || !mine(m)) continue;  // another rank updates it (ZeRO-1)
     TTT_CHECK(g.shape() == m.param.shape() && g.device() == m.param.device() && g.dtype() == DType::f32, "AdamW", "gradient ",
               g.describe(), " does not fit parameter '", m.name, "' ", m.param.describe());
     AdamWTensor t{m.param.data<float>(),
@@ -103,6 +122,7 @@ void AdamW::zero_grad() {
 std::vector<NamedTensor> AdamW::state_dict() const {
   std::vector<NamedTensor> out{{"step", full({}, static_cast<double>(step_), DType::i64)}};
   for (const Managed& m : params_) {
+    if (!mine(m)) continue;
     out.emplace_back("exp_avg." + m.name, m.exp_avg);
     out.emplace_back("exp_avg_sq." + m.name, m.exp_avg_sq);
   }
@@ -123,6 +143,10 @@ void AdamW::load_state_dict(const std::vector<NamedTensor>& state) {
       auto it = given.find(key);
       if (it == given.end()) {
         problems.push_back("missing " + key);
+        continue;
+      }
+      if (!mine(m)) {  // another rank's part of a full state
+        given.erase(it);
         continue;
       }
       if (it->second.shape() != dst.shape())
@@ -147,6 +171,15 @@ void AdamW::load_state_dict(const std::vector<NamedTensor>& state) {
 std::string AdamW::groups_report() const {
   std::ostringstream os;
   os << "AdamW: " << params_.size() << " trainable tensors; default weight_decay " << options_.weight_decay << "\n";
+  if (shard_.world > 1) {
+    int64_t owned = 0, elems = 0, all = 0;
+    for (const Managed& m : params_) {
+      all += m.param.numel();
+      if (mine(m)) ++owned, elems += m.param.numel();
+    }
+    os << "  sharded (ZeRO-1): rank " << shard_.rank << " of " << shard_.world << " keeps the state of " << owned << " tensors, "
+       << elems << " of " << all << " elements\n";
+  }
   for (size_t g = 0; g < groups_.size(); ++g) {
     int64_t n = 0, elems = 0;
     for (const Managed& m : params_)

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
@@ -32,6 +33,42 @@ TEST(Engine, LeafGradientsDoNotShareStorage) {
   Tensor a = leaf({1.0}, {}), b = leaf({2.0}, {});
   backward(a + b);  // add's backward hands the same gradient to both inputs
   EXPECT_NE(a.grad().storage().get(), b.grad().storage().get());
+}
+
+// The completion hook (data parallelism's cue to reduce a gradient while backward goes on): each
+// leaf is told once, when its gradient is final, in the order backward completes them.
+TEST(Engine, TellsEachLeafOnceWhenItsGradientIsComplete) {
+  Tensor w1 = leaf({2.0}, {}), w2 = leaf({3.0}, {}), x = leaf({5.0}, {});
+  // loss = w2 * (w1 * x) + w1: w2 completes first; w1 is fed by two nodes and completes with x,
+  // when the first product's backward has run
+  Tensor loss = mul(w2, mul(w1, x)) + w1;
+  std::vector<std::pair<AutogradMeta*, double>> told;
+  backward(loss, [&](AutogradMeta& m) { told.emplace_back(&m, m.grad.item<double>()); });
+  ASSERT_EQ(told.size(), 3u);
+  std::map<AutogradMeta*, int> times;
+  for (auto& [m, g] : told) ++times[m];
+  for (auto& [m, n] : times) EXPECT_EQ(n, 1);
+  EXPECT_EQ(told.front().first, w2.autograd_meta().get());
+  EXPECT_EQ(told[1].first, w1.autograd_meta().get());
+  EXPECT_EQ(told[2].first, x.autograd_meta().get());
+  // the value each was told with is its final gradient
+  for (auto& [m, g] : told) EXPECT_DOUBLE_EQ(g, m->grad.item<double>());
+  EXPECT_DOUBLE_EQ(w1.grad().item<double>(), 3.0 * 5.0 + 1.0);
+  EXPECT_DOUBLE_EQ(w2.grad().item<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(x.grad().item<double>(), 6.0);
+}
+
+// A leaf reached only through a branch that got no gradient is not told; a leaf root is.
+TEST(Engine, TellsNoLeafThatGotNoGradient) {
+  Tensor a = leaf({1.0, 2.0}, {2}), b = leaf({4.0}, {});
+  std::vector<Tensor> parts = split(a * 2.0, {1, 1}, 0);
+  Tensor loss = sum(parts[0]) * b;  // parts[1] unused: a still gets a (partial) gradient
+  int told = 0;
+  backward(loss, [&](AutogradMeta&) { ++told; });
+  EXPECT_EQ(told, 2);
+  int told_root = 0;
+  backward(b, [&](AutogradMeta&) { ++told_root; });
+  EXPECT_EQ(told_root, 1);
 }
 
 // A gradient nothing else holds becomes the leaf's .grad as it is (no copy); one that something

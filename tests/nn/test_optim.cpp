@@ -153,3 +153,69 @@ TEST(Clip, GlobalNormAndScale) {
 
 }  // namespace
 }  // namespace ttt::nn
+
+namespace ttt::nn {
+namespace {
+
+// ZeRO-1 (OptimizerShard): two ranks, each updating the parameters it owns and then taking the
+// others' from their owners (what the broadcast does on GPUs), follow the unsharded AdamW exactly;
+// each keeps only its share of the state, and a full state loads into each.
+class ThreeParams : public Module {
+ public:
+  ThreeParams() : Module("ThreeParams") {
+    a = register_parameter("a", from_vector({0.5, -1.0, 2.0, 0.25, 1.5, -0.75}, {2, 3}));
+    b = register_parameter("b", from_vector({1.0, -2.0, 0.5}, {3}));
+    c = register_parameter("c", from_vector({0.1, 0.2, 0.3, 0.4}, {4}));
+  }
+  Tensor a, b, c;
+  std::vector<Tensor> all() const { return {a, b, c}; }
+};
+
+void set_grads(ThreeParams& m, int step) {
+  for (Tensor p : m.all()) {
+    std::vector<double> g(static_cast<size_t>(p.numel()));
+    for (size_t i = 0; i < g.size(); ++i) g[i] = std::sin(0.7 * static_cast<double>(i) + step + p.numel());
+    p.set_grad(from_vector(g, p.shape()));
+  }
+}
+
+TEST(AdamWSharded, TwoRanksFollowTheUnshardedOptimizerExactly) {
+  ThreeParams whole, rank0, rank1;
+  AdamW full(whole, {}), s0(rank0, {}, {}, OptimizerShard{0, 2}), s1(rank1, {}, {}, OptimizerShard{1, 2});
+  // largest first to the least loaded: a (6) -> 0, c (4) -> 1, b (3) -> 1
+  std::vector<int> owner;
+  for (const auto& o : s0.owners()) owner.push_back(o.owner);
+  EXPECT_EQ(owner, (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(s0.state_dict().size(), 1u + 2u);  // step, a's two moments
+  EXPECT_EQ(s1.state_dict().size(), 1u + 4u);
+  EXPECT_NE(s1.groups_report().find("rank 1 of 2 keeps the state of 2 tensors, 7 of 13 elements"), std::string::npos)
+      << s1.groups_report();
+  for (int step = 0; step < 5; ++step) {
+    for (ThreeParams* m : {&whole, &rank0, &rank1}) set_grads(*m, step);
+    full.step(1e-2);
+    s0.step(1e-2);
+    s1.step(1e-2);
+    // the "broadcast": each parameter from its owner to the other rank
+    for (size_t i = 0; i < owner.size(); ++i) {
+      const Tensor from = (owner[i] == 0 ? rank0 : rank1).all()[i];
+      copy_into((owner[i] == 0 ? rank1 : rank0).all()[i], from);
+    }
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rank0.all()[i].to_vector<double>(), whole.all()[i].to_vector<double>()) << i;
+    EXPECT_EQ(rank1.all()[i].to_vector<double>(), whole.all()[i].to_vector<double>()) << i;
+  }
+  // the full state (a checkpoint) loads into a sharded optimizer, which keeps its part
+  ThreeParams again;
+  AdamW resumed(again, {}, {}, OptimizerShard{1, 2});
+  resumed.load_state_dict(full.state_dict());
+  EXPECT_EQ(resumed.steps(), 5);
+  const auto part = resumed.state_dict(), whole_state = full.state_dict();
+  for (const auto& [name, t] : part)
+    for (const auto& [wname, wt] : whole_state)
+      if (name == wname) EXPECT_EQ(t.to_vector<double>(), wt.to_vector<double>()) << name;
+  EXPECT_THROW(AdamW(again, {}, {}, OptimizerShard{2, 2}), Error);
+}
+
+}  // namespace
+}  // namespace ttt::nn

@@ -3,6 +3,8 @@
 // id from rank 0 to the others over TCP (loopback here, as two hosts would).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include "train/config.h"
 #include "train/data.h"
 #include "train/distributed.h"
+#include "train/grad_buckets.h"
 #include "train/resume_check.h"
 
 namespace ttt {
@@ -172,6 +175,39 @@ TEST(ResumeOnOtherGpus, AnEmptyDeviceListOverrides) {
   EXPECT_TRUE(c.run.devices.empty());
 }
 
+// Buckets follow the order gradients complete in, each reaching the size; what never completed
+// (no gradient in the recorded step) goes last.
+TEST(GradientBuckets, PlanCutsTheCompletionOrderBySize) {
+  const std::vector<int64_t> bytes = {100, 40, 40, 30, 200, 10};
+  const BucketPlan plan = plan_buckets({4, 3, 2, 1, 0}, bytes, 100);
+  ASSERT_EQ(plan.buckets.size(), 4u);
+  EXPECT_EQ(plan.buckets[0], (std::vector<size_t>{4}));        // 200 >= 100 alone
+  EXPECT_EQ(plan.buckets[1], (std::vector<size_t>{3, 2, 1}));  // 30 + 40 + 40
+  EXPECT_EQ(plan.buckets[2], (std::vector<size_t>{0}));
+  EXPECT_EQ(plan.buckets[3], (std::vector<size_t>{5}));  // never completed
+  EXPECT_EQ(plan.str(), "4 buckets of 1, 3, 1, 1 gradients");
+  EXPECT_EQ(plan_buckets({}, bytes, INT64_MAX).buckets.size(), 1u);  // no order: one bucket of all
+  EXPECT_THROW(plan_buckets({1, 1}, bytes, 100), Error);
+  EXPECT_THROW(plan_buckets({9}, bytes, 100), Error);
+}
+
+// Every rank must launch the same buckets in the same order: a complete bucket waits for the
+// earlier ones, and what is left after backward launches in order.
+TEST(GradientBuckets, ABucketLaunchesOnlyAfterEveryEarlierOne) {
+  BucketSchedule schedule(BucketPlan{{{0, 1}, {2}, {3, 4}}}, 5);
+  EXPECT_TRUE(schedule.complete(2).empty());  // bucket 1 is complete, bucket 0 is not
+  EXPECT_TRUE(schedule.complete(0).empty());
+  EXPECT_EQ(schedule.complete(1), (std::vector<size_t>{0, 1}));
+  EXPECT_TRUE(schedule.complete(3).empty());
+  EXPECT_EQ(schedule.rest(), (std::vector<size_t>{2}));  // 4 never completed: bucket 2 goes after backward
+  EXPECT_THROW(schedule.complete(3), Error);             // twice in one backward
+  schedule.start();
+  EXPECT_EQ(schedule.complete(2).size(), 0u);
+  EXPECT_EQ(schedule.rest(), (std::vector<size_t>{0, 1, 2}));
+  EXPECT_THROW(BucketSchedule(BucketPlan{{{0}, {0}}}, 1), Error);
+  EXPECT_THROW(BucketSchedule(BucketPlan{{{0}}}, 2), Error);  // parameter 1 in no bucket
+}
+
 // run.devices' launcher: a copy that fails ends the run with its code and a message, never a hang,
 // and nothing is created (here every copy fails at once on a machine without the GPUs it asked for).
 TEST(DataParallel, ACopyThatFailsEndsTheRunWithItsMessage) {
@@ -187,16 +223,27 @@ TEST(DataParallel, ACopyThatFailsEndsTheRunWithItsMessage) {
 }
 
 // Two GPUs with run.batch_size b train exactly as one GPU with 2 b: the same losses for 50 steps
-// and the same parameters after them (f32; on the 2-GPU machine).
-TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
+// and the same parameters after them (f32; on the 2-GPU machine). The gradients are summed
+// overlapped with backward in one bucket (the tiny model's 25 MB default), in many small ones (the
+// order of launches matters), and after backward; and with AdamW's state sharded (ZeRO-1), whose
+// checkpoint gathers the state to rank 0; and with the step a CUDA graph (the sums recorded in it).
+class DataParallel2 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DataParallel2, TwoGpusTrainLikeOneWithTheGlobalBatch) {
   if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
   testing::TempDir dir("data_parallel");
   const std::string common = "--config configs/tiny.yaml run.max_steps=50 run.log_freq=1 run.eval_freq=0 run.eval_batches=1";
   testing::RunResult one = testing::run_train(common + " run.device=cuda:0 run.batch_size=16 run.run_dir=" + (dir / "one"), dir);
   ASSERT_EQ(one.code, 0) << one.output;
-  testing::RunResult two = testing::run_train(common + " run.devices=[0,1] run.batch_size=8 run.run_dir=" + (dir / "two"), dir);
+  testing::RunResult two =
+      testing::run_train(common + " run.devices=[0,1] run.batch_size=8 " + GetParam() + " run.run_dir=" + (dir / "two"), dir);
   ASSERT_EQ(two.code, 0) << two.output;
   EXPECT_NE(two.output.find("data parallel: rank 0 of 2"), std::string::npos) << two.output;
+  const bool overlapped = GetParam().find("overlap_reduce=false") == std::string::npos;
+  EXPECT_NE(two.output.find(overlapped ? "overlapped with backward from step 2" : ", after backward"), std::string::npos)
+      << two.output;
+  if (GetParam().find("cuda_graph") == std::string::npos)  // (a replayed graph is not timed)
+    EXPECT_NE(two.output.find("hidden behind backward"), std::string::npos) << two.output;
   auto losses = [](const std::string& metrics) {
     std::vector<double> out;
     std::ifstream in(metrics);
@@ -220,17 +267,62 @@ TEST(DataParallel, TwoGpusTrainLikeOneWithTheGlobalBatch) {
     param_worst = std::max(param_worst, diff / std::max(scale, 1e-30));
   }
   EXPECT_LT(param_worst, 1e-4) << "parameters after 50 steps";
-  std::printf("2 GPUs vs 1: losses within %.1e, parameters within %.1e relative over 50 steps\n", worst, param_worst);
+  std::printf("2 GPUs vs 1 (%s): losses within %.1e, parameters within %.1e relative over 50 steps\n", GetParam().c_str(), worst,
+              param_worst);
+  const size_t plan = two.output.find("gradient all-reduce: ");
+  if (plan != std::string::npos) std::printf("%s\n", two.output.substr(plan, two.output.find('\n', plan) - plan).c_str());
 }
 
-// A run stopped on two GPUs resumes on one with the same global batch and ends where a one-GPU run ends.
+INSTANTIATE_TEST_SUITE_P(Reductions, DataParallel2,
+                         ::testing::Values("run.overlap_reduce=true", "run.bucket_mb=0.01", "run.overlap_reduce=false",
+                                           "run.shard_optimizer=true run.bucket_mb=0.01",
+                                           "run.cuda_graph=true run.bucket_mb=0.01"));
+
+// A rank that dies (here SIGKILLed as step 6 begins, two processes as on two hosts, no launcher to
+// notice) ends the other with a clear message after run.collective_timeout_s instead of a hang,
+// and the last checkpoint (step 4) stays whole and resumable.
+TEST(DataParallel, ARankThatDiesEndsTheOtherWithAMessage) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
+  testing::TempDir dir("data_parallel_death");
+  const int port = free_local_port();
+  const std::string args =
+      "--config configs/tiny.yaml run.max_steps=30 run.log_freq=1 run.eval_freq=0 run.eval_batches=1 run.ckpt_freq=2 "
+      "run.collective_timeout_s=10 run.batch_size=8 run.run_dir=" +
+      (dir / "run");
+  std::vector<testing::Child> ranks;
+  for (int r = 0; r < 2; ++r) {
+    const std::string env = "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+                            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                            (r == 1 ? " TTT_FAULT=kill_at_step:6 " : " ");
+    ranks.push_back(testing::spawn_tool("timeout -s KILL 120 env " + env + testing::train_exe(), args,
+                                        dir / ("rank" + std::to_string(r) + ".log")));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int code0 = testing::wait_exit(ranks[0]);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  testing::wait_exit(ranks[1]);
+  const std::string log0 = testing::read_file(ranks[0].log);
+  EXPECT_EQ(code0, 1) << log0;  // an error, not the timeout's SIGKILL
+  EXPECT_NE(log0.find("rank 0 of 2"), std::string::npos) << log0;
+  EXPECT_NE(log0.find("this rank stops too (its last checkpoint is intact)"), std::string::npos) << log0;
+  EXPECT_TRUE(std::filesystem::exists(dir / "run/checkpoints/step_00000004/model.safetensors"));
+  std::printf("rank 1 killed at step 6: rank 0 ended after %.1f s with: %s\n", waited,
+              log0.substr(log0.find("NCCL"), log0.find('\n', log0.find("NCCL")) - log0.find("NCCL")).c_str());
+  testing::RunResult resumed = testing::run_train("--resume " + (dir / "run") + " run.batch_size=16 run.device=cuda:0", dir);
+  EXPECT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("step 4"), std::string::npos) << resumed.output;
+}
+
+// A run stopped on two GPUs (its AdamW state sharded, ZeRO-1: the checkpoint gathers it) resumes
+// on one with the same global batch and ends where a one-GPU run ends.
 TEST(DataParallel, ResumesOnAnotherNumberOfGpus) {
   if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
   testing::TempDir dir("data_parallel_resume");
   const std::string common = "--config configs/tiny.yaml run.max_steps=40 run.log_freq=1 run.eval_freq=0 run.eval_batches=1";
   ASSERT_EQ(testing::run_train(common + " run.device=cuda:0 run.batch_size=16 run.run_dir=" + (dir / "one"), dir).code, 0);
-  testing::RunResult two =
-      testing::run_train(common + " run.devices=[0,1] run.batch_size=8 run.stop_at_step=20 run.run_dir=" + (dir / "two"), dir);
+  testing::RunResult two = testing::run_train(
+      common + " run.devices=[0,1] run.batch_size=8 run.shard_optimizer=true run.stop_at_step=20 run.run_dir=" + (dir / "two"),
+      dir);
   ASSERT_EQ(two.code, 0) << two.output;
   testing::RunResult resumed =
       testing::run_train("--resume " + (dir / "two") + " run.devices=[] run.batch_size=16 run.device=cuda:0", dir);
