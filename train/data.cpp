@@ -116,9 +116,9 @@ class WindowData : public DataSource {
               " streams but the model has 1 + model.audio_streams = ", c.model.num_streams());
     for (size_t i = 0; i < file_.tokens.size(); ++i) {
       const int64_t s = static_cast<int64_t>(i) % file_.num_streams;
-      TTT_CHECK(file_.tokens[i] < static_cast<uint64_t>(c.model.vocab(s)), "data", what_, ": token ", file_.tokens[i],
-                " of stream ", s, " at step ", static_cast<int64_t>(i) / file_.num_streams, " is outside the vocab ",
-                c.model.vocab(s));
+      TTT_CHECK(file_.tokens[i] == kNoTokenCode || file_.tokens[i] < static_cast<uint64_t>(c.model.vocab(s)), "data", what_,
+                ": token ", file_.tokens[i], " of stream ", s, " at step ", static_cast<int64_t>(i) / file_.num_streams,
+                " is outside the vocab ", c.model.vocab(s));
     }
   }
   Batch batch(int64_t index, bool validation) const override {
@@ -130,15 +130,20 @@ class WindowData : public DataSource {
     for (int64_t b = 0; b < B_; ++b) {
       Draws r{split_seed(seed_, validation), shard_.row_seed(index, B_, b)};
       const int64_t start = lo + r.below(hi - lo - S_ - 1 + 1);
-      // stream s at position t shows the token of step t - delay[s] (the pad id before the split)
-      auto token = [&](int64_t step, int64_t s) {
+      // stream s at position t shows the token of step t - delay[s] (the pad id before the split);
+      // "no token" is -1 in the inputs (a zero embedding) and the pad id in the targets (no target)
+      auto token = [&](int64_t step, int64_t s, bool input) {
         const int64_t from = step - delays_[s];
-        return from < lo ? static_cast<double>(pads_[s]) : static_cast<double>(file_.tokens[from * N + s]);
+        if (from < lo) return static_cast<double>(pads_[s]);
+        const uint32_t code = file_.tokens[from * N + s];
+        return code != kNoTokenCode ? static_cast<double>(code)
+               : input              ? static_cast<double>(kNoToken)
+                                    : static_cast<double>(pads_[s]);
       };
       for (int64_t t = 0; t < S_; ++t)
         for (int64_t s = 0; s < N; ++s) {
-          in[(b * S_ + t) * N + s] = token(start + t, s);
-          tg[(b * S_ + t) * N + s] = token(start + t + 1, s);
+          in[(b * S_ + t) * N + s] = token(start + t, s, true);
+          tg[(b * S_ + t) * N + s] = token(start + t + 1, s, false);
         }
     }
     return {from_vector(in, {B_, S_, N}, DType::i64), from_vector(tg, {B_, S_, N}, DType::i64)};
@@ -198,7 +203,7 @@ TokenFile parse_token_file(const std::string& b, const std::string& source) {
     if (width == 2) {
       uint16_t v;
       std::memcpy(&v, b.data() + 32 + 2 * i, 2);
-      f.tokens[i] = v;
+      f.tokens[i] = v == 0xffffu ? kNoTokenCode : v;
     } else {
       std::memcpy(&f.tokens[i], b.data() + 32 + 4 * i, 4);
     }
@@ -217,8 +222,10 @@ void write_token_file(const std::string& path, const TokenFile& f, int width) {
   std::memcpy(&b[16], &w, 4);
   std::memcpy(&b[24], &steps, 8);
   for (uint32_t t : f.tokens) {
-    TTT_CHECK(width == 4 || t <= 0xffffu, "write_token_file", "token ", t, " does not fit in 2 bytes");
-    b.append(reinterpret_cast<const char*>(&t), static_cast<size_t>(width));  // little-endian hosts
+    TTT_CHECK(width == 4 || t < 0xffffu || t == kNoTokenCode, "write_token_file", "token ", t,
+              " does not fit in 2 bytes (0xFFFF is \"no token\")");
+    b.append(reinterpret_cast<const char*>(&t),
+             static_cast<size_t>(width));  // little-endian hosts: kNoTokenCode's low bytes are all ones
   }
   nn::write_file_atomically(path, b);
 }

@@ -47,6 +47,10 @@ std::unique_ptr<DataSource> make_data(const TrainConfig& config, DataShard shard
 // Little-endian. Header (32 bytes): magic "TTTTOKNS", u32 version (1), u32 num_streams,
 // u32 bytes per token (2 or 4), u32 reserved (0), u64 num_steps. Then num_steps * num_streams
 // unsigned tokens, step-major: the tokens of all streams for step 0, then step 1, ...
+// The all-ones value of the width (0xFFFF, 0xFFFFFFFF) is "no token" (Moshi's -1: the stream says
+// nothing at that step); TokenFile holds it as kNoTokenCode. Training reads it as a zero embedding
+// in the inputs and no target; ttt-generate --out writes it for input-only streams after the prompt.
+inline constexpr uint32_t kNoTokenCode = 0xFFFFFFFFu;
 struct TokenFile {
   int64_t num_streams = 0;
   std::vector<uint32_t> tokens;  // num_steps * num_streams

@@ -137,7 +137,10 @@ int main(int argc, char** argv) {
       for (int64_t t = 0; t < P; ++t)  // delayed as the training data was: the initial token before a stream starts
         for (int64_t s = 0; s < N; ++s) {
           const int64_t from = t - (delays.empty() ? 0 : delays[s]);
-          prompt.push_back(from < 0 ? static_cast<double>(c.pad_id(s)) : static_cast<double>(f.tokens[from * N + s]));
+          const uint32_t code = from < 0 ? 0 : f.tokens[from * N + s];
+          prompt.push_back(from < 0               ? static_cast<double>(c.pad_id(s))
+                           : code == kNoTokenCode ? static_cast<double>(kNoToken)
+                                                  : static_cast<double>(code));
         }
     } else {
       for (int64_t s = 0; s < N; ++s) prompt.push_back(static_cast<double>(c.pad_id(s)));  // the initial tokens
@@ -200,8 +203,8 @@ int main(int argc, char** argv) {
         return false;
       };
       while (first < out.size(1) && has_initial(first)) ++first;
-      for (size_t i = static_cast<size_t>(first * N); i < ids.size(); ++i)  // "no token" (-1) has no code: the pad id
-        f.tokens.push_back(static_cast<uint32_t>(ids[i] < 0 ? c.pad_id(static_cast<int64_t>(i) % N) : ids[i]));
+      for (size_t i = static_cast<size_t>(first * N); i < ids.size(); ++i)
+        f.tokens.push_back(ids[i] < 0 ? kNoTokenCode : static_cast<uint32_t>(ids[i]));
       write_token_file(value.at("--out"), f, 4);
       std::cerr << "wrote " << value.at("--out") << ": " << f.num_steps() << " steps x " << N << " streams (delays undone)\n";
     }

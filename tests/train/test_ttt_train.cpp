@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -362,6 +363,46 @@ TEST(TokenFiles, RoundTripAndCorruptionAreHandled) {
   EXPECT_THROW(read_token_file(dir / "cut.tok"), Error);
   std::ofstream(dir / "magic.tok", std::ios::binary) << "NOTATOKENFILE" + bytes.substr(13);
   EXPECT_THROW(read_token_file(dir / "magic.tok"), Error);
+  // "no token" is the width's all-ones value, both ways, in both widths; 0xFFFF is no 2-byte token
+  f.tokens[3] = kNoTokenCode;
+  for (int width : {2, 4}) {
+    write_token_file(dir / "none.tok", f, width);
+    EXPECT_EQ(read_token_file(dir / "none.tok").tokens, f.tokens) << width;
+  }
+  EXPECT_EQ(read(dir / "none.tok").substr(32 + 3 * 4, 4), std::string(4, '\xff'));
+  f.tokens[3] = 0xffffu;
+  EXPECT_THROW(write_token_file(dir / "none.tok", f, 2), Error);
+}
+
+// Moshi's "no token" in a token file: the inputs read it as -1 (a zero embedding), the targets as
+// the stream's pad id (no target); the loss stays finite and counts the other targets.
+TEST(TokenData, NoTokenIsNoInputAndNoTarget) {
+  TempDir dir("ttt_no_token");
+  TokenFile f;
+  f.num_streams = 2;
+  for (uint32_t i = 0; i < 300; ++i) f.tokens.insert(f.tokens.end(), {i % 64, (i % 64) % 3 == 0 ? kNoTokenCode : i % 64});
+  write_token_file(dir / "n.tok", f);
+  TrainConfig c = parse_config(
+      "model: {text_vocab: 64, audio_streams: 1, audio_vocab: 64, width: 16, num_heads: 2, num_layers: 1}\n"
+      "data: {source: tokens, path: " +
+          (dir / "n.tok") + "}\nrun: {batch_size: 2, seq_len: 9}\n",
+      "test");
+  Batch batch = make_data(c)->batch(0, false);
+  auto in = batch.inputs.to_vector<int64_t>(), tg = batch.targets.to_vector<int64_t>();
+  int64_t none_in = 0, none_target = 0;
+  for (size_t at = 0; at < in.size(); at += 2) {
+    const int64_t step = in[at];  // stream 0 counts the steps (mod 64)
+    EXPECT_EQ(in[at + 1], step % 3 == 0 ? -1 : step) << at;
+    const int64_t next = tg[at];
+    EXPECT_EQ(tg[at + 1], next % 3 == 0 ? c.model.pad_id(1) : next) << at;
+    none_in += in[at + 1] == -1;
+    none_target += tg[at + 1] == c.model.pad_id(1);
+  }
+  EXPECT_GT(none_in, 0);
+  EXPECT_GT(none_target, 0);
+  Generator gen(0);
+  HybridLM model(c.model, gen, Device::cpu());
+  EXPECT_TRUE(std::isfinite(model.loss(batch.inputs, batch.targets).total.item<double>()));
 }
 
 }  // namespace
