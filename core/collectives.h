@@ -59,7 +59,7 @@ class Collectives {
   // The host waits until `done` (an event, or the current stream's work when null) has happened,
   // watching NCCL's error and the timeout.
   void wait(const char* what, void* done = nullptr);
-  void* side_stream_ = nullptr;  // cudaStream_t, non-blocking: never waits for the default stream
+  [[maybe_unused]] void* side_stream_ = nullptr;  // cudaStream_t, non-blocking: never waits for the default stream
   // cudaEvent_t pairs around each timed async launch this step, and their count
   [[maybe_unused]] std::vector<std::pair<void*, void*>> launch_events_;
   [[maybe_unused]] size_t launched_ = 0;

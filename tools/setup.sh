@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 preset=${TTT_PRESET:-default}
 
 packages=(build-essential cmake ninja-build ccache pkg-config libopenblas-dev libgtest-dev
-          libyaml-cpp-dev nlohmann-json3-dev python3 python3-pip python3-venv clang libclang-rt-14-dev clang-format)
+          libyaml-cpp-dev nlohmann-json3-dev libsentencepiece-dev python3 python3-pip python3-venv clang libclang-rt-14-dev clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
@@ -12,6 +13,7 @@
 #include "nn/precision.h"
 #include "train/cli.h"
 #include "train/generate.h"
+#include "train/text_tokenizer.h"
 
 namespace {
 
@@ -26,6 +28,9 @@ const char* kUsage =
     "  --prompt TEXT            text, as bytes (models trained on data.source: text)\n"
     "  --prompt-file FILE       the same from a file\n"
     "  --prompt-tokens FILE     a token file (docs/training.md), every stream; delayed by data.delays as in training\n"
+    "  --tokenizer FILE.model   a SentencePiece model for the text stream (Moshi's tokenizer_spm_32k_3.model): --prompt\n"
+    "                           and --prompt-file are encoded with it (one text token a step after the initial step,\n"
+    "                           the other streams carry no token), and the generated text is shown with it\n"
     "sampling (as Moshi's LMGen; defaults: text 0.7 / top-k 25, audio 0.8 / top-k 250):\n"
     "  --greedy  --temperature T  --top-k K  --top-p P          every stream\n"
     "  --text-temperature T  --text-top-k K  --text-top-p P     the text stream only (after the above)\n"
@@ -47,7 +52,7 @@ int main(int argc, char** argv) {
         cli::parse_args(args,
                         {"--prompt", "--prompt-file", "--prompt-tokens", "--temperature", "--top-k", "--top-p",
                          "--text-temperature", "--text-top-k", "--text-top-p", "--steps", "--seed", "--batch", "--device",
-                         "--out", "--recall", "--config", "--weights", "--dtype"},
+                         "--out", "--recall", "--config", "--weights", "--dtype", "--tokenizer"},
                         {"--greedy", "--stream"}, "ttt-generate");
     const std::vector<std::string>& positional = parsed.positional;
     const std::map<std::string, std::string>& value = parsed.values;
@@ -117,11 +122,30 @@ int main(int argc, char** argv) {
     std::vector<double> prompt;
     int64_t P = 0;
     const bool bytes_model = run.config.data.source == DataSourceKind::text;
-    if (value.count("--prompt") || value.count("--prompt-file")) {
+    std::unique_ptr<TextTokenizer> tokenizer;
+    if (value.count("--tokenizer")) {
+      tokenizer = std::make_unique<TextTokenizer>(value.at("--tokenizer"));
+      TTT_CHECK(tokenizer->num_pieces() <= c.vocab(0), "--tokenizer", value.at("--tokenizer"), " has ", tokenizer->num_pieces(),
+                " pieces but the text stream's vocab is ", c.vocab(0), ": not the tokenizer this model was trained with");
+    }
+    // Moshi's text padding ids are not shown (a model without the depformer has no such ids)
+    const std::vector<int64_t> hidden_text =
+        c.audio_head == AudioHead::depformer ? c.moshi_loss.text_padding_ids : std::vector<int64_t>{};
+    if ((value.count("--prompt") || value.count("--prompt-file")) && tokenizer) {
+      const std::string text = value.count("--prompt") ? value.at("--prompt")
+                                                       : read_regular_file(value.at("--prompt-file"), "--prompt-file", 64u << 20);
+      const std::vector<int64_t> ids = tokenizer->encode(text);
+      TTT_CHECK(!ids.empty(), "ttt-generate", "the prompt is empty");
+      // the initial step, then one text token a step; the other streams say nothing
+      for (int64_t s = 0; s < N; ++s) prompt.push_back(static_cast<double>(c.pad_id(s)));
+      for (int64_t id : ids)
+        for (int64_t s = 0; s < N; ++s) prompt.push_back(s == 0 ? static_cast<double>(id) : static_cast<double>(kNoToken));
+      P = 1 + static_cast<int64_t>(ids.size());
+    } else if (value.count("--prompt") || value.count("--prompt-file")) {
       TTT_CHECK(bytes_model && N == 1, "ttt-generate",
                 "--prompt and --prompt-file give bytes: the run must be trained on "
                 "data.source: text (this one: ",
-                enum_name(run.config.data.source), ", ", N, " streams); use --prompt-tokens");
+                enum_name(run.config.data.source), ", ", N, " streams); use --prompt-tokens, or --tokenizer");
       const std::string text = value.count("--prompt") ? value.at("--prompt")
                                                        : read_regular_file(value.at("--prompt-file"), "--prompt-file", 64u << 20);
       TTT_CHECK(!text.empty(), "ttt-generate", "the prompt is empty");
@@ -152,7 +176,9 @@ int main(int argc, char** argv) {
 
     auto print_text = [&](const std::vector<int64_t>& ids) {
       for (int64_t id : ids) {
-        if (bytes_model)
+        if (tokenizer)
+          std::fputs(tokenizer->show(id, hidden_text).c_str(), stdout);
+        else if (bytes_model)
           std::putchar(static_cast<int>(id));
         else
           std::printf("%lld ", static_cast<long long>(id));

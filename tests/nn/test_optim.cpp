@@ -212,8 +212,11 @@ TEST(AdamWSharded, TwoRanksFollowTheUnshardedOptimizerExactly) {
   EXPECT_EQ(resumed.steps(), 5);
   const auto part = resumed.state_dict(), whole_state = full.state_dict();
   for (const auto& [name, t] : part)
-    for (const auto& [wname, wt] : whole_state)
-      if (name == wname) EXPECT_EQ(t.to_vector<double>(), wt.to_vector<double>()) << name;
+    for (const auto& [wname, wt] : whole_state) {
+      if (name == wname) {
+        EXPECT_EQ(t.to_vector<double>(), wt.to_vector<double>()) << name;
+      }
+    }
   EXPECT_THROW(AdamW(again, {}, {}, OptimizerShard{2, 2}), Error);
 }
 

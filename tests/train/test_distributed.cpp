@@ -242,8 +242,9 @@ TEST_P(DataParallel2, TwoGpusTrainLikeOneWithTheGlobalBatch) {
   const bool overlapped = GetParam().find("overlap_reduce=false") == std::string::npos;
   EXPECT_NE(two.output.find(overlapped ? "overlapped with backward from step 2" : ", after backward"), std::string::npos)
       << two.output;
-  if (GetParam().find("cuda_graph") == std::string::npos)  // (a replayed graph is not timed)
+  if (GetParam().find("cuda_graph") == std::string::npos) {  // (a replayed graph is not timed)
     EXPECT_NE(two.output.find("hidden behind backward"), std::string::npos) << two.output;
+  }
   auto losses = [](const std::string& metrics) {
     std::vector<double> out;
     std::ifstream in(metrics);

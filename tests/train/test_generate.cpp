@@ -8,9 +8,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/test_paths.h"
 #include "tests/train/train_runner.h"
 #include "train/data.h"
 #include "train/generate.h"
+#include "train/text_tokenizer.h"
 
 namespace ttt {
 namespace {
@@ -116,6 +118,57 @@ TEST(Eval, ReportsTheTrainingsEvaluationAndTheLossByPosition) {
   testing::RunResult g = testing::run_tool(generate_exe(), (dir / "text") + " --prompt 'the quick' --steps 8 --greedy", dir);
   ASSERT_EQ(g.code, 0) << g.output;
   EXPECT_NE(g.output.find("the quick"), std::string::npos) << g.output;  // the prompt, then 8 bytes
+}
+
+// The SentencePiece tokenizer encodes as the official library does (tests/fixtures/spm_tiny.json,
+// from tools/reference/make_spm_fixture.py) and shows ids as their text.
+TEST(TextTokenizer, EncodesAsTheOfficialLibrary) {
+  const std::string fixtures = ttt::testing::source_dir() + "/tests/fixtures/";
+  const TextTokenizer tok(fixtures + "spm_tiny.model");
+  std::ifstream in(fixtures + "spm_tiny.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(tok.num_pieces(), j.at("pieces").get<int64_t>());
+  for (const auto& c : j.at("cases")) {
+    const std::vector<int64_t> ids = tok.encode(c.at("text").get<std::string>());
+    EXPECT_EQ(ids, c.at("ids").get<std::vector<int64_t>>()) << c.at("text");
+    std::string shown;
+    for (int64_t id : ids) shown += tok.show(id);
+    EXPECT_EQ(shown, " " + c.at("text").get<std::string>());
+  }
+  EXPECT_EQ(tok.show(tok.num_pieces()), "");  // the pad / initial token
+  EXPECT_EQ(tok.show(2, {2}), "");            // hidden (Moshi's text padding)
+  EXPECT_THROW(TextTokenizer(fixtures + "spm_tiny.json"), Error);
+  EXPECT_THROW(TextTokenizer(fixtures + "no_such.model"), Error);
+}
+
+// ttt-generate --tokenizer: the prompt's text tokens go in one a step after the initial step (the
+// other stream says nothing), and the text comes out as text.
+TEST(Generate, ATokenizerEncodesThePromptAndShowsTheText) {
+  TempDir dir("generate_spm");
+  const std::string fixtures = ttt::testing::source_dir() + "/tests/fixtures/";
+  std::ofstream(dir / "m.yaml") << "model: {width: 32, num_layers: 2, num_heads: 4, hybrid_layers: [1], text_vocab: 64, "
+                                   "audio_streams: 1, audio_vocab: 9}\nttt: {variant: linear, mini_batch_size: 4}\n"
+                                   "data: {source: tokens, path: none.tok}\nrun: {device: cpu}\n";
+  const std::string base = "--config " + (dir / "m.yaml") + " --tokenizer " + fixtures + "spm_tiny.model --greedy --steps 4 ";
+  testing::RunResult r = testing::run_tool(generate_exe(), base + "--prompt 'hello world' --out " + (dir / "o.tok"), dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\n hello world"), std::string::npos) << r.output;
+  const TokenFile out = read_token_file(dir / "o.tok");
+  const std::vector<uint32_t> hello = {1, 2, 4, 4, 9, 16, 9, 15, 4, 10};  // spm_tiny.json's "hello world"
+  ASSERT_GE(out.num_steps(), static_cast<int64_t>(hello.size()));
+  for (size_t t = 0; t < hello.size(); ++t) {
+    EXPECT_EQ(out.tokens[2 * t], hello[t]) << t;
+    EXPECT_EQ(out.tokens[2 * t + 1], kNoTokenCode) << t;
+  }
+  r = testing::run_tool(generate_exe(), base + "--prompt hello --tokenizer " + (dir / "m.yaml"), dir);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("is not a SentencePiece model"), std::string::npos) << r.output;
+  std::ofstream(dir / "small.yaml") << "model: {width: 32, num_layers: 1, num_heads: 4, text_vocab: 20}\n"
+                                       "data: {source: tokens, path: none.tok}\nrun: {device: cpu}\n";
+  r = testing::run_tool(generate_exe(),
+                        "--config " + (dir / "small.yaml") + " --tokenizer " + fixtures + "spm_tiny.model --prompt hello", dir);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("has 48 pieces but the text stream's vocab is 20"), std::string::npos) << r.output;
 }
 
 TEST(Generate, BadInputIsRefusedClearly) {
