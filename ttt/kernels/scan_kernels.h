@@ -25,10 +25,9 @@ void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
 void set_cuda_blocks_per_sequence(int blocks);
 int cuda_blocks_per_sequence();
 
-// On by default (measured faster; set_cuda_shared_barriers(false) for the other way): the CUDA
-// kernels end a group of independent steps (scan_algo.h's together()) with one barrier instead of
-// one per step, about half the barriers of a TTT-MLP backward mini-batch. Measured on the H100
-// (docs/performance.md): 2-3% off the layer, 4% more tokens/s in a small_gpu.yaml step.
+// On by default (measured faster: docs/performance.md; set_cuda_shared_barriers(false) for the
+// other way): the CUDA kernels end a group of independent steps (scan_algo.h's together()) with
+// one barrier instead of one per step, about half the barriers of a TTT-MLP backward mini-batch.
 // set_cpu_groups_reversed checks the independence on the CPU.
 void set_cuda_shared_barriers(bool on);
 bool cuda_shared_barriers();
