@@ -31,7 +31,7 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
 void synchronize();
 // True while a CUDA graph is being captured (core/cuda_graph.h): no host copies or waits then.
 bool capturing();
-// Flash attention (core/cuda/flash_attention.cu; CUDA only, bf16 q, k, v [n, S, 64]): out and
+// Flash attention (core/cuda/flash_attention.cu; CUDA only, bf16 q, k, v [n, S, 64 or 128]): out and
 // lse [n, S] (f32) of softmax(mask.scale q k^T, masked) v; backward fills dq, dk, dv, using
 // d_rows [n, S] (f32) as scratch.
 void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, const Tensor& out,

@@ -423,11 +423,11 @@ void set_flash_attention(bool on) { g_flash_attention = on; }
 
 bool flash_attention_applies(const Tensor& q) {
   return g_flash_attention.load(std::memory_order_relaxed) && q.defined() && q.device().is_cuda() && q.dtype() == DType::bf16 &&
-         q.dim() >= 2 && q.size(-1) == 64 && q.size(-2) > 0 && q.numel() > 0;
+         q.dim() >= 2 && (q.size(-1) == 64 || q.size(-1) == 128) && q.size(-2) > 0 && q.numel() > 0;
 }
 
 FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask) {
-  TTT_CHECK(flash_attention_applies(q), "flash_attention", "takes bf16 [..., S, 64] on CUDA, got ", q.describe());
+  TTT_CHECK(flash_attention_applies(q), "flash_attention", "takes bf16 [..., S, 64 or 128] on CUDA, got ", q.describe());
   check_same("flash_attention", q, k);
   check_same("flash_attention", q, v);
   TTT_CHECK(k.shape() == q.shape() && v.shape() == q.shape(), "flash_attention", "q, k and v must have one shape, got ",

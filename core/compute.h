@@ -59,7 +59,7 @@ struct SoftmaxOut {
 SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
 
 // Flash attention (core/cuda/flash_attention.cu): softmax(mask.scale q k^T, masked) v for q, k, v
-// [..., S, d] without the [S, S] matrices. Only where flash_attention_applies: CUDA, bf16, d = 64,
+// [..., S, d] without the [S, S] matrices. Only where flash_attention_applies: CUDA, bf16, d = 64 or 128,
 // and not switched off (set_flash_attention(false): the tests compare the two).
 bool flash_attention_applies(const Tensor& q);
 void set_flash_attention(bool on);

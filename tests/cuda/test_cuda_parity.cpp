@@ -124,6 +124,20 @@ std::vector<OpCase> large_cases() {
   c.push_back({"attention_flash_one_step", {{2, 1, 1, 64}, {2, 1, 1, 64}, {2, 1, 1, 64}}, [](T x) {
                  return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true);
                }});
+  // head dim 128 (Moshi 7B's): the same kernels instantiated for it
+  c.push_back({"attention_flash_d128_causal", {{2, 2, 300, 128}, {2, 2, 300, 128}, {2, 2, 300, 128}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.088, true, 0, 64, true);
+               }});
+  c.push_back({"attention_flash_d128_causal_window", {{1, 3, 257, 128}, {1, 3, 257, 128}, {1, 3, 257, 128}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.088, true, 50, 64, true);
+               }});
+  c.push_back({"attention_flash_d128_full_window", {{1, 2, 200, 128}, {1, 2, 200, 128}, {1, 2, 200, 128}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.1, false, 70, 64, true);
+               }});
+  // (two steps: at one, the gradients of q and k are zero and their relative error is noise)
+  c.push_back({"attention_flash_d128_two_steps", {{2, 1, 2, 128}, {2, 1, 2, 128}, {2, 1, 2, 128}}, [](T x) {
+                 return attention(x[0], x[1], x[2], 0.088, true, 0, 64, true);
+               }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
   // rows of 64 (a warp's two elements per lane), of 70 (a ragged tail) and a row count that leaves
@@ -210,10 +224,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLargeBf16, ::testing::ValuesIn(large_
 // The flash kernels against the composed op with recompute on the same GPU
 // (compute::set_flash_attention(false)), both bf16: the same values to bf16 rounding, and no
 // [n, S, S] buffer (1024 x 1024 x 8 heads of bf16 is 16 MiB per buffer, which the composed op's
-// backward allocates for P, dP and dS).
-TEST(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
+// backward allocates for P, dP and dS); head dim 64 and 128.
+class FlashAttention : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
   SKIP_WITHOUT_GPU();
-  const int64_t n = 8, S = 1024, d = 64;
+  const int64_t n = 8, S = 1024, d = GetParam();
   Generator gen(3);
   std::vector<Tensor> in;
   for (int i = 0; i < 4; ++i) in.push_back(to_device(to_dtype(randn({n, S, d}, gen), DType::bf16), Device::cuda(0)));
@@ -240,6 +256,8 @@ TEST(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
   for (int i = 0; i < 3; ++i) EXPECT_LE(rel_error(runs[0].grads[i], runs[1].grads[i]), 2e-2) << "grad of input " << i;
   EXPECT_LT(peak_mib[0] + 16, peak_mib[1]) << "flash " << peak_mib[0] << " MiB, composed " << peak_mib[1] << " MiB";
 }
+
+INSTANTIATE_TEST_SUITE_P(HeadDims, FlashAttention, ::testing::Values(64, 128));
 
 TEST(CudaRng, SameNumbersAsCpu) {
   SKIP_WITHOUT_GPU();
