@@ -417,13 +417,18 @@ SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args) {
 
 namespace {
 std::atomic<bool> g_flash_attention{true};  // set_flash_attention(false): the composed attention (tests compare them)
+thread_local bool g_meta_as_cuda = false;   // MetaAsCuda
 }  // namespace
 
 void set_flash_attention(bool on) { g_flash_attention = on; }
 
+MetaAsCuda::MetaAsCuda(bool on) : before_(g_meta_as_cuda) { g_meta_as_cuda = on; }
+MetaAsCuda::~MetaAsCuda() { g_meta_as_cuda = before_; }
+
 bool flash_attention_applies(const Tensor& q) {
-  return g_flash_attention.load(std::memory_order_relaxed) && q.defined() && q.device().is_cuda() && q.dtype() == DType::bf16 &&
-         q.dim() >= 2 && (q.size(-1) == 64 || q.size(-1) == 128) && q.size(-2) > 0 && q.numel() > 0;
+  const bool cuda = q.defined() && (q.device().is_cuda() || (q.device().is_meta() && g_meta_as_cuda));
+  return g_flash_attention.load(std::memory_order_relaxed) && cuda && q.dtype() == DType::bf16 && q.dim() >= 2 &&
+         (q.size(-1) == 64 || q.size(-1) == 128) && q.size(-2) > 0 && q.numel() > 0;
 }
 
 FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask) {
@@ -433,6 +438,7 @@ FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
   TTT_CHECK(k.shape() == q.shape() && v.shape() == q.shape(), "flash_attention", "q, k and v must have one shape, got ",
             q.describe(), ", ", k.describe(), ", ", v.describe());
   FlashOut r{empty(q.shape(), q.dtype(), q.device()), empty(without_last(q.shape()), DType::f32, q.device())};
+  if (q.device().is_meta()) return r;  // sized only (MetaAsCuda)
   profile::KernelTimer timer("flash_attention", q.device());
   cuda::flash_attention(q, k, v, mask, r.out, r.lse);
   return r;
@@ -444,6 +450,7 @@ FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tens
   FlashGrads g{empty(q.shape(), q.dtype(), q.device()), empty(k.shape(), k.dtype(), k.device()),
                empty(v.shape(), v.dtype(), v.device())};
   Tensor d_rows = empty(lse.shape(), DType::f32, q.device());
+  if (q.device().is_meta()) return g;
   profile::KernelTimer timer("flash_attention_backward", q.device());
   cuda::flash_attention_backward(q, k, v, out, lse, grad, mask, g.q, g.k, g.v, d_rows);
   return g;

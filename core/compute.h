@@ -63,6 +63,18 @@ SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
 // and not switched off (set_flash_attention(false): the tests compare the two).
 bool flash_attention_applies(const Tensor& q);
 void set_flash_attention(bool on);
+// While one lives (this thread), meta tensors take the paths CUDA tensors would (the flash
+// kernels): a memory estimate on the meta device for a run on a GPU (train/memory_estimate.h).
+class MetaAsCuda {
+ public:
+  explicit MetaAsCuda(bool on);
+  ~MetaAsCuda();
+  MetaAsCuda(const MetaAsCuda&) = delete;
+  MetaAsCuda& operator=(const MetaAsCuda&) = delete;
+
+ private:
+  bool before_;
+};
 struct FlashOut {
   Tensor out, lse;
 };  // lse [..., S] f32: what backward rebuilds the weights from

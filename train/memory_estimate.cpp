@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "nn/optim/adamw.h"
 #include "nn/policy.h"
@@ -33,6 +34,10 @@ std::string MemoryEstimate::str() const {
 
 MemoryEstimate estimate_training_memory(const TrainConfig& c, int world) {
   MemoryEstimate e;
+  // a run on a GPU: the meta device follows the CUDA paths (bf16 flash attention keeps no [S, S])
+  const std::string& d = c.run.device;
+  const bool on_gpu = !c.run.devices.empty() || d.rfind("cuda", 0) == 0 || (d == "auto" && cuda_available());
+  compute::MetaAsCuda follow_cuda(on_gpu);
   const uint64_t base = meta_memory_stats().current_bytes;
   nn::ActivationScope activations(c.run.activations == Activations::bf16 ? DType::bf16 : DType::f32);
   Generator gen(c.run.seed);
@@ -78,7 +83,7 @@ std::string check_memory_fits(const MemoryEstimate& e, uint64_t available, Devic
       "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
       "use run.num_microbatches, model.attention_recompute or ttt.scan_checkpoint_group, or freeze parameters "
       "(trainable.rules). Nothing was created. (run.memory_check=warn trains anyway: the estimate is an upper "
-      "bound where CUDA runs fused kernels, e.g. bf16 flash attention.)";
+      "bound.)";
   if (!warn_only) fail("memory", what);
   return "warning: " + what;
 }
