@@ -245,14 +245,8 @@ TEST_P(DataParallel2, TwoGpusTrainLikeOneWithTheGlobalBatch) {
   if (GetParam().find("cuda_graph") == std::string::npos) {  // (a replayed graph is not timed)
     EXPECT_NE(two.output.find("hidden behind backward"), std::string::npos) << two.output;
   }
-  auto losses = [](const std::string& metrics) {
-    std::vector<double> out;
-    std::ifstream in(metrics);
-    for (std::string line; std::getline(in, line);)
-      if (const size_t at = line.find("\"loss\":"); at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
-    return out;
-  };
-  const std::vector<double> a = losses(dir / "one/metrics.jsonl"), b = losses(dir / "two/metrics.jsonl");
+  const std::vector<double> a = testing::logged_losses(dir / "one/metrics.jsonl"),
+                            b = testing::logged_losses(dir / "two/metrics.jsonl");
   ASSERT_EQ(a.size(), 50u);
   ASSERT_EQ(b.size(), a.size());
   double worst = 0;
@@ -329,13 +323,7 @@ TEST(DataParallel, ResumesOnAnotherNumberOfGpus) {
       testing::run_train("--resume " + (dir / "two") + " run.devices=[] run.batch_size=16 run.device=cuda:0", dir);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("the global batch is unchanged: 16"), std::string::npos) << resumed.output;
-  auto last_loss = [](const std::string& metrics) {
-    std::ifstream in(metrics);
-    double loss = 0;
-    for (std::string line; std::getline(in, line);)
-      if (const size_t at = line.find("\"loss\":"); at != std::string::npos) loss = std::stod(line.substr(at + 7));
-    return loss;
-  };
+  auto last_loss = [](const std::string& metrics) { return testing::logged_losses(metrics).back(); };
   const double a = last_loss(dir / "one/metrics.jsonl"), b = last_loss(dir / "two/metrics.jsonl");
   EXPECT_NEAR(a, b, 1e-4 * a) << resumed.output;
 }

@@ -198,13 +198,7 @@ TEST(MoshiTrain, TrainsOnCudaLikeOnTheCpu) {
   testing::RunResult gpu =
       testing::run_train("--config " + (m.dir / "moshi.yaml") + " run.device=cuda run.run_dir=" + (m.dir / "gpu"), m.dir);
   ASSERT_EQ(gpu.code, 0) << gpu.output;
-  auto losses = [](const std::string& metrics) {
-    std::vector<double> out;
-    std::ifstream in(metrics);
-    for (std::string line; std::getline(in, line);)
-      if (const size_t at = line.find("\"loss\":"); at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
-    return out;
-  };
+  const auto losses = testing::logged_losses;
   const std::vector<double> cpu = losses(m.dir / "run/metrics.jsonl"), cuda = losses(m.dir / "gpu/metrics.jsonl");
   ASSERT_EQ(cpu.size(), 3u);
   ASSERT_EQ(cuda.size(), cpu.size());

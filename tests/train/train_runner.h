@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/test_paths.h"
 
@@ -111,6 +112,15 @@ inline int wait_exit(const Child& c) {
   int status = 0;
   if (::waitpid(c.pid, &status, 0) != c.pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The "loss" of every logged step of a run's metrics.jsonl, in order.
+inline std::vector<double> logged_losses(const std::string& metrics_path) {
+  std::vector<double> out;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);)
+    if (const size_t at = line.find("\"loss\":"); at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
+  return out;
 }
 
 // Small, fast overrides of configs/tiny.yaml.
