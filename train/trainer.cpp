@@ -426,6 +426,28 @@ class Trainer {
     // several GPUs: this step's all-reduce, and how much of it backward hid
     const std::string reduce = reducer_ ? reducer_->last_overlap_str() : "";
     log_.progress(reduce.empty() ? std::string(line) : std::string(line) + " | " + reduce);
+    if (!memory_reported_ && p_.device.is_cuda()) report_measured_memory();
+  }
+
+  // Once, at the first logged step on a GPU: the allocator's peak beside the meta-device estimate,
+  // in the estimate's parts (parameters, gradients and AdamW state are their sizes; activations are
+  // the rest of the peak).
+  void report_measured_memory() {
+    memory_reported_ = true;
+    const MemoryEstimate& e = p_.memory;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    const double peak = static_cast<double>(cuda::allocator_stats().peak_bytes) / gib;
+    const double resident = static_cast<double>(e.parameters + e.gradients + e.optimizer) / gib;
+    char text[320];
+    std::snprintf(text, sizeof text,
+                  "memory measured by step %lld: peak %.2f GiB (estimate %.2f GiB) = parameters, gradients and AdamW "
+                  "state %.2f GiB + activations %.2f GiB (estimate %.2f GiB)",
+                  static_cast<long long>(state_.step), peak, static_cast<double>(e.total()) / gib, resident,
+                  std::max(0.0, peak - resident), static_cast<double>(e.activations) / gib);
+    log_.line(text);
+    append_metrics(metrics_, {{"step", state_.step},
+                              {"memory_peak_mib", std::round(peak * 1024.0 * 10) / 10},
+                              {"memory_estimate_mib", std::round(static_cast<double>(e.total()) / 1048576.0 * 10) / 10}});
   }
 
   void evaluate_if_due() {
@@ -511,6 +533,7 @@ class Trainer {
   Clock::time_point t0_, last_log_, profile_t0_;
   int64_t last_log_step_ = 0, skipped_steps_ = 0;
   bool stop_requested_ = false;               // a signal reached some rank (several GPUs)
+  bool memory_reported_ = false;              // report_measured_memory ran
   std::unique_ptr<GradientReducer> reducer_;  // several GPUs: the gradients' all-reduce
 
   bool writer() const { return p_.dist.rank == 0; }  // rank 0 owns the run directory

@@ -111,6 +111,9 @@ TEST(TttTrain, CudaGraphTrainsLikeEagerSteps) {
                      dir);
     ASSERT_EQ(r.code, 0) << r.output;
     runs.push_back(losses(dir / "run/metrics.jsonl"));
+    // the allocator's peak beside the estimate, once, at the first logged step
+    EXPECT_NE(r.output.find("memory measured by step 2: peak "), std::string::npos) << r.output;
+    EXPECT_NE(read_file(dir / "run/metrics.jsonl").find("\"memory_peak_mib\""), std::string::npos);
   }
   ASSERT_EQ(runs[0].size(), 5u);
   ASSERT_EQ(runs[1].size(), runs[0].size());
