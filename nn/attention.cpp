@@ -38,7 +38,8 @@ Tensor MultiHeadAttention::step(const Tensor& x, KVCache& cache) const {
   TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
   const int64_t B = x.size(0), C = x.size(2), H = heads, d = C / H;
   const std::vector<Tensor> qkv = unstack(permute(reshape(in_proj->forward(x), {B, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
-  const Tensor position = to_device(from_vector({static_cast<double>(cache.next_position)}, {1}, DType::i64), x.device());
+  // made on the device (a fill): a copy from the host would wait for the GPU to drain, every layer, every step
+  const Tensor position = full({1}, static_cast<double>(cache.next_position), DType::i64, x.device());
   const Tensor q = rope(qkv[0], position, rope_theta), k = rope(qkv[1], position, rope_theta);
   cache.k = cache.k.defined() ? cat({cache.k, k}, 2) : k;
   cache.v = cache.v.defined() ? cat({cache.v, qkv[2]}, 2) : qkv[2];

@@ -180,7 +180,7 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st) const {
   if (c.qk_l2_norm) xq = l2_normalize(xq), xk = l2_normalize(xk);
   if (c.rope_positions != RopePositions::none) {
     const int64_t p = c.rope_positions == RopePositions::global ? st.position : i;
-    const Tensor position = to_device(from_vector({static_cast<double>(p)}, {1}, DType::i64), x.device());
+    const Tensor position = full({1}, static_cast<double>(p), DType::i64, x.device());  // on the device: no host sync
     xq = rope(xq, position, c.rope_theta);
     xk = rope(xk, position, c.rope_theta);
   }
