@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -22,6 +24,20 @@ int64_t feedforward_for(int64_t dim, int64_t hidden) {
   const int64_t ff = (3 * hidden + 1) / 2;
   TTT_CHECK(gating_hidden(dim, ff) == hidden, "moshi options", "no dim_feedforward gives the gating hidden width ", hidden);
   return ff;
+}
+
+// Whole numbers only: a JSON number too large for an integer (1e47) parses as a float, and
+// converting that to int64 is undefined; such a value is refused by name instead.
+int64_t whole_number(const json& v, const std::string& key, const std::string& source) {
+  TTT_CHECK(v.is_number_integer(), "Moshi options " + source, key, " is ", v.dump(), "; expected a whole number");
+  return v.get<int64_t>();
+}
+
+std::vector<int64_t> whole_numbers(const json& v, const std::string& key, const std::string& source) {
+  TTT_CHECK(v.is_array(), "Moshi options " + source, key, " is ", v.dump(), "; expected a list of whole numbers");
+  std::vector<int64_t> out;
+  for (const json& e : v) out.push_back(whole_number(e, key + "[" + std::to_string(out.size()) + "]", source));
+  return out;
 }
 
 }  // namespace
@@ -98,10 +114,12 @@ MoshiOptions moshi_options_from_json(const std::string& json_text, const std::st
     d.context = o.value("depformer_context", d.steps);
     d.multi_linear = o.value("depformer_multi_linear", false);
     if (o.contains("depformer_weights_per_step_schedule") && !o["depformer_weights_per_step_schedule"].is_null())
-      d.schedule = o["depformer_weights_per_step_schedule"].get<std::vector<int64_t>>();
-    c.moshi_loss.text_padding_ids = {o.value("existing_text_padding_id", int64_t{3}),
-                                     o.value("existing_text_end_padding_id", int64_t{0})};
-    m.delays = o["delays"].get<std::vector<int64_t>>();
+      d.schedule = whole_numbers(o["depformer_weights_per_step_schedule"], "depformer_weights_per_step_schedule", source);
+    auto padding_id = [&](const char* key, int64_t fallback) {
+      return o.contains(key) ? whole_number(o[key], key, source) : fallback;
+    };
+    c.moshi_loss.text_padding_ids = {padding_id("existing_text_padding_id", 3), padding_id("existing_text_end_padding_id", 0)};
+    m.delays = whole_numbers(o["delays"], "delays", source);
   } catch (const json::exception& e) {
     fail("Moshi options " + source, std::string("a value has the wrong type: ") + e.what());
   }

@@ -378,6 +378,17 @@ TEST(MoshiOptions, RoundTrip) {
     EXPECT_EQ(HybridLM(o.model, g1, Device::meta()).num_parameters(), HybridLM(back.model, g2, Device::meta()).num_parameters());
   }
   EXPECT_THROW(moshi_options_from_json(R"({"dim": 8, "norm": "layer_norm"})", "x"), Error);
+  // a number too large for an integer parses as a float: refused by name, never converted (the
+  // fuzzer's find, fuzz/regressions/moshi_options/delays_float_too_large_for_int64)
+  MoshiFixture f = load("moshi_short_context");
+  nlohmann::json j = nlohmann::json::parse(f.data.metadata.at("options"));
+  j["delays"][1] = 1.8e47;
+  try {
+    moshi_options_from_json(j.dump(), "x");
+    ADD_FAILURE() << "a float delay was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("delays[1] is 1.8e+47; expected a whole number"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
