@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 
 #include "core/device.h"
@@ -156,6 +157,18 @@ TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
   EXPECT_EQ(refused.code, 1) << refused.output;
   EXPECT_NE(refused.output.find("nothing is overwritten"), std::string::npos) << refused.output;
   EXPECT_EQ(testing::read_file(exported + "/model.safetensors"), before);
+  EXPECT_FALSE(std::filesystem::exists(exported + "/.ttt-export-writing")) << "a finished export leaves no claim";
+
+  // another export's claim on an empty folder (two exports started onto it at once): refused,
+  // nothing written next to the claim
+  const std::string claimed = m.dir / "claimed";
+  std::filesystem::create_directories(claimed);
+  std::ofstream(claimed + "/.ttt-export-writing").close();
+  testing::RunResult second = testing::run_tool(export_exe(), (m.dir / "run") + " " + claimed + " --format ttt", m.dir);
+  EXPECT_EQ(second.code, 1) << second.output;
+  EXPECT_NE(second.output.find("another ttt-export is writing there"), std::string::npos) << second.output;
+  const auto entries = std::distance(std::filesystem::directory_iterator(claimed), std::filesystem::directory_iterator());
+  EXPECT_EQ(entries, 1);
 }
 
 // trainable.frozen_dtype: bf16: the frozen Moshi part is stored (and checkpointed) in bf16, the
