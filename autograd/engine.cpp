@@ -128,7 +128,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, con
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph) { run_backward(root, grad, retain_graph, nullptr); }
 
 void backward(const Tensor& root, const LeafGradReady& on_leaf_ready, const Tensor& grad) {
-  run_backward(root, grad, false, &on_leaf_ready);
+  run_backward(root, grad, false, on_leaf_ready ? &on_leaf_ready : nullptr);
 }
 
 void zero_grad(const std::vector<Tensor>& params) {

@@ -14,7 +14,8 @@ void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_gra
 // Called once for each leaf whose gradient is complete, as soon as no node left to run can add to
 // it, while the rest of backward still runs: data parallelism launches that gradient's all-reduce
 // there (train/grad_buckets.h). Leaves are told in the order backward completes them; a leaf no
-// node reached is not told. Nested backwards (a checkpoint's recomputation) tell nothing.
+// node reached is not told. Nested backwards (a checkpoint's recomputation) tell nothing. An
+// empty function is a plain backward.
 using LeafGradReady = std::function<void(AutogradMeta& leaf)>;
 void backward(const Tensor& root, const LeafGradReady& on_leaf_ready, const Tensor& grad = Tensor());
 

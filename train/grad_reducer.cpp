@@ -1,7 +1,6 @@
 #include "train/grad_reducer.h"
 
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
 
@@ -24,7 +23,7 @@ GradientReducer::GradientReducer(Collectives& collectives, const std::vector<Ten
 LeafGradReady GradientReducer::hook() {
   if (!options_.overlap) return {};
   schedule_.start();
-  completion_order_.clear();
+  hooked_ = true;
   return [this](AutogradMeta& leaf) { gradient_complete(leaf); };
 }
 
@@ -52,16 +51,17 @@ void GradientReducer::launch(size_t bucket) {
 }
 
 void GradientReducer::finish() {
-  const bool overlapped = planned_ && options_.overlap;  // buckets were launched during backward
   if (!planned_) {
-    // overlapped: buckets from the order the first step just recorded; else one bucket of all
+    // buckets in the order the first step's backward completed the gradients (with no order,
+    // overlap off: one bucket of all), the same on every step from now on
     std::vector<int64_t> bytes;
     for (const Tensor& p : trainable_) bytes.push_back(p.numel() * static_cast<int64_t>(dtype_size(p.dtype())));
-    schedule_ = BucketSchedule(plan_buckets(completion_order_, bytes, options_.overlap ? options_.bucket_bytes : INT64_MAX),
-                               trainable_.size());
-    planned_ = options_.overlap;
+    schedule_ = BucketSchedule(plan_buckets(completion_order_, bytes, options_.bucket_bytes), trainable_.size());
+    planned_ = true;
+    hooked_ = false;  // that backward only recorded the order: nothing was launched
   }
-  if (!overlapped) schedule_.start();  // nothing launched yet: every bucket now
+  if (!hooked_) schedule_.start();  // every bucket now
+  hooked_ = false;
   for (size_t bucket : schedule_.rest()) launch(bucket);
   times_ = collectives_.join();
   for (size_t b = 0; b < in_flight_.size(); ++b) {  // bf16 sums back into the gradients

@@ -48,6 +48,7 @@ class GradientReducer {
   std::unordered_map<AutogradMeta*, size_t> index_of_;  // a trainable parameter's place in trainable_
   std::vector<size_t> completion_order_;                // the first step's, recorded
   bool planned_ = false;
+  bool hooked_ = false;  // this step's backward has the hook: buckets launched while it ran
   BucketSchedule schedule_;
   std::vector<std::vector<Tensor>> in_flight_;  // per launched bucket: what NCCL sums (bf16 copies, or the gradients)
   std::vector<size_t> in_flight_bucket_;

@@ -291,14 +291,9 @@ class Trainer {
         // several GPUs: each rank's share of the mean, so the all-reduced sum is the global mean
         const Tensor share = loss * (1.0 / static_cast<double>(c_.run.num_microbatches * world()));
         // the last micro-batch completes the gradients: the overlapped all-reduce hooks in there
-        if (reducer_ && m + 1 == c_.run.num_microbatches)
-          if (LeafGradReady hook = reducer_->hook()) {
-            backward(share, hook);
-            continue_loss(loss_sum, loss);
-            continue;
-          }
-        backward(share);
-        continue_loss(loss_sum, loss);
+        const bool last = m + 1 == c_.run.num_microbatches;
+        backward(share, reducer_ && last ? reducer_->hook() : LeafGradReady());
+        loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
       }
       if (p_.collectives) loss_sum = all_reduce_step(loss_sum);
       return loss_sum;
@@ -324,18 +319,14 @@ class Trainer {
     // loss's sums are part of the graph (NCCL records into it)
     if (p_.collectives) {
       if (!graph_flag_.defined()) graph_flag_ = zeros({1}, DType::f32, device);
-      copy_into(graph_flag_, full({1}, StopSignals::requested() ? 1.0 : 0.0, DType::f32, Device::cpu()));
+      copy_into(graph_flag_, full({1}, StopSignals::requested() ? 1.0 : 0.0, DType::f32, device));  // on the device: no host sync
     }
     auto work = [&] {
       graph_loss_ = model_.loss(graph_inputs_, graph_targets_, graph_prepared_).total;
       if (!reducer_) {
         backward(graph_loss_);
       } else {
-        const Tensor share = graph_loss_ * (1.0 / static_cast<double>(world()));
-        if (LeafGradReady hook = reducer_->hook())
-          backward(share, hook);
-        else
-          backward(share);
+        backward(graph_loss_ * (1.0 / static_cast<double>(world())), reducer_->hook());
         reducer_->finish();
         graph_packed_ = cat({reshape(to_dtype(graph_loss_.detach(), DType::f32), {1}), graph_flag_}, 0);
         p_.collectives->all_reduce_sum_async({graph_packed_});
@@ -352,10 +343,6 @@ class Trainer {
     if (!reducer_) return graph_loss_.detach();
     p_.collectives->wait_for_device_work();  // a dead rank ends here with a message, not in a hang
     return mean_loss_and_stop_flag(graph_packed_);
-  }
-
-  static void continue_loss(Tensor& loss_sum, const Tensor& loss) {
-    loss_sum = loss_sum.defined() ? add(loss_sum.detach(), loss.detach()) : loss.detach();
   }
 
   // After the first step: every trainable parameter must have received a gradient.

@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
     const bool bytes_model = run.config.data.source == DataSourceKind::text;
     std::unique_ptr<TextTokenizer> tokenizer;
     if (value.count("--tokenizer")) {
+      TTT_CHECK(!bytes_model, "--tokenizer",
+                "this run was trained on bytes (data.source: text): its prompts and output are "
+                "bytes already; a tokenizer is for models trained on its ids");
       tokenizer = std::make_unique<TextTokenizer>(value.at("--tokenizer"));
       TTT_CHECK(tokenizer->num_pieces() <= c.vocab(0), "--tokenizer", value.at("--tokenizer"), " has ", tokenizer->num_pieces(),
                 " pieces but the text stream's vocab is ", c.vocab(0), ": not the tokenizer this model was trained with");
@@ -131,25 +134,26 @@ int main(int argc, char** argv) {
     // Moshi's text padding ids are not shown (a model without the depformer has no such ids)
     const std::vector<int64_t> hidden_text =
         c.audio_head == AudioHead::depformer ? c.moshi_loss.text_padding_ids : std::vector<int64_t>{};
-    if ((value.count("--prompt") || value.count("--prompt-file")) && tokenizer) {
-      const std::string text = value.count("--prompt") ? value.at("--prompt")
-                                                       : read_regular_file(value.at("--prompt-file"), "--prompt-file", 64u << 20);
-      const std::vector<int64_t> ids = tokenizer->encode(text);
+    const bool text_prompt = value.count("--prompt") || value.count("--prompt-file");
+    const std::string prompt_text = !text_prompt ? ""
+                                    : value.count("--prompt")
+                                        ? value.at("--prompt")
+                                        : read_regular_file(value.at("--prompt-file"), "--prompt-file", 64u << 20);
+    if (text_prompt && tokenizer) {
+      const std::vector<int64_t> ids = tokenizer->encode(prompt_text);
       TTT_CHECK(!ids.empty(), "ttt-generate", "the prompt is empty");
       // the initial step, then one text token a step; the other streams say nothing
       for (int64_t s = 0; s < N; ++s) prompt.push_back(static_cast<double>(c.pad_id(s)));
       for (int64_t id : ids)
         for (int64_t s = 0; s < N; ++s) prompt.push_back(s == 0 ? static_cast<double>(id) : static_cast<double>(kNoToken));
       P = 1 + static_cast<int64_t>(ids.size());
-    } else if (value.count("--prompt") || value.count("--prompt-file")) {
+    } else if (text_prompt) {
       TTT_CHECK(bytes_model && N == 1, "ttt-generate",
                 "--prompt and --prompt-file give bytes: the run must be trained on "
                 "data.source: text (this one: ",
                 enum_name(run.config.data.source), ", ", N, " streams); use --prompt-tokens, or --tokenizer");
-      const std::string text = value.count("--prompt") ? value.at("--prompt")
-                                                       : read_regular_file(value.at("--prompt-file"), "--prompt-file", 64u << 20);
-      TTT_CHECK(!text.empty(), "ttt-generate", "the prompt is empty");
-      for (unsigned char ch : text) prompt.push_back(ch);
+      TTT_CHECK(!prompt_text.empty(), "ttt-generate", "the prompt is empty");
+      for (unsigned char ch : prompt_text) prompt.push_back(ch);
       P = static_cast<int64_t>(prompt.size());
     } else if (value.count("--prompt-tokens")) {
       const TokenFile f = read_token_file(value.at("--prompt-tokens"));

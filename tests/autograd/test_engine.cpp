@@ -69,6 +69,9 @@ TEST(Engine, TellsNoLeafThatGotNoGradient) {
   int told_root = 0;
   backward(b, [&](AutogradMeta&) { ++told_root; });
   EXPECT_EQ(told_root, 1);
+  Tensor c = leaf({2.0}, {});
+  backward(c * 3.0, LeafGradReady());  // an empty function: a plain backward
+  EXPECT_DOUBLE_EQ(c.grad().item<double>(), 3.0);
 }
 
 // A gradient nothing else holds becomes the leaf's .grad as it is (no copy); one that something

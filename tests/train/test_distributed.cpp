@@ -3,6 +3,7 @@
 // id from rank 0 to the others over TCP (loopback here, as two hosts would).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -175,6 +176,23 @@ TEST(ResumeOnOtherGpus, AnEmptyDeviceListOverrides) {
   EXPECT_TRUE(c.run.devices.empty());
 }
 
+// Two ttt-train processes as torchrun (or srun on two hosts) would start them: each told its rank
+// and the rendezvous address (loopback) by the environment; `rank1_env` adds to rank 1's. Each is
+// killed after 120 s, so a hang fails the test instead of stalling it.
+std::vector<testing::Child> spawn_two_ranks(const testing::TempDir& dir, const std::string& args,
+                                            const std::string& rank1_env = "") {
+  const int port = free_local_port();
+  std::vector<testing::Child> ranks;
+  for (int r = 0; r < 2; ++r) {
+    const std::string env = "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+                            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " +
+                            (r == 1 ? rank1_env : "") + " ";
+    ranks.push_back(testing::spawn_tool("timeout -s KILL 120 env " + env + testing::train_exe(), args,
+                                        dir / ("rank" + std::to_string(r) + ".log")));
+  }
+  return ranks;
+}
+
 // Buckets follow the order gradients complete in, each reaching the size; what never completed
 // (no gradient in the recorded step) goes last.
 TEST(GradientBuckets, PlanCutsTheCompletionOrderBySize) {
@@ -279,19 +297,11 @@ INSTANTIATE_TEST_SUITE_P(Reductions, DataParallel2,
 TEST(DataParallel, ARankThatDiesEndsTheOtherWithAMessage) {
   if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
   testing::TempDir dir("data_parallel_death");
-  const int port = free_local_port();
   const std::string args =
       "--config configs/tiny.yaml run.max_steps=30 run.log_freq=1 run.eval_freq=0 run.eval_batches=1 run.ckpt_freq=2 "
       "run.collective_timeout_s=10 run.batch_size=8 run.run_dir=" +
       (dir / "run");
-  std::vector<testing::Child> ranks;
-  for (int r = 0; r < 2; ++r) {
-    const std::string env = "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
-                            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
-                            (r == 1 ? " TTT_FAULT=kill_at_step:6 " : " ");
-    ranks.push_back(testing::spawn_tool("timeout -s KILL 120 env " + env + testing::train_exe(), args,
-                                        dir / ("rank" + std::to_string(r) + ".log")));
-  }
+  std::vector<testing::Child> ranks = spawn_two_ranks(dir, args, "TTT_FAULT=kill_at_step:6");
   const auto start = std::chrono::steady_clock::now();
   const int code0 = testing::wait_exit(ranks[0]);
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -301,8 +311,9 @@ TEST(DataParallel, ARankThatDiesEndsTheOtherWithAMessage) {
   EXPECT_NE(log0.find("rank 0 of 2"), std::string::npos) << log0;
   EXPECT_NE(log0.find("this rank stops too (its last checkpoint is intact)"), std::string::npos) << log0;
   EXPECT_TRUE(std::filesystem::exists(dir / "run/checkpoints/step_00000004/model.safetensors"));
+  const size_t nccl = std::min(log0.find("NCCL"), log0.size());
   std::printf("rank 1 killed at step 6: rank 0 ended after %.1f s with: %s\n", waited,
-              log0.substr(log0.find("NCCL"), log0.find('\n', log0.find("NCCL")) - log0.find("NCCL")).c_str());
+              log0.substr(nccl, log0.find('\n', nccl) - nccl).c_str());
   testing::RunResult resumed = testing::run_train("--resume " + (dir / "run") + " run.batch_size=16 run.device=cuda:0", dir);
   EXPECT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("step 4"), std::string::npos) << resumed.output;
@@ -333,17 +344,11 @@ TEST(DataParallel, ResumesOnAnotherNumberOfGpus) {
 TEST(DataParallel, TwoProcessesRendezvousFromTheEnvironmentAsOnTwoHosts) {
   if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs (" << cuda_device_count() << " visible): the nvidia-h200-x2 machine";
   testing::TempDir dir("data_parallel_env");
-  const int port = free_local_port();
   const std::string args =
       "--config configs/tiny.yaml run.max_steps=30 run.log_freq=1 run.eval_freq=0 run.eval_batches=1 "
       "run.batch_size=8 run.run_dir=" +
       (dir / "run");
-  std::vector<testing::Child> ranks;
-  for (int r = 0; r < 2; ++r) {
-    const std::string env = "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
-                            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 " + "MASTER_PORT=" + std::to_string(port) + " ";
-    ranks.push_back(testing::spawn_tool("env " + env + testing::train_exe(), args, dir / ("rank" + std::to_string(r) + ".log")));
-  }
+  std::vector<testing::Child> ranks = spawn_two_ranks(dir, args);
   for (int r = 0; r < 2; ++r) EXPECT_EQ(testing::wait_exit(ranks[static_cast<size_t>(r)]), 0) << testing::read_file(ranks[r].log);
   const std::string log0 = testing::read_file(ranks[0].log);
   EXPECT_NE(log0.find("data parallel: rank 0 of 2 (local 0, torchrun, 127.0.0.1:"), std::string::npos) << log0;

@@ -19,10 +19,7 @@ namespace {
 
 using testing::TempDir;
 
-std::string generate_exe() {
-  const char* env = std::getenv("TTT_GENERATE_EXE");
-  return env && *env ? env : TTT_GENERATE_EXE;
-}
+using testing::generate_exe;
 
 TEST(Generate, GreedyAnswersTheRecallQueriesAsTheEvalSays) {
   TempDir dir("generate_recall");
@@ -74,10 +71,7 @@ TEST(Generate, ASeedRepeatsAGenerationAndTheOutputIsUndelayed) {
   EXPECT_EQ(undelay(seq, {0, 1, 2}).to_vector<int64_t>(), (std::vector<int64_t>{0, 11, 22, 1, 12, 23}));
 }
 
-std::string eval_exe() {
-  const char* env = std::getenv("TTT_EVAL_EXE");
-  return env && *env ? env : TTT_EVAL_EXE;
-}
+using testing::eval_exe;
 
 // ttt-eval computes what ttt-train's evaluation computed (the same code, the same batches), adds
 // the loss by position, writes JSON, and takes a held-out text file with bits per byte.

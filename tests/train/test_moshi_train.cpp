@@ -25,10 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-inline std::string export_exe() {
-  const char* env = std::getenv("TTT_EXPORT_EXE");
-  return env && *env ? env : TTT_EXPORT_EXE;
-}
+using testing::export_exe;
 
 // The fixture's model (moshi 0.2.13's LMModel at the 7B option set, small widths) as YAML keys, a
 // TTT-MultiLayer branch on its last layer, and the checkpoint to start from.
@@ -138,8 +135,7 @@ TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
   EXPECT_EQ(again.output.find("initialised (TTT branches"), std::string::npos) << again.output;
 
   // generation from the run and from its export (--config + --weights) is the same, token for token
-  const char* gen_env = std::getenv("TTT_GENERATE_EXE");
-  const std::string gen = gen_env && *gen_env ? gen_env : TTT_GENERATE_EXE;
+  const std::string gen = testing::generate_exe();
   testing::RunResult from_run = testing::run_tool(gen, (m.dir / "run") + " --steps 6 --seed 2", m.dir);
   testing::RunResult from_export =
       testing::run_tool(gen, "--config " + (m.dir / "moshi.yaml") + " --weights " + exported + " --steps 6 --seed 2", m.dir);

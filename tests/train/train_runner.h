@@ -14,22 +14,18 @@
 
 namespace ttt::testing {
 
-inline std::string train_exe() {
-  const char* env = std::getenv("TTT_TRAIN_EXE");
-  return env && *env ? env : TTT_TRAIN_EXE;
+// A tool's executable: the path in the environment variable `env` (the device machine runs a copy
+// elsewhere), else the one this build made.
+inline std::string tool_exe(const char* env, const char* built) {
+  const char* given = std::getenv(env);
+  return given && *given ? given : built;
 }
-
-// The ttt-tokens converter; TTT_TOKENS_EXE in the environment overrides the built path.
-inline std::string tokens_exe() {
-  const char* env = std::getenv("TTT_TOKENS_EXE");
-  return env && *env ? env : TTT_TOKENS_EXE;
-}
-
-// The layer probe; TTT_PROBE_EXE in the environment overrides the built path.
-inline std::string probe_exe() {
-  const char* env = std::getenv("TTT_PROBE_EXE");
-  return env && *env ? env : TTT_PROBE_EXE;
-}
+inline std::string train_exe() { return tool_exe("TTT_TRAIN_EXE", TTT_TRAIN_EXE); }
+inline std::string tokens_exe() { return tool_exe("TTT_TOKENS_EXE", TTT_TOKENS_EXE); }
+inline std::string probe_exe() { return tool_exe("TTT_PROBE_EXE", TTT_PROBE_EXE); }
+inline std::string export_exe() { return tool_exe("TTT_EXPORT_EXE", TTT_EXPORT_EXE); }
+inline std::string generate_exe() { return tool_exe("TTT_GENERATE_EXE", TTT_GENERATE_EXE); }
+inline std::string eval_exe() { return tool_exe("TTT_EVAL_EXE", TTT_EVAL_EXE); }
 
 struct TempDir {
   std::filesystem::path path;
