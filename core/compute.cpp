@@ -353,6 +353,13 @@ Tensor tri(const Tensor& x, int64_t k, bool lower) {
   return out;
 }
 
+namespace {
+thread_local bool ids_checked = false;
+}
+
+EmbeddingIdsChecked::EmbeddingIdsChecked() : previous_(ids_checked) { ids_checked = true; }
+EmbeddingIdsChecked::~EmbeddingIdsChecked() { ids_checked = previous_; }
+
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
   check_float("embedding", weight);
   check_index("embedding", ids, weight);
@@ -364,7 +371,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   // Out-of-range ids would read outside the table: check them (one small host copy), except while a
   // CUDA graph is captured (no host copies then): the kernel gives such a row NaN, never a bad read.
   // kNoToken (-1) is no token: a zero row (Moshi's zero token).
-  if (!(ids.device().is_cuda() && cuda::capturing()))
+  if (!ids_checked && !(ids.device().is_cuda() && cuda::capturing()))
     for (int64_t id : ids.to_vector<int64_t>())
       TTT_CHECK(id == kNoToken || (id >= 0 && id < weight.size(0)), "embedding", "id ", id, " is outside the table of ",
                 weight.size(0), " rows (", weight.describe(), "; -1 is the only id allowed outside: no token)");
@@ -610,6 +617,30 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
             x.describe(), ", got ", positions.describe());
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   if (!skip_kernel(out)) TTT_RUN_KERNEL(x, rope, x, positions, theta, inverse, out);
+  return out;
+}
+
+Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args) {
+  check_float("sample_tokens", logits);
+  TTT_CHECK(logits.dim() == 2 && logits.size(1) > 0, "sample_tokens", "expected logits [B, V], got ", logits.describe());
+  TTT_CHECK(counter.dtype() == DType::i64 && counter.numel() == 1 && counter.device() == logits.device(), "sample_tokens",
+            "the draw counter must be i64 [1] on ", logits.device().str(), ", got ", counter.describe());
+  TTT_CHECK(args.greedy || args.temperature > 0, "sample_tokens", "temperature must be > 0 (or greedy), got ", args.temperature);
+  TTT_CHECK(args.top_k >= 0 && args.top_p > 0 && args.top_p <= 1, "sample_tokens", "top_k must be >= 0 and top_p in (0, 1], got ",
+            args.top_k, " and ", args.top_p);
+  Tensor out = empty({logits.size(0)}, DType::i64, logits.device());
+  if (skip_kernel(out)) return out;
+  const int64_t V = logits.size(1), candidates = args.top_k > 0 ? std::min(args.top_k, V) : V;
+  if (logits.device().is_cuda() && !args.greedy && candidates > kMaxSampleCandidates) {
+    TTT_CHECK(!cuda::capturing(), "sample_tokens", candidates, " candidates (top_k ", args.top_k, ", vocabulary ", V,
+              ") exceed the GPU sampler's ", kMaxSampleCandidates, "; such a draw runs on the CPU, which a CUDA graph cannot");
+    const Tensor host_counter = to_device(counter, Device::cpu());
+    const Tensor ids = sample_tokens(to_device(logits, Device::cpu()), host_counter, args);
+    copy_into(counter, host_counter);
+    copy_into(out, ids);
+    return out;
+  }
+  TTT_RUN_KERNEL(logits, sample_tokens, logits, counter, out, args);
   return out;
 }
 

@@ -44,7 +44,22 @@ Tensor slice_backward(const Tensor& g, const Shape& full_shape, int64_t dim, int
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor flip(const Tensor& x, int64_t dim);
 Tensor tri(const Tensor& x, int64_t k, bool lower);
+// ids outside [0, vocab) other than kNoToken are refused by a host check of the ids (a copy to
+// the host, which waits for the GPU), except during a CUDA graph capture or an EmbeddingIdsChecked
+// scope; the kernel gives such ids NaN rows, never a read outside the table.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
+// Within its scope (on this thread) embedding skips its host check: for callers whose ids were
+// checked once (a prompt) or made in range (sampled tokens), as streaming generation's.
+class EmbeddingIdsChecked {
+ public:
+  EmbeddingIdsChecked();
+  ~EmbeddingIdsChecked();
+  EmbeddingIdsChecked(const EmbeddingIdsChecked&) = delete;
+  EmbeddingIdsChecked& operator=(const EmbeddingIdsChecked&) = delete;
+
+ private:
+  bool previous_;
+};
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t vocab);
 // y [..., h] = silu(x[..., :h]) * x[..., h:] for x [..., 2h], and its gradient with respect to x.
 Tensor swiglu(const Tensor& x);
@@ -138,5 +153,11 @@ Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& targets, 
                                    const Tensor& grad_rows);
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse);
+
+// One token per row of logits [B, V] -> ids [B] (i64, on the logits' device), as SampleArgs says
+// (core/kernel_args.h). counter (i64 [1], same device) gives row b the draw counter + b and
+// advances by B on the device. A CUDA candidate set above kMaxSampleCandidates (top_k 0 or above
+// it) is sampled on the CPU: a copy each way, refused during a graph capture.
+Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args);
 
 }  // namespace ttt::compute

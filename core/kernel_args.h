@@ -118,6 +118,19 @@ inline int64_t matmul_lda(const MatmulArgs& g) { return g.lda ? g.lda : g.trans_
 inline int64_t matmul_ldb(const MatmulArgs& g) { return g.ldb ? g.ldb : g.trans_b ? g.k : g.n; }
 inline int64_t matmul_ldc(const MatmulArgs& g) { return g.ldc ? g.ldc : g.n; }
 
+// How compute::sample_tokens chooses one token per row of logits (ttt/sampling.h has the user's
+// options): greedy takes the first largest; otherwise a draw from softmax(logits / temperature)
+// over the top_k largest (0: every token) cut to the top_p share of the mass (1: no cut). Row b's
+// draw is philox::uniform53(counter + b, seed), counter read from the device (core/sampling_math.h).
+inline constexpr int64_t kMaxSampleCandidates = 2048;  // the most one CUDA block orders in shared memory
+struct SampleArgs {
+  bool greedy = false;
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  uint64_t seed = 0;
+};
+
 }  // namespace ttt
 
 namespace ttt {

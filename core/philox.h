@@ -37,6 +37,13 @@ TTT_HD U4 philox4x32_10(uint64_t counter, uint64_t seed) {
 // Uniform in [0, 1) with 24 random bits (exact in float).
 TTT_HD double uniform(uint64_t counter, uint64_t seed) { return (philox4x32_10(counter, seed).x >> 8) * (1.0 / 16777216.0); }
 
+// Uniform in [0, 1) with 53 random bits (the x word's 32 above 21 of the y word): a sampler's draw,
+// fine enough that no token's probability is rounded away.
+TTT_HD double uniform53(uint64_t counter, uint64_t seed) {
+  const U4 r = philox4x32_10(counter, seed);
+  return static_cast<double>((static_cast<uint64_t>(r.x) << 21) | (r.y >> 11)) * (1.0 / 9007199254740992.0);
+}
+
 // Standard normal by Box-Muller on two 32-bit uniforms from one Philox block.
 TTT_HD double normal(uint64_t counter, uint64_t seed) {
   U4 r = philox4x32_10(counter, seed);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "autograd/ops.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
 #include "nn/precision.h"
@@ -55,44 +56,50 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   const ModelConfig& c = model.config();
   TTT_CHECK(prompt.dim() == 3 && prompt.size(1) >= 1 && prompt.size(2) == c.num_streams(), "generate",
             "expected a prompt [B, P >= 1, ", c.num_streams(), "], got ", prompt.describe());
-  NoGradGuard no_grad;
-  Generator gen(o.seed);
-  const int64_t B = prompt.size(0), P = prompt.size(1), N = c.num_streams();
+  const int64_t B = prompt.size(0), P = prompt.size(1), N = c.num_streams(), L = P + o.steps;
   const std::vector<double> given = prompt.to_vector<double>();
-  const int64_t L = P + o.steps;
+  for (size_t i = 0; i < given.size(); ++i) {  // checked once here: the steps skip the embeddings' host checks
+    const int64_t s = static_cast<int64_t>(i) % N, id = static_cast<int64_t>(given[i]);
+    TTT_CHECK(id == kNoToken || (id >= 0 && id <= c.pad_id(s)), "generate", "prompt token ", id, " of stream ", s, " at step ",
+              (static_cast<int64_t>(i) / N) % P, " is outside [0, ", c.pad_id(s), "] (or -1, no token)");
+  }
+  NoGradGuard no_grad;
+  compute::EmbeddingIdsChecked ids_checked;
+  DrawStream draws(o.seed, device);
   std::vector<double> all(static_cast<size_t>(B * L * N), static_cast<double>(kNoToken));  // [B, L, N], filled as it goes
   for (int64_t b = 0; b < B; ++b) std::copy_n(given.begin() + b * P * N, P * N, all.begin() + b * L * N);
+  const Tensor on_device = to_device(prompt.dtype() == DType::i64 ? prompt : cast(prompt, DType::i64), device);
+  // every predicted stream is sampled on the device; the input-only ones carry no token after the prompt
+  const int64_t predicted = model.depformer ? 1 + model.depformer->config().steps : N;
+  const Tensor silent = predicted < N ? full({B, 1, N - predicted}, static_cast<double>(kNoToken), DType::i64, device) : Tensor();
+  auto head = [&](int64_t s, const Tensor& hidden) {
+    return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1);
+  };
   ModelStream stream = model.start_stream();
+  Tensor tokens = slice(on_device, 1, 0, 1);  // the step read next, [B, 1, N]
   for (int64_t p = 0; p + 1 < L; ++p) {
-    std::vector<double> step(static_cast<size_t>(B * N));
-    for (int64_t b = 0; b < B; ++b) std::copy_n(all.begin() + (b * L + p) * N, N, step.begin() + b * N);
-    const Tensor hidden = model.hidden_step(to_device(from_vector(step, {B, 1, N}, DType::i64), device), stream);
-    if (p + 1 < P) continue;  // still reading the prompt
-    // position p + 1: every predicted stream sampled, the input-only ones carry no token
-    std::vector<double> next(static_cast<size_t>(B * N), static_cast<double>(kNoToken));
-    auto set = [&](int64_t s, const std::vector<int64_t>& ids) {
-      for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b * N + s)] = static_cast<double>(ids[static_cast<size_t>(b)]);
-    };
-    const std::vector<int64_t> text = sample_tokens(squeeze(model.heads->at<nn::Linear>(0)->forward(hidden), 1), o.text, gen);
-    set(0, text);
-    if (model.depformer) {
-      const std::vector<double> text_ids(text.begin(), text.end());
-      const Tensor audio =
-          model.depformer->generate(hidden, from_vector(text_ids, {B, 1}, DType::i64),
-                                    [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, gen); });
-      const std::vector<int64_t> a = audio.to_vector<int64_t>();
-      const int64_t K = audio.size(2);
-      for (int64_t k = 0; k < K; ++k) {
-        std::vector<int64_t> ids(static_cast<size_t>(B));
-        for (int64_t b = 0; b < B; ++b) ids[static_cast<size_t>(b)] = a[static_cast<size_t>(b * K + k)];
-        set(1 + k, ids);
-      }
-    } else {
-      for (int64_t s = 1; s < N; ++s)
-        set(s, sample_tokens(squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1), o.audio, gen));
+    const Tensor hidden = model.hidden_step(tokens, stream);
+    if (p + 1 < P) {  // still reading the prompt
+      tokens = slice(on_device, 1, p + 1, p + 2);
+      continue;
     }
-    for (int64_t b = 0; b < B; ++b) std::copy_n(next.begin() + b * N, N, all.begin() + (b * L + p + 1) * N);
-    if (on_step) on_step(p + 1, from_vector(next, {B, 1, N}, DType::i64));
+    const Tensor text = reshape(sample_tokens(head(0, hidden), o.text, draws), {B, 1});
+    std::vector<Tensor> parts = {text};
+    if (model.depformer) {
+      parts.push_back(
+          squeeze(model.depformer->generate(hidden, text,
+                                            [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, draws); }),
+                  1));
+    } else {
+      for (int64_t s = 1; s < N; ++s) parts.push_back(reshape(sample_tokens(head(s, hidden), o.audio, draws), {B, 1}));
+    }
+    if (silent.defined()) parts.push_back(squeeze(silent, 1));
+    tokens = unsqueeze(cat(parts, 1), 1);
+    // the one copy to the host a step (it waits for the step to finish): the sequence and on_step
+    const Tensor next = to_device(tokens, Device::cpu());
+    const std::vector<double> values = next.to_vector<double>();
+    for (int64_t b = 0; b < B; ++b) std::copy_n(values.begin() + b * N, N, all.begin() + (b * L + p + 1) * N);
+    if (on_step) on_step(p + 1, next);
   }
   return from_vector(all, {B, L, N}, DType::i64);
 }
@@ -116,8 +123,8 @@ RecallAnswers answer_recall_queries(const HybridLM& model, const TrainConfig& c,
       if (!any) continue;
       SamplingOptions greedy;
       greedy.greedy = true;
-      Generator unused(0);
-      const std::vector<int64_t> answer = sample_tokens(squeeze(logits, 1), greedy, unused);
+      DrawStream unused(0, logits.device());
+      const std::vector<int64_t> answer = sample_tokens(squeeze(logits, 1), greedy, unused).to_vector<int64_t>();
       for (int64_t b = 0; b < B; ++b) {
         const int64_t want = targets[static_cast<size_t>(b * S + t)];
         if (want == pad) continue;

@@ -108,28 +108,27 @@ std::vector<Tensor> Depformer::forward(const Tensor& temporal, const Tensor& tok
 }
 
 Tensor Depformer::generate(const Tensor& temporal, const Tensor& text,
-                           const std::function<std::vector<int64_t>(int64_t, const Tensor&)>& pick) const {
+                           const std::function<Tensor(int64_t, const Tensor&)>& pick) const {
   Scope scope(*this);
   const int64_t B = temporal.size(0), K = c_.steps;
   TTT_CHECK(temporal.dim() == 3 && temporal.size(1) == 1 && text.dim() == 2 && text.size(0) == B, "Depformer::generate",
             "expected temporal [B, 1, C] and text [B, 1], got ", temporal.describe(), " and ", text.describe());
-  std::vector<nn::KVCache> caches(layers->size());  // per layer: the earlier codebooks' keys and values
-  Tensor previous = text;                           // the token codebook k sees: the text token, then codebook k - 1's
-  std::vector<double> tokens(static_cast<size_t>(B * K));
+  std::vector<nn::KVCache> caches(layers->size());       // per layer: the earlier codebooks' keys and values
+  Tensor previous = to_device(text, temporal.device());  // codebook k sees the text token, then codebook k - 1's
+  std::vector<Tensor> chosen;
   for (int64_t k = 0; k < K; ++k) {
     const Tensor projected = in->at<nn::Linear>(static_cast<size_t>(c_.multi_linear ? c_.weight_set(k) : 0))->forward(temporal);
     const Tensor embedded =
-        k == 0 ? text_emb->forward(to_device(previous, temporal.device()))
-               : emb->at<nn::Embedding>(static_cast<size_t>(k - 1))->forward(to_device(previous, temporal.device()));
+        k == 0 ? text_emb->forward(previous) : emb->at<nn::Embedding>(static_cast<size_t>(k - 1))->forward(previous);
     Tensor x = add(projected, embedded);  // [B, 1, D]: codebook k through the layers, attending to 0..k
     for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->step(x, k, caches[l]);
-    const Tensor logits = linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(x, 1));
-    const std::vector<int64_t> chosen = pick(k, logits);
-    std::vector<double> as_double(chosen.begin(), chosen.end());
-    for (int64_t b = 0; b < B; ++b) tokens[static_cast<size_t>(b * K + k)] = as_double[static_cast<size_t>(b)];
-    previous = from_vector(as_double, {B, 1}, DType::i64);
+    const Tensor ids = pick(k, linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(x, 1)));
+    TTT_CHECK(ids.dim() == 1 && ids.size(0) == B && ids.dtype() == DType::i64, "Depformer::generate", "pick must return ids [", B,
+              "] (i64), got ", ids.describe());
+    previous = reshape(to_device(ids, temporal.device()), {B, 1});
+    chosen.push_back(previous);
   }
-  return from_vector(tokens, {B, 1, K}, DType::i64);
+  return unsqueeze(cat(chosen, 1), 1);
 }
 
 }  // namespace ttt

@@ -1,12 +1,11 @@
 // Choosing a token from logits, as Moshi's LMGen does (moshi.models.lm): greedy (argmax), or a draw
 // from softmax(logits / temperature) restricted to the top_k most likely tokens and/or to the
-// smallest set whose probability reaches top_p. Draws come from a seeded Generator: a seed gives
-// the same tokens every run.
+// smallest set whose probability reaches top_p. Draws are Philox numbers keyed by the seed and
+// indexed by a counter that lives on the logits' device: a seed gives the same tokens every run,
+// on the CPU and on CUDA, and sampling on the GPU never waits for the host (compute::sample_tokens).
 #pragma once
 #include <cstdint>
-#include <vector>
 
-#include "core/rng.h"
 #include "core/tensor.h"
 
 namespace ttt {
@@ -18,7 +17,15 @@ struct SamplingOptions {
   double top_p = 1.0;  // 1: no limit
 };
 
-// logits [B, V] (any device, f32/bf16/f64) -> one token per row.
-std::vector<int64_t> sample_tokens(const Tensor& logits, const SamplingOptions& options, Generator& gen);
+// Where the next draw comes from: the seed and the counter of the next row's draw (i64 [1]).
+struct DrawStream {
+  DrawStream(uint64_t seed, Device device);
+  uint64_t seed;
+  Tensor counter;
+};
+
+// logits [B, V] (f32/bf16, or f64 on the CPU) -> one token per row, ids [B] (i64, on the logits'
+// device); uses B draws of `draws` (greedy too, so a greedy row does not shift the later draws).
+Tensor sample_tokens(const Tensor& logits, const SamplingOptions& options, DrawStream& draws);
 
 }  // namespace ttt

@@ -231,9 +231,10 @@ TEST(MoshiFixtures, StreamingAndDepformerGenerationEqualTheFullForward) {
     const Tensor text_token = squeeze(slice(slice(m.targets, 1, t, t + 1), 2, 0, 1), 2);
     const Tensor audio = model.depformer->generate(temporal, text_token, [&](int64_t k, const Tensor& logits) {
       compare(squeeze(slice(full[static_cast<size_t>(1 + k)], 1, t, t + 1), 1), logits);
-      std::vector<int64_t> teacher(static_cast<size_t>(B));
-      for (int64_t b = 0; b < B; ++b) teacher[static_cast<size_t>(b)] = targets[static_cast<size_t>((b * T + t) * N + 1 + k)];
-      return teacher;
+      std::vector<double> teacher(static_cast<size_t>(B));
+      for (int64_t b = 0; b < B; ++b)
+        teacher[static_cast<size_t>(b)] = static_cast<double>(targets[static_cast<size_t>((b * T + t) * N + 1 + k)]);
+      return from_vector(teacher, {B}, DType::i64);
     });
     EXPECT_EQ(audio.size(2), K);
   }

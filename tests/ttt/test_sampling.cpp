@@ -1,5 +1,6 @@
-// sample_tokens (ttt/sampling.h): greedy is the argmax, a seed repeats its draws, and the draws
-// follow softmax(logits / temperature) cut to the top-k / top-p tokens.
+// sample_tokens (ttt/sampling.h): greedy is the argmax, a seed repeats its draws, the draw counter
+// advances by one per row, and the draws follow softmax(logits / temperature) cut to the top-k /
+// top-p tokens. (tests/cuda/test_cuda_sampling.cpp: the GPU picks the CPU's tokens.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,12 +15,13 @@ namespace {
 
 const std::vector<double> kLogits = {0.5, 2.0, -1.0, 1.0, 2.0};  // ids 1 and 4 tie for the largest
 
-std::map<int64_t, int> draws(const SamplingOptions& o, int n, uint64_t seed = 1) {
+std::map<int64_t, int> draws(const SamplingOptions& o, int n, uint64_t seed = 1, DType dtype = DType::f32) {
   std::vector<double> rows;
   for (int i = 0; i < n; ++i) rows.insert(rows.end(), kLogits.begin(), kLogits.end());
-  Generator gen(seed);
+  DrawStream stream(seed, Device::cpu());
   std::map<int64_t, int> count;
-  for (int64_t id : sample_tokens(from_vector(rows, {n, 5}), o, gen)) ++count[id];
+  for (int64_t id : sample_tokens(from_vector(rows, {n, 5}, dtype), o, stream).to_vector<int64_t>()) ++count[id];
+  EXPECT_EQ(stream.counter.to_vector<int64_t>()[0], n) << "one draw per row";
   return count;
 }
 
@@ -27,6 +29,11 @@ TEST(Sampling, GreedyIsTheFirstLargest) {
   SamplingOptions o;
   o.greedy = true;
   EXPECT_EQ(draws(o, 3), (std::map<int64_t, int>{{1, 3}}));
+  // negative logits, -0 against +0 (they tie: the lower id wins), a bf16 row
+  DrawStream stream(0, Device::cpu());
+  EXPECT_EQ(sample_tokens(from_vector({-3.0, -0.0, 0.0, -1.0}, {1, 4}), o, stream).to_vector<int64_t>(), std::vector<int64_t>{1});
+  EXPECT_EQ(sample_tokens(from_vector({-3.0, -2.5, -7.0}, {1, 3}, DType::bf16), o, stream).to_vector<int64_t>(),
+            std::vector<int64_t>{1});
 }
 
 TEST(Sampling, DrawsFollowTheTemperedSoftmax) {
@@ -59,6 +66,15 @@ TEST(Sampling, ASeedRepeatsItsDraws) {
   SamplingOptions o;
   EXPECT_EQ(draws(o, 50, 9), draws(o, 50, 9));
   EXPECT_NE(draws(o, 50, 9), draws(o, 50, 10));
+  EXPECT_EQ(draws(o, 50, 9), draws(o, 50, 9, DType::f64)) << "f64 logits are ordered as their f32 values";
+  // the counter, not the call, decides a row's draw: two calls of 25 rows draw what one of 50 does
+  std::vector<double> rows;
+  for (int i = 0; i < 50; ++i) rows.insert(rows.end(), kLogits.begin(), kLogits.end());
+  const Tensor logits = from_vector(rows, {50, 5});
+  DrawStream once(4, Device::cpu()), twice(4, Device::cpu());
+  std::vector<int64_t> split = sample_tokens(slice(logits, 0, 0, 25), o, twice).to_vector<int64_t>();
+  for (int64_t id : sample_tokens(slice(logits, 0, 25, 50), o, twice).to_vector<int64_t>()) split.push_back(id);
+  EXPECT_EQ(sample_tokens(logits, o, once).to_vector<int64_t>(), split);
   o.temperature = 0;
   EXPECT_THROW(draws(o, 1), Error);
 }
