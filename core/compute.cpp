@@ -620,6 +620,50 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
   return out;
 }
 
+namespace {
+void check_position(const char* op, const Tensor& position, const Tensor& like) {
+  check_index(op, position, like);
+  TTT_CHECK(position.numel() == 1, op, "the position must hold one index, got ", position.describe());
+}
+}  // namespace
+
+Tensor index_step(const Tensor& x, int64_t add, int64_t modulus) {
+  check_defined("index_step", x, "input");
+  TTT_CHECK(x.dtype() == DType::i64 && modulus >= 0, "index_step", "expected i64 indices and a modulus >= 0, got ", x.describe(),
+            " and ", modulus);
+  Tensor out = empty(x.shape(), DType::i64, x.device());
+  if (!skip_kernel(out)) TTT_RUN_KERNEL(x, index_step, x, add, modulus, out);
+  return out;
+}
+
+void cache_write(const Tensor& cache, const Tensor& rows, const Tensor& position) {
+  check_same("cache_write", cache, rows);
+  check_position("cache_write", position, cache);
+  TTT_CHECK(cache.dim() >= 2 && rows.dim() == cache.dim() && rows.size(-2) == 1 && rows.size(-1) == cache.size(-1) &&
+                rows.numel() * cache.size(-2) == cache.numel(),
+            "cache_write", "expected rows [..., 1, d] for cache [..., slots, d], got ", rows.describe(), " for ",
+            cache.describe());
+  if (!skip_kernel(cache)) TTT_RUN_KERNEL(cache, cache_write, cache, rows, position);
+}
+
+Tensor attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& position, double scale) {
+  check_same("attention_decode", q, k);
+  check_same("attention_decode", k, v);
+  check_float("attention_decode", q);
+  check_position("attention_decode", position, q);
+  const int64_t d = q.size(-1);
+  TTT_CHECK(q.dim() >= 2 && q.size(-2) == 1 && k.shape() == v.shape() && k.dim() == q.dim() && k.size(-1) == d &&
+                q.numel() * k.size(-2) == k.numel() && d <= 256,
+            "attention_decode", "expected q [..., 1, d <= 256] and k, v [..., slots, d], got ", q.describe(), ", ", k.describe(),
+            ", ", v.describe());
+  Tensor out = empty(q.shape(), q.dtype(), q.device());
+  if (skip_kernel(out)) return out;
+  const int64_t n = q.numel() / d, slots = k.size(-2);
+  TTT_RUN_KERNEL(q, attention_decode, view_shape(q, {n, 1, d}), view_shape(k, {n, slots, d}), view_shape(v, {n, slots, d}),
+                 position, scale, view_shape(out, {n, 1, d}));
+  return out;
+}
+
 Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args) {
   check_float("sample_tokens", logits);
   TTT_CHECK(logits.dim() == 2 && logits.size(1) > 0, "sample_tokens", "expected logits [B, V], got ", logits.describe());

@@ -154,6 +154,15 @@ Tensor cross_entropy_rows_backward(const Tensor& logits, const Tensor& targets, 
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse);
 
+// Streaming on the device (what a CUDA graph of a generation step needs: no host value changes
+// between steps). index_step: i64 (x + add), then modulo `modulus` when > 0. cache_write: rows
+// [..., 1, d] into slot (position[0] mod slots) of cache [..., slots, d], in place (no autograd).
+// attention_decode: one query per row, q [..., 1, d], against k, v [..., slots, d]: softmax(scale q
+// k^T) v over the first min(position[0] + 1, slots) slots; [..., 1, d].
+Tensor index_step(const Tensor& x, int64_t add, int64_t modulus = 0);
+void cache_write(const Tensor& cache, const Tensor& rows, const Tensor& position);
+Tensor attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& position, double scale);
+
 // One token per row of logits [B, V] -> ids [B] (i64, on the logits' device), as SampleArgs says
 // (core/kernel_args.h). counter (i64 [1], same device) gives row b the draw counter + b and
 // advances by B on the device. A CUDA candidate set above kMaxSampleCandidates (top_k 0 or above

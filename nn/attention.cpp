@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "core/compute.h"
 #include "core/error.h"
 
 namespace ttt::nn {
@@ -32,26 +33,24 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
 }
 
-Tensor MultiHeadAttention::step(const Tensor& x, KVCache& cache) const {
+Tensor MultiHeadAttention::step(const Tensor& x, KVCache& cache, const Tensor& position) const {
   Scope scope(*this);
   TTT_CHECK(causal, "step", "a non-causal attention layer cannot stream (every position sees the future)");
   TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
   const int64_t B = x.size(0), C = x.size(2), H = heads, d = C / H;
   const std::vector<Tensor> qkv = unstack(permute(reshape(in_proj->forward(x), {B, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
-  // made on the device (a fill): a copy from the host would wait for the GPU to drain, every layer, every step
-  const Tensor position = full({1}, static_cast<double>(cache.next_position), DType::i64, x.device());
   const Tensor q = rope(qkv[0], position, rope_theta), k = rope(qkv[1], position, rope_theta);
-  cache.k = cache.k.defined() ? cat({cache.k, k}, 2) : k;
-  cache.v = cache.v.defined() ? cat({cache.v, qkv[2]}, 2) : qkv[2];
-  const int64_t len = cache.k.size(2);
-  if (context > 0 && len > context) {  // the query at t sees t - context + 1 .. t: forget the rest
-    cache.k = slice(cache.k, 2, len - context, len);
-    cache.v = slice(cache.v, 2, len - context, len);
+  if (!cache.k.defined()) {
+    TTT_CHECK(cache.slots > 0, "step", "the KV cache has no slots: start the stream with its length (HybridLM::start_stream)");
+    cache.k = zeros({B, H, cache.slots, d}, k.dtype(), x.device());
+    cache.v = zeros({B, H, cache.slots, d}, k.dtype(), x.device());
   }
-  ++cache.next_position;
-  // softmax(q K^T / sqrt(d)) V over the cached steps: [B, H, 1, d]
-  const Tensor scores = matmul(q, cache.k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));
-  const Tensor out = matmul(softmax(scores, -1), cache.v);
+  TTT_CHECK(cache.k.size(0) == B && cache.k.dtype() == k.dtype(), "step", "the KV cache ", cache.k.describe(),
+            " was made for other steps than ", k.describe());
+  compute::cache_write(cache.k, k, position);  // place position mod slots
+  compute::cache_write(cache.v, qkv[2], position);
+  // softmax(q K^T / sqrt(d)) V over the places written (a window's last `context` steps): [B, H, 1, d]
+  const Tensor out = compute::attention_decode(q, cache.k, cache.v, position, 1.0 / std::sqrt(static_cast<double>(d)));
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, 1, C}));
 }
 

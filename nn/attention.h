@@ -8,10 +8,13 @@
 namespace ttt::nn {
 
 // What a streaming attention layer keeps between time steps (docs/inference.md): the rotated keys
-// and the values of the steps a new query may still see (the last `context` ones), [B, H, len, d].
+// and the values in a ring of `slots` places, [B, H, slots, d]; the step at position t writes
+// place t mod slots, and a query reads the places written so far. slots is the context window
+// when the layer has one (a place is overwritten as it leaves the window), else the stream's
+// length (HybridLM::start_stream sets it). Allocated by the first step.
 struct KVCache {
   Tensor k, v;
-  int64_t next_position = 0;  // the absolute position of the next step (its RoPE angle)
+  int64_t slots = 0;
 };
 
 class MultiHeadAttention : public Module {
@@ -21,9 +24,11 @@ class MultiHeadAttention : public Module {
   MultiHeadAttention(int64_t width, int64_t heads, int64_t context, double rope_theta, bool causal, Generator& gen,
                      Device device = Device::cpu());
   Tensor forward(const Tensor& x) const;  // [B, S, C] -> [B, S, C]
-  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C], the cache extended by this step;
-  // the same numbers as forward over the whole sequence at that position.
-  Tensor step(const Tensor& x, KVCache& cache) const;
+  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C] at `position` (i64 [1] on x's
+  // device: the step's index in the stream), its key and value written into the cache; the same
+  // numbers as forward over the whole sequence at that position. Nothing is read back to the host,
+  // so a CUDA graph can replay it.
+  Tensor step(const Tensor& x, KVCache& cache, const Tensor& position) const;
 
   std::shared_ptr<Linear> in_proj, out_proj;
   int64_t heads, context;

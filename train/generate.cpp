@@ -75,7 +75,7 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   auto head = [&](int64_t s, const Tensor& hidden) {
     return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1);
   };
-  ModelStream stream = model.start_stream();
+  ModelStream stream = model.start_stream(L);
   Tensor tokens = slice(on_device, 1, 0, 1);  // the step read next, [B, 1, N]
   for (int64_t p = 0; p + 1 < L; ++p) {
     const Tensor hidden = model.hidden_step(tokens, stream);
@@ -115,7 +115,7 @@ RecallAnswers answer_recall_queries(const HybridLM& model, const TrainConfig& c,
     const Batch batch = data->batch(i, /*validation=*/true);
     const int64_t B = batch.inputs.size(0), S = batch.inputs.size(1);
     const std::vector<int64_t> targets = batch.targets.to_vector<int64_t>();
-    ModelStream stream = model.start_stream();
+    ModelStream stream = model.start_stream(S);
     for (int64_t t = 0; t < S; ++t) {
       const Tensor logits = model.logits_step(to_device(slice(batch.inputs, 1, t, t + 1), device), stream)[0];
       bool any = false;

@@ -5,6 +5,7 @@
 
 #include "autograd/checkpoint.h"
 #include "autograd/ops.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
 
@@ -128,13 +129,13 @@ Tensor TransformerLayer::forward(const Tensor& h_in, const SeqMetadata& meta) co
   return add(h, ffn->forward(norm2->forward(h)));
 }
 
-Tensor TransformerLayer::step(const Tensor& h_in, LayerStream& stream) const {
+Tensor TransformerLayer::step(const Tensor& h_in, LayerStream& stream, const Tensor& position) const {
   Scope scope(*this);
-  Tensor h = add(h_in, self_attn->step(norm1->forward(h_in), stream.attention));
+  Tensor h = add(h_in, self_attn->step(norm1->forward(h_in), stream.attention, position));
   if (ttt) {
     TTT_CHECK(!backward_ssm_gating, "step", "a reversed-sequence TTT branch cannot stream (it reads the future)");
     Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
-    h = add(h, forward_ssm_gating->forward(ttt->step(u, stream.ttt)));
+    h = add(h, forward_ssm_gating->forward(ttt->step(u, stream.ttt, position)));
   }
   return add(h, ffn->forward(norm2->forward(h)));
 }
@@ -205,9 +206,14 @@ Tensor HybridLM::embed(const Tensor& tokens) const {
   return h;
 }
 
-ModelStream HybridLM::start_stream() const {
+ModelStream HybridLM::start_stream(int64_t max_steps) const {
+  TTT_CHECK(max_steps > 0, "start_stream", "a stream needs max_steps > 0, got ", max_steps);
   ModelStream s;
   s.layers.resize(layers->size());
+  const int64_t slots = config_.context > 0 ? std::min(config_.context, max_steps) : max_steps;
+  for (LayerStream& l : s.layers) l.attention.slots = slots;
+  s.position = zeros({1}, DType::i64, out_norm->weight.device());
+  s.max_steps = max_steps;
   return s;
 }
 
@@ -216,8 +222,11 @@ Tensor HybridLM::hidden_step(const Tensor& tokens, ModelStream& stream) const {
   TTT_CHECK(tokens.dim() == 3 && tokens.size(1) == 1, "hidden_step", "expected one step [B, 1, ", config_.num_streams(),
             "], got ", tokens.describe());
   TTT_CHECK(stream.layers.size() == layers->size(), "hidden_step", "the stream was not started by this model (start_stream)");
+  TTT_CHECK(stream.steps < stream.max_steps, "hidden_step", "the stream was started for ", stream.max_steps,
+            " steps and has taken them all");
   Tensor h = embed(tokens);
-  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->step(h, stream.layers[l]);
+  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->step(h, stream.layers[l], stream.position);
+  copy_into(stream.position, compute::index_step(stream.position, 1));  // in place: a replayed graph reads it there
   ++stream.steps;
   return out_norm->forward(h);
 }

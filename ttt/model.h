@@ -84,10 +84,14 @@ struct LayerStream {
   TttStream ttt;
 };
 
-// A stream through the model: every layer's state, and the steps taken.
+// A stream through the model: every layer's state, the position of the next step on the model's
+// device (i64 [1]: steps read it there, so a CUDA graph can replay one), and on the host the steps
+// taken and the most the stream may take (the KV caches' length when attention has no window).
 struct ModelStream {
   std::vector<LayerStream> layers;
-  int64_t steps = 0;
+  Tensor position;
+  int64_t steps = 0;  // hidden_step counts; a caller replaying a captured step counts its replays
+  int64_t max_steps = 0;
 };
 
 // One pre-norm block: h += attn(norm1(h)); [h += gate(ttt(h))]; h += ffn(norm2(h)).
@@ -96,7 +100,7 @@ class TransformerLayer : public nn::Module {
   TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device);
   Tensor forward(const Tensor& h, const SeqMetadata& meta) const;
   // One time step h [B, 1, C] of a causal stream (forward's numbers at that position).
-  Tensor step(const Tensor& h, LayerStream& stream) const;
+  Tensor step(const Tensor& h, LayerStream& stream, const Tensor& position) const;
 
   std::shared_ptr<nn::RMSNorm> norm1, norm2, norm_ttt;
   std::shared_ptr<nn::MultiHeadAttention> self_attn;
@@ -121,8 +125,9 @@ class HybridLM : public nn::Module {
   // Streaming (docs/inference.md): a fresh stream, then one time step at a time. tokens [B, 1,
   // streams] of the next step -> the stack's output for it [B, 1, C], equal to hidden() of the
   // whole sequence at that position; logits_step adds the heads (linear audio heads: every
-  // stream; depformer: the text head, then Depformer::generate for the audio).
-  ModelStream start_stream() const;
+  // stream; depformer: the text head, then Depformer::generate for the audio). A stream takes at
+  // most max_steps steps (attention layers without a window keep that many keys).
+  ModelStream start_stream(int64_t max_steps) const;
   Tensor hidden_step(const Tensor& tokens, ModelStream& stream) const;
   std::vector<Tensor> logits_step(const Tensor& tokens, ModelStream& stream) const;
 

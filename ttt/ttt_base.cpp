@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "nn/init.h"
 #include "nn/precision.h"
@@ -159,7 +160,7 @@ Tensor TTTBase::forward(const Tensor& x_in, const SeqMetadata& meta) {
   return cast(wo->forward(post_norm->forward(y)), x_in.dtype());
 }
 
-Tensor TTTBase::step(const Tensor& x_in, TttStream& st) const {
+Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) const {
   Scope scope(*this);
   const TTTConfig& c = config_;
   TTT_CHECK(c.minibatch_mode == MiniBatchMode::causal, "step",
@@ -168,21 +169,37 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st) const {
             "], got ", x_in.describe());
   nn::ActivationScope f32_inside(DType::f32);  // as forward: the inner loop in f32
   const Tensor x = x_in.dtype() == DType::bf16 ? cast(x_in, DType::f32) : x_in;
-  const int64_t B = x.size(0), H = c.heads, d = c.head_dim(), b = c.mini_batch_size, i = st.position % b;
+  const int64_t B = x.size(0), H = c.heads, d = c.head_dim(), b = c.mini_batch_size;
   const size_t layers = inner_weights_.size();
   if (st.w0.empty())
-    for (size_t l = 0; l < layers; ++l)
-      st.w0.push_back(unsqueeze(inner_weights_[l], 0)), st.b0.push_back(unsqueeze(inner_biases_[l], 0));
+    for (size_t l = 0; l < layers; ++l) {
+      const Tensor& w = inner_weights_[l];
+      const Tensor& bias = inner_biases_[l];
+      st.w0.push_back(expand(unsqueeze(w.detach(), 0), {B, w.size(0), w.size(1), w.size(2)}));
+      st.b0.push_back(expand(unsqueeze(bias.detach(), 0), {B, bias.size(0), bias.size(1), bias.size(2)}));
+      st.S.push_back(zeros(st.w0.back().shape(), DType::f32, x.device()));
+      st.s.push_back(zeros(st.b0.back().shape(), DType::f32, x.device()));
+    }
+  TTT_CHECK(st.w0[0].size(0) == B, "step", "the stream holds ", st.w0[0].size(0), " sequences, the step ", B);
+
+  // i, the token's place in its mini-batch, on the device; what depends on i is looked up there
+  const Tensor i = compute::index_step(position, 0, b);
+  auto at_i = [&](const Tensor& table) { return reshape(embedding(reshape(table, {b, 1}), i), {1}); };
+  std::vector<double> first(b, 1.0), last(b, 0.0), inv(b);
+  first[0] = 0.0;
+  last[b - 1] = 1.0;
+  for (int64_t j = 0; j < b; ++j) inv[j] = 1.0 / static_cast<double>(j + 1);
+  const Tensor keep = at_i(cached_constant(first, {b}, x.dtype(), x.device()));   // 0 at a mini-batch's first token: sums restart
+  const Tensor commit = at_i(cached_constant(last, {b}, x.dtype(), x.device()));  // 1 at its last: the weights carry on (E15)
 
   // E1-E2, E2a for this token: [B, H, 1, d]
   auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, 1, H, d}), {0, 2, 1, 3}); };
   Tensor xq = heads(wq->forward(x)), xk = heads(wk->forward(x)), xv = heads(wv->forward(x));
   if (c.qk_l2_norm) xq = l2_normalize(xq), xk = l2_normalize(xk);
   if (c.rope_positions != RopePositions::none) {
-    const int64_t p = c.rope_positions == RopePositions::global ? st.position : i;
-    const Tensor position = full({1}, static_cast<double>(p), DType::i64, x.device());  // on the device: no host sync
-    xq = rope(xq, position, c.rope_theta);
-    xk = rope(xk, position, c.rope_theta);
+    const Tensor& p = c.rope_positions == RopePositions::global ? position : i;
+    xq = rope(xq, p, c.rope_theta);
+    xk = rope(xk, p, c.rope_theta);
   }
   const Tensor target = reconstruction_target(xk, xv);
   // E4-E6 for this token: eta_tok [B, H, 1, 1] (its own step size) and w_pos[i] (its place in the mini-batch)
@@ -193,8 +210,8 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st) const {
     logits = matmul(x, reshape(learnable_ttt_lr_weight, {H, c.width}), false, true);
   const Tensor eta_tok =
       reshape(sigmoid(add(logits, reshape(learnable_ttt_lr_bias, {H}))) * (c.ttt_base_lr / static_cast<double>(d)), {B, H, 1, 1});
-  const Tensor w_pos =
-      maximum(slice(learnable_token_idx_bias, 0, i, i + 1) + 1.0 / static_cast<double>(i + 1), zeros({1}, x.dtype(), x.device()));
+  const Tensor w_pos = at_i(maximum(add(learnable_token_idx_bias.detach(), cached_constant(inv, {b}, x.dtype(), x.device())),
+                                    zeros({1}, x.dtype(), x.device())));
 
   // the key path at the mini-batch's start weights, its gradients (E10-E11), the running sums
   std::vector<Tensor> xs(layers), z(layers), g(layers);
@@ -205,32 +222,27 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st) const {
   }
   g[layers - 1] = ln_l2_grad(z[layers - 1], target, ttt_norm_weight, ttt_norm_bias, 1e-6);
   for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], st.w0[l + 1], false, true), gelu_grad(z[l]));
-  const bool first = st.S.empty();
+  std::vector<Tensor> S(layers), s(layers);
   for (size_t l = 0; l < layers; ++l) {
-    const Tensor dS = matmul(xs[l], mul(g[l], eta_tok), true, false), ds = mul(g[l], eta_tok);
-    if (first) {
-      st.S.push_back(dS);
-      st.s.push_back(ds);
-    } else {
-      st.S[l] = add(st.S[l], dS);
-      st.s[l] = add(st.s[l], ds);
-    }
+    const Tensor ds = mul(g[l], eta_tok);
+    S[l] = add(mul(st.S[l], keep), matmul(xs[l], ds, true, false));
+    s[l] = add(mul(st.s[l], keep), ds);
   }
   // the query through this token's weights W(t) = W0 - w_pos[i] S, b(t) = b0 - w_pos[i] s (E12-E14)
-  std::vector<Tensor> w_t(layers), b_t(layers);
   Tensor h = xq;
   for (size_t l = 0; l < layers; ++l) {
-    w_t[l] = sub(st.w0[l], mul(st.S[l], w_pos));
-    b_t[l] = sub(st.b0[l], mul(st.s[l], w_pos));
-    h = add(matmul(h, w_t[l]), b_t[l]);
+    h = add(matmul(h, sub(st.w0[l], mul(S[l], w_pos))), sub(st.b0[l], mul(s[l], w_pos)));
     if (l + 1 < layers) h = gelu(h);
   }
   const Tensor out = add(xq, head_layer_norm(h, ttt_norm_weight, ttt_norm_bias, 1e-6));
-  if (++st.position % b == 0) {  // the mini-batch's last token: its weights carry on (E15)
-    st.w0 = w_t;
-    st.b0 = b_t;
-    st.S.clear();
-    st.s.clear();
+  // the state, in place: at the mini-batch's last token W0 becomes W(t) (commit = 1 gives exactly
+  // W0 - w_pos S) and the sums restart at the next token (keep = 0)
+  const Tensor carry = mul(w_pos, commit);
+  for (size_t l = 0; l < layers; ++l) {
+    copy_into(st.w0[l], sub(st.w0[l], mul(S[l], carry)));
+    copy_into(st.b0[l], sub(st.b0[l], mul(s[l], carry)));
+    copy_into(st.S[l], S[l]);
+    copy_into(st.s[l], s[l]);
   }
   // E16
   const Tensor y = reshape(permute(out, {0, 2, 1, 3}), {B, 1, c.width});

@@ -21,25 +21,27 @@
 namespace ttt {
 
 // What a streaming TTT layer keeps between time steps (docs/spec/TTT_SPEC.md section 6a,
-// docs/inference.md): per inner layer l, the weights at the start of the current mini-batch
-// (committed at each mini-batch boundary, E15; empty before the first: the learned initial ones)
-// and the running sums of the mini-batch's steps so far, S_l = sum_j eta_tok[j] X_l[j]^T G_l[j]
-// and s_l = sum_j eta_tok[j] G_l[j].
+// docs/inference.md): per inner layer l and sequence, the weights at the start of the current
+// mini-batch (committed at each mini-batch boundary, E15; the learned initial ones at first) and
+// the running sums of the mini-batch's steps so far, S_l = sum_j eta_tok[j] X_l[j]^T G_l[j] and
+// s_l = sum_j eta_tok[j] G_l[j]. Allocated by the first step and then updated in place (a CUDA
+// graph replays a step on the same memory).
 struct TttStream {
-  std::vector<Tensor> w0, b0;  // [B or 1, H, d_l, d_{l+1}], [B or 1, H, 1, d_{l+1}]
-  std::vector<Tensor> S, s;    // [B, H, d_l, d_{l+1}], [B, H, 1, d_{l+1}]; empty at a mini-batch's start
-  int64_t position = 0;        // the absolute position of the next token
+  std::vector<Tensor> w0, b0;  // [B, H, d_l, d_{l+1}], [B, H, 1, d_{l+1}]
+  std::vector<Tensor> S, s;    // the same shapes; zero at a mini-batch's start
 };
 
 class TTTBase : public nn::Module {
  public:
   // x [B, L, C] -> [B, L, C]. L need not be a multiple of the mini-batch size (padded inside).
   Tensor forward(const Tensor& x, const SeqMetadata& meta = {});
-  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C], the same numbers as forward over
-  // the whole sequence at that position, in O(1) per token (section 6a): the token's gradients at
-  // the mini-batch's start weights join the running sums, and its query runs through
-  // W(t) = W0 - w_pos[t] S(t), b(t) = b0 - w_pos[t] s(t); the mini-batch's last token commits them.
-  Tensor step(const Tensor& x, TttStream& stream) const;
+  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C] at `position` (i64 [1] on x's
+  // device), the same numbers as forward over the whole sequence at that position, in O(1) per
+  // token (section 6a): the token's gradients at the mini-batch's start weights join the running
+  // sums, and its query runs through W(t) = W0 - w_pos[t] S(t), b(t) = b0 - w_pos[t] s(t); the
+  // mini-batch's last token commits them. No host branch on the position: the place in the
+  // mini-batch is looked up on the device, so a CUDA graph can replay the step.
+  Tensor step(const Tensor& x, TttStream& stream, const Tensor& position) const;
 
   const TTTConfig& config() const { return config_; }
 

@@ -114,4 +114,22 @@ void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse, 
   });
 }
 
+void index_step(const Tensor& x, int64_t add, int64_t modulus, const Tensor& out) {
+  const int64_t* in = x.data<int64_t>();
+  int64_t* o = out.data<int64_t>();
+  for (int64_t i = 0; i < x.numel(); ++i) o[i] = modulus > 0 ? (in[i] + add) % modulus : in[i] + add;
+}
+
+void cache_write(const Tensor& cache, const Tensor& rows, const Tensor& position) {
+  dispatch_bytes(cache.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t slots = cache.size(-2), inner = cache.size(-1), outer = cache.numel() / (slots * inner);
+    const int64_t slot = index_at(position.raw_data(), position.dtype(), 0) % slots;
+    const T* from = static_cast<const T*>(rows.raw_data());
+    T* to = static_cast<T*>(cache.raw_data());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) to[(o * slots + slot) * inner + i] = from[o * inner + i];
+  });
+}
+
 }  // namespace ttt::cpu

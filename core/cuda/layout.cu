@@ -93,6 +93,20 @@ __global__ void rope_kernel(const T* x, const void* pos, bool i32, double theta,
   }
 }
 
+__global__ void index_step_kernel(const int64_t* x, int64_t add, int64_t modulus, int64_t* out, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) { out[i] = modulus > 0 ? (x[i] + add) % modulus : x[i] + add; }
+}
+
+template <class T>
+__global__ void cache_write_kernel(T* cache, const T* rows, const void* position, bool i32, int64_t slots, int64_t inner,
+                                   int64_t n) {
+  const int64_t slot = index_at(position, i32, 0) % slots;
+  GRID_STRIDE_LOOP(t, n) {
+    const int64_t o = t / inner, i = t % inner;
+    cache[(o * slots + slot) * inner + i] = rows[t];
+  }
+}
+
 }  // namespace
 
 void gather(const Tensor& in, const Tensor& out, const GatherArgs& args) {
@@ -152,6 +166,23 @@ void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse, 
     rope_kernel<T><<<grid_for(pairs), kBlock, 0, current_stream()>>>(x.data<T>(), positions.raw_data(),
                                                                      positions.dtype() == DType::i32, theta, inverse,
                                                                      out.data<T>(), x.size(-2), x.size(-1), pairs);
+  });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void index_step(const Tensor& x, int64_t add, int64_t modulus, const Tensor& out) {
+  index_step_kernel<<<grid_for(x.numel()), kBlock, 0, current_stream()>>>(x.data<int64_t>(), add, modulus, out.data<int64_t>(),
+                                                                          x.numel());
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void cache_write(const Tensor& cache, const Tensor& rows, const Tensor& position) {
+  const int64_t slots = cache.size(-2), inner = cache.size(-1);
+  dispatch_bytes(cache.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cache_write_kernel<T><<<grid_for(rows.numel()), kBlock, 0, current_stream()>>>(
+        static_cast<T*>(cache.raw_data()), static_cast<const T*>(rows.raw_data()), position.raw_data(),
+        position.dtype() == DType::i32, slots, inner, rows.numel());
   });
   TTT_CUDA_CHECK_LAUNCH();
 }

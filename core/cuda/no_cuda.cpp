@@ -79,6 +79,11 @@ void cross_entropy_backward(const Tensor&, const Tensor&, int64_t, const Tensor&
   no_cuda("cuda::cross_entropy_backward");
 }
 void sample_tokens(const Tensor&, const Tensor&, const Tensor&, const SampleArgs&) { no_cuda("cuda::sample_tokens"); }
+void index_step(const Tensor&, int64_t, int64_t, const Tensor&) { no_cuda("cuda::index_step"); }
+void cache_write(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::cache_write"); }
+void attention_decode(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, const Tensor&) {
+  no_cuda("cuda::attention_decode");
+}
 void rope(const Tensor&, const Tensor&, double, bool, const Tensor&) { no_cuda("cuda::rope"); }
 void random_normal(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_normal"); }
 void random_uniform(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_uniform"); }

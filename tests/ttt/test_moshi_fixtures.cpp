@@ -215,7 +215,7 @@ TEST(MoshiFixtures, StreamingAndDepformerGenerationEqualTheFullForward) {
   const int64_t T = m.inputs.size(1), K = m.o.model.depformer.steps;
   const std::vector<int64_t> targets = m.targets.to_vector<int64_t>();
   const int64_t B = m.inputs.size(0), N = m.inputs.size(2);
-  ModelStream stream = model.start_stream();
+  ModelStream stream = model.start_stream(T);
   double diff = 0, scale = 0;
   auto compare = [&](const Tensor& want, const Tensor& got) {
     const std::vector<float> a = want.to_vector<float>(), b = got.to_vector<float>();

@@ -63,7 +63,7 @@ Tensor random_tokens(int64_t B, int64_t S, const ModelConfig& c, uint64_t seed) 
 double streamed_vs_full(const HybridLM& model, const Tensor& tokens) {
   NoGradGuard no_grad;
   const std::vector<Tensor> full = model.forward(tokens);
-  ModelStream stream = model.start_stream();
+  ModelStream stream = model.start_stream(tokens.size(1));
   double diff = 0, scale = 0;
   for (int64_t t = 0; t < tokens.size(1); ++t) {
     const std::vector<Tensor> step = model.logits_step(slice(tokens, 1, t, t + 1), stream);
@@ -117,7 +117,7 @@ TEST(StreamingBatch, SequencesAreIndependent) {
   HybridLM model(c, gen);
   const Tensor both = random_tokens(2, 9, c, 5);
   NoGradGuard no_grad;
-  ModelStream pair = model.start_stream(), alone = model.start_stream();
+  ModelStream pair = model.start_stream(9), alone = model.start_stream(9);
   for (int64_t t = 0; t < 9; ++t) {
     const Tensor step = slice(both, 1, t, t + 1);
     const Tensor a = model.logits_step(step, pair)[0], b = model.logits_step(slice(step, 0, 1, 2), alone)[0];
@@ -132,7 +132,7 @@ TEST(StreamingRefuses, NonCausalLayers) {
   c.ttt.minibatch_mode = MiniBatchMode::full;
   Generator gen(7);
   HybridLM model(c, gen);
-  ModelStream stream = model.start_stream();
+  ModelStream stream = model.start_stream(2);
   EXPECT_THROW(model.logits_step(slice(random_tokens(1, 2, c, 1), 1, 0, 1), stream), Error);
 }
 

@@ -1,0 +1,39 @@
+// One query against a KV cache (compute::attention_decode): softmax(scale q k^T) v over the slots
+// written so far, in double.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/cpu/dispatch.h"
+
+namespace ttt::cpu {
+
+void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& position, double scale,
+                      const Tensor& out) {
+  dispatch_float(q.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = q.size(0), slots = k.size(1), d = q.size(2);
+    const int64_t count = std::min(index_at(position.raw_data(), position.dtype(), 0) + 1, slots);
+    std::vector<double> w(static_cast<size_t>(count));
+    for (int64_t r = 0; r < n; ++r) {
+      const T* qr = q.data<T>() + r * d;
+      const T* kr = k.data<T>() + r * slots * d;
+      const T* vr = v.data<T>() + r * slots * d;
+      double top = -INFINITY, total = 0;
+      for (int64_t j = 0; j < count; ++j) {
+        double s = 0;
+        for (int64_t e = 0; e < d; ++e) s += static_cast<double>(qr[e]) * static_cast<double>(kr[j * d + e]);
+        top = std::max(top, w[static_cast<size_t>(j)] = s * scale);
+      }
+      for (double& x : w) total += x = std::exp(x - top);
+      for (int64_t e = 0; e < d; ++e) {
+        double acc = 0;
+        for (int64_t j = 0; j < count; ++j) acc += w[static_cast<size_t>(j)] * static_cast<double>(vr[j * d + e]);
+        out.data<T>()[r * d + e] = static_cast<T>(acc / total);
+      }
+    }
+  });
+}
+
+}  // namespace ttt::cpu
