@@ -12,8 +12,11 @@ sed '/hybrid_layers/d' configs/moshi7b_ttt_multilayer.yaml > "$work/moshi7b_plai
 for batch in 1 8; do
   for cfg in configs/moshi7b_ttt_multilayer.yaml "$work/moshi7b_plain.yaml" configs/small_gpu.yaml; do
     echo "== ttt-generate $(basename "$cfg") batch $batch"
-    timeout 300 device-bundle/bin/ttt-generate --config "$cfg" --dtype bf16 --device cuda --steps "$steps" --batch "$batch" 2>&1 |
-      grep -E "steps/s|error"
+    for mode in "" --eager; do
+      echo "-- ${mode:-graph}"
+      timeout 300 device-bundle/bin/ttt-generate --config "$cfg" --dtype bf16 --device cuda --steps "$steps" --batch "$batch" $mode 2>&1 |
+        grep -E "steps/s|error"
+    done
   done
   if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl 2>/dev/null

@@ -4,8 +4,10 @@
 
 #include "autograd/ops.h"
 #include "core/compute.h"
+#include "core/cuda_graph.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
+#include "core/profile.h"
 #include "nn/precision.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -72,29 +74,48 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   // every predicted stream is sampled on the device; the input-only ones carry no token after the prompt
   const int64_t predicted = model.depformer ? 1 + model.depformer->config().steps : N;
   const Tensor silent = predicted < N ? full({B, 1, N - predicted}, static_cast<double>(kNoToken), DType::i64, device) : Tensor();
-  auto head = [&](int64_t s, const Tensor& hidden) {
-    return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1);
-  };
+  auto head = [&](int64_t s, const Tensor& hidden) { return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1); };
   ModelStream stream = model.start_stream(L);
   Tensor tokens = slice(on_device, 1, 0, 1);  // the step read next, [B, 1, N]
-  for (int64_t p = 0; p + 1 < L; ++p) {
+  for (int64_t p = 0; p + 1 < P; ++p) {       // the prompt: read, nothing sampled
+    model.hidden_step(tokens, stream);
+    tokens = slice(on_device, 1, p + 1, p + 2);
+  }
+  tokens = clone_data(tokens);  // from here on the step's input and output, rewritten in place
+  // One generated step: read `tokens`, sample every predicted stream on the device, write the next
+  // step's tokens into `tokens`. Nothing in it reads the device from the host.
+  auto generated_step = [&] {
     const Tensor hidden = model.hidden_step(tokens, stream);
-    if (p + 1 < P) {  // still reading the prompt
-      tokens = slice(on_device, 1, p + 1, p + 2);
-      continue;
-    }
     const Tensor text = reshape(sample_tokens(head(0, hidden), o.text, draws), {B, 1});
     std::vector<Tensor> parts = {text};
     if (model.depformer) {
-      parts.push_back(
-          squeeze(model.depformer->generate(hidden, text,
-                                            [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, draws); }),
-                  1));
+      parts.push_back(squeeze(model.depformer->generate(
+                                  hidden, text, [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, draws); }),
+                              1));
     } else {
       for (int64_t s = 1; s < N; ++s) parts.push_back(reshape(sample_tokens(head(s, hidden), o.audio, draws), {B, 1}));
     }
     if (silent.defined()) parts.push_back(squeeze(silent, 1));
-    tokens = unsqueeze(cat(parts, 1), 1);
+    copy_into(tokens, unsqueeze(cat(parts, 1), 1));
+  };
+  auto fits_on_device = [&](const SamplingOptions& s, int64_t vocab) {
+    return s.greedy || std::min(s.top_k > 0 ? s.top_k : vocab, vocab) <= kMaxSampleCandidates;
+  };
+  const bool use_graph = o.cuda_graph && device.is_cuda() && !profile::enabled() && fits_on_device(o.text, c.vocab(0)) &&
+                         fits_on_device(o.audio, c.audio_vocab);
+  CudaGraph graph;
+  for (int64_t p = P - 1; p + 1 < L; ++p) {
+    if (!use_graph || p == P - 1) {
+      generated_step();  // eager (the first also fills the caches and the allocator's free lists)
+    } else {
+      if (!graph.captured()) {
+        const int64_t steps = stream.steps;
+        graph.capture(generated_step);  // records the host code's kernels once; the replays count the steps
+        stream.steps = steps;
+      }
+      graph.replay();
+      ++stream.steps;
+    }
     // the one copy to the host a step (it waits for the step to finish): the sequence and on_step
     const Tensor next = to_device(tokens, Device::cpu());
     const std::vector<double> values = next.to_vector<double>();

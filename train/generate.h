@@ -37,10 +37,16 @@ struct GenerateOptions {
   SamplingOptions audio{false, 0.8, 250, 1.0};  // LMGen's temp, top_k
   int64_t steps = 64;                           // time steps generated after the prompt
   uint64_t seed = 0;
+  // On a GPU, the generated steps after the first are recorded once as a CUDA graph and replayed
+  // (the same numbers: the step reads its position, tokens and draws from device memory); off
+  // when profiling (TTT_PROFILE times kernels one by one) or when a draw needs the host (a
+  // candidate set above kMaxSampleCandidates).
+  bool cuda_graph = true;
 };
 
 // prompt [B, P, streams] (P >= 1, cpu) -> the sequence [B, P + steps, streams] (cpu): the model
-// reads position p and predicts p + 1. on_step(p, tokens [B, 1, streams]) sees every generated step.
+// reads position p and predicts p + 1. on_step(p, tokens [B, 1, streams]) sees every generated step
+// (the step's one copy to the host).
 Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptions& options, Device device,
                 const std::function<void(int64_t, const Tensor&)>& on_step = {});
 

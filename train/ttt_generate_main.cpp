@@ -36,6 +36,8 @@ const char* kUsage =
     "  --text-temperature T  --text-top-k K  --text-top-p P     the text stream only (after the above)\n"
     "  --steps N (64)  --seed S (0)  --batch B (1: the same prompt B times)  --device auto|cpu|cuda[:N]\n"
     "  --dtype bf16             weights outside the TTT branches in bf16, bf16 activations (default f32)\n"
+    "  --eager                  on a GPU, launch every kernel of every step from the host (by default the steps\n"
+    "                           after the first replay a CUDA graph: the same tokens, faster)\n"
     "output:\n"
     "  --stream                 print the text stream as it is generated\n"
     "  --out FILE.tok           the first sequence with the delays undone, from its first step without an initial\n"
@@ -53,7 +55,7 @@ int main(int argc, char** argv) {
                         {"--prompt", "--prompt-file", "--prompt-tokens", "--temperature", "--top-k", "--top-p",
                          "--text-temperature", "--text-top-k", "--text-top-p", "--steps", "--seed", "--batch", "--device",
                          "--out", "--recall", "--config", "--weights", "--dtype", "--tokenizer"},
-                        {"--greedy", "--stream"}, "ttt-generate");
+                        {"--greedy", "--stream", "--eager"}, "ttt-generate");
     const std::vector<std::string>& positional = parsed.positional;
     const std::map<std::string, std::string>& value = parsed.values;
     const bool greedy = parsed.has("--greedy"), stream = parsed.has("--stream");
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
     o.text.top_k = integer("--text-top-k", o.text.top_k, 0, int64_t{1} << 40);
     o.text.top_p = number("--text-top-p", o.text.top_p, 1e-9, 1.0);
     o.steps = integer("--steps", o.steps, 1, int64_t{1} << 24);
+    o.cuda_graph = !parsed.has("--eager");
     o.seed = static_cast<uint64_t>(integer("--seed", 0, 0, int64_t{1} << 62));
     const int64_t B = integer("--batch", 1, 1, 4096), N = c.num_streams();
 

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/device.h"
+#include "nn/precision.h"
 #include "tests/test_paths.h"
 #include "tests/train/train_runner.h"
 #include "train/data.h"
@@ -163,6 +165,49 @@ TEST(Generate, ATokenizerEncodesThePromptAndShowsTheText) {
                         "--config " + (dir / "small.yaml") + " --tokenizer " + fixtures + "spm_tiny.model --prompt hello", dir);
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("has 48 pieces but the text stream's vocab is 20"), std::string::npos) << r.output;
+}
+
+// On a GPU the generated steps replay a CUDA graph: the tokens must be the eager steps' exactly
+// (same kernels on the same inputs), for a Moshi-shaped model with a depformer and a TTT branch
+// whose mini-batches commit several times, in f32 and in ttt-generate's bf16 mode, with a prompt.
+TEST(Generate, ACudaGraphGivesTheEagerStepsTokens) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU visible (run test_train on the device machine)";
+  ModelConfig c;
+  c.width = 64;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.ffn_hidden = 96;
+  c.hybrid_layers = {1};
+  c.text_vocab = 40;
+  c.audio_streams = 4;
+  c.audio_vocab = 30;
+  c.context = 7;  // shorter than the generation: the KV ring wraps
+  c.audio_head = AudioHead::depformer;
+  c.depformer.dim = 32;
+  c.depformer.num_layers = 2;
+  c.depformer.num_heads = 2;
+  c.depformer.ffn_hidden = 48;
+  c.depformer.steps = 2;
+  c.depformer.context = 2;
+  c.ttt.variant = TTTVariant::mlp;
+  c.ttt.heads = 4;
+  c.ttt.mini_batch_size = 4;
+  c.gate_init = 0.8;
+  for (bool bf16 : {false, true}) {
+    Generator gen(3);
+    HybridLM model(c, gen, Device::cuda(0));
+    if (bf16) weights_in_bf16_except_ttt(model);
+    nn::ActivationScope activations(bf16 ? DType::bf16 : DType::f32);
+    const Tensor prompt = from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {1, 3, 5}, DType::i64);
+    GenerateOptions o;
+    o.steps = 21;
+    o.seed = 11;
+    o.cuda_graph = false;
+    const Tensor eager = generate(model, prompt, o, Device::cuda(0));
+    o.cuda_graph = true;
+    const Tensor graph = generate(model, prompt, o, Device::cuda(0));
+    EXPECT_EQ(graph.to_vector<int64_t>(), eager.to_vector<int64_t>()) << (bf16 ? "bf16" : "f32");
+  }
 }
 
 TEST(Generate, BadInputIsRefusedClearly) {
