@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "core/compute.h"
 #include "core/error.h"
 
 namespace ttt {
@@ -54,15 +55,19 @@ Tensor DepformerLayer::step(const Tensor& x, int64_t k, nn::KVCache& cache) cons
   const size_t set = static_cast<size_t>(c_.weight_set(k));
   const Tensor qkv = in_projs->at<nn::Linear>(set)->forward(norm1->forward(x));  // [N, 1, 3D]
   const std::vector<Tensor> q_k_v = unstack(permute(reshape(qkv, {N, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
-  cache.k = cache.k.defined() ? cat({cache.k, q_k_v[1]}, 2) : q_k_v[1];
-  cache.v = cache.v.defined() ? cat({cache.v, q_k_v[2]}, 2) : q_k_v[2];
-  const int64_t len = cache.k.size(2);
-  if (len > c_.context) {  // codebook k sees k - context + 1 .. k
-    cache.k = slice(cache.k, 2, len - c_.context, len);
-    cache.v = slice(cache.v, 2, len - c_.context, len);
+  // a ring of `context` places: codebook k writes place k mod context and sees k - context + 1 .. k
+  // (its position is a constant: the loop over codebooks is the same at every time step)
+  if (!cache.k.defined()) {
+    cache.k = empty({N, H, c_.context, d}, q_k_v[1].dtype(), x.device());  // only written places are read
+    cache.v = empty({N, H, c_.context, d}, q_k_v[1].dtype(), x.device());
   }
-  const Tensor scores = matmul(q_k_v[0], cache.k, false, true) * (1.0 / std::sqrt(static_cast<double>(d)));
-  const Tensor a = reshape(permute(matmul(softmax(scores, -1), cache.v), {0, 2, 1, 3}), {N, 1, c_.dim});
+  const Tensor position = cached_constant({static_cast<double>(k)}, {1}, DType::i64, x.device());
+  compute::cache_write(cache.k, q_k_v[1], position);
+  compute::cache_write(cache.v, q_k_v[2], position);
+  const Tensor a =
+      reshape(permute(compute::attention_decode(q_k_v[0], cache.k, cache.v, position, 1.0 / std::sqrt(static_cast<double>(d))),
+                      {0, 2, 1, 3}),
+              {N, 1, c_.dim});
   const Tensor h = add(x, out_projs->at<nn::Linear>(set)->forward(a));
   return add(h, gating->at<nn::SwiGLU>(set)->forward(norm2->forward(h)));
 }

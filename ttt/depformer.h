@@ -41,7 +41,7 @@ class DepformerLayer : public nn::Module {
   Tensor forward(const Tensor& x) const;
   // Generation: codebook k alone, x [N, 1, D] -> [N, 1, D], attending to the earlier codebooks'
   // keys and values in `cache` (extended by this one); forward's numbers at step k.
-  // (The cache holds the step's earlier codebooks, grown by one each call: its slots are unused.)
+  // The cache holds the time step's earlier codebooks (a ring of `context` places; its slots unused).
   Tensor step(const Tensor& x, int64_t k, nn::KVCache& cache) const;
 
   std::shared_ptr<nn::RMSNorm> norm1, norm2;

@@ -222,28 +222,25 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
   }
   g[layers - 1] = ln_l2_grad(z[layers - 1], target, ttt_norm_weight, ttt_norm_bias, 1e-6);
   for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], st.w0[l + 1], false, true), gelu_grad(z[l]));
-  std::vector<Tensor> S(layers), s(layers);
+  // the state, in place (one pass over it: compute::ttt_stream_update): the sums take this token,
+  // S = keep S + X^T (eta G), restarting at a mini-batch's first token (keep = 0); at its last the
+  // weights carry on (E15), W0 -= carry S with carry = w_pos[i] (0 elsewhere), which is W(t)
+  const Tensor carry = mul(w_pos, commit);
+  const Tensor ones = cached_constant(std::vector<double>(static_cast<size_t>(B * H), 1.0), {B, H, 1, 1}, x.dtype(), x.device());
   for (size_t l = 0; l < layers; ++l) {
     const Tensor ds = mul(g[l], eta_tok);
-    S[l] = add(mul(st.S[l], keep), matmul(xs[l], ds, true, false));
-    s[l] = add(mul(st.s[l], keep), ds);
+    compute::ttt_stream_update(st.w0[l], st.S[l], xs[l], ds, keep, carry);
+    compute::ttt_stream_update(st.b0[l], st.s[l], ones, ds, keep, carry);
   }
-  // the query through this token's weights W(t) = W0 - w_pos[i] S, b(t) = b0 - w_pos[i] s (E12-E14)
+  // the query through this token's weights (E12-E14): W(t) = W0 - w_pos S before the commit, that is
+  // W0 - (w_pos - carry) S after it; h W(t) is taken as h W0 - (w_pos - carry) h S (W(t) never made)
+  const Tensor rest = sub(w_pos, carry);
   Tensor h = xq;
   for (size_t l = 0; l < layers; ++l) {
-    h = add(matmul(h, sub(st.w0[l], mul(S[l], w_pos))), sub(st.b0[l], mul(s[l], w_pos)));
+    h = sub(add(matmul(h, st.w0[l]), st.b0[l]), mul(add(matmul(h, st.S[l]), st.s[l]), rest));
     if (l + 1 < layers) h = gelu(h);
   }
   const Tensor out = add(xq, head_layer_norm(h, ttt_norm_weight, ttt_norm_bias, 1e-6));
-  // the state, in place: at the mini-batch's last token W0 becomes W(t) (commit = 1 gives exactly
-  // W0 - w_pos S) and the sums restart at the next token (keep = 0)
-  const Tensor carry = mul(w_pos, commit);
-  for (size_t l = 0; l < layers; ++l) {
-    copy_into(st.w0[l], sub(st.w0[l], mul(S[l], carry)));
-    copy_into(st.b0[l], sub(st.b0[l], mul(s[l], carry)));
-    copy_into(st.S[l], S[l]);
-    copy_into(st.s[l], s[l]);
-  }
   // E16
   const Tensor y = reshape(permute(out, {0, 2, 1, 3}), {B, 1, c.width});
   return cast(wo->forward(post_norm->forward(y)), x_in.dtype());

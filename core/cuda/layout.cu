@@ -58,10 +58,13 @@ __global__ void tri_kernel(const float* x, float* out, int64_t rows, int64_t col
 
 // kNoToken (-1) gives a zero row; any other id outside [0, vocab) a NaN row (the host checks ids
 // first, except during a CUDA graph capture: compute::embedding), never a read outside the table.
-__global__ void embedding_kernel(const float* w, const void* ids, bool i32, float* out, int64_t n, int64_t d, int64_t vocab) {
+// T: float or bf16 (a table stored in bf16 is read as it is: a copy of it in f32 would move the
+// whole table for every lookup).
+template <class T>
+__global__ void embedding_kernel(const T* w, const void* ids, bool i32, T* out, int64_t n, int64_t d, int64_t vocab) {
   GRID_STRIDE_LOOP(t, n * d) {
     const int64_t row = t / d, j = t % d, id = index_at(ids, i32, row);
-    out[t] = id >= 0 && id < vocab ? w[id * d + j] : id == kNoToken ? 0.0f : NAN;
+    out[t] = id >= 0 && id < vocab ? w[id * d + j] : store_as<T>(id == kNoToken ? 0.0f : NAN);
   }
 }
 
@@ -146,8 +149,11 @@ void tri(const Tensor& x, const Tensor& out, int64_t k, bool lower) {
 
 void embedding(const Tensor& weight, const Tensor& ids, const Tensor& out) {
   const int64_t d = weight.size(1);
-  embedding_kernel<<<grid_for(ids.numel() * d), kBlock, 0, current_stream()>>>(
-      weight.data<float>(), ids.raw_data(), ids.dtype() == DType::i32, out.data<float>(), ids.numel(), d, weight.size(0));
+  dispatch_f32_bf16(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    embedding_kernel<T><<<grid_for(ids.numel() * d), kBlock, 0, current_stream()>>>(
+        weight.data<T>(), ids.raw_data(), ids.dtype() == DType::i32, out.data<T>(), ids.numel(), d, weight.size(0));
+  });
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,8 +1,9 @@
-// One query against a KV cache on the GPU (compute::attention_decode): what a streaming attention
-// step needs, with the number of written slots read from the device (a CUDA graph replays it at
-// every position). One block per (sequence, head); each of its warps takes every kWarps-th key,
-// a lane holding d / 32 of the elements, and keeps an online softmax (running maximum m, sum l, and
-// the weighted sum of values); the warps' partial results are then merged:
+// A streaming step's kernels on the GPU, each reading the step's position or flags from the device
+// (a CUDA graph replays them at every position).
+//
+// One query against a KV cache (compute::attention_decode). One block per (sequence, head); each of its warps takes every
+// kWarps-th key, a lane holding d / 32 of the elements, and keeps an online softmax (running maximum m, sum l, and the weighted
+// sum of values); the warps' partial results are then merged:
 //   out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w,  M = max_w m_w.
 #include <cmath>
 
@@ -72,6 +73,17 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
   }
 }
 
+// One thread per element of the state: sums = keep sums + x y^T, w0 -= carry sums.
+__global__ void ttt_stream_update_kernel(float* w0, float* sums, const float* x, const float* y, const float* keep,
+                                         const float* carry, int64_t p, int64_t q, int64_t n) {
+  const float k = *keep, c = *carry;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n; t += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t j = t % q, row = t / q;  // row = r * p + i
+    const float s = k * sums[t] + x[row] * y[(row / p) * q + j];
+    sums[t] = s;
+    w0[t] -= c * s;
+  }
+}
 }  // namespace
 
 void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& position, double scale,
@@ -83,6 +95,14 @@ void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const T
         q.data<T>(), k.data<T>(), v.data<T>(), position.raw_data(), position.dtype() == DType::i32, slots, static_cast<int>(d),
         static_cast<float>(scale), out.data<T>());
   });
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void ttt_stream_update(const Tensor& w0, const Tensor& sums, const Tensor& x, const Tensor& y, const Tensor& keep,
+                       const Tensor& carry) {
+  ttt_stream_update_kernel<<<grid_for(w0.numel()), kBlock, 0, current_stream()>>>(
+      w0.data<float>(), sums.data<float>(), x.data<float>(), y.data<float>(), keep.data<float>(), carry.data<float>(),
+      w0.size(-2), w0.size(-1), w0.numel());
   TTT_CUDA_CHECK_LAUNCH();
 }
 
