@@ -198,6 +198,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Tensor ea = batched(a, batch_a, args.stride_a), eb = batched(b, batch_b, args.stride_b);
   args.stride_c = m * n;
   args.precision = matmul_precision();
+  if (args.batch > 1 && args.stride_b == 0 && args.stride_a != 0 && !trans_a) {
+    // one B for every batch entry (a Linear's weight) and A's rows stacked: one product of
+    // [batch * m, k] rows, which reads B once (a batched product of batch x 1 rows, a streaming
+    // step's, read the whole weight once per sequence)
+    args.m = args.batch * m;
+    args.batch = 1;
+    args.stride_a = args.stride_c = 0;
+  }
   TTT_RUN_KERNEL(a, matmul, ea, eb, c, args);
   return c;
 }
@@ -252,6 +260,13 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
     args.out_shape[i] = out_shape[i];
     args.in_stride[i] = st[p];
   }
+  // dims of size 1 moved, the others in their order: the same elements in the same order, a view
+  // (a streaming step's [B = 1, 1, 3, H, d] -> [3, B, H, 1, d] costs no copy)
+  std::vector<int64_t> moved;
+  for (int64_t i = 0; i < rank; ++i)
+    if (x.shape()[static_cast<size_t>(perm[i] < 0 ? perm[i] + rank : perm[i])] != 1)
+      moved.push_back(perm[i] < 0 ? perm[i] + rank : perm[i]);
+  if (std::is_sorted(moved.begin(), moved.end())) return view_shape(x, out_shape);
   Tensor out = empty(out_shape, x.dtype(), x.device());
   args.numel = out.numel();
   if (!skip_kernel(out)) TTT_RUN_KERNEL(x, gather, x, out, args);
