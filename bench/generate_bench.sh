@@ -2,7 +2,8 @@
 # Streaming generation speed on the GPU (docs/performance.md): ttt-generate on Moshi 7B's shape with
 # random weights in bf16, with and without the five TTT branches of
 # configs/moshi7b_ttt_multilayer.yaml, beside the official LMGen on the same shape (carry .whl/),
-# and on configs/small_gpu.yaml; batch 1 and 8.
+# and on configs/small_gpu.yaml; batch 1 and 8; each as a CUDA graph (the default), eager, and the
+# graph with cuBLAS for the few-row products too.
 #   bash bench/generate_bench.sh [STEPS]     (device bundle unpacked, as bench/device_session.sh)
 set -uo pipefail
 steps=${1:-40}
@@ -12,9 +13,10 @@ sed '/hybrid_layers/d' configs/moshi7b_ttt_multilayer.yaml > "$work/moshi7b_plai
 for batch in 1 8; do
   for cfg in configs/moshi7b_ttt_multilayer.yaml "$work/moshi7b_plain.yaml" configs/small_gpu.yaml; do
     echo "== ttt-generate $(basename "$cfg") batch $batch"
-    for mode in "" --eager; do
-      echo "-- ${mode:-graph}"
-      timeout 300 device-bundle/bin/ttt-generate --config "$cfg" --dtype bf16 --device cuda --steps "$steps" --batch "$batch" $mode 2>&1 |
+    for mode in graph eager cublas; do  # cublas: the graph with every product on cuBLAS (no core/cuda/small_matmul.cu)
+      echo "-- $mode"
+      TTT_SMALL_MATMUL=$([ $mode = cublas ] && echo 0 || echo 1) timeout 300 device-bundle/bin/ttt-generate --config "$cfg" \
+        --dtype bf16 --device cuda --steps "$steps" --batch "$batch" $([ $mode = eager ] && echo --eager) 2>&1 |
         grep -E "steps/s|error"
     done
   done

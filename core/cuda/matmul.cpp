@@ -6,11 +6,15 @@
 
 namespace ttt::cuda {
 
+// core/cuda/small_matmul.cu: products of at most 4 rows (a streaming step's), when it takes them.
+bool small_rows_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g);
+
 void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
   if (g.k == 0) {  // an empty sum: C = 0 (compute::matmul_region refuses k = 0: C is whole here)
     fill(c, 0.0);
     return;
   }
+  if (small_rows_matmul(a, b, c, g)) return;
   const float one = 1.0f, zero = 0.0f;
   const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;

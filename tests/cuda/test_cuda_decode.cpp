@@ -1,6 +1,7 @@
 // The streaming step's device ops on CUDA give the CPU's numbers (tests/core/test_streaming_ops.cpp
 // checks the CPU against attention): one query against a KV cache at head dims 8 to 256, f32 and
-// bf16, part-filled and full rings; the cache write, the index arithmetic and the TTT state's update.
+// bf16, part-filled and full rings; the cache write, the index arithmetic, the TTT state's update
+// and products of a few rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -65,6 +66,30 @@ TEST(CudaDecode, TttStreamUpdateMatchesTheCpu) {
   compute::ttt_stream_update(gw, gs, to_device(x, kGpu), to_device(y, kGpu), to_device(keep, kGpu), to_device(carry, kGpu));
   EXPECT_LT(max_rel_diff(sums, gs), 1e-6);
   EXPECT_LT(max_rel_diff(w0, gw), 1e-6);
+}
+
+// Products of at most 4 rows take core/cuda/small_matmul.cu: x W^T (a Linear: packed and unpacked
+// loads) and x W, one weight for every batch entry or one each, f32 and bf16.
+TEST(CudaDecode, SmallRowProductsMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Generator gen(8);
+  for (DType dtype : {DType::f32, DType::bf16})
+    for (int64_t m : {1, 3, 4})
+      for (int64_t k : {7, 64, 1000})
+        for (int64_t n : {5, 40, 300})
+          for (bool trans_b : {false, true})
+            for (bool one_weight : {false, true}) {
+              const Tensor a = cast(randn({2, 3, m, k}, gen), dtype);
+              const Shape wb = trans_b ? Shape{n, k} : Shape{k, n};
+              Shape batched = {2, 3};
+              batched.insert(batched.end(), wb.begin(), wb.end());
+              const Tensor b = cast(randn(one_weight ? wb : batched, gen), dtype);
+              const Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, trans_b);
+              const Tensor got = matmul(to_device(a, kGpu), to_device(b, kGpu), false, trans_b);
+              EXPECT_LT(max_rel_diff(want, got), dtype == DType::f32 ? 1e-5 : 1e-2)
+                  << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (trans_b ? " x W^T" : " x W")
+                  << (one_weight ? ", one weight" : "");
+            }
 }
 
 }  // namespace
