@@ -38,6 +38,18 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
                                                 static_cast<int>(g.batch), CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
     return;
   }
+  const bool plain = g.lda == 0 && g.ldb == 0 && g.ldc == 0 && g.offset_a == 0 && g.offset_b == 0 && g.offset_c == 0;
+  if (g.m == 1 && !g.trans_a && plain && g.precision == MatmulPrecision::f32) {
+    // one row (a streaming TTT step's x W0 per sequence and head): cuBLAS's batched matrix-vector
+    // product, not a GEMM tile that is 1 row of 64 busy. B [k, n] row-major is [n, k] column-major
+    // (y = B x); B [n, k] transposed is [k, n] column-major (y = B^T x).
+    TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), CUBLAS_DEFAULT_MATH));
+    TTT_CUBLAS_CHECK(cublasSgemvStridedBatched(cublas_handle(), g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_b ? k : n,
+                                               g.trans_b ? n : k, &one, b.data<float>(), g.trans_b ? k : n, g.stride_b,
+                                               a.data<float>(), 1, g.stride_a, &zero, c.data<float>(), 1, g.stride_c,
+                                               static_cast<int>(g.batch)));
+    return;
+  }
   // TF32 tensor cores only when asked (compute::set_matmul_precision); the mode is per handle
   const bool tf32 = g.precision == MatmulPrecision::tf32;
   TTT_CUBLAS_CHECK(cublasSetMathMode(cublas_handle(), tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));

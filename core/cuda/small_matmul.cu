@@ -1,12 +1,8 @@
-// Products of a few rows (m <= 4): a streaming step's, one token per sequence, y = x W^T (a
-// Linear) or y = x W (a TTT layer's inner weights). cuBLAS's kernels tile for many rows; at one
-// row most of each tile is idle and small weights never reach the memory bandwidth. Here every
-// element of B is read once and multiplied into each row of A:
-//   C = A B^T: one warp per output column j, its lanes reading B's row j in 16-byte packs, then a
-//              warp sum;
-//   C = A B:   one thread per output column j, reading B's column j row by row (coalesced
-//              across the warp).
-// f32 sums, as cuBLAS's f32 and bf16 products; chosen by cuda::matmul (core/cuda/matmul.cpp).
+// Products of a few rows (m <= 4) by a transposed B: a streaming step's Linear layers, y = x W^T
+// for one token per sequence. cuBLAS's kernels tile for many rows; at one row most of each tile is
+// idle. Here every element of B is read once and multiplied into each row of A: one warp per
+// output column j, its lanes reading B's row j in 16-byte packs, then a warp sum. f32 sums, as
+// cuBLAS's f32 and bf16 products; chosen by cuda::matmul (core/cuda/matmul.cpp).
 #include <cstdlib>
 #include <cstring>
 
@@ -58,20 +54,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
-template <class T>
-__global__ void rows_times_b_kernel(const T* a, const T* b, T* c, int m, int n, int k, int64_t sa, int64_t sb, int64_t sc) {
-  const int j = blockIdx.x * blockDim.x + threadIdx.x;
-  if (j >= n) return;
-  const T* bb = b + blockIdx.y * sb + j;
-  const T* ab = a + blockIdx.y * sa;
-  float acc[kMaxRows] = {0.0f, 0.0f, 0.0f, 0.0f};
-  for (int i = 0; i < k; ++i) {
-    const float w = load_f32(bb[static_cast<int64_t>(i) * n]);
-    for (int r = 0; r < kMaxRows && r < m; ++r) acc[r] += load_f32(ab[static_cast<int64_t>(r) * k + i]) * w;
-  }
-  for (int r = 0; r < kMaxRows && r < m; ++r) c[blockIdx.y * sc + static_cast<int64_t>(r) * n + j] = store_as<T>(acc[r]);
-}
-
 bool enabled() {
   static const bool on = [] {
     const char* v = std::getenv("TTT_SMALL_MATMUL");  // 0: cuBLAS for these too (bench/generate_bench.sh compares)
@@ -90,26 +72,23 @@ bool small_rows_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const 
   if (!enabled() || g.m > kMaxRows || g.trans_a || !plain || c.dtype() != a.dtype() || !(exact_f32 || a.dtype() == DType::bf16) ||
       g.batch > 65535 || g.n > (1 << 30) || g.k > (1 << 30))
     return false;
-  if (!g.trans_b && (g.n < 32 || g.k > 65536)) return false;  // a thread per column: too few, or too long a loop
+  // x W (the TTT state's f32 products) stays on cuBLAS: a thread per column, walking all of k, was
+  // slower there (bench/generate_bench.sh: 12.7 vs 9.7 ms a Moshi 7B step with TTT branches)
+  if (!g.trans_b) return false;
   const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
   const dim3 grid_bt((n + kWarpsPerBlock - 1) / kWarpsPerBlock, static_cast<unsigned>(g.batch));
-  const dim3 grid_b((n + 255) / 256, static_cast<unsigned>(g.batch));
   dispatch_f32_bf16(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* pc = c.data<T>();
-    if (g.trans_b) {
-      constexpr int P = kPack<T>;
-      if (k % P == 0 && g.stride_a % P == 0 && g.stride_b % P == 0 && aligned(pa) && aligned(pb))
-        rows_times_bt_kernel<T, true>
-            <<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
-      else
-        rows_times_bt_kernel<T, false>
-            <<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
-    } else {
-      rows_times_b_kernel<T><<<grid_b, 256, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
-    }
+    constexpr int P = kPack<T>;
+    if (k % P == 0 && g.stride_a % P == 0 && g.stride_b % P == 0 && aligned(pa) && aligned(pb))
+      rows_times_bt_kernel<T, true>
+          <<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
+    else
+      rows_times_bt_kernel<T, false>
+          <<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
   });
   TTT_CUDA_CHECK_LAUNCH();
   return true;

@@ -76,12 +76,15 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
 // One thread per element of the state: sums = keep sums + x y^T, w0 -= carry sums.
 __global__ void ttt_stream_update_kernel(float* w0, float* sums, const float* x, const float* y, const float* keep,
                                          const float* carry, int64_t p, int64_t q, int64_t n) {
+  // keep and carry are the same for every thread: the branches cost nothing, and w0 is only read
+  // and written at a mini-batch's last token (carry != 0), the sums not read at its first
   const float k = *keep, c = *carry;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n; t += int64_t(blockDim.x) * gridDim.x) {
     const int64_t j = t % q, row = t / q;  // row = r * p + i
-    const float s = k * sums[t] + x[row] * y[(row / p) * q + j];
+    const float outer = x[row] * y[(row / p) * q + j];
+    const float s = k != 0.0f ? k * sums[t] + outer : outer;
     sums[t] = s;
-    w0[t] -= c * s;
+    if (c != 0.0f) w0[t] -= c * s;
   }
 }
 }  // namespace

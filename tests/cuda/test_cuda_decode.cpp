@@ -68,8 +68,9 @@ TEST(CudaDecode, TttStreamUpdateMatchesTheCpu) {
   EXPECT_LT(max_rel_diff(w0, gw), 1e-6);
 }
 
-// Products of at most 4 rows take core/cuda/small_matmul.cu: x W^T (a Linear: packed and unpacked
-// loads) and x W, one weight for every batch entry or one each, f32 and bf16.
+// Products of at most 4 rows: x W^T takes core/cuda/small_matmul.cu (packed and unpacked loads),
+// x W of one f32 row cuBLAS's batched matrix-vector product; one weight for every batch entry or
+// one each, f32 and bf16.
 TEST(CudaDecode, SmallRowProductsMatchTheCpu) {
   SKIP_WITHOUT_GPU();
   Generator gen(8);
