@@ -679,18 +679,18 @@ Tensor attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const
   return out;
 }
 
-void ttt_stream_update(const Tensor& w0, const Tensor& sums, const Tensor& x, const Tensor& y, const Tensor& keep,
-                       const Tensor& carry) {
-  const char* op = "ttt_stream_update";
+void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry) {
+  const char* op = "ttt_stream_commit";
   check_float(op, w0);
-  for (const Tensor* t : {&sums, &x, &y, &keep, &carry}) check_same(op, w0, *t);
-  TTT_CHECK(w0.dim() >= 2 && sums.shape() == w0.shape() && keep.numel() == 1 && carry.numel() == 1, op,
-            "expected w0 and sums of one shape [..., p, q] and one-element keep and carry, got ", w0.describe(), ", ",
-            sums.describe(), ", ", keep.describe(), ", ", carry.describe());
-  const int64_t p = w0.size(-2), q = w0.size(-1), n = w0.numel() / (p * q);
-  TTT_CHECK(x.numel() == n * p && y.numel() == n * q && x.size(-1) == p && y.size(-1) == q, op, "expected x [..., ", p,
-            "] and y [..., ", q, "] for ", w0.describe(), ", got ", x.describe(), " and ", y.describe());
-  if (!skip_kernel(w0)) TTT_RUN_KERNEL(w0, ttt_stream_update, w0, sums, x, y, keep, carry);
+  for (const Tensor* t : {&x, &y, &carry}) check_same(op, w0, *t);
+  TTT_CHECK(w0.dim() >= 2 && x.dim() == w0.dim() && y.dim() == w0.dim() && carry.numel() == 1, op,
+            "expected w0 [..., p, q], x [..., t, p], y [..., t, q] and a one-element carry, got ", w0.describe(), ", ",
+            x.describe(), ", ", y.describe(), ", ", carry.describe());
+  const int64_t p = w0.size(-2), q = w0.size(-1), n = w0.numel() / (p * q), t = x.size(-2);
+  TTT_CHECK(x.size(-1) == p && y.size(-1) == q && y.size(-2) == t && x.numel() == n * t * p && y.numel() == n * t * q, op,
+            "expected x [..., t, ", p, "] and y [..., t, ", q, "] for ", w0.describe(), ", got ", x.describe(), " and ",
+            y.describe());
+  if (!skip_kernel(w0)) TTT_RUN_KERNEL(w0, ttt_stream_commit, w0, x, y, carry);
 }
 
 Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args) {

@@ -162,11 +162,10 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
 Tensor index_step(const Tensor& x, int64_t add, int64_t modulus = 0);
 void cache_write(const Tensor& cache, const Tensor& rows, const Tensor& position);
 Tensor attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& position, double scale);
-// A streaming TTT layer's state in place (no autograd), w0 and sums [..., p, q], x [..., p] (or
-// [..., 1, p]), y [..., q] (or [..., 1, q]), keep and carry one-element (w0's dtype and device):
-// sums = keep * sums + x y^T, then w0 -= carry * sums.
-void ttt_stream_update(const Tensor& w0, const Tensor& sums, const Tensor& x, const Tensor& y, const Tensor& keep,
-                       const Tensor& carry);
+// A streaming TTT layer's commit in place (no autograd): w0 [..., p, q] -= carry * x^T y for the
+// mini-batch's tokens x [..., t, p] and y [..., t, q]; carry one element (w0's dtype and device),
+// and nothing is done where it is 0.
+void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry);
 
 // One token per row of logits [B, V] -> ids [B] (i64, on the logits' device), as SampleArgs says
 // (core/kernel_args.h). counter (i64 [1], same device) gives row b the draw counter + b and

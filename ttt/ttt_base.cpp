@@ -177,20 +177,24 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
       const Tensor& bias = inner_biases_[l];
       st.w0.push_back(expand(unsqueeze(w.detach(), 0), {B, w.size(0), w.size(1), w.size(2)}));
       st.b0.push_back(expand(unsqueeze(bias.detach(), 0), {B, bias.size(0), bias.size(1), bias.size(2)}));
-      st.S.push_back(zeros(st.w0.back().shape(), DType::f32, x.device()));
-      st.s.push_back(zeros(st.b0.back().shape(), DType::f32, x.device()));
+      st.xs.push_back(zeros({B, H, b, w.size(1)}, DType::f32, x.device()));
+      st.ds.push_back(zeros({B, H, b, w.size(2)}, DType::f32, x.device()));
     }
   TTT_CHECK(st.w0[0].size(0) == B, "step", "the stream holds ", st.w0[0].size(0), " sequences, the step ", B);
 
-  // i, the token's place in its mini-batch, on the device; what depends on i is looked up there
+  // i, the token's place in its mini-batch, on the device; what depends on i is looked up there:
+  // which rows of the mini-batch are this one's so far (row i of a [b, b] lower triangle), whether
+  // i is the last, and w_pos[i]
   const Tensor i = compute::index_step(position, 0, b);
-  auto at_i = [&](const Tensor& table) { return reshape(embedding(reshape(table, {b, 1}), i), {1}); };
-  std::vector<double> first(b, 1.0), last(b, 0.0), inv(b);
-  first[0] = 0.0;
+  std::vector<double> so_far(static_cast<size_t>(b * b), 0.0), last(b, 0.0), inv(b);
+  for (int64_t j = 0; j < b; ++j) {
+    for (int64_t k = 0; k <= j; ++k) so_far[static_cast<size_t>(j * b + k)] = 1.0;
+    inv[j] = 1.0 / static_cast<double>(j + 1);
+  }
   last[b - 1] = 1.0;
-  for (int64_t j = 0; j < b; ++j) inv[j] = 1.0 / static_cast<double>(j + 1);
-  const Tensor keep = at_i(cached_constant(first, {b}, x.dtype(), x.device()));   // 0 at a mini-batch's first token: sums restart
-  const Tensor commit = at_i(cached_constant(last, {b}, x.dtype(), x.device()));  // 1 at its last: the weights carry on (E15)
+  auto row_i = [&](const Tensor& table, const Shape& shape) { return reshape(embedding(table, i), shape); };
+  const Tensor seen = row_i(cached_constant(so_far, {b, b}, x.dtype(), x.device()), {1, 1, 1, b});
+  const Tensor commit = row_i(cached_constant(last, {b, 1}, x.dtype(), x.device()), {1});
 
   // E1-E2, E2a for this token: [B, H, 1, d]
   auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, 1, H, d}), {0, 2, 1, 3}); };
@@ -210,10 +214,11 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
     logits = matmul(x, reshape(learnable_ttt_lr_weight, {H, c.width}), false, true);
   const Tensor eta_tok =
       reshape(sigmoid(add(logits, reshape(learnable_ttt_lr_bias, {H}))) * (c.ttt_base_lr / static_cast<double>(d)), {B, H, 1, 1});
-  const Tensor w_pos = at_i(maximum(add(learnable_token_idx_bias.detach(), cached_constant(inv, {b}, x.dtype(), x.device())),
-                                    zeros({1}, x.dtype(), x.device())));
+  const Tensor positional = maximum(add(learnable_token_idx_bias.detach(), cached_constant(inv, {b}, x.dtype(), x.device())),
+                                    zeros({1}, x.dtype(), x.device()));  // E6
+  const Tensor w_pos = row_i(reshape(positional, {b, 1}), {1});
 
-  // the key path at the mini-batch's start weights, its gradients (E10-E11), the running sums
+  // the key path at the mini-batch's start weights and its gradients (E10-E11)
   std::vector<Tensor> xs(layers), z(layers), g(layers);
   xs[0] = xk;
   for (size_t l = 0; l < layers; ++l) {
@@ -222,25 +227,31 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
   }
   g[layers - 1] = ln_l2_grad(z[layers - 1], target, ttt_norm_weight, ttt_norm_bias, 1e-6);
   for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], st.w0[l + 1], false, true), gelu_grad(z[l]));
-  // the state, in place (one pass over it: compute::ttt_stream_update): the sums take this token,
-  // S = keep S + X^T (eta G), restarting at a mini-batch's first token (keep = 0); at its last the
-  // weights carry on (E15), W0 -= carry S with carry = w_pos[i] (0 elsewhere), which is W(t)
-  const Tensor carry = mul(w_pos, commit);
-  const Tensor ones = cached_constant(std::vector<double>(static_cast<size_t>(B * H), 1.0), {B, H, 1, 1}, x.dtype(), x.device());
+
+  // the dual form inside the mini-batch (section 6a): the token's key-path input X_l[i] and step
+  // eta G_l[i] join the mini-batch's rows. The sums S = sum_{j <= i} X[j]^T eta G[j] and s = sum_{j
+  // <= i} eta G[j] are never made: the query needs h S + s = ((h X^T + 1) o seen) (eta G), so
+  // h W(t) + b(t) = h W0 + b0 - w_pos (h S + s) costs one product with W0 and two small ones (E12-E14)
   for (size_t l = 0; l < layers; ++l) {
-    const Tensor ds = mul(g[l], eta_tok);
-    compute::ttt_stream_update(st.w0[l], st.S[l], xs[l], ds, keep, carry);
-    compute::ttt_stream_update(st.b0[l], st.s[l], ones, ds, keep, carry);
+    compute::cache_write(st.xs[l], xs[l], i);
+    compute::cache_write(st.ds[l], mul(g[l], eta_tok), i);
   }
-  // the query through this token's weights (E12-E14): W(t) = W0 - w_pos S before the commit, that is
-  // W0 - (w_pos - carry) S after it; h W(t) is taken as h W0 - (w_pos - carry) h S (W(t) never made)
-  const Tensor rest = sub(w_pos, carry);
   Tensor h = xq;
   for (size_t l = 0; l < layers; ++l) {
-    h = sub(add(matmul(h, st.w0[l]), st.b0[l]), mul(add(matmul(h, st.S[l]), st.s[l]), rest));
+    const Tensor weights = mul(matmul(h, st.xs[l], false, true) + 1.0, seen);  // [B, H, 1, b]
+    h = sub(add(matmul(h, st.w0[l]), st.b0[l]), mul(matmul(weights, st.ds[l]), w_pos));
     if (l + 1 < layers) h = gelu(h);
   }
   const Tensor out = add(xq, head_layer_norm(h, ttt_norm_weight, ttt_norm_bias, 1e-6));
+  // at the mini-batch's last token the weights carry on (E15): W0 -= w_pos[b-1] X^T (eta G), b0 -=
+  // w_pos[b-1] sum (eta G). carry is 0 at every other token, where the commit does nothing.
+  const Tensor carry = mul(w_pos, commit);
+  const Tensor ones =
+      cached_constant(std::vector<double>(static_cast<size_t>(B * H * b), 1.0), {B, H, b, 1}, x.dtype(), x.device());
+  for (size_t l = 0; l < layers; ++l) {
+    compute::ttt_stream_commit(st.w0[l], st.xs[l], st.ds[l], carry);
+    compute::ttt_stream_commit(st.b0[l], ones, st.ds[l], carry);
+  }
   // E16
   const Tensor y = reshape(permute(out, {0, 2, 1, 3}), {B, 1, c.width});
   return cast(wo->forward(post_norm->forward(y)), x_in.dtype());

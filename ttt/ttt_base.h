@@ -23,12 +23,12 @@ namespace ttt {
 // What a streaming TTT layer keeps between time steps (docs/spec/TTT_SPEC.md section 6a,
 // docs/inference.md): per inner layer l and sequence, the weights at the start of the current
 // mini-batch (committed at each mini-batch boundary, E15; the learned initial ones at first) and
-// the running sums of the mini-batch's steps so far, S_l = sum_j eta_tok[j] X_l[j]^T G_l[j] and
-// s_l = sum_j eta_tok[j] G_l[j]. Allocated by the first step and then updated in place (a CUDA
-// graph replays a step on the same memory).
+// the mini-batch's tokens so far: row j holds token j's key-path input X_l[j] and its step eta_j
+// G_l[j] (the rows after the current token are the last mini-batch's, and masked). Allocated by
+// the first step, then updated in place (a CUDA graph replays a step on the same memory).
 struct TttStream {
   std::vector<Tensor> w0, b0;  // [B, H, d_l, d_{l+1}], [B, H, 1, d_{l+1}]
-  std::vector<Tensor> S, s;    // the same shapes; zero at a mini-batch's start
+  std::vector<Tensor> xs, ds;  // [B, H, b, d_l], [B, H, b, d_{l+1}]
 };
 
 class TTTBase : public nn::Module {

@@ -1,5 +1,5 @@
 // A streaming step's kernels: one query against a KV cache (compute::attention_decode: softmax(scale
-// q k^T) v over the slots written so far, in double) and the TTT state's update.
+// q k^T) v over the slots written so far, in double) and the TTT state's commit.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -36,20 +36,19 @@ void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const T
   });
 }
 
-void ttt_stream_update(const Tensor& w0, const Tensor& sums, const Tensor& x, const Tensor& y, const Tensor& keep,
-                       const Tensor& carry) {
+void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry) {
   dispatch_float(w0.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const int64_t q = w0.size(-1), p = w0.size(-2), n = w0.numel() / (p * q);
-    const T k = keep.data<T>()[0], c = carry.data<T>()[0];
+    const T c = carry.data<T>()[0];
+    if (c == T(0)) return;
+    const int64_t q = w0.size(-1), p = w0.size(-2), n = w0.numel() / (p * q), t = x.size(-2);
     T* w = w0.data<T>();
-    T* s = sums.data<T>();
     for (int64_t r = 0; r < n; ++r)
       for (int64_t i = 0; i < p; ++i)
         for (int64_t j = 0; j < q; ++j) {
-          const int64_t at = (r * p + i) * q + j;
-          s[at] = k * s[at] + x.data<T>()[r * p + i] * y.data<T>()[r * q + j];
-          w[at] -= c * s[at];
+          T sum = 0;
+          for (int64_t k = 0; k < t; ++k) sum += x.data<T>()[(r * t + k) * p + i] * y.data<T>()[(r * t + k) * q + j];
+          w[(r * p + i) * q + j] -= c * sum;
         }
   });
 }

@@ -73,18 +73,20 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
   }
 }
 
-// One thread per element of the state: sums = keep sums + x y^T, w0 -= carry sums.
-__global__ void ttt_stream_update_kernel(float* w0, float* sums, const float* x, const float* y, const float* keep,
-                                         const float* carry, int64_t p, int64_t q, int64_t n) {
-  // keep and carry are the same for every thread: the branches cost nothing, and w0 is only read
-  // and written at a mini-batch's last token (carry != 0), the sums not read at its first
-  const float k = *keep, c = *carry;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n; t += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t j = t % q, row = t / q;  // row = r * p + i
-    const float outer = x[row] * y[(row / p) * q + j];
-    const float s = k != 0.0f ? k * sums[t] + outer : outer;
-    sums[t] = s;
-    if (c != 0.0f) w0[t] -= c * s;
+// One thread per element of w0: w0[i][j] -= carry * sum_k x[k][i] y[k][j] over the mini-batch's
+// tokens. carry is 0 at every token but a mini-batch's last, so the blocks return at once there
+// (the graph replays the launch at every step; the work runs once a mini-batch).
+__global__ void ttt_stream_commit_kernel(float* w0, const float* x, const float* y, const float* carry, int64_t p, int64_t q,
+                                         int64_t t, int64_t n) {
+  const float c = *carry;
+  if (c == 0.0f) return;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t j = e % q, i = (e / q) % p, r = e / (p * q);
+    const float* xr = x + r * t * p + i;
+    const float* yr = y + r * t * q + j;
+    float sum = 0.0f;
+    for (int64_t k = 0; k < t; ++k) sum += xr[k * p] * yr[k * q];
+    w0[e] -= c * sum;
   }
 }
 }  // namespace
@@ -101,11 +103,9 @@ void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const T
   TTT_CUDA_CHECK_LAUNCH();
 }
 
-void ttt_stream_update(const Tensor& w0, const Tensor& sums, const Tensor& x, const Tensor& y, const Tensor& keep,
-                       const Tensor& carry) {
-  ttt_stream_update_kernel<<<grid_for(w0.numel()), kBlock, 0, current_stream()>>>(
-      w0.data<float>(), sums.data<float>(), x.data<float>(), y.data<float>(), keep.data<float>(), carry.data<float>(),
-      w0.size(-2), w0.size(-1), w0.numel());
+void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry) {
+  ttt_stream_commit_kernel<<<grid_for(w0.numel()), kBlock, 0, current_stream()>>>(
+      w0.data<float>(), x.data<float>(), y.data<float>(), carry.data<float>(), w0.size(-2), w0.size(-1), x.size(-2), w0.numel());
   TTT_CUDA_CHECK_LAUNCH();
 }
 

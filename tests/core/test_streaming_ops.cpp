@@ -46,27 +46,19 @@ TEST(StreamingOps, DecodeEqualsAttentionOverThePlacesWritten) {
   EXPECT_THROW(compute::attention_decode(q, slice(k, 3, 0, 4), v, position(0), scale), Error);
 }
 
-// sums = keep sums + x y^T, then w0 -= carry sums: the TTT stream's state in one pass.
-TEST(StreamingOps, TttStreamUpdateAddsTheOuterProductAndCommits) {
+// w0 -= carry x^T y over the mini-batch's rows: the TTT stream's commit; nothing where carry is 0.
+TEST(StreamingOps, TttStreamCommitSubtractsTheMiniBatchsSum) {
   Generator gen(4);
-  const int64_t n = 3, p = 4, q = 5;
-  const Tensor w0 = randn({n, p, q}, gen, DType::f64), sums = randn({n, p, q}, gen, DType::f64);
-  const Tensor x = randn({n, 1, p}, gen, DType::f64), y = randn({n, 1, q}, gen, DType::f64);
-  for (auto [keep, carry] : {std::pair{1.0, 0.0}, std::pair{0.0, 0.0}, std::pair{1.0, 0.37}}) {
-    const Tensor w = clone_data(w0), s = clone_data(sums);
-    compute::ttt_stream_update(w, s, x, y, from_vector({keep}, {1}, DType::f64), from_vector({carry}, {1}, DType::f64));
-    const Tensor want_s = add(sums * keep, matmul(x, y, true, false));
-    const Tensor want_w = sub(w0, want_s * carry);
-    const std::vector<double> a = s.to_vector<double>(), b = want_s.to_vector<double>(), c = w.to_vector<double>(),
-                              d = want_w.to_vector<double>();
-    for (size_t i = 0; i < a.size(); ++i) {
-      EXPECT_NEAR(a[i], b[i], 1e-14) << "keep " << keep << ", sums " << i;
-      EXPECT_NEAR(c[i], d[i], 1e-14) << "carry " << carry << ", w0 " << i;
-    }
+  const int64_t n = 3, t = 6, p = 4, q = 5;
+  const Tensor w0 = randn({n, p, q}, gen, DType::f64), x = randn({n, t, p}, gen, DType::f64),
+               y = randn({n, t, q}, gen, DType::f64);
+  for (double carry : {0.0, 0.37}) {
+    const Tensor w = clone_data(w0);
+    compute::ttt_stream_commit(w, x, y, from_vector({carry}, {1}, DType::f64));
+    const std::vector<double> got = w.to_vector<double>(), want = sub(w0, matmul(x, y, true, false) * carry).to_vector<double>();
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-13) << "carry " << carry << ", w0 " << i;
   }
-  EXPECT_THROW(
-      compute::ttt_stream_update(w0, sums, y, x, from_vector({1.0}, {1}, DType::f64), from_vector({0.0}, {1}, DType::f64)),
-      Error);
+  EXPECT_THROW(compute::ttt_stream_commit(w0, y, x, from_vector({1.0}, {1}, DType::f64)), Error);
 }
 
 }  // namespace
