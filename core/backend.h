@@ -6,6 +6,7 @@
 #include "core/kernel_args.h"
 #include "core/op_kinds.h"
 #include "core/tensor.h"
+#include "core/ttt_step_args.h"
 
 namespace ttt {
 // Which dtypes a kernel takes as they are (declared next to each kernel in backend_interface.inc):
@@ -14,6 +15,7 @@ struct KernelDtypes {
   bool cpu_bf16 = false;
   bool cuda_bf16 = false;
 };
+
 }  // namespace ttt
 
 // <kernel>_dtypes: a constant beside the kernel's declaration (both namespaces get the same one).

@@ -679,18 +679,34 @@ Tensor attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const
   return out;
 }
 
-void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry) {
-  const char* op = "ttt_stream_commit";
-  check_float(op, w0);
-  for (const Tensor* t : {&x, &y, &carry}) check_same(op, w0, *t);
-  TTT_CHECK(w0.dim() >= 2 && x.dim() == w0.dim() && y.dim() == w0.dim() && carry.numel() == 1, op,
-            "expected w0 [..., p, q], x [..., t, p], y [..., t, q] and a one-element carry, got ", w0.describe(), ", ",
-            x.describe(), ", ", y.describe(), ", ", carry.describe());
-  const int64_t p = w0.size(-2), q = w0.size(-1), n = w0.numel() / (p * q), t = x.size(-2);
-  TTT_CHECK(x.size(-1) == p && y.size(-1) == q && y.size(-2) == t && x.numel() == n * t * p && y.numel() == n * t * q, op,
-            "expected x [..., t, ", p, "] and y [..., t, ", q, "] for ", w0.describe(), ", got ", x.describe(), " and ",
-            y.describe());
-  if (!skip_kernel(w0)) TTT_RUN_KERNEL(w0, ttt_stream_commit, w0, x, y, carry);
+void ttt_stream_step(const TttStepArgs& a) {
+  const char* op = "ttt_stream_step";
+  check_float(op, a.xq);
+  for (const Tensor* t : {&a.xk, &a.target, &a.eta, &a.positional, &a.ln_weight, &a.ln_bias, &a.out}) check_same(op, a.xq, *t);
+  check_position(op, a.position, a.xq);
+  const size_t L = a.w0.size();
+  TTT_CHECK(L >= 1 && L <= kMaxTttStepLayers && a.b0.size() == L && a.xs.size() == L && a.ds.size() == L, op, "expected 1 to ",
+            kMaxTttStepLayers, " inner layers with weights, biases and rows each, got ", L);
+  const int64_t n = a.xq.size(0), d = a.xq.size(-1), b = a.positional.numel();
+  TTT_CHECK(a.xq.dim() == 2 && a.xk.shape() == a.xq.shape() && a.target.shape() == a.xq.shape() &&
+                a.out.shape() == a.xq.shape() && a.eta.numel() == n && a.ln_weight.dim() == 2 && a.ln_weight.size(1) == d &&
+                n % a.ln_weight.size(0) == 0 && a.ln_bias.shape() == a.ln_weight.shape() && b >= 1,
+            op, "expected xq, xk, target, out [n, d], eta [n], ln weight and bias [H, d], got ", a.xq.describe(), ", ",
+            a.xk.describe(), ", ", a.target.describe(), ", ", a.out.describe(), ", ", a.eta.describe(), ", ",
+            a.ln_weight.describe());
+  int64_t width = d;
+  for (size_t l = 0; l < L; ++l) {
+    for (const Tensor* t : {&a.w0[l], &a.b0[l], &a.xs[l], &a.ds[l]}) check_same(op, a.xq, *t);
+    const int64_t p = a.w0[l].size(-2), q = a.w0[l].size(-1);
+    TTT_CHECK(p == width && a.w0[l].numel() == n * p * q && a.b0[l].numel() == n * q && a.xs[l].numel() == n * b * p &&
+                  a.ds[l].numel() == n * b * q && q <= kMaxTttStepWidth,
+              op, "inner layer ", l, ": expected weights [n, ", width, ", q <= ", kMaxTttStepWidth, "], biases [n, q], rows [n, ",
+              b, ", ", width, "] and [n, ", b, ", q], got ", a.w0[l].describe(), ", ", a.b0[l].describe(), ", ",
+              a.xs[l].describe(), ", ", a.ds[l].describe());
+    width = q;
+  }
+  TTT_CHECK(width == d && d <= kMaxTttStepWidth, op, "the inner model must map width ", d, " back to it, got ", width);
+  if (!skip_kernel(a.out)) TTT_RUN_KERNEL(a.xq, ttt_stream_step, a);
 }
 
 Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args) {

@@ -9,6 +9,7 @@
 #include "core/kernel_args.h"
 #include "core/op_kinds.h"
 #include "core/tensor.h"
+#include "core/ttt_step_args.h"
 
 namespace ttt::compute {
 
@@ -162,10 +163,9 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
 Tensor index_step(const Tensor& x, int64_t add, int64_t modulus = 0);
 void cache_write(const Tensor& cache, const Tensor& rows, const Tensor& position);
 Tensor attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& position, double scale);
-// A streaming TTT layer's commit in place (no autograd): w0 [..., p, q] -= carry * x^T y for the
-// mini-batch's tokens x [..., t, p] and y [..., t, q]; carry one element (w0's dtype and device),
-// and nothing is done where it is 0.
-void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry);
+// A streaming TTT step's inner part, fused (TttStepArgs in core/backend.h; no autograd): writes
+// a.out and the token's rows a.xs, a.ds in place, and commits a.w0, a.b0 at a mini-batch's last token.
+void ttt_stream_step(const TttStepArgs& a);
 
 // One token per row of logits [B, V] -> ids [B] (i64, on the logits' device), as SampleArgs says
 // (core/kernel_args.h). counter (i64 [1], same device) gives row b the draw counter + b and

@@ -122,6 +122,10 @@ inline int64_t matmul_ldc(const MatmulArgs& g) { return g.ldc ? g.ldc : g.n; }
 // options): greedy takes the first largest; otherwise a draw from softmax(logits / temperature)
 // over the top_k largest (0: every token) cut to the top_p share of the mass (1: no cut). Row b's
 // draw is philox::uniform53(counter + b, seed), counter read from the device (core/sampling_math.h).
+// compute::ttt_stream_step's limits: inner layers, and the width of any of them (one block holds a
+// token's vectors in shared memory).
+inline constexpr size_t kMaxTttStepLayers = 8;
+inline constexpr int64_t kMaxTttStepWidth = 2048;
 inline constexpr int64_t kMaxSampleCandidates = 2048;  // the most one CUDA block orders in shared memory
 struct SampleArgs {
   bool greedy = false;

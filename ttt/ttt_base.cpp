@@ -182,26 +182,13 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
     }
   TTT_CHECK(st.w0[0].size(0) == B, "step", "the stream holds ", st.w0[0].size(0), " sequences, the step ", B);
 
-  // i, the token's place in its mini-batch, on the device; what depends on i is looked up there:
-  // which rows of the mini-batch are this one's so far (row i of a [b, b] lower triangle), whether
-  // i is the last, and w_pos[i]
-  const Tensor i = compute::index_step(position, 0, b);
-  std::vector<double> so_far(static_cast<size_t>(b * b), 0.0), last(b, 0.0), inv(b);
-  for (int64_t j = 0; j < b; ++j) {
-    for (int64_t k = 0; k <= j; ++k) so_far[static_cast<size_t>(j * b + k)] = 1.0;
-    inv[j] = 1.0 / static_cast<double>(j + 1);
-  }
-  last[b - 1] = 1.0;
-  auto row_i = [&](const Tensor& table, const Shape& shape) { return reshape(embedding(table, i), shape); };
-  const Tensor seen = row_i(cached_constant(so_far, {b, b}, x.dtype(), x.device()), {1, 1, 1, b});
-  const Tensor commit = row_i(cached_constant(last, {b, 1}, x.dtype(), x.device()), {1});
-
   // E1-E2, E2a for this token: [B, H, 1, d]
   auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, 1, H, d}), {0, 2, 1, 3}); };
   Tensor xq = heads(wq->forward(x)), xk = heads(wk->forward(x)), xv = heads(wv->forward(x));
   if (c.qk_l2_norm) xq = l2_normalize(xq), xk = l2_normalize(xk);
   if (c.rope_positions != RopePositions::none) {
-    const Tensor& p = c.rope_positions == RopePositions::global ? position : i;
+    // global: the stream's position; minibatch: its place in the mini-batch, on the device
+    const Tensor p = c.rope_positions == RopePositions::global ? position : compute::index_step(position, 0, b);
     xq = rope(xq, p, c.rope_theta);
     xk = rope(xk, p, c.rope_theta);
   }
@@ -214,44 +201,36 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
     logits = matmul(x, reshape(learnable_ttt_lr_weight, {H, c.width}), false, true);
   const Tensor eta_tok =
       reshape(sigmoid(add(logits, reshape(learnable_ttt_lr_bias, {H}))) * (c.ttt_base_lr / static_cast<double>(d)), {B, H, 1, 1});
+  std::vector<double> inv(b);
+  for (int64_t j = 0; j < b; ++j) inv[j] = 1.0 / static_cast<double>(j + 1);
   const Tensor positional = maximum(add(learnable_token_idx_bias.detach(), cached_constant(inv, {b}, x.dtype(), x.device())),
-                                    zeros({1}, x.dtype(), x.device()));  // E6
-  const Tensor w_pos = row_i(reshape(positional, {b, 1}), {1});
+                                    zeros({1}, x.dtype(), x.device()));  // E6: w_pos of each place
 
-  // the key path at the mini-batch's start weights and its gradients (E10-E11)
-  std::vector<Tensor> xs(layers), z(layers), g(layers);
-  xs[0] = xk;
+  // the rest in one kernel per layer (compute::ttt_stream_step; docs/inference.md has the equations):
+  // the key path at the mini-batch's start weights W0 and its gradients (E10-E11); the token's key-path
+  // inputs X_l[i] and steps eta G_l[i] written as row i of the mini-batch's rows; the query through
+  // W(t) = W0 - w_pos S in the dual form, S = sum_{j <= i} X[j]^T eta G[j] never made (E12-E14); at the
+  // mini-batch's last token the commit W0 -= w_pos[b-1] S (E15)
+  const int64_t n = B * H;
+  TttStepArgs args;
+  args.xq = view_shape(xq, {n, d});
+  args.xk = view_shape(xk, {n, d});
+  args.target = view_shape(target, {n, d});
+  args.eta = view_shape(eta_tok, {n});
+  args.positional = positional;
+  args.position = position;
+  args.ln_weight = ttt_norm_weight.detach();
+  args.ln_bias = ttt_norm_bias.detach();
   for (size_t l = 0; l < layers; ++l) {
-    z[l] = add(matmul(xs[l], st.w0[l]), st.b0[l]);
-    if (l + 1 < layers) xs[l + 1] = gelu(z[l]);
+    const int64_t p = st.w0[l].size(-2), q = st.w0[l].size(-1);
+    args.w0.push_back(view_shape(st.w0[l], {n, p, q}));
+    args.b0.push_back(view_shape(st.b0[l], {n, q}));
+    args.xs.push_back(view_shape(st.xs[l], {n, b, p}));
+    args.ds.push_back(view_shape(st.ds[l], {n, b, q}));
   }
-  g[layers - 1] = ln_l2_grad(z[layers - 1], target, ttt_norm_weight, ttt_norm_bias, 1e-6);
-  for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], st.w0[l + 1], false, true), gelu_grad(z[l]));
-
-  // the dual form inside the mini-batch (section 6a): the token's key-path input X_l[i] and step
-  // eta G_l[i] join the mini-batch's rows. The sums S = sum_{j <= i} X[j]^T eta G[j] and s = sum_{j
-  // <= i} eta G[j] are never made: the query needs h S + s = ((h X^T + 1) o seen) (eta G), so
-  // h W(t) + b(t) = h W0 + b0 - w_pos (h S + s) costs one product with W0 and two small ones (E12-E14)
-  for (size_t l = 0; l < layers; ++l) {
-    compute::cache_write(st.xs[l], xs[l], i);
-    compute::cache_write(st.ds[l], mul(g[l], eta_tok), i);
-  }
-  Tensor h = xq;
-  for (size_t l = 0; l < layers; ++l) {
-    const Tensor weights = mul(matmul(h, st.xs[l], false, true) + 1.0, seen);  // [B, H, 1, b]
-    h = sub(add(matmul(h, st.w0[l]), st.b0[l]), mul(matmul(weights, st.ds[l]), w_pos));
-    if (l + 1 < layers) h = gelu(h);
-  }
-  const Tensor out = add(xq, head_layer_norm(h, ttt_norm_weight, ttt_norm_bias, 1e-6));
-  // at the mini-batch's last token the weights carry on (E15): W0 -= w_pos[b-1] X^T (eta G), b0 -=
-  // w_pos[b-1] sum (eta G). carry is 0 at every other token, where the commit does nothing.
-  const Tensor carry = mul(w_pos, commit);
-  const Tensor ones =
-      cached_constant(std::vector<double>(static_cast<size_t>(B * H * b), 1.0), {B, H, b, 1}, x.dtype(), x.device());
-  for (size_t l = 0; l < layers; ++l) {
-    compute::ttt_stream_commit(st.w0[l], st.xs[l], st.ds[l], carry);
-    compute::ttt_stream_commit(st.b0[l], ones, st.ds[l], carry);
-  }
+  args.out = empty({n, d}, x.dtype(), x.device());
+  compute::ttt_stream_step(args);
+  const Tensor out = view_shape(args.out, {B, H, 1, d});
   // E16
   const Tensor y = reshape(permute(out, {0, 2, 1, 3}), {B, 1, c.width});
   return cast(wo->forward(post_norm->forward(y)), x_in.dtype());

@@ -84,7 +84,7 @@ void cache_write(const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::c
 void attention_decode(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, const Tensor&) {
   no_cuda("cuda::attention_decode");
 }
-void ttt_stream_commit(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { no_cuda("cuda::ttt_stream_commit"); }
+void ttt_stream_step(const TttStepArgs&) { no_cuda("cuda::ttt_stream_step"); }
 void rope(const Tensor&, const Tensor&, double, bool, const Tensor&) { no_cuda("cuda::rope"); }
 void random_normal(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_normal"); }
 void random_uniform(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_uniform"); }

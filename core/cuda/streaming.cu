@@ -1,15 +1,18 @@
-// A streaming step's kernels on the GPU, each reading the step's position or flags from the device
-// (a CUDA graph replays them at every position).
+// A streaming step's kernels on the GPU, each reading the step's position from the device (a CUDA
+// graph replays them at every position): one query against a KV cache, and a TTT step's inner part.
 //
 // One query against a KV cache (compute::attention_decode). One block per (sequence, head); each of its warps takes every
 // kWarps-th key, a lane holding d / 32 of the elements, and keeps an online softmax (running maximum m, sum l, and the weighted
 // sum of values); the warps' partial results are then merged:
 //   out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w,  M = max_w m_w.
+#include <algorithm>
 #include <cmath>
 
 #include "core/backend.h"
 #include "core/cuda/bf16.cuh"
+#include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_check.h"
+#include "core/scalar_math.h"
 
 namespace ttt::cuda {
 
@@ -73,20 +76,195 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
   }
 }
 
-// One thread per element of w0: w0[i][j] -= carry * sum_k x[k][i] y[k][j] over the mini-batch's
-// tokens. carry is 0 at every token but a mini-batch's last, so the blocks return at once there
-// (the graph replays the launch at every step; the work runs once a mini-batch).
-__global__ void ttt_stream_commit_kernel(float* w0, const float* x, const float* y, const float* carry, int64_t p, int64_t q,
-                                         int64_t t, int64_t n) {
-  const float c = *carry;
-  if (c == 0.0f) return;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t j = e % q, i = (e / q) % p, r = e / (p * q);
-    const float* xr = x + r * t * p + i;
-    const float* yr = y + r * t * q + j;
-    float sum = 0.0f;
-    for (int64_t k = 0; k < t; ++k) sum += xr[k * p] * yr[k * q];
-    w0[e] -= c * sum;
+// ---- the streaming TTT step's inner part (compute::ttt_stream_step), one block per sequence and
+// head. The token's vectors live in shared memory; the weights W0 and the mini-batch's rows X, eta G
+// in global memory, read once per product. The order and the equations are core/cpu/streaming.cpp's.
+
+constexpr int kStepThreads = 256;
+
+struct StepLayers {
+  float* w0[kMaxTttStepLayers];
+  float* b0[kMaxTttStepLayers];
+  float* xs[kMaxTttStepLayers];
+  float* ds[kMaxTttStepLayers];
+  int dim[kMaxTttStepLayers + 1];
+  int count;
+};
+
+// y[q] = bias[q] + sum_p v[p] W[p][q] (W row-major in global memory, v and y in shared). Columns in
+// packs of 4 when q allows (16-byte loads), the rows split among the threads left over, the
+// splits' partial sums added at the end.
+__device__ void vector_times_matrix(const float* v, const float* W, const float* bias, int p, int q, float* y, float* partial) {
+  const int width = q % 4 == 0 ? 4 : 1, groups = (q + width - 1) / width;
+  const int splits = groups >= kStepThreads ? 1 : kStepThreads / groups;
+  for (int t = threadIdx.x; t < groups * splits; t += kStepThreads) {
+    const int c = t % groups, s = t / groups, col = c * width;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (width == 4) {
+#pragma unroll 4
+      for (int r = s; r < p; r += splits) {
+        const float4 w = *reinterpret_cast<const float4*>(W + static_cast<int64_t>(r) * q + col);
+        const float x = v[r];
+        acc[0] += x * w.x, acc[1] += x * w.y, acc[2] += x * w.z, acc[3] += x * w.w;
+      }
+    } else {
+#pragma unroll 4
+      for (int r = s; r < p; r += splits) acc[0] += v[r] * W[static_cast<int64_t>(r) * q + col];
+    }
+    if (splits == 1) {
+      for (int k = 0; k < width; ++k) y[col + k] = bias[col + k] + acc[k];
+    } else {
+      for (int k = 0; k < width; ++k) partial[s * q + col + k] = acc[k];
+    }
+  }
+  __syncthreads();
+  if (splits > 1) {
+    for (int j = threadIdx.x; j < q; j += kStepThreads) {
+      float sum = bias[j];
+      for (int s = 0; s < splits; ++s) sum += partial[s * q + j];
+      y[j] = sum;
+    }
+    __syncthreads();
+  }
+}
+
+// y[p] = sum_q g[q] W[p][q]: a warp per row of W (16-byte loads when q allows), a warp sum.
+__device__ void vector_times_matrix_t(const float* g, const float* W, int p, int q, float* y) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < p; r += kStepThreads / 32) {
+    const float* row = W + static_cast<int64_t>(r) * q;
+    float acc = 0.0f;
+    if (q % 4 == 0) {
+      for (int c = lane * 4; c < q; c += 128) {
+        const float4 w = *reinterpret_cast<const float4*>(row + c);
+        acc += g[c] * w.x + g[c + 1] * w.y + g[c + 2] * w.z + g[c + 3] * w.w;
+      }
+    } else {
+      for (int c = lane; c < q; c += 32) acc += g[c] * row[c];
+    }
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) y[r] = acc;
+  }
+  __syncthreads();
+}
+
+// LN statistics of v [d] in shared memory: (mean, sigma = sqrt(biased variance + eps)).
+__device__ float2 norm_stats(const float* v, int d, float eps) {
+  float s = 0.0f;
+  for (int j = threadIdx.x; j < d; j += kStepThreads) s += v[j];
+  const float mean = block_sum(s) / static_cast<float>(d);
+  float ss = 0.0f;
+  for (int j = threadIdx.x; j < d; j += kStepThreads) ss += (v[j] - mean) * (v[j] - mean);
+  return make_float2(mean, sqrtf(block_sum(ss) / static_cast<float>(d) + eps));
+}
+
+__global__ void __launch_bounds__(kStepThreads)
+    ttt_stream_step_kernel(const float* xq, const float* xk, const float* target, const float* eta, const float* positional,
+                           const int64_t* position, const float* ln_weight, const float* ln_bias, StepLayers layers, int b,
+                           int heads, float eps, float* out) {
+  extern __shared__ float shared[];
+  const int64_t r = blockIdx.x;
+  const int L = layers.count, d = layers.dim[0], i = static_cast<int>(*position % b);
+  const float w_pos = positional[i];
+  const float* gamma = ln_weight + (r % heads) * d;
+  const float* beta = ln_bias + (r % heads) * d;
+  int widest = 0;
+  for (int l = 0; l <= L; ++l) widest = max(widest, layers.dim[l]);
+  // shared memory: x_l, z_l, g_l per layer, then the query's two vectors, its row weights, partial sums
+  float *x[kMaxTttStepLayers], *z[kMaxTttStepLayers], *g[kMaxTttStepLayers];
+  float* next = shared;
+  for (int l = 0; l < L; ++l) {
+    x[l] = next, next += layers.dim[l];
+    z[l] = next, next += layers.dim[l + 1];
+    g[l] = next, next += layers.dim[l + 1];
+  }
+  float* h = next;
+  float* h_next = h + widest;
+  float* coefficient = h_next + widest;
+  float* partial = coefficient + b;
+  auto w0 = [&](int l) { return layers.w0[l] + r * layers.dim[l] * layers.dim[l + 1]; };
+  auto b0 = [&](int l) { return layers.b0[l] + r * layers.dim[l + 1]; };
+  auto xs = [&](int l, int j) { return layers.xs[l] + (r * b + j) * layers.dim[l]; };
+  auto ds = [&](int l, int j) { return layers.ds[l] + (r * b + j) * layers.dim[l + 1]; };
+
+  // the key path at W0: x_0 = k, z_l = x_l W0_l + b0_l, x_l+1 = gelu(z_l)
+  for (int j = threadIdx.x; j < d; j += kStepThreads) x[0][j] = xk[r * d + j], h[j] = xq[r * d + j];
+  __syncthreads();
+  for (int l = 0; l < L; ++l) {
+    vector_times_matrix(x[l], w0(l), b0(l), layers.dim[l], layers.dim[l + 1], z[l], partial);
+    if (l + 1 < L) {
+      for (int j = threadIdx.x; j < layers.dim[l + 1]; j += kStepThreads) x[l + 1][j] = math::gelu(z[l][j]);
+      __syncthreads();
+    }
+  }
+  // E10 at the last layer: (D gy - sum gy - xhat sum(gy xhat)) / (D sigma), gy = (gamma xhat + beta - target) gamma
+  const float2 st = norm_stats(z[L - 1], d, eps);
+  float s_gy = 0.0f, s_gy_xhat = 0.0f;
+  for (int j = threadIdx.x; j < d; j += kStepThreads) {
+    const float xhat = (z[L - 1][j] - st.x) / st.y, gy = (gamma[j] * xhat + beta[j] - target[r * d + j]) * gamma[j];
+    g[L - 1][j] = gy;
+    s_gy += gy, s_gy_xhat += gy * xhat;
+  }
+  s_gy = block_sum(s_gy);
+  s_gy_xhat = block_sum(s_gy_xhat);
+  for (int j = threadIdx.x; j < d; j += kStepThreads) {
+    const float xhat = (z[L - 1][j] - st.x) / st.y;
+    g[L - 1][j] = (static_cast<float>(d) * g[L - 1][j] - s_gy - xhat * s_gy_xhat) / (static_cast<float>(d) * st.y);
+  }
+  __syncthreads();
+  // E11: g_l = (g_l+1 W0_l+1^T) o gelu'(z_l)
+  for (int l = L - 2; l >= 0; --l) {
+    vector_times_matrix_t(g[l + 1], w0(l + 1), layers.dim[l + 1], layers.dim[l + 2], g[l]);
+    for (int j = threadIdx.x; j < layers.dim[l + 1]; j += kStepThreads) g[l][j] *= math::gelu_grad(z[l][j]);
+    __syncthreads();
+  }
+  // the token's row i: X_l[i] = x_l, DS_l[i] = eta g_l (visible to the block after the barrier)
+  const float step = eta[r];
+  for (int l = 0; l < L; ++l) {
+    for (int j = threadIdx.x; j < layers.dim[l]; j += kStepThreads) xs(l, i)[j] = x[l][j];
+    for (int j = threadIdx.x; j < layers.dim[l + 1]; j += kStepThreads) ds(l, i)[j] = step * g[l][j];
+  }
+  __syncthreads();
+  // the query, dual form: zq_l = h W0_l + b0_l - w_pos sum_{j <= i} (h . X_l[j] + 1) DS_l[j]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int l = 0; l < L; ++l) {
+    const int p = layers.dim[l], q = layers.dim[l + 1];
+    for (int j = warp; j <= i; j += kStepThreads / 32) {
+      const float* xj = xs(l, j);
+      float dot = 0.0f;
+      for (int c = lane; c < p; c += 32) dot += h[c] * xj[c];
+      for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      if (lane == 0) coefficient[j] = w_pos * (dot + 1.0f);
+    }
+    vector_times_matrix(h, w0(l), b0(l), p, q, h_next, partial);  // its barriers also publish the coefficients
+    for (int c = threadIdx.x; c < q; c += kStepThreads) {
+      float v = h_next[c];
+      for (int j = 0; j <= i; ++j) v -= coefficient[j] * ds(l, j)[c];
+      h_next[c] = l + 1 < L ? math::gelu(v) : v;
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < q; c += kStepThreads) h[c] = h_next[c];
+    __syncthreads();
+  }
+  // out = q + LN(h) gamma + beta (E14)
+  const float2 hs = norm_stats(h, d, eps);
+  for (int j = threadIdx.x; j < d; j += kStepThreads) out[r * d + j] = xq[r * d + j] + (h[j] - hs.x) / hs.y * gamma[j] + beta[j];
+  // E15 at the mini-batch's last token: W0_l -= w_pos X_l^T DS_l, b0_l -= w_pos sum_j DS_l[j]
+  if (i != b - 1) return;
+  for (int l = 0; l < L; ++l) {
+    const int p = layers.dim[l], q = layers.dim[l + 1];
+    float* w = w0(l);
+    for (int e = threadIdx.x; e < p * q; e += kStepThreads) {
+      const int row = e / q, col = e % q;
+      float sum = 0.0f;
+      for (int j = 0; j < b; ++j) sum += xs(l, j)[row] * ds(l, j)[col];
+      w[e] -= w_pos * sum;
+    }
+    for (int col = threadIdx.x; col < q; col += kStepThreads) {
+      float sum = 0.0f;
+      for (int j = 0; j < b; ++j) sum += ds(l, j)[col];
+      b0(l)[col] -= w_pos * sum;
+    }
   }
 }
 }  // namespace
@@ -103,9 +281,36 @@ void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const T
   TTT_CUDA_CHECK_LAUNCH();
 }
 
-void ttt_stream_commit(const Tensor& w0, const Tensor& x, const Tensor& y, const Tensor& carry) {
-  ttt_stream_commit_kernel<<<grid_for(w0.numel()), kBlock, 0, current_stream()>>>(
-      w0.data<float>(), x.data<float>(), y.data<float>(), carry.data<float>(), w0.size(-2), w0.size(-1), x.size(-2), w0.numel());
+void ttt_stream_step(const TttStepArgs& a) {
+  StepLayers layers;
+  const int L = static_cast<int>(a.w0.size());
+  layers.count = L;
+  int64_t floats = 0;
+  for (int l = 0; l < L; ++l) {
+    layers.w0[l] = a.w0[l].data<float>();
+    layers.b0[l] = a.b0[l].data<float>();
+    layers.xs[l] = a.xs[l].data<float>();
+    layers.ds[l] = a.ds[l].data<float>();
+    layers.dim[l] = static_cast<int>(a.w0[l].size(-2));
+    layers.dim[l + 1] = static_cast<int>(a.w0[l].size(-1));
+    floats += a.w0[l].size(-2) + 2 * a.w0[l].size(-1);  // x_l, z_l, g_l
+  }
+  int widest = 0;
+  for (int l = 0; l <= L; ++l) widest = std::max(widest, layers.dim[l]);
+  const int b = static_cast<int>(a.positional.numel());
+  floats += 2 * widest + b + kStepThreads * 4;  // the query's two vectors, its row weights, the partial sums
+  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
+  static size_t opted_in = 48 << 10;  // above 48 KB a kernel must ask for its dynamic shared memory
+  if (bytes > opted_in) {
+    TTT_CUDA_CHECK(
+        cudaFuncSetAttribute(ttt_stream_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    opted_in = bytes;
+  }
+  const int64_t n = a.xq.size(0);
+  ttt_stream_step_kernel<<<static_cast<unsigned>(n), kStepThreads, bytes, current_stream()>>>(
+      a.xq.data<float>(), a.xk.data<float>(), a.target.data<float>(), a.eta.data<float>(), a.positional.data<float>(),
+      a.position.data<int64_t>(), a.ln_weight.data<float>(), a.ln_bias.data<float>(), layers, b,
+      static_cast<int>(a.ln_weight.size(0)), static_cast<float>(a.eps), a.out.data<float>());
   TTT_CUDA_CHECK_LAUNCH();
 }
 

@@ -46,19 +46,25 @@ TEST(StreamingOps, DecodeEqualsAttentionOverThePlacesWritten) {
   EXPECT_THROW(compute::attention_decode(q, slice(k, 3, 0, 4), v, position(0), scale), Error);
 }
 
-// w0 -= carry x^T y over the mini-batch's rows: the TTT stream's commit; nothing where carry is 0.
-TEST(StreamingOps, TttStreamCommitSubtractsTheMiniBatchsSum) {
-  Generator gen(4);
-  const int64_t n = 3, t = 6, p = 4, q = 5;
-  const Tensor w0 = randn({n, p, q}, gen, DType::f64), x = randn({n, t, p}, gen, DType::f64),
-               y = randn({n, t, q}, gen, DType::f64);
-  for (double carry : {0.0, 0.37}) {
-    const Tensor w = clone_data(w0);
-    compute::ttt_stream_commit(w, x, y, from_vector({carry}, {1}, DType::f64));
-    const std::vector<double> got = w.to_vector<double>(), want = sub(w0, matmul(x, y, true, false) * carry).to_vector<double>();
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-13) << "carry " << carry << ", w0 " << i;
-  }
-  EXPECT_THROW(compute::ttt_stream_commit(w0, y, x, from_vector({1.0}, {1}, DType::f64)), Error);
+// compute::ttt_stream_step's numbers are checked through the model (tests/ttt/test_streaming.cpp:
+// streamed logits equal the full forward's) and on CUDA against these loops
+// (tests/cuda/test_cuda_decode.cpp); here, that it refuses what does not fit.
+TEST(StreamingOps, TttStreamStepRefusesMismatchedState) {
+  const int64_t n = 2, d = 4, b = 3;
+  TttStepArgs a;
+  a.xq = zeros({n, d}), a.xk = zeros({n, d}), a.target = zeros({n, d}), a.out = zeros({n, d});
+  a.eta = zeros({n}), a.positional = zeros({b}), a.position = position(0);
+  a.ln_weight = zeros({1, d}), a.ln_bias = zeros({1, d});
+  a.w0 = {zeros({n, d, 6}), zeros({n, 6, d})};
+  a.b0 = {zeros({n, 6}), zeros({n, d})};
+  a.xs = {zeros({n, b, d}), zeros({n, b, 6})};
+  a.ds = {zeros({n, b, 6}), zeros({n, b, d})};
+  EXPECT_NO_THROW(compute::ttt_stream_step(a));
+  a.w0[1] = zeros({n, 5, d});  // layer 1 does not take layer 0's width
+  EXPECT_THROW(compute::ttt_stream_step(a), Error);
+  a.w0[1] = zeros({n, 6, d});
+  a.ds[0] = zeros({n, b + 1, 6});
+  EXPECT_THROW(compute::ttt_stream_step(a), Error);
 }
 
 }  // namespace

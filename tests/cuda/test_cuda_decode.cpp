@@ -1,6 +1,6 @@
 // The streaming step's device ops on CUDA give the CPU's numbers (tests/core/test_streaming_ops.cpp
 // checks the CPU against attention): one query against a KV cache at head dims 8 to 256, f32 and
-// bf16, part-filled and full rings; the cache write, the index arithmetic, the TTT state's commit
+// bf16, part-filled and full rings; the cache write, the index arithmetic, the fused TTT step
 // and products of a few rows.
 #include <gtest/gtest.h>
 
@@ -55,16 +55,47 @@ TEST(CudaDecode, CacheWriteAndIndexStepMatchTheCpu) {
             compute::index_step(x, 3, 16).to_vector<int64_t>());
 }
 
-TEST(CudaDecode, TttStreamCommitMatchesTheCpu) {
+// The fused streaming TTT step on CUDA against the CPU's loops: a TTT-MultiLayer's [128, 512, 512,
+// 128] and a small odd-sized inner model, inside a mini-batch and at its last token (the commit).
+TEST(CudaDecode, TttStreamStepMatchesTheCpu) {
   SKIP_WITHOUT_GPU();
   Generator gen(6);
-  const Tensor w0 = randn({2, 8, 512, 128}, gen), x = randn({2, 8, 16, 512}, gen), y = randn({2, 8, 16, 128}, gen);
-  for (double carry : {0.0, 0.25}) {
-    const Tensor cpu = clone_data(w0), gpu = to_device(w0, kGpu);
-    compute::ttt_stream_commit(cpu, x, y, from_vector({carry}, {1}));
-    compute::ttt_stream_commit(gpu, to_device(x, kGpu), to_device(y, kGpu), to_device(from_vector({carry}, {1}), kGpu));
-    EXPECT_LT(max_rel_diff(cpu, gpu), 1e-6) << "carry " << carry;
-  }
+  struct Shape_ {
+    std::vector<int64_t> dims;
+    int64_t b, heads;
+  };
+  for (const Shape_& k : {Shape_{{128, 512, 512, 128}, 64, 4}, Shape_{{8, 13, 8}, 5, 2}})
+    for (int64_t pos : std::vector<int64_t>{5, k.b - 1, 3 * k.b - 1}) {
+      const int64_t n = 2 * k.heads, d = k.dims[0], b = k.b;
+      TttStepArgs cpu;
+      cpu.xq = randn({n, d}, gen), cpu.xk = randn({n, d}, gen), cpu.target = randn({n, d}, gen);
+      cpu.eta = rand({n}, gen) * 0.01, cpu.positional = rand({b}, gen);
+      cpu.position = from_vector({static_cast<double>(pos)}, {1}, DType::i64);
+      cpu.ln_weight = randn({k.heads, d}, gen), cpu.ln_bias = randn({k.heads, d}, gen);
+      for (size_t l = 0; l + 1 < k.dims.size(); ++l) {
+        const int64_t p = k.dims[l], q = k.dims[l + 1];
+        cpu.w0.push_back(randn({n, p, q}, gen) * 0.05), cpu.b0.push_back(randn({n, q}, gen) * 0.05);
+        cpu.xs.push_back(randn({n, b, p}, gen)), cpu.ds.push_back(randn({n, b, q}, gen) * 0.01);
+      }
+      cpu.out = zeros({n, d});
+      TttStepArgs gpu = cpu;
+      auto move = [&](Tensor& t) { t = to_device(t, kGpu); };
+      for (Tensor* t :
+           {&gpu.xq, &gpu.xk, &gpu.target, &gpu.eta, &gpu.positional, &gpu.position, &gpu.ln_weight, &gpu.ln_bias, &gpu.out})
+        move(*t);
+      for (auto* list : {&gpu.w0, &gpu.b0, &gpu.xs, &gpu.ds})
+        for (Tensor& t : *list) move(t);
+      compute::ttt_stream_step(cpu);
+      compute::ttt_stream_step(gpu);
+      const std::string where = "dims " + std::to_string(d) + ".., b " + std::to_string(b) + ", position " + std::to_string(pos);
+      EXPECT_LT(max_rel_diff(cpu.out, gpu.out), 1e-5) << where;
+      for (size_t l = 0; l < cpu.w0.size(); ++l) {
+        EXPECT_LT(max_rel_diff(cpu.w0[l], gpu.w0[l]), 1e-5) << where << ", W0 " << l;
+        EXPECT_LT(max_rel_diff(cpu.b0[l], gpu.b0[l]), 1e-5) << where << ", b0 " << l;
+        EXPECT_LT(max_rel_diff(cpu.xs[l], gpu.xs[l]), 1e-6) << where << ", rows " << l;
+        EXPECT_LT(max_rel_diff(cpu.ds[l], gpu.ds[l]), 1e-5) << where << ", steps " << l;
+      }
+    }
 }
 
 // Products of at most 4 rows: x W^T takes core/cuda/small_matmul.cu (packed and unpacked loads),
