@@ -74,7 +74,9 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   // every predicted stream is sampled on the device; the input-only ones carry no token after the prompt
   const int64_t predicted = model.depformer ? 1 + model.depformer->config().steps : N;
   const Tensor silent = predicted < N ? full({B, 1, N - predicted}, static_cast<double>(kNoToken), DType::i64, device) : Tensor();
-  auto head = [&](int64_t s, const Tensor& hidden) { return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1); };
+  auto head = [&](int64_t s, const Tensor& hidden) {
+    return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1);
+  };
   ModelStream stream = model.start_stream(L);
   Tensor tokens = slice(on_device, 1, 0, 1);  // the step read next, [B, 1, N]
   for (int64_t p = 0; p + 1 < P; ++p) {       // the prompt: read, nothing sampled
@@ -89,9 +91,10 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
     const Tensor text = reshape(sample_tokens(head(0, hidden), o.text, draws), {B, 1});
     std::vector<Tensor> parts = {text};
     if (model.depformer) {
-      parts.push_back(squeeze(model.depformer->generate(
-                                  hidden, text, [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, draws); }),
-                              1));
+      parts.push_back(
+          squeeze(model.depformer->generate(hidden, text,
+                                            [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, draws); }),
+                  1));
     } else {
       for (int64_t s = 1; s < N; ++s) parts.push_back(reshape(sample_tokens(head(s, hidden), o.audio, draws), {B, 1}));
     }
