@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
 // head. The token's vectors live in shared memory; the weights W0 and the mini-batch's rows X, eta G
 // in global memory, read once per product. The order and the equations are core/cpu/streaming.cpp's.
 
-constexpr int kStepThreads = 256;
+constexpr int kStepThreads = 1024;  // many loads in flight: at batch 1 a layer has only H blocks
 
 struct StepLayers {
   float* w0[kMaxTttStepLayers];
@@ -101,14 +101,14 @@ __device__ void vector_times_matrix(const float* v, const float* W, const float*
     const int c = t % groups, s = t / groups, col = c * width;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (width == 4) {
-#pragma unroll 4
+#pragma unroll 8
       for (int r = s; r < p; r += splits) {
         const float4 w = *reinterpret_cast<const float4*>(W + static_cast<int64_t>(r) * q + col);
         const float x = v[r];
         acc[0] += x * w.x, acc[1] += x * w.y, acc[2] += x * w.z, acc[3] += x * w.w;
       }
     } else {
-#pragma unroll 4
+#pragma unroll 8
       for (int r = s; r < p; r += splits) acc[0] += v[r] * W[static_cast<int64_t>(r) * q + col];
     }
     if (splits == 1) {
@@ -249,22 +249,25 @@ __global__ void __launch_bounds__(kStepThreads)
   // out = q + LN(h) gamma + beta (E14)
   const float2 hs = norm_stats(h, d, eps);
   for (int j = threadIdx.x; j < d; j += kStepThreads) out[r * d + j] = xq[r * d + j] + (h[j] - hs.x) / hs.y * gamma[j] + beta[j];
-  // E15 at the mini-batch's last token: W0_l -= w_pos X_l^T DS_l, b0_l -= w_pos sum_j DS_l[j]
-  if (i != b - 1) return;
-  for (int l = 0; l < L; ++l) {
-    const int p = layers.dim[l], q = layers.dim[l + 1];
-    float* w = w0(l);
-    for (int e = threadIdx.x; e < p * q; e += kStepThreads) {
-      const int row = e / q, col = e % q;
-      float sum = 0.0f;
-      for (int j = 0; j < b; ++j) sum += xs(l, j)[row] * ds(l, j)[col];
-      w[e] -= w_pos * sum;
-    }
-    for (int col = threadIdx.x; col < q; col += kStepThreads) {
-      float sum = 0.0f;
-      for (int j = 0; j < b; ++j) sum += ds(l, j)[col];
-      b0(l)[col] -= w_pos * sum;
-    }
+  // E15 (the commit) is ttt_step_commit_kernel's: spread over every SM, not this block's one
+}
+
+// E15 at a mini-batch's last token, for inner layer l of every row: W0_l -= w_pos X_l^T DS_l,
+// b0_l -= w_pos sum_j DS_l[j]. One thread per element of the weights and biases; every other
+// token the blocks return at once (the graph replays the launch at every step).
+__global__ void ttt_step_commit_kernel(StepLayers layers, int l, int b, const float* positional, const int64_t* position,
+                                       int64_t rows) {
+  if (*position % b != b - 1) return;
+  const float w_pos = positional[b - 1];
+  const int64_t p = layers.dim[l], q = layers.dim[l + 1], weights = rows * p * q;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < weights + rows * q; e += int64_t(blockDim.x) * gridDim.x) {
+    const bool bias = e >= weights;
+    const int64_t k = bias ? e - weights : e, r = bias ? k / q : k / (p * q), col = k % q, row = bias ? 0 : (k / q) % p;
+    const float* x = layers.xs[l] + r * b * p + row;
+    const float* dy = layers.ds[l] + r * b * q + col;
+    float sum = 0.0f;
+    for (int j = 0; j < b; ++j) sum += (bias ? 1.0f : x[j * p]) * dy[j * q];
+    (bias ? layers.b0[l][k] : layers.w0[l][k]) -= w_pos * sum;
   }
 }
 }  // namespace
@@ -312,6 +315,11 @@ void ttt_stream_step(const TttStepArgs& a) {
       a.position.data<int64_t>(), a.ln_weight.data<float>(), a.ln_bias.data<float>(), layers, b,
       static_cast<int>(a.ln_weight.size(0)), static_cast<float>(a.eps), a.out.data<float>());
   TTT_CUDA_CHECK_LAUNCH();
+  for (int l = 0; l < L; ++l) {  // after the step kernel: the query has read W0 as it was
+    ttt_step_commit_kernel<<<grid_for(n * (layers.dim[l] + 1) * layers.dim[l + 1]), kBlock, 0, current_stream()>>>(
+        layers, l, b, a.positional.data<float>(), a.position.data<int64_t>(), n);
+    TTT_CUDA_CHECK_LAUNCH();
+  }
 }
 
 }  // namespace ttt::cuda
