@@ -80,7 +80,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
 // head. The token's vectors live in shared memory; the weights W0 and the mini-batch's rows X, eta G
 // in global memory, read once per product. The order and the equations are core/cpu/streaming.cpp's.
 
-constexpr int kStepThreads = 1024;  // many loads in flight: at batch 1 a layer has only H blocks
+// Threads a block: 1024 when the rows are fewer than the SMs (a layer at batch 1 has one block per
+// head: each must keep many loads in flight), else 256 (blocks to spare; bench/generate_bench.sh:
+// 1024 gave Moshi 7B + TTT 109 / 79 steps/s at batch 1 / 8, 256 gave 101 / 87).
+constexpr int kWideThreads = 1024, kNarrowThreads = 256;
 
 struct StepLayers {
   float* w0[kMaxTttStepLayers];
@@ -94,6 +97,7 @@ struct StepLayers {
 // y[q] = bias[q] + sum_p v[p] W[p][q] (W row-major in global memory, v and y in shared). Columns in
 // packs of 4 when q allows (16-byte loads), the rows split among the threads left over, the
 // splits' partial sums added at the end.
+template <int kStepThreads>
 __device__ void vector_times_matrix(const float* v, const float* W, const float* bias, int p, int q, float* y, float* partial) {
   const int width = q % 4 == 0 ? 4 : 1, groups = (q + width - 1) / width;
   const int splits = groups >= kStepThreads ? 1 : kStepThreads / groups;
@@ -129,6 +133,7 @@ __device__ void vector_times_matrix(const float* v, const float* W, const float*
 }
 
 // y[p] = sum_q g[q] W[p][q]: a warp per row of W (16-byte loads when q allows), a warp sum.
+template <int kStepThreads>
 __device__ void vector_times_matrix_t(const float* g, const float* W, int p, int q, float* y) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int r = warp; r < p; r += kStepThreads / 32) {
@@ -149,6 +154,7 @@ __device__ void vector_times_matrix_t(const float* g, const float* W, int p, int
 }
 
 // LN statistics of v [d] in shared memory: (mean, sigma = sqrt(biased variance + eps)).
+template <int kStepThreads>
 __device__ float2 norm_stats(const float* v, int d, float eps) {
   float s = 0.0f;
   for (int j = threadIdx.x; j < d; j += kStepThreads) s += v[j];
@@ -158,6 +164,7 @@ __device__ float2 norm_stats(const float* v, int d, float eps) {
   return make_float2(mean, sqrtf(block_sum(ss) / static_cast<float>(d) + eps));
 }
 
+template <int kStepThreads>
 __global__ void __launch_bounds__(kStepThreads)
     ttt_stream_step_kernel(const float* xq, const float* xk, const float* target, const float* eta, const float* positional,
                            const int64_t* position, const float* ln_weight, const float* ln_bias, StepLayers layers, int b,
@@ -191,14 +198,14 @@ __global__ void __launch_bounds__(kStepThreads)
   for (int j = threadIdx.x; j < d; j += kStepThreads) x[0][j] = xk[r * d + j], h[j] = xq[r * d + j];
   __syncthreads();
   for (int l = 0; l < L; ++l) {
-    vector_times_matrix(x[l], w0(l), b0(l), layers.dim[l], layers.dim[l + 1], z[l], partial);
+    vector_times_matrix<kStepThreads>(x[l], w0(l), b0(l), layers.dim[l], layers.dim[l + 1], z[l], partial);
     if (l + 1 < L) {
       for (int j = threadIdx.x; j < layers.dim[l + 1]; j += kStepThreads) x[l + 1][j] = math::gelu(z[l][j]);
       __syncthreads();
     }
   }
   // E10 at the last layer: (D gy - sum gy - xhat sum(gy xhat)) / (D sigma), gy = (gamma xhat + beta - target) gamma
-  const float2 st = norm_stats(z[L - 1], d, eps);
+  const float2 st = norm_stats<kStepThreads>(z[L - 1], d, eps);
   float s_gy = 0.0f, s_gy_xhat = 0.0f;
   for (int j = threadIdx.x; j < d; j += kStepThreads) {
     const float xhat = (z[L - 1][j] - st.x) / st.y, gy = (gamma[j] * xhat + beta[j] - target[r * d + j]) * gamma[j];
@@ -214,7 +221,7 @@ __global__ void __launch_bounds__(kStepThreads)
   __syncthreads();
   // E11: g_l = (g_l+1 W0_l+1^T) o gelu'(z_l)
   for (int l = L - 2; l >= 0; --l) {
-    vector_times_matrix_t(g[l + 1], w0(l + 1), layers.dim[l + 1], layers.dim[l + 2], g[l]);
+    vector_times_matrix_t<kStepThreads>(g[l + 1], w0(l + 1), layers.dim[l + 1], layers.dim[l + 2], g[l]);
     for (int j = threadIdx.x; j < layers.dim[l + 1]; j += kStepThreads) g[l][j] *= math::gelu_grad(z[l][j]);
     __syncthreads();
   }
@@ -236,7 +243,7 @@ __global__ void __launch_bounds__(kStepThreads)
       for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
       if (lane == 0) coefficient[j] = w_pos * (dot + 1.0f);
     }
-    vector_times_matrix(h, w0(l), b0(l), p, q, h_next, partial);  // its barriers also publish the coefficients
+    vector_times_matrix<kStepThreads>(h, w0(l), b0(l), p, q, h_next, partial);  // its barriers also publish the coefficients
     for (int c = threadIdx.x; c < q; c += kStepThreads) {
       float v = h_next[c];
       for (int j = 0; j <= i; ++j) v -= coefficient[j] * ds(l, j)[c];
@@ -247,7 +254,7 @@ __global__ void __launch_bounds__(kStepThreads)
     __syncthreads();
   }
   // out = q + LN(h) gamma + beta (E14)
-  const float2 hs = norm_stats(h, d, eps);
+  const float2 hs = norm_stats<kStepThreads>(h, d, eps);
   for (int j = threadIdx.x; j < d; j += kStepThreads) out[r * d + j] = xq[r * d + j] + (h[j] - hs.x) / hs.y * gamma[j] + beta[j];
   // E15 (the commit) is ttt_step_commit_kernel's: spread over every SM, not this block's one
 }
@@ -301,23 +308,34 @@ void ttt_stream_step(const TttStepArgs& a) {
   int widest = 0;
   for (int l = 0; l <= L; ++l) widest = std::max(widest, layers.dim[l]);
   const int b = static_cast<int>(a.positional.numel());
-  floats += 2 * widest + b + kStepThreads * 4;  // the query's two vectors, its row weights, the partial sums
-  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
-  static size_t opted_in = 48 << 10;  // above 48 KB a kernel must ask for its dynamic shared memory
-  if (bytes > opted_in) {
-    TTT_CUDA_CHECK(
-        cudaFuncSetAttribute(ttt_stream_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-    opted_in = bytes;
-  }
   const int64_t n = a.xq.size(0);
-  ttt_stream_step_kernel<<<static_cast<unsigned>(n), kStepThreads, bytes, current_stream()>>>(
-      a.xq.data<float>(), a.xk.data<float>(), a.target.data<float>(), a.eta.data<float>(), a.positional.data<float>(),
-      a.position.data<int64_t>(), a.ln_weight.data<float>(), a.ln_bias.data<float>(), layers, b,
-      static_cast<int>(a.ln_weight.size(0)), static_cast<float>(a.eps), a.out.data<float>());
+  static const int sms = [] {
+    int device = 0, count = 0;
+    TTT_CUDA_CHECK(cudaGetDevice(&device));
+    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
+  auto launch = [&](auto kernel, int threads) {
+    floats += 2 * widest + b + threads * 4;  // the query's two vectors, its row weights, the partial sums
+    const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
+    if (bytes > (48 << 10))  // above 48 KB a kernel must ask for its dynamic shared memory
+      TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    kernel<<<static_cast<unsigned>(n), threads, bytes, current_stream()>>>(
+        a.xq.data<float>(), a.xk.data<float>(), a.target.data<float>(), a.eta.data<float>(), a.positional.data<float>(),
+        a.position.data<int64_t>(), a.ln_weight.data<float>(), a.ln_bias.data<float>(), layers, b,
+        static_cast<int>(a.ln_weight.size(0)), static_cast<float>(a.eps), a.out.data<float>());
+  };
+  if (n < sms)
+    launch(ttt_stream_step_kernel<kWideThreads>, kWideThreads);
+  else
+    launch(ttt_stream_step_kernel<kNarrowThreads>, kNarrowThreads);
   TTT_CUDA_CHECK_LAUNCH();
   for (int l = 0; l < L; ++l) {  // after the step kernel: the query has read W0 as it was
-    ttt_step_commit_kernel<<<grid_for(n * (layers.dim[l] + 1) * layers.dim[l + 1]), kBlock, 0, current_stream()>>>(
-        layers, l, b, a.positional.data<float>(), a.position.data<int64_t>(), n);
+    // a few blocks per SM, striding: at the other tokens every block returns at once, and a grid of
+    // one block per 256 elements (262,144 at batch 8) took longer to retire than the step's kernel
+    const unsigned blocks = std::min(grid_for(n * (layers.dim[l] + 1) * layers.dim[l + 1]), static_cast<unsigned>(4 * sms));
+    ttt_step_commit_kernel<<<blocks, kBlock, 0, current_stream()>>>(layers, l, b, a.positional.data<float>(),
+                                                                    a.position.data<int64_t>(), n);
     TTT_CUDA_CHECK_LAUNCH();
   }
 }
