@@ -84,14 +84,19 @@ int main(int argc, char** argv) {
     const std::string device_name = value.count("--device") ? value.at("--device") : "auto";
     const Device device =
         device_name == "auto" ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(device_name);
-    std::string report;
-    RunModel run = from_config ? load_config_model(value.at("--config"), value.count("--weights") ? value.at("--weights") : "",
-                                                   device, report)
-                               : load_run_model(positional[0], device);
-    if (!report.empty()) std::cerr << report;
     const std::string dtype = value.count("--dtype") ? value.at("--dtype") : "f32";
     TTT_CHECK(dtype == "f32" || dtype == "bf16", "ttt-generate", "--dtype is f32 or bf16, got '", dtype, "'");
+    // weights from a file are loaded on the host and, for bf16, converted there, so the GPU never
+    // holds them in f32; random weights are made where they run (fast) and converted there
+    const bool random_weights = from_config && !value.count("--weights");
+    const Device load_on = random_weights ? device : Device::cpu();
+    std::string report;
+    RunModel run = from_config ? load_config_model(value.at("--config"), value.count("--weights") ? value.at("--weights") : "",
+                                                   load_on, report)
+                               : load_run_model(positional[0], load_on);
+    if (!report.empty()) std::cerr << report;
     if (dtype == "bf16") weights_in_bf16_except_ttt(*run.model);
+    run.model->to(device);
     nn::ActivationScope activations(dtype == "bf16" ? DType::bf16 : DType::f32);
     const ModelConfig& c = run.config.model;
     std::cerr << "ttt-generate: " << run.checkpoint << " (step " << run.step << "), " << run.model->num_parameters()
