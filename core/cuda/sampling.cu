@@ -3,9 +3,10 @@
 // draw are the CPU's (core/sampling_math.h), so a seed picks the same tokens on both backends.
 //
 // Greedy: a block-wide maximum of the candidate keys. Sampling: the K-th largest key found by a
-// radix select (8 passes of an 8-bit digit histogram, from the top byte down; keys are distinct,
-// so exactly K keys are >= it), those K gathered into shared memory and sorted (bitonic), their
-// weights exp((logit - max) / T) computed in parallel, and one thread walks them with the draw.
+// radix select (passes of an 8-bit digit histogram from the top byte down, 4 for the logit and 4
+// for the id only when a tie is cut; exactly K keys are >= the threshold), those K gathered into
+// shared memory and sorted (bitonic), their weights exp((logit - max) / T) computed in parallel,
+// and one thread walks them with the draw.
 #include <algorithm>
 
 #include "core/backend.h"
@@ -50,6 +51,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ uint64_t prefix;
   __shared__ int64_t remaining;
   __shared__ int gathered;
+  __shared__ bool settled;
   const T* row = logits + blockIdx.x * V;
   const int tid = threadIdx.x;
 
@@ -62,8 +64,10 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   // the K-th largest key, one byte at a time: among the keys that share the bytes chosen so far,
-  // count each value of the next byte and keep the byte where the K-th largest falls
-  if (tid == 0) prefix = 0, remaining = K;
+  // count each value of the next byte and keep the byte where the K-th largest falls. Once the
+  // logit's 4 bytes are chosen, if every key with that logit is needed (no tie is cut) the K keys
+  // are those with a logit at least that one, and the id's 4 bytes need no pass.
+  if (tid == 0) prefix = 0, remaining = K, settled = false;
   uint64_t mask = 0;
   for (int shift = 56; shift >= 0; shift -= 8) {
     for (int i = tid; i < 256; i += kThreads) histogram[i] = 0;
@@ -73,15 +77,32 @@ __global__ void __launch_bounds__(kThreads)
       if ((k & mask) == prefix) atomicAdd(&histogram[(k >> shift) & 255u], 1u);
     }
     __syncthreads();
-    if (tid == 0) {
-      int digit = 255;
-      for (; digit > 0 && histogram[digit] < remaining; --digit) remaining -= histogram[digit];
-      prefix |= static_cast<uint64_t>(digit) << shift;
+    if (tid < 32) {  // warp 0 finds the byte: lane l sums digits 255 - 8 l down to 248 - 8 l, then a scan
+      const int lane = tid;
+      unsigned chunk = 0;
+      for (int k = 0; k < 8; ++k) chunk += histogram[255 - 8 * lane - k];
+      unsigned before = chunk;  // inclusive sum over the lanes of larger digits
+      for (int o = 1; o < 32; o <<= 1) {
+        const unsigned t = __shfl_up_sync(0xffffffffu, before, o);
+        if (lane >= o) before += t;
+      }
+      before -= chunk;
+      const unsigned need = static_cast<unsigned>(remaining);
+      const unsigned owner = __ffs(__ballot_sync(0xffffffffu, before < need && need <= before + chunk)) - 1;
+      if (static_cast<unsigned>(lane) == owner) {
+        unsigned left = need - before;
+        int digit = 255 - 8 * lane;
+        for (; histogram[digit] < left; --digit) left -= histogram[digit];
+        prefix |= static_cast<uint64_t>(digit) << shift;
+        remaining = left;
+        if (shift == 32 && histogram[digit] == left) settled = true;  // all keys with this logit are in
+      }
     }
     mask |= uint64_t{255} << shift;
     __syncthreads();
+    if (settled) break;
   }
-  const uint64_t threshold = prefix;  // the K-th largest key itself
+  const uint64_t threshold = prefix;  // the K-th largest key (settled: its logit with id bytes 0)
 
   // the K candidates, then zero keys up to a power of two, sorted in decreasing order
   int padded = 1;

@@ -132,23 +132,36 @@ __device__ void vector_times_matrix(const float* v, const float* W, const float*
   }
 }
 
-// y[p] = sum_q g[q] W[p][q]: a warp per row of W (16-byte loads when q allows), a warp sum.
+// y[p] = sum_q g[q] W[p][q]: a warp per 4 rows of W at once (their loads in flight together;
+// 16-byte loads when q allows), then a warp sum per row.
 template <int kStepThreads>
 __device__ void vector_times_matrix_t(const float* g, const float* W, int p, int q, float* y) {
+  constexpr int kRows = 4;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int r = warp; r < p; r += kStepThreads / 32) {
-    const float* row = W + static_cast<int64_t>(r) * q;
-    float acc = 0.0f;
+  for (int r0 = warp * kRows; r0 < p; r0 += kStepThreads / 32 * kRows) {
+    float acc[kRows] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (q % 4 == 0) {
       for (int c = lane * 4; c < q; c += 128) {
-        const float4 w = *reinterpret_cast<const float4*>(row + c);
-        acc += g[c] * w.x + g[c + 1] * w.y + g[c + 2] * w.z + g[c + 3] * w.w;
+        const float g0 = g[c], g1 = g[c + 1], g2 = g[c + 2], g3 = g[c + 3];
+#pragma unroll
+        for (int k = 0; k < kRows; ++k)
+          if (r0 + k < p) {
+            const float4 w = *reinterpret_cast<const float4*>(W + static_cast<int64_t>(r0 + k) * q + c);
+            acc[k] += g0 * w.x + g1 * w.y + g2 * w.z + g3 * w.w;
+          }
       }
     } else {
-      for (int c = lane; c < q; c += 32) acc += g[c] * row[c];
+      for (int c = lane; c < q; c += 32)
+#pragma unroll
+        for (int k = 0; k < kRows; ++k)
+          if (r0 + k < p) acc[k] += g[c] * W[static_cast<int64_t>(r0 + k) * q + c];
     }
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (lane == 0) y[r] = acc;
+#pragma unroll
+    for (int k = 0; k < kRows; ++k) {
+      float v = acc[k];
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (lane == 0 && r0 + k < p) y[r0 + k] = v;
+    }
   }
   __syncthreads();
 }
@@ -239,6 +252,7 @@ __global__ void __launch_bounds__(kStepThreads)
     for (int j = warp; j <= i; j += kStepThreads / 32) {
       const float* xj = xs(l, j);
       float dot = 0.0f;
+#pragma unroll 4
       for (int c = lane; c < p; c += 32) dot += h[c] * xj[c];
       for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
       if (lane == 0) coefficient[j] = w_pos * (dot + 1.0f);
@@ -246,7 +260,9 @@ __global__ void __launch_bounds__(kStepThreads)
     vector_times_matrix<kStepThreads>(h, w0(l), b0(l), p, q, h_next, partial);  // its barriers also publish the coefficients
     for (int c = threadIdx.x; c < q; c += kStepThreads) {
       float v = h_next[c];
-      for (int j = 0; j <= i; ++j) v -= coefficient[j] * ds(l, j)[c];
+      const float* column = ds(l, 0) + c;
+#pragma unroll 8
+      for (int j = 0; j <= i; ++j) v -= coefficient[j] * column[static_cast<int64_t>(j) * q];  // loads in flight together
       h_next[c] = l + 1 < L ? math::gelu(v) : v;
     }
     __syncthreads();
