@@ -1,5 +1,7 @@
 #include "train/export.h"
 
+#include <csignal>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "train/moshi_names.h"
 #include "train/moshi_options.h"
 #include "train/run_dir.h"
+#include "train/stop_signal.h"
 
 namespace ttt {
 
@@ -90,8 +93,10 @@ std::string size_str(const std::string& path) {
 
 }  // namespace
 
-ExportResult export_run(const std::string& run_dir, const std::string& out, ExportFormat format, DType store) {
+ExportResult export_run(const std::string& run_dir, const std::string& out, ExportFormat format, DType store,
+                        const Faults& faults) {
   TTT_CHECK(store == DType::f32 || store == DType::bf16, "ttt-export", "--dtype must be f32 or bf16");
+  StopSignals signals("\nttt-export: stop requested; removing the files written so far (signal again to quit now)\n");
   const std::optional<std::string> latest = newest_checkpoint_of_run(run_dir, "ttt-export");
   ExportResult r;
   r.checkpoint = *latest;
@@ -126,25 +131,36 @@ ExportResult export_run(const std::string& run_dir, const std::string& out, Expo
   const std::map<std::string, std::string> meta = {
       {"format", std::string("ttt-export ") + enum_name(format)}, {"checkpoint", *latest}, {"code_version", state.code_version}};
 
+  if ((r.stopped_by = StopSignals::requested())) return r;  // before anything was written
   OutputFolder folder(out);
+  int written = 0;
+  // after each file: a signal stops the export here, and the folder's destructor removes its files
+  auto stop_after_file = [&] {
+    if (faults.at("sigint_in_export", ++written)) std::raise(SIGINT);
+    return (r.stopped_by = StopSignals::requested()) != 0;
+  };
   const std::string model_path = folder.file(kExportModelFile);
   nn::save_safetensors(model_path, main_part, meta, store_as, /*with_checksums=*/true);
   r.lines.push_back(model_path + ": " + std::to_string(main_part.size()) + " tensors under " +
                     (format == ExportFormat::moshi ? "Moshi's" : "ttt.cpp's") + " names (" + size_str(model_path) + ")");
+  if (stop_after_file()) return r;
   if (!ttt_part.empty()) {
     const std::string path = folder.file(kExportTttFile);
     nn::save_safetensors(path, ttt_part, meta, {}, true);
     r.lines.push_back(path + ": " + std::to_string(ttt_part.size()) + " TTT-branch tensors under ttt.cpp's names (" +
                       size_str(path) + ")");
+    if (stop_after_file()) return r;
   }
   if (!config_json.empty()) {
     const std::string path = folder.file("config.json");
     nn::write_file_atomically(path, config_json);
     r.lines.push_back(path + ": the LMModel options");
+    if (stop_after_file()) return r;
   }
   const std::string yaml = folder.file("ttt_config.yaml");
   nn::write_file_atomically(yaml, state.config_yaml + "\n");
   r.lines.push_back(yaml + ": the run's ttt.cpp config (step " + std::to_string(state.step) + ")");
+  if (stop_after_file()) return r;
   folder.complete();
   return r;
 }

@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "core/enum_names.h"
+#include "train/faults.h"
 
 namespace ttt {
 
@@ -30,9 +31,13 @@ inline constexpr const char* kExportTttFile = "ttt_branches.safetensors";
 struct ExportResult {
   std::string checkpoint;          // the folder exported
   std::vector<std::string> lines;  // one per file written
+  int stopped_by = 0;              // a signal that stopped the export (its files removed again), else 0
 };
 
 // `store`: f32, or bf16 (half the bytes, as Kyutai publishes Moshi; TTT branches stay f32).
-ExportResult export_run(const std::string& run_dir, const std::string& out_dir, ExportFormat format, DType store = DType::f32);
+// SIGINT, SIGTERM or SIGHUP stop the export after the file being written: the files it wrote go
+// (and OUT, if it made it) and stopped_by says which signal; a second signal exits at once.
+ExportResult export_run(const std::string& run_dir, const std::string& out_dir, ExportFormat format, DType store = DType::f32,
+                        const Faults& faults = {});
 
 }  // namespace ttt

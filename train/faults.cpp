@@ -16,8 +16,8 @@ Faults Faults::parse(const std::string& spec) {
     const size_t colon = entry.find(':');
     TTT_CHECK(colon != std::string::npos, "TTT_FAULT", "'", entry, "' is not name:step");
     const std::string name = entry.substr(0, colon), step = entry.substr(colon + 1);
-    TTT_CHECK(name == "nan_grad" || name == "kill_in_checkpoint" || name == "kill_at_step", "TTT_FAULT", "unknown failpoint '",
-              name, "' (nan_grad, kill_in_checkpoint, kill_at_step)");
+    TTT_CHECK(name == "nan_grad" || name == "kill_in_checkpoint" || name == "kill_at_step" || name == "sigint_in_export",
+              "TTT_FAULT", "unknown failpoint '", name, "' (nan_grad, kill_in_checkpoint, kill_at_step, sigint_in_export)");
     TTT_CHECK(!step.empty() && step.find_first_not_of("0123456789") == std::string::npos, "TTT_FAULT", "'", step,
               "' is not a step number");
     f.points_.insert({name, std::stoll(step)});

@@ -1,10 +1,11 @@
-// Fault injection for the reliability tests, behind one seam: ttt-train's main reads the
-// environment variable TTT_FAULT once (Faults::from_environment) and hands the result down; no
-// other code reads it. TTT_FAULT lists failpoints as name:step pairs, e.g.
+// Fault injection for the reliability tests, behind one seam: ttt-train's and ttt-export's mains
+// read the environment variable TTT_FAULT once (Faults::from_environment) and hand the result
+// down; no other code reads it. TTT_FAULT lists failpoints as name:step pairs, e.g.
 // TTT_FAULT=nan_grad:3,kill_in_checkpoint:4.
 //   nan_grad:N             after the backward of step N, the first trainable gradient becomes NaN
 //   kill_in_checkpoint:N   the process SIGKILLs itself half-way through writing step N's checkpoint
 //   kill_at_step:N         the process SIGKILLs itself as step N begins (a rank that dies, several GPUs)
+//   sigint_in_export:N     ttt-export sends itself SIGINT once it has written its N-th file
 // Empty in normal use.
 #pragma once
 #include <cstdint>

@@ -3,26 +3,30 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 
 namespace ttt {
 
 namespace {
 
 volatile std::sig_atomic_t g_requested = 0;
+const char* g_message = StopSignals::kTrainerMessage;
+size_t g_message_length = 0;
 const int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
 struct sigaction g_previous[3];
 
 void on_signal(int signal) {
   if (g_requested != 0) _exit(128 + signal);  // the second signal: at once (async-signal-safe)
   g_requested = signal;
-  const char msg[] = "\nttt-train: stop requested; finishing this step and writing a checkpoint (signal again to quit now)\n";
-  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, g_message, g_message_length);
 }
 
 }  // namespace
 
-StopSignals::StopSignals() {
+StopSignals::StopSignals(const char* message) {
   g_requested = 0;
+  g_message = message;
+  g_message_length = std::strlen(message);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);

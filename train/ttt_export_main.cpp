@@ -4,6 +4,7 @@
 
 #include "train/cli.h"
 #include "train/export.h"
+#include "train/stop_signal.h"
 
 int main(int argc, char** argv) {
   const std::string usage =
@@ -28,8 +29,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     const ttt::ExportFormat f = ttt::parse_enum<ttt::ExportFormat>(format);
-    const ttt::ExportResult r =
-        ttt::export_run(positional[0], positional[1], f, dtype == "bf16" ? ttt::DType::bf16 : ttt::DType::f32);
+    const ttt::ExportResult r = ttt::export_run(
+        positional[0], positional[1], f, dtype == "bf16" ? ttt::DType::bf16 : ttt::DType::f32, ttt::Faults::from_environment());
+    if (r.stopped_by != 0) {
+      std::cerr << "ttt-export: stopped by " << ttt::StopSignals::name(r.stopped_by) << "; the files it had written to "
+                << positional[1] << " were removed\n";
+      return 128 + r.stopped_by;
+    }
     std::cout << "exported " << r.checkpoint << ":\n";
     for (const auto& line : r.lines) std::cout << "  " << line << "\n";
     return 0;

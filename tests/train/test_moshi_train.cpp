@@ -5,6 +5,8 @@
 // official LMModel on the GPU machine: set TTT_MOSHI_EXPORT_DIR to keep a copy).
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -165,6 +167,23 @@ TEST(MoshiTrain, FineTunesTheTttBranchOfALoadedCheckpointAndExportsItBack) {
   EXPECT_NE(second.output.find("another ttt-export is writing there"), std::string::npos) << second.output;
   const auto entries = std::distance(std::filesystem::directory_iterator(claimed), std::filesystem::directory_iterator());
   EXPECT_EQ(entries, 1);
+
+  // SIGINT once the first file is written: the export stops, removes what it wrote (and the
+  // folder it made), says so, and exits with 130; onto an empty folder the folder stays, empty
+  const std::string stopped = m.dir / "stopped", empty = m.dir / "empty";
+  std::filesystem::create_directories(empty);
+  for (const std::string& target : {stopped, empty}) {
+    testing::RunResult r = testing::run_tool(export_exe(), (m.dir / "run") + " " + target + " --format moshi", m.dir,
+                                             "TTT_FAULT=sigint_in_export:1");
+    EXPECT_EQ(r.signal, SIGINT) << r.output;  // exit status 130 (run_tool reads 128 + N as signal N)
+    EXPECT_NE(r.output.find("ttt-export: stopped by SIGINT; the files it had written to " + target + " were removed"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(std::filesystem::exists(target), target == empty) << target;
+    if (target == empty) {
+      EXPECT_TRUE(std::filesystem::is_empty(target)) << "the export's files and its claim are gone";
+    }
+  }
 }
 
 // trainable.frozen_dtype: bf16: the frozen Moshi part is stored (and checkpointed) in bf16, the
