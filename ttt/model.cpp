@@ -273,11 +273,15 @@ HybridLM::Loss HybridLM::depformer_loss(const std::vector<Tensor>& logits, const
     const Tensor w = reshape(slice(t.weights, 2, p, p + 1), {-1});
     return sum(mul(rows, rows.dtype() == w.dtype() ? w : cast(w, rows.dtype())));
   };
-  auto safe = [](const Tensor& weight_sum) { return clamp(weight_sum, 1e-30, 1e30); };  // 0 / 0 -> 0
-  const Tensor text = div(weighted_sum(0), safe(sum(slice(t.weights, 2, 0, 1))));
+  // sum(w ce) / sum(w), the weights' sum clamped (0 / 0 -> 0) and in the losses' dtype (f32 weights, f64 model)
+  auto weighted_mean = [](const Tensor& total, const Tensor& weights) {
+    const Tensor weight_sum = clamp(sum(weights), 1e-30, 1e30);
+    return div(total, weight_sum.dtype() == total.dtype() ? weight_sum : cast(weight_sum, total.dtype()));
+  };
+  const Tensor text = weighted_mean(weighted_sum(0), slice(t.weights, 2, 0, 1));
   Tensor audio_sum;
   for (int64_t p = 1; p < P; ++p) audio_sum = audio_sum.defined() ? add(audio_sum, weighted_sum(p)) : weighted_sum(p);
-  const Tensor audio = div(audio_sum, safe(sum(slice(t.weights, 2, 1, P))));
+  const Tensor audio = weighted_mean(audio_sum, slice(t.weights, 2, 1, P));
   const MoshiLossConfig& l = config_.moshi_loss;
   return {add(text * l.text_weight, audio * l.audio_weight), {text, audio}};
 }

@@ -1,4 +1,5 @@
-// The whole hybrid stack against its PyTorch twin (tools/reference/hybrid_torch.py), through the
+// The whole hybrid stack against its PyTorch twin (tools/reference/hybrid_torch.py; moshi_torch.py
+// for model_moshi_ttt: the depformer, moshi-finetune's loss, a TTT-MultiLayer branch), through the
 // committed fixtures tests/fixtures/model_*.safetensors: the same parameters and tokens give the
 // same loss and the same gradient for every parameter (f64 on the CPU; f32 on the CPU and, when a
 // GPU is visible, on CUDA, with the fused scan too).
@@ -49,7 +50,7 @@ void check(const std::string& file, Device device, DType dtype, bool use_kernel,
   EXPECT_EQ(checked, expected) << what;
 }
 
-TEST(ModelFixtures, ThereAreSome) { EXPECT_GE(testing::fixture_files("model_").size(), 2u); }
+TEST(ModelFixtures, ThereAreSome) { EXPECT_GE(testing::fixture_files("model_").size(), 3u); }
 
 TEST(ModelFixtures, MatchPyTorchInF64) {
   for (const auto& f : testing::fixture_files("model_")) {

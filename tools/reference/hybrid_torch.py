@@ -71,13 +71,13 @@ def param_shapes(c):
     return s
 
 
-def init_params(c, generator, dtype=torch.float32, device="cpu", scale=0.02):
-    """Random values for every parameter (nothing left at 0 or 1, so that the fixtures exercise
-    every term): embeddings N(0, 1), norm weights 1 + N(0, 0.1), gates gate_init + N(0, 0.1), the
-    rest N(0, scale)."""
+def init_params(c, generator, dtype=torch.float32, device="cpu", scale=0.02, shapes=None):
+    """Random values for every parameter of `shapes` (default: this model's) (nothing left at 0
+    or 1, so that the fixtures exercise every term): embeddings N(0, 1), norm weights 1 + N(0,
+    0.1), gates gate_init + N(0, 0.1), the rest N(0, scale)."""
     norms = ("norm1.weight", "norm2.weight", "norm_ttt.weight", "out_norm.weight", "ttt_norm_weight", "post_norm.weight")
     params = {}
-    for name, shape in param_shapes(c).items():
+    for name, shape in (shapes or param_shapes(c)).items():
         noise = torch.randn(shape, generator=generator, dtype=torch.float64)
         if name.startswith("emb."):
             t = noise

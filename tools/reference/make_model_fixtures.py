@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hybrid_torch  # noqa: E402
+import moshi_torch  # noqa: E402
 
 CONFIGS = {
     # causal stack, text + one audio stream, attention window, weighted streams, TTT-MLP branch
@@ -33,6 +34,15 @@ CONFIGS = {
                                  ttt=dict(variant="linear", heads=4, mini_batch_size=3, ttt_base_lr=0.3,
                                           minibatch_mode="full"),
                                  batch=2, seq=8),
+    # Moshi-shaped: the depformer (3 codebooks, a window of 2 over them) and moshi-finetune's weighted
+    # loss (text padding ids, codebook 0 weighed 100), a causal TTT-MultiLayer branch (moshi_torch.py)
+    "moshi_ttt": dict(model=dict(width=16, num_layers=2, num_heads=2, hybrid_layers=[1], text_vocab=11, audio_streams=4,
+                                 audio_vocab=7, gate_init=0.4, gate_clamp=3.0, audio_head="depformer",
+                                 depformer=dict(dim=8, num_layers=2, num_heads=2, ffn_hidden=12, steps=3, context=2,
+                                                multi_linear=True)),
+                      ttt=dict(variant="multilayer", heads=2, mlp_dims=[8, 12, 8], mini_batch_size=4, ttt_base_lr=0.5,
+                               minibatch_mode="causal", lr_gate="per_head"),
+                      batch=2, seq=10),
 }
 
 
@@ -41,6 +51,8 @@ def yaml_value(v):
         return "true" if v else "false"
     if isinstance(v, list):
         return "[" + ", ".join(str(e) for e in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {yaml_value(e)}" for k, e in v.items()) + "}"
     return str(v)
 
 
@@ -55,14 +67,15 @@ def to_yaml(spec):
 def make(name, spec, out_dir):
     g = torch.Generator().manual_seed(sum(map(ord, name)))
     c = hybrid_torch.model_defaults(dict(spec["model"], ttt=spec["ttt"]))
-    params32 = hybrid_torch.init_params(c, g, torch.float32, scale=0.3)
+    twin = moshi_torch if c.get("audio_head") == "depformer" else hybrid_torch
+    params32 = hybrid_torch.init_params(c, g, torch.float32, scale=0.3, shapes=twin.param_shapes(c))
     vocabs = hybrid_torch.vocabs(c)
     B, S = spec["batch"], spec["seq"]
     # ids in [0, vocab]: vocab itself is the pad id (an embedding row; ignored as a target)
     tokens = torch.stack([torch.randint(0, v + 1, (B, S), generator=g) for v in vocabs], dim=-1)
     targets = torch.stack([torch.randint(0, v + 1, (B, S), generator=g) for v in vocabs], dim=-1)
     params = {k: v.double().requires_grad_() for k, v in params32.items()}
-    loss = hybrid_torch.loss(params, tokens, targets, c)
+    loss = twin.loss(params, tokens, targets, c)
     grads = torch.autograd.grad(loss, list(params.values()))
     tensors = {"param." + k: v.contiguous() for k, v in params32.items()}
     tensors["input.tokens"] = tokens.contiguous()
