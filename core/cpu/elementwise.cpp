@@ -3,6 +3,7 @@
 
 #include "core/backend.h"
 #include "core/cpu/dispatch.h"
+#include "core/cpu/parallel.h"
 #include "core/philox.h"
 #include "core/scalar_math.h"
 
@@ -101,7 +102,10 @@ void random_normal(const Tensor& out, uint64_t seed, uint64_t offset) {
   dispatch_float(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = out.data<T>();
-    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(philox::normal(offset + i, seed));
+    // a 7B model's initial weights are billions of draws: every core takes a slice (same numbers)
+    parallel_chunks(out.numel(), int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) p[i] = static_cast<T>(philox::normal(offset + i, seed));
+    });
   });
 }
 
@@ -109,7 +113,9 @@ void random_uniform(const Tensor& out, uint64_t seed, uint64_t offset) {
   dispatch_float(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = out.data<T>();
-    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(philox::uniform(offset + i, seed));
+    parallel_chunks(out.numel(), int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) p[i] = static_cast<T>(philox::uniform(offset + i, seed));
+    });
   });
 }
 

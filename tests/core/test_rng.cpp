@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/philox.h"
 #include "core/rng.h"
 
 namespace ttt {
@@ -42,6 +43,22 @@ TEST(Rng, NormalAndUniformMoments) {
     mu += x;
   }
   EXPECT_NEAR(mu / u.size(), 0.5, 0.005);
+}
+
+// A large fill is split over the cores (core/cpu/parallel.h): element i is still draw offset + i,
+// at the chunks' edges as anywhere, and a slice regenerated alone gives the same numbers.
+TEST(Rng, ALargeFillIsTheStreamWhateverTheSplit) {
+  const int64_t n = (int64_t{1} << 20) + 12345;
+  Generator g(5, 100);
+  const std::vector<double> all = randn({n}, g, DType::f64).to_vector<double>();
+  for (int64_t i : {int64_t{0}, int64_t{1} << 16, (int64_t{1} << 16) + 1, n / 2, n / 3 + 1, n - 1})
+    EXPECT_EQ(all[static_cast<size_t>(i)], philox::normal(100 + static_cast<uint64_t>(i), 5)) << i;
+  Generator part(5, 100 + static_cast<uint64_t>(n / 3));
+  const std::vector<double> slice = randn({1000}, part, DType::f64).to_vector<double>();
+  EXPECT_EQ(slice, std::vector<double>(all.begin() + n / 3, all.begin() + n / 3 + 1000));
+  Generator u(6);
+  const std::vector<double> uniform = rand({n}, u, DType::f64).to_vector<double>();
+  EXPECT_EQ(uniform[static_cast<size_t>(n - 1)], philox::uniform(static_cast<uint64_t>(n - 1), 6));
 }
 
 }  // namespace
