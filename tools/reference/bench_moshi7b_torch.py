@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch side of the Moshi 7B fine-tuning step benchmark (issue #19, docs/performance.md): the
+"""The PyTorch side of the Moshi 7B fine-tuning step benchmark (docs/performance.md): the
 twin moshi_torch.py (ttt.cpp's model, same parameters: tests/fixtures/model_moshi_ttt.safetensors
 proves the function equal in f64) with the shape of configs/moshi7b_ttt_multilayer.yaml and the
 step ttt-train runs there: the Moshi part frozen and stored in bf16, the five TTT-MultiLayer
