@@ -9,12 +9,16 @@
 
 namespace ttt::cpu {
 
+// Element-wise loops above this many elements run on every core (a 7B model's weights made,
+// scaled and converted on the host); below it, on this thread.
+constexpr int64_t kParallelChunk = int64_t{1} << 18;
+
 void fill(const Tensor& out, double value) {
   dispatch_any(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(out.raw_data());
     const T v = static_cast<T>(value);
-    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = v;
+    parallel_chunks(out.numel(), kParallelChunk, [&](int64_t begin, int64_t end) { std::fill(p + begin, p + end, v); });
   });
 }
 
@@ -25,7 +29,9 @@ void cast(const Tensor& in, const Tensor& out) {
       using D = decltype(out_tag);
       const S* s = static_cast<const S*>(in.raw_data());
       D* d = static_cast<D*>(out.raw_data());
-      for (int64_t i = 0, n = in.numel(); i < n; ++i) d[i] = static_cast<D>(s[i]);
+      parallel_chunks(in.numel(), kParallelChunk, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) d[i] = static_cast<D>(s[i]);
+      });
     });
   });
 }
@@ -36,7 +42,9 @@ void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
     const T* px = x.data<T>();
     T* po = out.data<T>();
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
-    for (int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = math::unary<T>(op, px[i], ta, tb);
+    parallel_chunks(x.numel(), kParallelChunk, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) po[i] = math::unary<T>(op, px[i], ta, tb);
+    });
   });
 }
 

@@ -87,5 +87,27 @@ TEST(Compute, NonContiguousReduceDims) {
   EXPECT_EQ(compute::reduce(ReduceOp::sum, x, {0, 2}, false).to_vector<double>(), (std::vector<double>{202, 242, 282}));
 }
 
+// Large element-wise loops run on every core (core/cpu/parallel.h): every element, the chunks'
+// edges too, is what the loop on one thread gives.
+TEST(Compute, LargeElementwiseLoopsAreSplitWithoutChangingAValue) {
+  const int64_t n = (int64_t{1} << 20) + 777;
+  Generator g(2);
+  const Tensor x = randn({n}, g);
+  const std::vector<float> xs = x.to_vector<float>();
+  const std::vector<float> scaled = compute::unary(UnaryOp::affine, x, 3.0, 0.5).to_vector<float>();
+  const Tensor half = to_dtype(x, DType::bf16);
+  const std::vector<float> back = to_dtype(half, DType::f32).to_vector<float>();
+  const Tensor filled = full({n}, 2.5);
+  const std::vector<float> twos = filled.to_vector<float>();
+  for (int64_t i = 0; i < n; i += 997) {
+    const size_t k = static_cast<size_t>(i);
+    EXPECT_EQ(scaled[k], xs[k] * 3.0f + 0.5f) << i;
+    EXPECT_EQ(back[k], static_cast<float>(bf16(xs[k]))) << i;
+    EXPECT_EQ(twos[k], 2.5f) << i;
+  }
+  EXPECT_EQ(scaled.back(), xs.back() * 3.0f + 0.5f);
+  EXPECT_EQ(back.back(), static_cast<float>(bf16(xs.back())));
+}
+
 }  // namespace
 }  // namespace ttt
