@@ -172,5 +172,7 @@ void ttt_stream_step(const TttStepArgs& a);
 // advances by B on the device. A CUDA candidate set above kMaxSampleCandidates (top_k 0 or above
 // it) is sampled on the CPU: a copy each way, refused during a graph capture.
 Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args);
+// Whether sample_tokens on CUDA draws from `vocab` logits on the GPU (else on the host: not in a graph).
+bool samples_on_gpu(const SampleArgs& args, int64_t vocab);
 
 }  // namespace ttt::compute

@@ -95,10 +95,11 @@ Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleAr
             args.top_k, " and ", args.top_p);
   Tensor out = empty({logits.size(0)}, DType::i64, logits.device());
   if (skip_kernel(out)) return out;
-  const int64_t V = logits.size(1), candidates = args.top_k > 0 ? std::min(args.top_k, V) : V;
-  if (logits.device().is_cuda() && !args.greedy && candidates > kMaxSampleCandidates) {
-    TTT_CHECK(!cuda::capturing(), "sample_tokens", candidates, " candidates (top_k ", args.top_k, ", vocabulary ", V,
-              ") exceed the GPU sampler's ", kMaxSampleCandidates, "; such a draw runs on the CPU, which a CUDA graph cannot");
+  const int64_t V = logits.size(1);
+  if (logits.device().is_cuda() && !samples_on_gpu(args, V)) {
+    TTT_CHECK(!cuda::capturing(), "sample_tokens", std::min(args.top_k > 0 ? args.top_k : V, V), " candidates (top_k ",
+              args.top_k, ", vocabulary ", V, ") exceed the GPU sampler's ", kMaxSampleCandidates,
+              "; such a draw runs on the CPU, which a CUDA graph cannot");
     const Tensor host_counter = to_device(counter, Device::cpu());
     const Tensor ids = sample_tokens(to_device(logits, Device::cpu()), host_counter, args);
     copy_into(counter, host_counter);
@@ -107,6 +108,10 @@ Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleAr
   }
   TTT_RUN_KERNEL(logits, sample_tokens, logits, counter, out, args);
   return out;
+}
+
+bool samples_on_gpu(const SampleArgs& args, int64_t vocab) {
+  return args.greedy || std::min(args.top_k > 0 ? args.top_k : vocab, vocab) <= kMaxSampleCandidates;
 }
 
 }  // namespace ttt::compute

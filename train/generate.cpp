@@ -101,11 +101,8 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
     if (silent.defined()) parts.push_back(squeeze(silent, 1));
     copy_into(tokens, unsqueeze(cat(parts, 1), 1));
   };
-  auto fits_on_device = [&](const SamplingOptions& s, int64_t vocab) {
-    return s.greedy || std::min(s.top_k > 0 ? s.top_k : vocab, vocab) <= kMaxSampleCandidates;
-  };
-  const bool use_graph = o.cuda_graph && device.is_cuda() && !profile::enabled() && fits_on_device(o.text, c.vocab(0)) &&
-                         fits_on_device(o.audio, c.audio_vocab);
+  const bool use_graph = o.cuda_graph && device.is_cuda() && !profile::enabled() && samples_on_gpu(o.text, c.vocab(0)) &&
+                         samples_on_gpu(o.audio, c.audio_vocab);
   CudaGraph graph;
   for (int64_t p = P - 1; p + 1 < L; ++p) {
     if (!use_graph || p == P - 1) {
