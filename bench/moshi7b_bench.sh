@@ -12,7 +12,7 @@ phase=${1:?ours or torch}
 seq=${2:-2048}
 shift $(( $# < 2 ? $# : 2 ))
 case $phase in
-ours) bash bench/moshi7b_smoke.sh "$seq" 6 "$@" ;;
-torch) (cd tools/reference && timeout 580 python3 bench_moshi7b_torch.py --seq "$seq" "$@") ;;
+ours) SMOKE_SKIP_FINAL_CHECKPOINT=1 bash bench/moshi7b_smoke.sh "$seq" 6 "$@" ;;
+torch) (cd tools/reference && timeout "${BENCH_TIMEOUT:-580}" python3 bench_moshi7b_torch.py --seq "$seq" "$@") ;;
 *) echo "unknown phase $phase (ours, torch)" >&2; exit 2 ;;
 esac

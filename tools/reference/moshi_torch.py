@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import hybrid_torch
-from hybrid_torch import rms_norm, run_block, sub, swiglu, vocabs
+from hybrid_torch import rms_norm, sub, swiglu, vocabs
 
 
 def depformer_defaults(c):
@@ -66,7 +66,8 @@ def temporal(params, tokens, c):
     """The stack's output after out_norm, [B, T, C] (HybridLM::hidden)."""
     h = sum(F.embedding(tokens[..., k], params[f"emb.{k}.weight"]) for k in range(len(vocabs(c))))
     for l in range(c["num_layers"]):
-        h = run_block(h, sub(params, f"layers.{l}."), c, hybrid_torch.is_hybrid(c, l))
+        # through the module, so that a benchmark's torch.compile or checkpoint of run_block applies
+        h = hybrid_torch.run_block(h, sub(params, f"layers.{l}."), c, hybrid_torch.is_hybrid(c, l))
     return rms_norm(h, params["out_norm.weight"], c["norm_eps"])
 
 
