@@ -38,7 +38,7 @@ while kill -0 "$pid" 2> /dev/null; do
   fi
   sleep 0.5
 done
-wait "$pid" 2> /dev/null
+wait "$pid" 2> /dev/null || true  # 137 when killed above
 grep -E "memory estimate|trainable 3|^step|eval|done|error|refused" "$work/out.log"
 echo "wall ${SECONDS} s"
 rm -rf "$work"
