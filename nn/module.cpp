@@ -166,6 +166,7 @@ Module::LoadReport Module::load_state_dict(const std::vector<NamedTensor>& state
   return report;
 }
 
-Module::Scope::Scope(const Module& m) : context_(m.kind() + (m.path().empty() ? "" : " '" + m.path() + "'")), region_(m.kind()) {}
+Module::Scope::Scope(const Module& m)
+    : context_(m.kind() + (m.path().empty() ? "" : " '" + m.path() + "'")), region_(m.kind()), ledger_(&m, m.kind()) {}
 
 }  // namespace ttt::nn

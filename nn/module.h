@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/memory_ledger.h"
 #include "core/profile.h"
 #include "core/tensor.h"
 
@@ -73,7 +74,8 @@ class Module {
  protected:
   // Pushes "<kind> '<path>'" onto the error context while a forward runs, so an op's error
   // message says which module it happened in. Use: `Scope scope(*this);` first in forward().
-  // With TTT_PROFILE set it also charges the GPU time of the forward to the module's kind.
+  // With TTT_PROFILE set it also charges the GPU time of the forward to the module's kind, and
+  // during a memory estimate the bytes the forward keeps (core/memory_ledger.h).
   class Scope {
    public:
     explicit Scope(const Module& m);
@@ -81,6 +83,7 @@ class Module {
    private:
     ErrorContext context_;
     profile::Region region_;
+    memory_ledger::Region ledger_;
   };
 
  private:

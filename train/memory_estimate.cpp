@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "autograd/ops.h"
@@ -22,6 +23,17 @@ std::string gib(uint64_t bytes) {
   return buf;
 }
 
+// GiB from 1 GiB up, MiB below (the breakdown of a small model)
+std::string size(int64_t bytes) {
+  const double b = static_cast<double>(bytes < 0 ? -bytes : bytes);
+  char buf[32];
+  if (b >= 1024.0 * 1024.0 * 1024.0)
+    std::snprintf(buf, sizeof buf, "%s%.2f GiB", bytes < 0 ? "-" : "", b / (1024.0 * 1024.0 * 1024.0));
+  else
+    std::snprintf(buf, sizeof buf, "%s%.1f MiB", bytes < 0 ? "-" : "", b / (1024.0 * 1024.0));
+  return buf;
+}
+
 }  // namespace
 
 std::string MemoryEstimate::str() const {
@@ -29,7 +41,30 @@ std::string MemoryEstimate::str() const {
                   " + AdamW state " + gib(optimizer) + " + activations " +
                   (step_measured ? gib(activations) + " (one micro-batch's forward and backward, measured on the meta device)"
                                  : std::string("(not measured)"));
-  return s + "\n";
+  s += "\n";
+  if (!step_measured || kept_by_forward.empty()) return s;
+  // the largest keepers, down to 1% of what the forward keeps; the others summed as one line
+  std::vector<memory_ledger::Entry> sorted = kept_by_forward;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  s += "  the forward keeps " + size(static_cast<int64_t>(forward_kept)) + " for backward, by module:\n";
+  int64_t rest = 0;
+  int rest_places = 0;
+  for (const memory_ledger::Entry& e : sorted) {
+    if (e.bytes > 0 && static_cast<uint64_t>(e.bytes) * 100 >= forward_kept) {
+      char line[32];
+      std::snprintf(line, sizeof line, "    %10s  ", size(e.bytes).c_str());
+      s += line + e.where + " (" + std::to_string(e.calls) + (e.calls == 1 ? " forward)\n" : " forwards)\n");
+    } else {
+      rest += e.bytes;
+      ++rest_places;
+    }
+  }
+  if (rest_places > 0) {
+    char line[32];
+    std::snprintf(line, sizeof line, "    %10s  ", size(rest).c_str());
+    s += line + std::string("the other ") + std::to_string(rest_places) + " places (residual streams, losses, small modules)\n";
+  }
+  return s;
 }
 
 MemoryEstimate estimate_training_memory(const TrainConfig& c, int world) {
@@ -58,7 +93,18 @@ MemoryEstimate estimate_training_memory(const TrainConfig& c, int world) {
   reset_meta_peak();
   try {
     const Tensor tokens = empty({c.run.batch_size, c.run.seq_len, c.model.num_streams()}, DType::i64, Device::meta());
-    Tensor loss = model.loss(tokens, tokens).total;
+    Tensor loss;
+    {
+      memory_ledger::Recording ledger;  // the forward only: backward's recomputation is not kept
+      const uint64_t before = meta_memory_stats().current_bytes;
+      loss = model.loss(tokens, tokens).total;
+      e.forward_kept = meta_memory_stats().current_bytes - before;
+      e.kept_by_forward = ledger.entries();
+      int64_t in_modules = 0;
+      for (const memory_ledger::Entry& entry : e.kept_by_forward) in_modules += entry.bytes;
+      const int64_t outside = static_cast<int64_t>(e.forward_kept) - in_modules;  // a loss computed by free functions
+      if (outside != 0) e.kept_by_forward.push_back({"outside any module's forward", outside, 1});
+    }
     backward(loss);
     const uint64_t peak = meta_memory_stats().peak_bytes;
     e.activations = peak > resident + e.gradients ? peak - resident - e.gradients : 0;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/device.h"
+#include "core/memory_ledger.h"
 #include "train/config.h"
 
 namespace ttt {
@@ -23,8 +24,12 @@ struct MemoryEstimate {
   uint64_t activations = 0;  // the step's peak above parameters, gradients and optimizer state
   int64_t num_parameters = 0, num_trainable = 0;
   bool step_measured = false;  // false when the meta step could not run (then activations is 0)
+  // what the forward keeps for backward, by the module that kept it (core/memory_ledger.h), and in all
+  std::vector<memory_ledger::Entry> kept_by_forward;
+  uint64_t forward_kept = 0;
   uint64_t total() const { return parameters + gradients + optimizer + activations; }
-  std::string str() const;  // a few lines for --dry-run and the start of a run
+  std::string str() const;  // a few lines for --dry-run and the start of a run: the sum, then the
+                            // forward's largest keepers
 };
 
 // world: the number of GPUs of a data-parallel run (run.shard_optimizer divides AdamW's state

@@ -238,5 +238,31 @@ TEST(MemoryEstimate, MeasuresTheStepOnMetaAndRefusesOrWarns) {
             std::string::npos);
 }
 
+// The breakdown --dry-run prints: the places add up to what the forward keeps, the TTT branch is
+// one of them, and keeping fewer scan states (ttt.scan_checkpoint_group) shrinks its share only.
+TEST(MemoryEstimate, SaysWhichModulesKeepTheActivations) {
+  TrainConfig c = load_config(testing::source_dir() + "/configs/tiny.yaml");
+  c.run.seq_len = 64;  // eight mini-batches of 8
+  auto ttt_bytes = [](const MemoryEstimate& e) {
+    int64_t sum = 0, ttt = -1;
+    for (const memory_ledger::Entry& entry : e.kept_by_forward) {
+      sum += entry.bytes;
+      if (entry.where == "HybridLayer > TTTMLP") ttt = entry.bytes;
+    }
+    EXPECT_EQ(sum, static_cast<int64_t>(e.forward_kept));
+    return ttt;
+  };
+  const MemoryEstimate all = estimate_training_memory(c);
+  c.model.ttt.scan_checkpoint_group = 4;
+  const MemoryEstimate grouped = estimate_training_memory(c);
+  const int64_t ttt_all = ttt_bytes(all), ttt_grouped = ttt_bytes(grouped);
+  EXPECT_GT(ttt_grouped, 0);
+  EXPECT_LT(ttt_grouped, ttt_all / 2);
+  const double saved = static_cast<double>(all.forward_kept - grouped.forward_kept);
+  EXPECT_NEAR(static_cast<double>(ttt_all - ttt_grouped), saved, 0.01 * saved);
+  EXPECT_NE(all.str().find("for backward, by module:\n"), std::string::npos) << all.str();
+  EXPECT_NE(all.str().find("HybridLayer > TTTMLP (1 forward)"), std::string::npos) << all.str();
+}
+
 }  // namespace
 }  // namespace ttt
