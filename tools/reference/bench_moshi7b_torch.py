@@ -61,8 +61,8 @@ def main():
         hybrid_torch.run_block = lambda h, params, cfg, hybrid: torch.utils.checkpoint.checkpoint(
             block, h, params, cfg, hybrid, use_reentrant=False)
     if a.compile_layers:
-        # The TTT layers stay eager: dynamo unrolls their scan's loop over mini-batches (128 at
-        # 2048 tokens), and compiling that did not finish in 8 minutes on the H200
+        # The TTT layers stay eager: dynamo unrolls their scan's loop over mini-batches (32 at 2048
+        # tokens), and compiling the layers with it did not finish in 8 minutes on the H200
         # (docs/performance.md); the attention, feed-forward and gating around them are compiled.
         hybrid_torch.ttt_layer_dual = torch.compiler.disable(hybrid_torch.ttt_layer_dual)
         hybrid_torch.run_block = torch.compile(hybrid_torch.run_block)
