@@ -26,9 +26,11 @@ struct Draws {
   int64_t below(int64_t n) { return static_cast<int64_t>(philox::uniform(base + k++, seed) * static_cast<double>(n)) % n; }
 };
 
-std::string read_all(const std::string& path, const char* what) {
+// named_by: the config key the path came from, named in the error ("" when a program's argument)
+std::string read_all(const std::string& path, const char* what, const std::string& named_by = "") {
   const std::string problem = regular_file_problem(path);
-  TTT_CHECK(problem.empty(), "data", "cannot read the ", what, " '", path, "' (see data.path): ", problem);
+  TTT_CHECK(problem.empty(), "data", "cannot read the ", what, " '", path, "'",
+            named_by.empty() ? std::string() : " (see " + named_by + ")", ": ", problem);
   return read_regular_file(path, "data");
 }
 
@@ -234,7 +236,7 @@ std::unique_ptr<DataSource> make_data(const TrainConfig& c, DataShard shard) {
   TTT_CHECK(shard.count >= 1 && shard.rank >= 0 && shard.rank < shard.count, "data", "shard ", shard.rank, " of ", shard.count);
   if (c.data.source == DataSourceKind::recall) return std::make_unique<RecallData>(c, shard);
   const bool text = c.data.source == DataSourceKind::text;
-  const std::string bytes = read_all(c.data.path, text ? "text file" : "token file");
+  const std::string bytes = read_all(c.data.path, text ? "text file" : "token file", "data.path");
   TokenFile file = text ? token_file_from_bytes(bytes) : parse_token_file(bytes, c.data.path);
   auto data = std::make_unique<WindowData>(std::move(file), c, (text ? "text file " : "token file ") + c.data.path, shard);
   data->identity = file_identity(enum_name(c.data.source), c.data.path, bytes);

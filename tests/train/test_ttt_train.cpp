@@ -366,6 +366,16 @@ TEST(TokenFiles, RoundTripAndCorruptionAreHandled) {
   EXPECT_THROW(read_token_file(dir / "cut.tok"), Error);
   std::ofstream(dir / "magic.tok", std::ios::binary) << "NOTATOKENFILE" + bytes.substr(13);
   EXPECT_THROW(read_token_file(dir / "magic.tok"), Error);
+  // a file named on a command line (ttt-generate --prompt-tokens): the message names it, and no
+  // config key (data.path names the training data's file)
+  try {
+    read_token_file(dir / "missing.tok");
+    ADD_FAILURE() << "a missing file was read";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cannot read the token file '" + (dir / "missing.tok") + "'"), std::string::npos) << what;
+    EXPECT_EQ(what.find("data.path"), std::string::npos) << what;
+  }
   // "no token" is the width's all-ones value, both ways, in both widths; 0xFFFF is no 2-byte token
   f.tokens[3] = kNoTokenCode;
   for (int width : {2, 4}) {
