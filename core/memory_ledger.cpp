@@ -12,9 +12,9 @@ namespace {
 struct Frame {
   const void* owner = nullptr;
   std::string kind;
-  uint64_t start = 0;           // live meta bytes when the forward began
-  int64_t children_bytes = 0;   // what the counted children's forwards changed
-  bool counted = false;         // within the recording's depth
+  uint64_t start = 0;          // live meta bytes when the forward began
+  int64_t children_bytes = 0;  // what the counted children's forwards changed
+  bool counted = false;        // within the recording's depth
 };
 
 struct Ledger {
