@@ -3,10 +3,8 @@
 // and one micro-batch of training (forward and backward) run on meta. The peak it reaches is what
 // a step keeps alive at once. A run whose estimate exceeds the device (the GPU's memory, or the
 // host's physical memory on the CPU) is refused before its run directory is made
-// (run.memory_check: warn only warns).
-// Measured on an H200 for configs/small_gpu.yaml: f32 17.51 GiB estimated, 17.96 GiB peak; bf16
-// 9.92 GiB estimated, 6.06 GiB peak (the meta step follows the composed attention, which keeps
-// score blocks; bf16 on CUDA uses flash attention, which does not): an upper bound there.
+// (run.memory_check: warn only warns). How close it lands to the allocator's measured peak:
+// docs/training.md and docs/performance.md.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -73,7 +73,7 @@ bool small_rows_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const 
       g.batch > 65535 || g.n > (1 << 30) || g.k > (1 << 30))
     return false;
   // x W (the TTT state's f32 products) stays on cuBLAS: a thread per column, walking all of k, was
-  // slower there (bench/generate_bench.sh: 12.7 vs 9.7 ms a Moshi 7B step with TTT branches)
+  // slower there (measured with bench/generate_bench.sh on the Moshi 7B step with TTT branches)
   if (!g.trans_b) return false;
   const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
   const dim3 grid_bt((n + kWarpsPerBlock - 1) / kWarpsPerBlock, static_cast<unsigned>(g.batch));

@@ -7,7 +7,7 @@
 // When twice the sequences fit on the GPU's SMs (the default, set_cuda_blocks_per_sequence(0)), a
 // thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
 // ranges) and meets at a cluster barrier after every step instead of a block barrier, so that
-// B x H sequences use twice as many SMs (measured faster: docs/performance.md, the fourth session's layer table). The
+// B x H sequences use twice as many SMs (measured faster: docs/performance.md). The
 // cluster size is a template parameter.
 #include <cooperative_groups.h>
 
