@@ -1,7 +1,8 @@
 // How far TF32 and bf16 matrix products inside the TTT inner scan move its outputs and gradients
 // away from the f64 reference over long sequences: the tolerance a tensor-core scan has to meet
 // (docs/performance.md, "Tensor-core scans: the error budget").
-//   ttt-scan-precision [--mini-batches 32] [--heads 2] [--seed 1]
+//   ttt-scan-precision [--mini-batches 32] [--heads 2] [--seed 1] [--fused 0|1]
+// (--fused 1: the fused scan's CPU executor with ttt.scan_precision, the tensor-core kernels' reference.)
 // For each inner model and mini-batch size, the composed scan (ttt/inner_scan.h) runs on the CPU
 // from the same inputs in f64 and in f32 three ways: products exact to f32, operands rounded to
 // TF32, operands rounded to bf16 (compute::set_matmul_precision: f32 sums in every case, as tensor
@@ -26,6 +27,7 @@ using namespace ttt::scan_precision;
 int main(int argc, char** argv) {
   int64_t n = 32, heads = 2;
   uint64_t seed = 1;
+  bool fused = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--mini-batches"))
       n = std::atoll(argv[i + 1]);
@@ -33,8 +35,10 @@ int main(int argc, char** argv) {
       heads = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seed"))
       seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--fused"))
+      fused = std::atoi(argv[i + 1]) != 0;
     else {
-      std::fprintf(stderr, "ttt-scan-precision: unknown option %s (--mini-batches, --heads, --seed)\n", argv[i]);
+      std::fprintf(stderr, "ttt-scan-precision: unknown option %s (--mini-batches, --heads, --seed, --fused)\n", argv[i]);
       return 2;
     }
   }
@@ -51,16 +55,16 @@ int main(int argc, char** argv) {
       {"TTT-MultiLayer 128-512-512-128", {128, 512, 512, 128}, 64, 0.1},
   };
   std::printf(
-      "%d mini-batches, %d heads; relative RMS error against f64 (output: first / last quarter of the "
+      "%s scan, %d mini-batches, %d heads; relative RMS error against f64 (output: first / last quarter of the "
       "mini-batches)\n",
-      static_cast<int>(n), static_cast<int>(heads));
+      fused ? "fused" : "composed", static_cast<int>(n), static_cast<int>(heads));
   std::printf("%-32s %4s %-5s %21s %11s %11s  %s\n", "inner model", "b", "prod", "output first / last", "final state",
               "worst grad", "(of)");
   for (const Case& c : cases) {
     const Run ref = run(c, heads, n, seed, DType::f64, MatmulPrecision::f32);
     const int64_t quarter = n / 4;
     for (MatmulPrecision p : {MatmulPrecision::f32, MatmulPrecision::tf32, MatmulPrecision::bf16}) {
-      const Run got = run(c, heads, n, seed, DType::f32, p);
+      const Run got = run(c, heads, n, seed, DType::f32, p, fused);
       const double first = relative_rms(slice(got.out, 2, 0, quarter), slice(ref.out, 2, 0, quarter));
       const double last = relative_rms(slice(got.out, 2, n - quarter, n), slice(ref.out, 2, n - quarter, n));
       double state = 0, worst = 0;

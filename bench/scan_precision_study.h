@@ -10,6 +10,7 @@
 #include "core/compute.h"
 #include "core/rng.h"
 #include "nn/init.h"
+#include "ttt/fused_scan.h"
 #include "ttt/inner_scan.h"
 
 namespace ttt::scan_precision {
@@ -41,8 +42,11 @@ struct Run {
 inline const char* kLeafNames[] = {"xq", "xk", "target", "eta", "ln_weight", "ln_bias"};
 
 // One scan and the backward of sum(out * w_out) + sum(state * w_state) with fixed random w, in
-// `dtype` with products at `precision`; the inputs are made in f64 from `seed` and converted.
-inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dtype, MatmulPrecision precision) {
+// `dtype` with products at `precision`; the inputs are made in f64 from `seed` and converted. The
+// composed scan (fused false) rounds through compute::set_matmul_precision, the fused one through
+// ScanOptions::precision (ttt.scan_precision).
+inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dtype, MatmulPrecision precision,
+               bool fused = false) {
   Generator gen(seed);
   const int64_t H = heads, b = c.b, d = c.dims.front();
   auto leaf = [&](const Tensor& t) {
@@ -74,8 +78,10 @@ inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dty
     explicit Precision(MatmulPrecision p) : before(compute::matmul_precision()) { compute::set_matmul_precision(p); }
     ~Precision() { compute::set_matmul_precision(before); }
     MatmulPrecision before;
-  } scope(precision);
-  ScanOutputs o = composed_scan(in, ScanOptions{});
+  } scope(fused ? MatmulPrecision::f32 : precision);
+  ScanOptions options;
+  options.precision = precision;
+  ScanOutputs o = fused ? fused_scan(in, options) : composed_scan(in, options);
   std::vector<Tensor> values = {o.out};
   values.insert(values.end(), o.weights.begin(), o.weights.end());
   values.insert(values.end(), o.biases.begin(), o.biases.end());

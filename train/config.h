@@ -57,12 +57,6 @@ struct EnumNames<FrozenDType> {
   static constexpr const char* what = "trainable.frozen_dtype";
   static constexpr std::pair<FrozenDType, const char*> names[] = {{FrozenDType::f32, "f32"}, {FrozenDType::bf16, "bf16"}};
 };
-template <>
-struct EnumNames<MatmulPrecision> {
-  static constexpr const char* what = "run.matmul_precision";
-  static constexpr std::pair<MatmulPrecision, const char*> names[] = {
-      {MatmulPrecision::f32, "f32"}, {MatmulPrecision::tf32, "tf32"}, {MatmulPrecision::bf16, "bf16"}};
-};
 
 struct RecallTask {  // multi-query associative recall (the zero-setup default)
   int64_t num_pairs = 8;

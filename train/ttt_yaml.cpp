@@ -27,6 +27,7 @@ TTTConfig read_ttt_config(const YAML::Node& node, const std::string& where, Prob
   s.get("scan_checkpoint_group", c.scan_checkpoint_group, 0, 1 << 20);
   s.get("scan_form", c.scan_form);
   s.get("use_kernel", c.use_kernel);
+  s.get("scan_precision", c.scan_precision);
   s.finish();
   const size_t field_problems = problems.size();
   try {

@@ -24,6 +24,9 @@ void validate(const TTTConfig& c, const std::string& where) {
   need(c.rope_theta > 0, "rope_theta must be positive");
   need(c.rope_positions == RopePositions::none || c.head_dim() % 2 == 0, "RoPE needs an even head dim");
   need(c.scan_checkpoint_group >= 0, "scan_checkpoint_group must be >= 0");
+  need(c.use_kernel || c.scan_precision == MatmulPrecision::f32,
+       std::string("scan_precision ") + enum_name(c.scan_precision) +
+           " is the fused scan's (use_kernel: true); the composed scan's products follow run.matmul_precision");
   need(!c.use_kernel || c.scan_form == ScanForm::dual,
        "use_kernel computes the dual form; scan_form primal needs use_kernel: false");
   need(c.variant != TTTVariant::mlp || c.mlp_expansion >= 1, "mlp_expansion must be >= 1");

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/enum_names.h"
+#include "core/kernel_args.h"
 
 namespace ttt {
 
@@ -43,6 +44,14 @@ struct EnumNames<ScanForm> {
   static constexpr std::pair<ScanForm, const char*> names[] = {{ScanForm::dual, "dual"}, {ScanForm::primal, "primal"}};
 };
 
+// run.matmul_precision and ttt.scan_precision
+template <>
+struct EnumNames<MatmulPrecision> {
+  static constexpr const char* what = "matmul precision";
+  static constexpr std::pair<MatmulPrecision, const char*> names[] = {
+      {MatmulPrecision::f32, "f32"}, {MatmulPrecision::tf32, "tf32"}, {MatmulPrecision::bf16, "bf16"}};
+};
+
 struct TTTConfig {
   TTTVariant variant = TTTVariant::mlp;
   int64_t width = 64;                                    // C
@@ -60,6 +69,10 @@ struct TTTConfig {
   int64_t scan_checkpoint_group = 0;                     // 0: keep every mini-batch; k >= 1: recompute groups of k
   ScanForm scan_form = ScanForm::dual;
   bool use_kernel = false;  // the fused scan (fused_scan.h) instead of the composed one
+  // The fused scan's matrix products: f32, or operands rounded to TF32 / bf16 with f32 sums (the
+  // tensor-core scan's arithmetic; the CPU only, until its CUDA kernels exist). The composed scan
+  // follows run.matmul_precision instead.
+  MatmulPrecision scan_precision = MatmulPrecision::f32;
 
   int64_t head_dim() const { return heads > 0 ? width / heads : 0; }
   // The inner model's layer widths [d, ..., d] for this variant.

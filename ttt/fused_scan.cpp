@@ -95,11 +95,11 @@ T* ptr(const Tensor& t) {
 }
 
 template <class T>
-void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device device) {
+void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device device, MatmulPrecision precision) {
   if (device.is_meta()) return;  // shapes only
   profile::KernelTimer timer(forward ? "fused_scan_forward" : "fused_scan_backward", device);
   if (!device.is_cuda()) {
-    forward ? scan::forward_cpu(s, a) : scan::backward_cpu(s, a);
+    forward ? scan::forward_cpu(s, a, precision) : scan::backward_cpu(s, a, precision);
   } else if constexpr (std::is_same_v<T, float>) {
     forward ? scan::forward_cuda(s, a) : scan::backward_cuda(s, a);
   } else {
@@ -109,19 +109,20 @@ void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device devi
 
 template <class T>
 void run_forward(const ScanShape& s, const ScanInputs& in, const Tensor& init, const Tensor& out, const Tensor& final_state,
-                 const Tensor& saved, const Tensor& activations, const Tensor& work) {
+                 const Tensor& saved, const Tensor& activations, const Tensor& work, MatmulPrecision precision) {
   SequenceArgs<T> a{};
   a.q = ptr<T>(in.xq), a.k = ptr<T>(in.xk), a.target = ptr<T>(in.target), a.eta = ptr<T>(in.eta);
   a.gamma = ptr<T>(in.ln_weight), a.beta = ptr<T>(in.ln_bias), a.init_state = ptr<T>(init);
   a.out = ptr<T>(out), a.final_state = ptr<T>(final_state), a.saved = ptr<T>(saved), a.work = ptr<T>(work);
   a.activations = ptr<T>(activations);
-  run(true, s, a, in.xq.device());
+  run(true, s, a, in.xq.device(), precision);
 }
 
 // What backward keeps: the inputs it reads, the saved states (states[0] is the initial state) and,
 // with checkpoint group 0, every mini-batch's forward intermediates (else undefined).
 struct Saved {
   Tensor xq, xk, target, eta, ln_weight, ln_bias, states, activations;
+  MatmulPrecision precision;  // backward's products round as forward's did
 };
 
 struct Grads {
@@ -140,7 +141,7 @@ void run_backward(const ScanShape& s, const Saved& sv, const Tensor& dout, const
   a.dout = ptr<T>(dout), a.dfinal = ptr<T>(dfinal);
   a.dq = ptr<T>(g.dq), a.dk = ptr<T>(g.dk), a.dtarget = ptr<T>(g.dtarget), a.deta = ptr<T>(g.deta);
   a.dinit = ptr<T>(g.dinit), a.dgamma = ptr<T>(g.dgamma), a.dbeta = ptr<T>(g.dbeta);
-  run(false, s, a, sv.xq.device());
+  run(false, s, a, sv.xq.device(), sv.precision);
 }
 
 }  // namespace
@@ -154,6 +155,9 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   inputs.insert(inputs.end(), in.weights.begin(), in.weights.end());
   inputs.insert(inputs.end(), in.biases.begin(), in.biases.end());
   const bool recording = should_record(inputs);
+  TTT_CHECK(!dev.is_cuda() || opt.precision == MatmulPrecision::f32, "fused_scan", "scan_precision ", enum_name(opt.precision),
+            " runs on the CPU only so far (the tensor-core CUDA kernels are not written yet); on ", dev.str(),
+            " use scan_precision f32, or use_kernel: false with run.matmul_precision ", enum_name(opt.precision));
 
   Tensor init = pack_state(in.weights, in.biases);
   Tensor out = empty(in.xq.shape(), dt, dev), final_state = empty({s.sequences, P}, dt, dev);
@@ -162,9 +166,9 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   Tensor activations = recording && opt.checkpoint_group == 0 ? empty({s.sequences, s.n, s.layout().acts}, dt, dev) : Tensor();
   Tensor work = empty({s.sequences, s.layout().total}, dt, dev);
   if (dt == DType::f32)
-    run_forward<float>(s, in, init, out, final_state, saved, activations, work);
+    run_forward<float>(s, in, init, out, final_state, saved, activations, work, opt.precision);
   else
-    run_forward<double>(s, in, init, out, final_state, saved, activations, work);
+    run_forward<double>(s, in, init, out, final_state, saved, activations, work, opt.precision);
   work = Tensor();
 
   ScanOutputs result;
@@ -173,7 +177,7 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   outs.insert(outs.end(), result.weights.begin(), result.weights.end());
   outs.insert(outs.end(), result.biases.begin(), result.biases.end());
   if (recording) {
-    Saved sv{in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias, saved, activations};
+    Saved sv{in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias, saved, activations, opt.precision};
     outs = record_multi(outs, "fused_scan", inputs, [s, sv, B, dt, dev](const std::vector<Tensor>& g) {
       const int64_t state = s.state_size(), H = s.heads, d = s.d();
       Tensor dout = g[0].defined() ? g[0] : zeros(sv.xq.shape(), dt, dev);

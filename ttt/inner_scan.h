@@ -29,6 +29,10 @@ struct ScanOptions {
   ScanForm form = ScanForm::dual;  // dual (E13) or primal (per-token weights; for tests)
   int64_t checkpoint_group = 0;    // 0: record everything; k: recompute groups of k mini-batches
   double ln_eps = 1e-6;            // E8/E10
+  // The fused scan's products in f32 (f64 scans are always exact): exact, or operands rounded to
+  // TF32 / bf16 with f32 sums (TTTConfig::scan_precision). The composed scan ignores it: its
+  // products follow compute::set_matmul_precision.
+  MatmulPrecision precision = MatmulPrecision::f32;
 };
 
 ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt);

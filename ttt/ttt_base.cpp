@@ -52,6 +52,7 @@ ScanOutputs TTTBase::default_scan(const ScanInputs& inputs) const {
   ScanOptions opt;
   opt.form = config_.scan_form;
   opt.checkpoint_group = config_.scan_checkpoint_group;
+  opt.precision = config_.scan_precision;
   return config_.use_kernel ? fused_scan(inputs, opt) : composed_scan(inputs, opt);
 }
 

@@ -121,5 +121,20 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
   }
 }
 
+// ttt.scan_precision tf32 / bf16 has no CUDA kernel yet: the fused scan says so and runs nothing
+// (the CPU executor is the reference the tensor-core kernels will be held to).
+TEST(FusedScanCudaPrecision, RefusesARoundedPrecisionUntilItsKernelsExist) {
+  SKIP_WITHOUT_GPU();
+  ScanInputs in = testing::make_scan_inputs(cuda_cases()[0], DType::f32, Device::cuda(0));
+  ScanOptions opt;
+  opt.precision = MatmulPrecision::tf32;
+  try {
+    fused_scan(in, opt);
+    ADD_FAILURE() << "a TF32 fused scan ran on the GPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("runs on the CPU only so far"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace ttt

@@ -2,14 +2,17 @@
 // sequence. Pointers are host memory for the _cpu functions and device memory for the _cuda ones;
 // `all` describes whole tensors (sequence i's part is found by scan_algo.h's sequence_args).
 #pragma once
+#include "core/kernel_args.h"
 #include "ttt/kernels/scan_algo.h"
 
 namespace ttt::scan {
 
+// precision: the f32 products' operands rounded to TF32 or bf16 (f32 sums), the arithmetic of a
+// tensor-core scan; f64 products are always exact.
 template <class T>
-void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
+void forward_cpu(const ScanShape& s, const SequenceArgs<T>& all, MatmulPrecision precision = MatmulPrecision::f32);
 template <class T>
-void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all);
+void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all, MatmulPrecision precision = MatmulPrecision::f32);
 
 // For tests: the CPU executor runs each group of steps that scan_algo.h declares independent
 // (together()) in reverse order; the results must not change.
