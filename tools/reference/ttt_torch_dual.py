@@ -43,6 +43,38 @@ def _gelu_grad(x):
     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
 
 
+def _minibatch_step(q, k, tgt, e, W, Bi, g2, b2):
+    """One mini-batch of the dual form: its outputs and the inner state after it (lists W, Bi)."""
+    layers = len(W)
+    xs, zs = [k], []
+    for l in range(layers):
+        zs.append(xs[l] @ W[l] + Bi[l])
+        if l + 1 < layers:
+            xs.append(F.gelu(zs[l], approximate="tanh"))
+    grads = [None] * layers
+    grads[-1] = _ln_fused_l2_grad(zs[-1], tgt, g2, b2)
+    for l in range(layers - 2, -1, -1):
+        grads[l] = (grads[l + 1] @ W[l + 1].transpose(-1, -2)) * _gelu_grad(zs[l])
+    xbar = q
+    for l in range(layers):
+        attn = (xbar @ xs[l].transpose(-1, -2)) * e
+        zbar = xbar @ W[l] - attn @ grads[l] + Bi[l] - e @ grads[l]
+        if l + 1 < layers:
+            xbar = F.gelu(zbar, approximate="tanh")
+    mu = zbar.mean(-1, keepdim=True)
+    var = zbar.var(-1, keepdim=True, unbiased=False)
+    out = q + (zbar - mu) / torch.sqrt(var + 1e-6) * g2 + b2
+    e_last = e[:, :, -1:, :]
+    W = [W[l] - xs[l].transpose(-1, -2) @ (e_last.transpose(-1, -2) * grads[l]) for l in range(layers)]
+    Bi = [Bi[l] - e_last @ grads[l] for l in range(layers)]
+    return out, W, Bi
+
+
+# What ttt_layer_dual calls per mini-batch: a benchmark may put torch.compile(_minibatch_step) here
+# (one small graph compiled once, instead of the whole unrolled loop).
+minibatch_step = _minibatch_step
+
+
 def ttt_layer_dual(params, x, cfg):
     B, L, C = x.shape
     H, d, b = cfg["heads"], head_dim(cfg), cfg["mini_batch_size"]
@@ -88,33 +120,11 @@ def ttt_layer_dual(params, x, cfg):
     Q, K, TGT = shape5(XQ), shape5(XK), shape5(XV - XK)
     W = [params[w].unsqueeze(0).expand(B, *params[w].shape) for w, _ in inner_names(cfg)]
     Bi = [params[bn].unsqueeze(0).expand(B, *params[bn].shape) for _, bn in inner_names(cfg)]
-    layers = len(W)
     g2, b2 = gamma[:, :, 0], beta[:, :, 0]
     outs = []
     for m in range(n):
-        q, k, tgt, e = Q[:, :, m], K[:, :, m], TGT[:, :, m], eta[:, :, m]
-        xs, zs = [k], []
-        for l in range(layers):
-            zs.append(xs[l] @ W[l] + Bi[l])
-            if l + 1 < layers:
-                xs.append(F.gelu(zs[l], approximate="tanh"))
-        grads = [None] * layers
-        grads[-1] = _ln_fused_l2_grad(zs[-1], tgt, g2, b2)
-        for l in range(layers - 2, -1, -1):
-            grads[l] = (grads[l + 1] @ W[l + 1].transpose(-1, -2)) * _gelu_grad(zs[l])
-        xbar = q
-        for l in range(layers):
-            attn = (xbar @ xs[l].transpose(-1, -2)) * e
-            zbar = xbar @ W[l] - attn @ grads[l] + Bi[l] - e @ grads[l]
-            if l + 1 < layers:
-                xbar = F.gelu(zbar, approximate="tanh")
-        mu = zbar.mean(-1, keepdim=True)
-        var = zbar.var(-1, keepdim=True, unbiased=False)
-        outs.append(q + (zbar - mu) / torch.sqrt(var + 1e-6) * g2 + b2)
-        e_last = e[:, :, -1:, :]
-        for l in range(layers):
-            W[l] = W[l] - xs[l].transpose(-1, -2) @ (e_last.transpose(-1, -2) * grads[l])
-            Bi[l] = Bi[l] - e_last @ grads[l]
+        o, W, Bi = minibatch_step(Q[:, :, m], K[:, :, m], TGT[:, :, m], eta[:, :, m], W, Bi, g2, b2)
+        outs.append(o)
     out = torch.stack(outs, dim=2).reshape(B, H, Lp, d)
     y = out.transpose(1, 2).reshape(B, Lp, C)[:, :L]
     y = F.layer_norm(y, (C,), params["post_norm.weight"], params["post_norm.bias"], eps=1e-6)
