@@ -32,8 +32,8 @@ void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const Matm
 // on CUDA, several times faster, like PyTorch's allow_tf32; each input rounded by up to 2^-11
 // relative) or bf16 (inputs rounded to bfloat16's 7-bit mantissa, up to 2^-8 relative, f32
 // accumulation: bf16 tensor cores). The CPU rounds the operands the same way, so a CPU run shows a mode's accuracy
-// (not bit for bit the GPU's: the sums run in another order). f64 products and the fused TTT scan
-// kernel always compute in full precision.
+// (not bit for bit the GPU's: the sums run in another order). f64 products always compute in full
+// precision; the fused TTT scan follows its own setting (ttt.scan_precision), not this one.
 using ttt::MatmulPrecision;
 void set_matmul_precision(MatmulPrecision precision);
 MatmulPrecision matmul_precision();
