@@ -5,8 +5,10 @@
 
 namespace ttt {
 
-Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs) {
-  if (!should_record(inputs)) return fn(inputs);
+Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs, const std::vector<Tensor>& params) {
+  std::vector<Tensor> edges = inputs;  // the node's inputs: fn's, then the parameters it reads
+  edges.insert(edges.end(), params.begin(), params.end());
+  if (!should_record(edges)) return fn(inputs);
   Tensor out;
   {
     NoGradGuard no_grad;  // forward: keep nothing but the inputs and the result
@@ -18,7 +20,8 @@ Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs) {
     saved.push_back(x.detach());
     needs.push_back(x.requires_grad());
   }
-  return record(out, "checkpoint", inputs, [fn, saved, needs](const Tensor& g) {
+  const size_t num_params = params.size();
+  return record(out, "checkpoint", edges, [fn, saved, needs, num_params](const Tensor& g) {
     // Recompute from fresh leaves that stand for the inputs, then backpropagate into them.
     std::vector<Tensor> leaves;
     for (size_t i = 0; i < saved.size(); ++i) {
@@ -31,9 +34,10 @@ Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs) {
       GradModeGuard record_again(true);
       y = fn(leaves);
     }
-    if (y.requires_grad()) backward(y, g);
+    if (y.requires_grad()) backward(y, g);  // the parameters' gradients accumulate here
     std::vector<Tensor> grads;
     for (size_t i = 0; i < leaves.size(); ++i) grads.push_back(needs[i] ? leaves[i].grad() : Tensor());
+    grads.resize(grads.size() + num_params);  // undefined: already accumulated above
     return grads;
   });
 }

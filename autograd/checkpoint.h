@@ -3,9 +3,14 @@
 // with recording on and backpropagates through that fresh graph. The TTT scan uses it to keep
 // inner weights only every k mini-batches (docs/spec/TTT_SPEC.md section 6, scan_checkpoint_group).
 //
-// fn must be a pure function of its inputs: a tensor it captures instead of receiving as an input
-// would be missed (or, if it has history, backpropagated into twice). Results are identical with
-// and without checkpointing because the recomputation runs the same ops on the same values.
+// fn must be a pure function of its inputs and of `params`, the leaves it reads without receiving
+// them (a module's parameters): backward's recomputation accumulates their gradients directly.
+// They count in deciding whether to checkpoint at all, so a layer with trainable parameters is
+// checkpointed even when its input needs no gradient (the first trainable layer over a frozen
+// stem), and the node holds an edge to each, so the engine knows their gradients are complete once
+// it has run. Any other tensor it captures would be missed (or, with history, backpropagated into
+// twice). Results are identical with and without checkpointing: the recomputation runs the same ops
+// on the same values.
 #pragma once
 #include <functional>
 #include <vector>
@@ -16,7 +21,7 @@ namespace ttt {
 
 using CheckpointFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs);
+Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs, const std::vector<Tensor>& params = {});
 
 // Flattens tensors into one 1-D tensor and back: a checkpointed function has one output, so a
 // function with several results packs them (unpack is differentiable: slices and reshapes).

@@ -46,6 +46,9 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
   need(c.audio_streams >= 0, "audio_streams: must be >= 0");
   need(c.audio_streams == 0 || c.audio_vocab > 0, "audio_vocab: must be positive when audio_streams > 0");
   need(c.context >= 0, "context: must be >= 0");
+  need(!(c.checkpoint_ttt && c.checkpoint_layers),
+       "checkpoint_ttt: checkpoint_layers already runs every layer again, its TTT branch included; give one of them");
+  need(!c.checkpoint_ttt || !c.hybrid_layers.empty(), "checkpoint_ttt: the model has no TTT branch (hybrid_layers is empty)");
   need(c.stream_weights.empty() || static_cast<int64_t>(c.stream_weights.size()) == c.num_streams(),
        "stream_weights: needs one weight per stream (" + std::to_string(c.num_streams()) + ")");
   {
@@ -96,7 +99,7 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
 }
 
 TransformerLayer::TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device)
-    : nn::Module(hybrid ? "HybridLayer" : "TransformerLayer") {
+    : nn::Module(hybrid ? "HybridLayer" : "TransformerLayer"), checkpoint_ttt_(c.checkpoint_ttt) {
   norm1 = register_module("norm1", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
   self_attn = register_module("self_attn", std::make_shared<nn::MultiHeadAttention>(c.width, c.num_heads, c.context, c.rope_theta,
                                                                                     c.causal, gen, device));
@@ -121,12 +124,28 @@ Tensor TransformerLayer::forward(const Tensor& h_in, const SeqMetadata& meta) co
   Tensor h = add(h_in, self_attn->forward(norm1->forward(h_in)));
   if (ttt) {
     Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
-    Tensor branch = forward_ssm_gating->forward(ttt->forward(u, meta));
-    if (backward_ssm_gating)  // the same TTT weights over the reversed sequence (docs/spec/TTT_SPEC.md section 6)
-      branch = add(branch, backward_ssm_gating->forward(flip(ttt->forward(flip(u, 1), meta), 1)));
-    h = add(h, branch);
+    if (checkpoint_ttt_)  // autograd/checkpoint.h: backward keeps u and runs the branch again
+      h = add(h, checkpoint([this, meta](const std::vector<Tensor>& in) { return ttt_branch(in[0], meta); }, {u},
+                            ttt_branch_parameters()));
+    else
+      h = add(h, ttt_branch(u, meta));
   }
   return add(h, ffn->forward(norm2->forward(h)));
+}
+
+std::vector<Tensor> TransformerLayer::ttt_branch_parameters() const {
+  std::vector<Tensor> p = ttt->parameters();
+  for (const auto& gate : {forward_ssm_gating, backward_ssm_gating})
+    if (gate)
+      for (const Tensor& t : gate->parameters()) p.push_back(t);
+  return p;
+}
+
+Tensor TransformerLayer::ttt_branch(const Tensor& u, const SeqMetadata& meta) const {
+  Tensor branch = forward_ssm_gating->forward(ttt->forward(u, meta));
+  if (backward_ssm_gating)  // the same TTT weights over the reversed sequence (docs/spec/TTT_SPEC.md section 6)
+    branch = add(branch, backward_ssm_gating->forward(flip(ttt->forward(flip(u, 1), meta), 1)));
+  return branch;
 }
 
 Tensor TransformerLayer::step(const Tensor& h_in, LayerStream& stream, const Tensor& position) const {
@@ -187,7 +206,8 @@ Tensor HybridLM::hidden(const Tensor& tokens) const {
     const auto layer = layers->at<TransformerLayer>(l);
     if (config_.checkpoint_layers)  // autograd/checkpoint.h: the layer runs again in backward; its
       // parameters are leaves, so that second backward accumulates their gradients directly
-      h = checkpoint([layer, meta](const std::vector<Tensor>& in) { return layer->forward(in[0], meta); }, {h});
+      h = checkpoint([layer, meta](const std::vector<Tensor>& in) { return layer->forward(in[0], meta); }, {h},
+                     layer->parameters());
     else
       h = layer->forward(h, meta);
   }

@@ -53,6 +53,7 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   bool attention_recompute = false;  // rebuild the attention weights in backward instead of keeping them
   bool checkpoint_layers = false;    // keep only each layer's input for backward; run the layer again there
+  bool checkpoint_ttt = false;       // the same for the TTT branches only (their scan keeps the most)
   double norm_eps = 1e-8;
   bool causal = true;           // a causal stack refuses full-mode TTT and bidirectional branches
   bool bidirectional = false;   // add a reversed-sequence TTT branch with its own gate
@@ -107,6 +108,11 @@ class TransformerLayer : public nn::Module {
   std::shared_ptr<nn::SwiGLU> ffn;
   std::shared_ptr<TTTBase> ttt;  // hybrid layers only
   std::shared_ptr<SSMGating> forward_ssm_gating, backward_ssm_gating;
+
+ private:
+  Tensor ttt_branch(const Tensor& u, const SeqMetadata& meta) const;  // the gated TTT output(s) added to h
+  std::vector<Tensor> ttt_branch_parameters() const;                  // what ttt_branch reads besides u
+  bool checkpoint_ttt_ = false;
 };
 
 class HybridLM : public nn::Module {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "autograd/checkpoint.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -56,6 +57,41 @@ TEST(Engine, TellsEachLeafOnceWhenItsGradientIsComplete) {
   EXPECT_DOUBLE_EQ(w1.grad().item<double>(), 3.0 * 5.0 + 1.0);
   EXPECT_DOUBLE_EQ(w2.grad().item<double>(), 10.0);
   EXPECT_DOUBLE_EQ(x.grad().item<double>(), 6.0);
+}
+
+// checkpoint(fn, inputs, params): a function of parameters is checkpointed even when its input needs
+// no gradient (the first trainable layer over a frozen stem): the result needs one, backward runs
+// fn again and the parameters get the plain run's gradients, and the engine tells each parameter
+// once, when the checkpoint's node has run.
+TEST(Checkpoint, ParametersGetTheirGradientsWhenTheInputNeedsNone) {
+  const Tensor x = from_vector({0.5, -1.0, 2.0, 0.25}, {2, 2}, DType::f64);  // no gradient
+  Tensor w = leaf({0.3, -0.2, 0.7, 0.1}, {2, 2}), v = leaf({1.5}, {});
+  int calls = 0;
+  auto fn = [&](const std::vector<Tensor>& in) {
+    ++calls;
+    return tanh(matmul(in[0], w)) * v;
+  };
+  backward(sum(fn({x}) * fn({x})));
+  const std::vector<double> gw = w.grad().to_vector<double>(), gv = v.grad().to_vector<double>();
+  w.autograd_meta()->grad = Tensor();
+  v.autograd_meta()->grad = Tensor();
+  calls = 0;
+  const Tensor y = checkpoint(fn, {x}, {w, v});
+  ASSERT_TRUE(y.requires_grad()) << "a function of trainable parameters was not recorded";
+  std::vector<AutogradMeta*> told;
+  backward(sum(y * y), [&](AutogradMeta& m) { told.push_back(&m); });
+  EXPECT_EQ(calls, 2) << "checkpointed: run once in forward, once more in backward";
+  EXPECT_EQ(w.grad().to_vector<double>(), gw);
+  EXPECT_EQ(v.grad().to_vector<double>(), gv);
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_NE(told[0], told[1]);
+  // without params the input decides: nothing needs a gradient through it, so fn runs as it is
+  // (recorded, not checkpointed) and the gradients are the same again
+  w.autograd_meta()->grad = Tensor();
+  calls = 0;
+  backward(sum(checkpoint(fn, {x}) * checkpoint(fn, {x})));
+  EXPECT_EQ(calls, 2);  // once each, never again
+  EXPECT_EQ(w.grad().to_vector<double>(), gw);
 }
 
 // A leaf reached only through a branch that got no gradient is not told; a leaf root is.

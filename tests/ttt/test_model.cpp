@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "autograd/engine.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/error.h"
+#include "core/memory_ledger.h"
 #include "nn/policy.h"
 #include "nn/precision.h"
 #include "ttt/model.h"
@@ -242,31 +244,74 @@ TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
 namespace ttt {
 namespace {
 
-// model.checkpoint_layers: the same loss and the same gradient for every parameter (each layer
-// runs again in backward), and on the meta device a smaller activation peak.
-TEST(HybridLM, CheckpointedLayersGiveTheSameGradientsWithLessMemory) {
+// model.checkpoint_layers and model.checkpoint_ttt: the same gradient for every parameter (each
+// layer, or each TTT branch, runs again in backward), and on the meta device a smaller activation
+// peak. Also over a frozen stem (embeddings and the first layer not trained), where the first
+// trainable layer's input needs no gradient: it must be checkpointed all the same.
+TEST(HybridLM, CheckpointedLayersOrTttBranchesGiveTheSameGradientsWithLessMemory) {
+  enum Mode { plain, layers, ttt_branches };
+  for (const bool frozen_stem : {false, true}) {
+    ModelConfig c = small_model();
+    c.hybrid_layers = {1, -1};
+    auto run = [&](Mode mode, Device device) {
+      c.checkpoint_layers = mode == layers;
+      c.checkpoint_ttt = mode == ttt_branches;
+      Generator gen(5);
+      HybridLM model(c, gen, device);
+      if (!device.is_meta()) model.to_dtype(DType::f64);
+      if (frozen_stem)
+        for (auto& [name, p] : model.named_parameters())
+          if (name.rfind("emb.", 0) == 0 || name.rfind("layers.0.", 0) == 0) p.set_requires_grad(false);
+      reset_meta_peak();
+      const uint64_t before = meta_memory_stats().current_bytes;
+      const Tensor in = device.is_meta() ? empty({2, 16, 3}, DType::i64, device) : tokens(2, 16, c, 6);
+      const Tensor tg = device.is_meta() ? in : tokens(2, 16, c, 7);
+      Tensor loss;
+      int64_t ttt_kept = 0;  // what the TTT layers' forwards keep for backward (core/memory_ledger.h)
+      {
+        memory_ledger::Recording ledger;
+        loss = model.loss(in, tg).total;
+        for (const memory_ledger::Entry& e : ledger.entries())
+          if (e.where == "HybridLayer > TTTMLP") ttt_kept = e.bytes;
+      }
+      backward(loss);
+      std::vector<std::vector<double>> grads;
+      if (!device.is_meta())
+        for (auto& [name, p] : model.named_parameters())
+          grads.push_back(p.grad().defined() ? p.grad().to_vector<double>() : std::vector<double>{});
+      return std::make_tuple(grads, meta_memory_stats().peak_bytes - before, ttt_kept);
+    };
+    const auto reference = run(plain, Device::cpu());
+    const auto [unused, plain_peak, plain_ttt_kept] = run(plain, Device::meta());
+    for (const Mode mode : {layers, ttt_branches}) {
+      SCOPED_TRACE(std::string(mode == layers ? "checkpoint_layers" : "checkpoint_ttt") + (frozen_stem ? ", frozen stem" : ""));
+      const auto& want = std::get<0>(reference);
+      const auto got = std::get<0>(run(mode, Device::cpu()));
+      ASSERT_EQ(want.size(), got.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(want[i].size(), got[i].size()) << i;
+        for (size_t j = 0; j < want[i].size(); ++j) EXPECT_NEAR(want[i][j], got[i][j], 1e-12) << i;
+      }
+      const auto [grads, peak, ttt_kept] = run(mode, Device::meta());
+      EXPECT_LT(peak, plain_peak);
+      // both TTT branches checkpointed (the first one too, over the frozen stem): they keep next to
+      // nothing of what they kept
+      EXPECT_LT(ttt_kept, plain_ttt_kept / 10) << ttt_kept << " of " << plain_ttt_kept;
+    }
+  }
+}
+
+// The two are alternatives: checkpoint_layers already runs the TTT branches again.
+TEST(HybridLM, CheckpointTttAndCheckpointLayersAreRefusedTogether) {
   ModelConfig c = small_model();
-  auto run = [&](bool checkpointed, Device device) {
-    c.checkpoint_layers = checkpointed;
-    Generator gen(5);
-    HybridLM model(c, gen, device);
-    if (!device.is_meta()) model.to_dtype(DType::f64);
-    reset_meta_peak();
-    const uint64_t before = meta_memory_stats().current_bytes;
-    const Tensor in = device.is_meta() ? empty({2, 16, 3}, DType::i64, device) : tokens(2, 16, c, 6);
-    const Tensor tg = device.is_meta() ? in : tokens(2, 16, c, 7);
-    Tensor loss = model.loss(in, tg).total;
-    backward(loss);
-    std::vector<std::vector<double>> grads;
-    if (!device.is_meta())
-      for (auto& [name, p] : model.named_parameters()) grads.push_back(p.grad().to_vector<double>());
-    return std::make_pair(grads, meta_memory_stats().peak_bytes - before);
-  };
-  const auto plain = run(false, Device::cpu()), checkpointed = run(true, Device::cpu());
-  ASSERT_EQ(plain.first.size(), checkpointed.first.size());
-  for (size_t i = 0; i < plain.first.size(); ++i)
-    for (size_t j = 0; j < plain.first[i].size(); ++j) EXPECT_NEAR(plain.first[i][j], checkpointed.first[i][j], 1e-12) << i;
-  EXPECT_LT(run(true, Device::meta()).second, run(false, Device::meta()).second);
+  c.checkpoint_layers = c.checkpoint_ttt = true;
+  Generator gen(1);
+  try {
+    HybridLM model(c, gen, Device::meta());
+    ADD_FAILURE() << "both were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("give one of them"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
