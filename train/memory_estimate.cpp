@@ -127,7 +127,8 @@ std::string check_memory_fits(const MemoryEstimate& e, uint64_t available, Devic
       "this run needs about " + gib(e.total()) + " but " + device.str() + " has " + gib(available) + ":\n  " + e.str() +
       "  Parameters, gradients and AdamW state grow with model.width^2 x model.num_layers (and the vocab "
       "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
-      "use run.num_microbatches, model.attention_recompute or ttt.scan_checkpoint_group, or freeze parameters "
+      "use run.num_microbatches, model.checkpoint_ttt, model.checkpoint_layers, model.attention_recompute or "
+      "ttt.scan_checkpoint_group (the breakdown above says which part keeps the most), or freeze parameters "
       "(trainable.rules). Nothing was created. (run.memory_check=warn trains anyway; the allocator's peak "
       "usually lands within a few percent above the estimate, up to about 15% for bf16 activations.)";
   if (!warn_only) fail("memory", what);
