@@ -10,6 +10,11 @@ steps=${2:-4}
 shift $(( $# < 2 ? $# : 2 ))
 export LD_LIBRARY_PATH=$PWD/device-bundle/lib
 work=$(mktemp -d)
+pid=
+# However the script ends (Ctrl-C, a failed grep under set -e): the run goes (a background job of a
+# script ignores SIGINT, so it would go on alone) and so does the temporary folder.
+trap '[[ -n $pid ]] && kill -9 "$pid" 2> /dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 python3 - "$work/tokens.tok" <<'PY'
 import struct, sys, random
 random.seed(0)
@@ -39,6 +44,6 @@ while kill -0 "$pid" 2> /dev/null; do
   sleep 0.5
 done
 wait "$pid" 2> /dev/null || true  # 137 when killed above
-grep -E "memory estimate|trainable 3|^step|eval|done|error|refused" "$work/out.log"
+pid=
+grep -E "memory estimate|trainable 3|^step|eval|done|error|refused" "$work/out.log" || true
 echo "wall ${SECONDS} s"
-rm -rf "$work"

@@ -17,7 +17,7 @@ namespace ttt::memory_ledger {
 struct Entry {
   std::string where;  // module kinds from the root's child down, joined by " > "
   int64_t bytes = 0;  // negative where a module frees more than it keeps (a residual stream)
-  int64_t calls = 0;  // how many forwards ran at this place
+  int64_t calls = 0;  // how many forwards ran at this place (0: not a module's: what ran outside any)
 };
 
 class Recording {

@@ -53,7 +53,9 @@ std::string MemoryEstimate::str() const {
     if (e.bytes > 0 && static_cast<uint64_t>(e.bytes) * 100 >= forward_kept) {
       char line[32];
       std::snprintf(line, sizeof line, "    %10s  ", size(e.bytes).c_str());
-      s += line + e.where + " (" + std::to_string(e.calls) + (e.calls == 1 ? " forward)\n" : " forwards)\n");
+      s += line + e.where;
+      if (e.calls > 0) s += " (" + std::to_string(e.calls) + (e.calls == 1 ? " forward)" : " forwards)");
+      s += "\n";
     } else {
       rest += e.bytes;
       ++rest_places;
@@ -103,7 +105,7 @@ MemoryEstimate estimate_training_memory(const TrainConfig& c, int world) {
       int64_t in_modules = 0;
       for (const memory_ledger::Entry& entry : e.kept_by_forward) in_modules += entry.bytes;
       const int64_t outside = static_cast<int64_t>(e.forward_kept) - in_modules;  // a loss computed by free functions
-      if (outside != 0) e.kept_by_forward.push_back({"outside any module's forward", outside, 1});
+      if (outside != 0) e.kept_by_forward.push_back({"outside any module's forward", outside, 0});
     }
     backward(loss);
     const uint64_t peak = meta_memory_stats().peak_bytes;

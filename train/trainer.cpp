@@ -41,6 +41,7 @@
 #include "train/run_log.h"
 #include "train/stop_signal.h"
 #include "train/version.h"
+#include "ttt/fused_scan.h"
 
 namespace ttt {
 
@@ -149,10 +150,7 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
                                : Device::cuda(static_cast<int>(c.run.devices.empty() ? p.dist.local_rank : c.run.devices[lr]));
   }
   TTT_CHECK(!c.run.cuda_graph || p.device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ", p.device.str());
-  TTT_CHECK(!p.device.is_cuda() || c.model.ttt.scan_precision == MatmulPrecision::f32, "ttt.scan_precision",
-            enum_name(c.model.ttt.scan_precision), " runs on the CPU only so far (the tensor-core CUDA kernels are not ",
-            "written yet); this run is on ", p.device.str(), ": use f32, or use_kernel: false with run.matmul_precision ",
-            enum_name(c.model.ttt.scan_precision));
+  check_scan_precision_runs_on(c.model.ttt.scan_precision, p.device, "ttt.scan_precision");  // before anything is created
   p.data = make_data(c, {p.dist.rank, p.dist.world_size});
   if (p.dist.active() && p.dist.rank == 0) {  // evaluation sees the whole global batch, as one GPU would
     TrainConfig whole = c;
