@@ -4,6 +4,8 @@
 # the fused kernel with one block per sequence (--cluster 1; the default uses a cluster of two
 # where twice the sequences fit on the SMs); PER_STEP=1 adds it with one barrier per step instead
 # of one per group of independent steps (--shared-barriers 0; shared barriers are the default).
+# PRECISION=tf32: both sides' matrix products in TF32 (ours: the projections and the fused scan's
+# tensor-core products; PyTorch: allow_tf32), f32 by default.
 #   bash bench/run_ttt_bench.sh BENCH_EXE [OUT.jsonl]
 # On the GPU machine: LD_LIBRARY_PATH=$PWD/device-bundle/lib bash bench/run_ttt_bench.sh device-bundle/bin/ttt-layer-bench
 set -uo pipefail
@@ -13,7 +15,7 @@ out=${2:-bench_results.jsonl}
 sizes=("mlp 4 2048 1024 16 64" "mlp 4 2048 1024 16 16" "linear 4 2048 1024 16 64" "multilayer 4 2048 1024 16 64")
 for s in "${sizes[@]}"; do
   read -r variant B L C H b <<< "$s"
-  args="--variant $variant --batch $B --len $L --width $C --heads $H --mini-batch $b"
+  args="--variant $variant --batch $B --len $L --width $C --heads $H --mini-batch $b --precision ${PRECISION:-f32}"
   "$exe" $args --device cuda --kernel 1 >> "$out" || echo "ttt.cpp kernel failed: $args" >&2
   "$exe" $args --device cuda --kernel 0 >> "$out" || echo "ttt.cpp composed failed: $args" >&2
   if [ "${ONE_BLOCK:-0}" = 1 ]; then
@@ -32,7 +34,7 @@ done
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-key = lambda r: (r["variant"], r["batch"], r["len"], r["width"], r["heads"], r["mini_batch"])
+key = lambda r: (r["variant"], r["batch"], r["len"], r["width"], r["heads"], r["mini_batch"], r.get("precision", "f32"))
 groups = {}
 for r in rows:
     groups.setdefault(key(r), {})[r["impl"]] = r
@@ -41,7 +43,7 @@ print(f"{'config':34} {'kernel ms':>10} {'1 block':>9} {'per-step':>9} {'compose
 for k, g in groups.items():
     ours, comp_ours, eager, comp = g.get("ttt.cpp kernel"), g.get("ttt.cpp composed"), g.get("torch eager"), g.get("torch.compile")
     one_block, per_step = g.get("ttt.cpp kernel 1 block"), g.get("ttt.cpp kernel per-step barriers")
-    name = f"{k[0]} B{k[1]} L{k[2]} C{k[3]} H{k[4]} b{k[5]}"
+    name = f"{k[0]} B{k[1]} L{k[2]} C{k[3]} H{k[4]} b{k[5]} {k[6]}"
     ms = lambda r: f"{r['median_ms']:.2f}" if r else "-"
     ratio = lambda r: f"{r['median_ms'] / ours['median_ms']:.2f}x" if r and ours else "-"
     peak = f"{ours['peak_mib']:.0f}/{eager['peak_mib']:.0f}" if ours and eager else "-"

@@ -41,16 +41,13 @@ struct Run {
 
 inline const char* kLeafNames[] = {"xq", "xk", "target", "eta", "ln_weight", "ln_bias"};
 
-// One scan and the backward of sum(out * w_out) + sum(state * w_state) with fixed random w, in
-// `dtype` with products at `precision`; the inputs are made in f64 from `seed` and converted. The
-// composed scan (fused false) rounds through compute::set_matmul_precision, the fused one through
-// ScanOptions::precision (ttt.scan_precision).
-inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dtype, MatmulPrecision precision,
-               bool fused = false) {
+// The scan's inputs for `heads` sequences of n mini-batches, made in f64 on the CPU from `seed`,
+// then converted to `dtype` on `device` as leaves that require gradients.
+inline ScanInputs make_inputs(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dtype, Device device) {
   Generator gen(seed);
   const int64_t H = heads, b = c.b, d = c.dims.front();
   auto leaf = [&](const Tensor& t) {
-    Tensor x = to_dtype(t, dtype);
+    Tensor x = to_device(to_dtype(t, dtype), device);
     x.set_requires_grad(true);
     return x;
   };
@@ -70,6 +67,16 @@ inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dty
     in.weights.push_back(leaf(normal({1, H, c.dims[l], c.dims[l + 1]}, 0.02)));
     in.biases.push_back(leaf(zeros({1, H, 1, c.dims[l + 1]}, DType::f64)));
   }
+  return in;
+}
+
+// One scan and the backward of sum(out * w_out) + sum(state * w_state) with fixed random w, in
+// `dtype` on `device` with products at `precision`, from make_inputs(seed). The composed scan
+// (fused false) rounds through compute::set_matmul_precision, the fused one through
+// ScanOptions::precision (ttt.scan_precision: the CPU executor, or on a GPU the tensor-core kernels).
+inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dtype, MatmulPrecision precision, bool fused = false,
+               Device device = Device::cpu()) {
+  const ScanInputs in = make_inputs(c, heads, n, seed, dtype, device);
   std::vector<Tensor> leaves = {in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias};
   leaves.insert(leaves.end(), in.weights.begin(), in.weights.end());
   leaves.insert(leaves.end(), in.biases.begin(), in.biases.end());
@@ -88,15 +95,16 @@ inline Run run(const Case& c, int64_t heads, int64_t n, uint64_t seed, DType dty
   Generator wgen(seed + 1000);
   Tensor loss;
   for (const Tensor& v : values) {
-    Tensor term = sum(mul(v, to_dtype(nn::init::normal(v.shape(), 0, 1, wgen), dtype)));
+    Tensor term = sum(mul(v, to_device(to_dtype(nn::init::normal(v.shape(), 0, 1, wgen), dtype), device)));
     loss = loss.defined() ? add(loss, term) : term;
   }
   backward(loss);
 
   Run r;
-  r.out = to_dtype(o.out.detach(), DType::f64);
-  for (size_t i = 1; i < values.size(); ++i) r.state.push_back(to_dtype(values[i].detach(), DType::f64));
-  for (const Tensor& t : leaves) r.grads.push_back(to_dtype(t.grad(), DType::f64));
+  auto host_f64 = [](const Tensor& t) { return to_dtype(to_device(t, Device::cpu()), DType::f64); };
+  r.out = host_f64(o.out.detach());
+  for (size_t i = 1; i < values.size(); ++i) r.state.push_back(host_f64(values[i].detach()));
+  for (const Tensor& t : leaves) r.grads.push_back(host_f64(t.grad()));
   return r;
 }
 

@@ -2,7 +2,9 @@
 // side by side with tools/reference/bench_ttt_torch.py (same layer, same sizes, same precision).
 //   ttt-layer-bench --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64
 //                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 0|1|2] [--shared-barriers
-//                   0|1] [--rotate-tiles 0|1]
+//                   0|1] [--rotate-tiles 0|1] [--precision f32|tf32|bf16]
+// (--precision: the projections' products (compute::set_matmul_precision) and the fused scan's
+// (ttt.scan_precision; the composed scan's follow the former); f32 by default.)
 // (--cluster: the fused kernel's blocks per sequence; 0, the default, picks 2 when they fit.
 // --shared-barriers 0: one barrier per step instead of one per group of independent steps, the
 // default; scan::set_cuda_shared_barriers.)
@@ -22,6 +24,7 @@
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/backend.h"
+#include "core/compute.h"
 #include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
 #include "ttt/ttt_variants.h"
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   int shared_barriers = -1;  // -1: the default (scan::cuda_shared_barriers)
   int rotate_tiles = -1;     // -1: the default (scan::cuda_rotate_tiles)
   std::string device_name = "cuda";
+  MatmulPrecision precision = MatmulPrecision::f32;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--variant")
@@ -90,6 +94,8 @@ int main(int argc, char** argv) {
       shared_barriers = v == "1" ? 1 : 0;
     else if (a == "--rotate-tiles")
       rotate_tiles = v == "1" ? 1 : 0;
+    else if (a == "--precision")
+      precision = ttt::parse_enum<MatmulPrecision>(v);
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -100,6 +106,8 @@ int main(int argc, char** argv) {
     scan::set_cuda_blocks_per_sequence(cluster);
     if (shared_barriers >= 0) scan::set_cuda_shared_barriers(shared_barriers == 1);
     if (rotate_tiles >= 0) scan::set_cuda_rotate_tiles(rotate_tiles == 1);
+    compute::set_matmul_precision(precision);
+    if (c.use_kernel) c.scan_precision = precision;
     const Device device = Device::parse(device_name);
     Generator gen(0);
     auto layer = make_ttt(c, gen, Device::cpu());
@@ -155,6 +163,7 @@ int main(int argc, char** argv) {
                                         {"width", c.width},
                                         {"heads", c.heads},
                                         {"mini_batch", c.mini_batch_size},
+                                        {"precision", ttt::enum_name(precision)},
                                         {"ckpt", c.scan_checkpoint_group},
                                         {"device", device.str()},
                                         {"median_ms", rounded(median, 1e3)},

@@ -150,7 +150,6 @@ void prepare(const TrainConfig& c, const TrainOptions& opt, Prepared& p) {
                                : Device::cuda(static_cast<int>(c.run.devices.empty() ? p.dist.local_rank : c.run.devices[lr]));
   }
   TTT_CHECK(!c.run.cuda_graph || p.device.is_cuda(), "run.cuda_graph", "needs a CUDA device; this run is on ", p.device.str());
-  check_scan_precision_runs_on(c.model.ttt.scan_precision, p.device, "ttt.scan_precision");  // before anything is created
   p.data = make_data(c, {p.dist.rank, p.dist.world_size});
   if (p.dist.active() && p.dist.rank == 0) {  // evaluation sees the whole global batch, as one GPU would
     TrainConfig whole = c;

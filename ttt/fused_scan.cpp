@@ -101,7 +101,7 @@ void run(bool forward, const ScanShape& s, const SequenceArgs<T>& a, Device devi
   if (!device.is_cuda()) {
     forward ? scan::forward_cpu(s, a, precision) : scan::backward_cpu(s, a, precision);
   } else if constexpr (std::is_same_v<T, float>) {
-    forward ? scan::forward_cuda(s, a) : scan::backward_cuda(s, a);
+    forward ? scan::forward_cuda(s, a, precision) : scan::backward_cuda(s, a, precision);
   } else {
     fail("fused_scan", "the CUDA kernel is f32 only, got f64 inputs on " + device.str());
   }
@@ -146,12 +146,6 @@ void run_backward(const ScanShape& s, const Saved& sv, const Tensor& dout, const
 
 }  // namespace
 
-void check_scan_precision_runs_on(MatmulPrecision precision, Device device, const std::string& where) {
-  TTT_CHECK(!device.is_cuda() || precision == MatmulPrecision::f32, where, "scan_precision ", enum_name(precision),
-            " runs on the CPU only so far (the tensor-core CUDA kernels are not written yet); on ", device.str(),
-            " use scan_precision f32, or use_kernel: false with run.matmul_precision ", enum_name(precision));
-}
-
 ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   const ScanShape s = shape_of(in, opt);
   const DType dt = in.xq.dtype();
@@ -161,7 +155,6 @@ ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt) {
   inputs.insert(inputs.end(), in.weights.begin(), in.weights.end());
   inputs.insert(inputs.end(), in.biases.begin(), in.biases.end());
   const bool recording = should_record(inputs);
-  check_scan_precision_runs_on(opt.precision, dev, "fused_scan");
 
   Tensor init = pack_state(in.weights, in.biases);
   Tensor out = empty(in.xq.shape(), dt, dev), final_state = empty({s.sequences, P}, dt, dev);

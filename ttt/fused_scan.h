@@ -15,8 +15,4 @@ namespace ttt {
 
 ScanOutputs fused_scan(const ScanInputs& in, const ScanOptions& opt);
 
-// Throws ttt::Error when the fused scan cannot compute at `precision` on `device` (TF32 / bf16 runs
-// on the CPU only until the tensor-core CUDA kernels exist); `where` names the caller's setting.
-void check_scan_precision_runs_on(MatmulPrecision precision, Device device, const std::string& where);
-
 }  // namespace ttt

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "bench/scan_precision_study.h"
 #include "tests/cuda/skip_without_gpu.h"
 #include "tests/tensor_compare.h"
 #include "tests/ttt/scan_cases.h"
@@ -121,19 +122,46 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
   }
 }
 
-// ttt.scan_precision tf32 / bf16 has no CUDA kernel yet: the fused scan says so and runs nothing
-// (the CPU executor is the reference the tensor-core kernels will be held to).
-TEST(FusedScanCudaPrecision, RefusesARoundedPrecisionUntilItsKernelsExist) {
+// ttt.scan_precision tf32 / bf16: the tensor-core kernels (scan_mma.cuh) held to the budget the
+// CPU executor is held to (tests/ttt/test_scan_precision.cpp; docs/performance.md, "Tensor-core
+// scans: the error budget"), against the composed scan in f64, along 32 mini-batches, over sizes
+// that cross the tiles (head dim 64 and 128, inner hidden up to 512, K not a multiple of the mma's
+// 8 or 16), with one block and a cluster of two per sequence.
+struct Budget {
+  MatmulPrecision precision;
+  double u;  // unit roundoff of the operands' format
+};
+
+TEST(FusedScanCudaPrecision, Tf32AndBf16KernelsStayWithinTheirBudgetAlong32MiniBatches) {
   SKIP_WITHOUT_GPU();
-  ScanInputs in = testing::make_scan_inputs(cuda_cases()[0], DType::f32, Device::cuda(0));
-  ScanOptions opt;
-  opt.precision = MatmulPrecision::tf32;
-  try {
-    fused_scan(in, opt);
-    ADD_FAILURE() << "a TF32 fused scan ran on the GPU";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("runs on the CPU only so far"), std::string::npos) << e.what();
+  using scan_precision::relative_rms;
+  const int64_t n = 32, quarter = n / 4;
+  for (const scan_precision::Case& c :
+       {scan_precision::Case{"mlp", {32, 128, 32}, 16, 0.1}, scan_precision::Case{"multilayer", {32, 96, 80, 32}, 20, 0.1},
+        scan_precision::Case{"linear", {64, 64}, 64, 1.0}, scan_precision::Case{"mlp", {64, 256, 64}, 64, 0.1},
+        scan_precision::Case{"mlp", {128, 512, 128}, 16, 0.1}, scan_precision::Case{"linear", {128, 128}, 16, 1.0}}) {
+    const scan_precision::Run ref = scan_precision::run(c, 2, n, 3, DType::f64, MatmulPrecision::f32);
+    for (int blocks : {1, 2}) {
+      scan::set_cuda_blocks_per_sequence(blocks);
+      for (const Budget& budget : {Budget{MatmulPrecision::tf32, 0x1p-11}, Budget{MatmulPrecision::bf16, 0x1p-8}}) {
+        const scan_precision::Run got =
+            scan_precision::run(c, 2, n, 3, DType::f32, budget.precision, /*fused=*/true, Device::cuda(0));
+        const double u = budget.u;
+        const double first = relative_rms(slice(got.out, 2, 0, quarter), slice(ref.out, 2, 0, quarter));
+        const double last = relative_rms(slice(got.out, 2, n - quarter, n), slice(ref.out, 2, n - quarter, n));
+        SCOPED_TRACE(std::string(c.name) + " d " + std::to_string(c.dims[0]) + " hidden " + std::to_string(c.dims[1]) + " b " +
+                     std::to_string(c.b) + (budget.precision == MatmulPrecision::tf32 ? " tf32" : " bf16") + ", " +
+                     std::to_string(blocks) + " block(s)");
+        EXPECT_GT(first, 0.05 * u) << "the operands were not rounded";
+        EXPECT_LT(first, 1.5 * u);
+        EXPECT_LT(last, 1.5 * u);
+        EXPECT_LT(last, 2 * first) << "the error grows along the sequence";
+        for (size_t i = 0; i < ref.state.size(); ++i) EXPECT_LT(relative_rms(got.state[i], ref.state[i]), 1.5 * u) << i;
+        for (size_t i = 0; i < ref.grads.size(); ++i) EXPECT_LT(relative_rms(got.grads[i], ref.grads[i]), 2.5 * u) << i;
+      }
+    }
   }
+  scan::set_cuda_blocks_per_sequence(0);
 }
 
 }  // namespace

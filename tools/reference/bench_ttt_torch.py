@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The PyTorch side of the TTT layer benchmark: ttt_torch_dual.py's layer (eager, or
-torch.compile with --compile) at the same sizes and precision (f32, TF32 off) as
-bench/ttt_layer_bench.cpp, printing one JSON line in the same format.
+torch.compile with --compile) at the same sizes and precision as bench/ttt_layer_bench.cpp
+(--precision f32: TF32 off; tf32: every matrix product in TF32, as ttt-layer-bench --precision
+tf32 runs the projections and the fused scan's products), printing one JSON line in the same format.
 
-  bench_ttt_torch.py --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64 [--compile]
+  bench_ttt_torch.py --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64 [--compile] [--precision tf32]
 """
 import argparse
 import json
@@ -28,9 +29,10 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cuda")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--precision", choices=["f32", "tf32"], default="f32")
     a = p.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
     d = a.width // a.heads
     cfg = dict(variant=a.variant, width=a.width, heads=a.heads, mini_batch_size=a.mini_batch, ttt_base_lr=0.1)
     if a.variant == "multilayer":
@@ -68,7 +70,7 @@ def main():
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
     print(json.dumps({"impl": "torch.compile" if a.compile else "torch eager", "variant": a.variant, "batch": a.batch,
                       "len": a.len, "width": a.width, "heads": a.heads, "mini_batch": a.mini_batch,
-                      "device": a.device, "median_ms": round(median, 3),
+                      "precision": a.precision, "device": a.device, "median_ms": round(median, 3),
                       "forward_ms": round(statistics.median(forward_times), 3),
                       "tokens_per_s": round(a.batch * a.len / (median / 1000), 1), "peak_mib": round(peak, 1)}))
 

@@ -1,8 +1,9 @@
 // The fused scan on the GPU: one thread block (or a cluster of two, below) per sequence
 // (batch x head) runs scan_algo.h for every mini-batch in order; the per-sequence workspace
 // (inner state, intermediates) is global memory that stays in L2. Matrix products are block-wide
-// tiled loops in shared memory, f32 throughout (no TF32), so results match the composed path to
-// rounding.
+// tiled loops in shared memory: f32 FMAs by default (results match the composed path to rounding),
+// or, with ttt.scan_precision tf32 / bf16, tensor-core mma with operands rounded to that format and
+// f32 sums (scan_mma.cuh; everything outside the products stays f32).
 //
 // When twice the sequences fit on the GPU's SMs (the default, set_cuda_blocks_per_sequence(0)), a
 // thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
@@ -11,22 +12,27 @@
 // cluster size is a template parameter.
 #include <cooperative_groups.h>
 
+#include <type_traits>
+
 #include "core/cuda/cuda_check.h"
 #include "core/error.h"
 #include "ttt/kernels/scan_kernels.h"
+#include "ttt/kernels/scan_mma.cuh"
 
 namespace ttt::scan {
 
 namespace {
 
-constexpr int kTileK = 32;  // the K-slab of one tile step
+constexpr int kTileK = 32;       // the K-slab of one tile step
+constexpr int kSK = kTileK + 4;  // the padded row of a k-contiguous tensor-core slab (mma_tile)
 
 // Block-cooperative executor: every thread of the block (of every block of the sequence's
 // cluster) calls each method with the same arguments; the blocks split the work by `rank`, and
-// each method ends with a barrier so its results are visible to the next step.
-template <class T, int kThreads, int kRanks>
+// each method ends with a barrier so its results are visible to the next step. kPrecision: the
+// matrix products' (f32 FMAs, or TF32 / bf16 tensor cores with f32 sums).
+template <class T, int kThreads, int kRanks, MatmulPrecision kPrecision>
 struct BlockExec {
-  T* smem;        // kTileK * (TM + 1 + TN + 1) elements: two padded tiles
+  T* smem;        // two padded tiles (smem_bytes)
   int rank_ = 0;  // this block's place among the sequence's kRanks blocks
 
   __device__ int rank() const { return kRanks == 1 ? 0 : rank_; }
@@ -191,56 +197,94 @@ struct BlockExec {
     }
   }
 
-  // The output tile at (m0, n0).
+  // Each thread's share of a K-slab of A (TM x kTileK) and B (kTileK x TN), fetched into registers
+  // while the previous slab is multiplied (hiding the L2 latency), then stashed in shared memory.
+  // Consecutive threads walk the contiguous dim of A and B in memory. Both tile kinds use it.
+  template <int TM, int TN, bool ta, bool tb>
+  struct Slab {
+    static constexpr int kAPer = kTileK * TM / kThreads, kBPer = kTileK * TN / kThreads;
+    static_assert(kAPer * kThreads == kTileK * TM && kBPer * kThreads == kTileK * TN, "each thread loads whole tiles");
+    T ra[kAPer], rb[kBPer];
+    // the (k, m) of A and (k, n) of B that this thread's element r holds
+    __device__ static int a_k(int r) { return ta ? e(r) / TM : e(r) % kTileK; }
+    __device__ static int a_m(int r) { return ta ? e(r) % TM : e(r) / kTileK; }
+    __device__ static int b_k(int r) { return tb ? e(r) % kTileK : e(r) / TN; }
+    __device__ static int b_n(int r) { return tb ? e(r) / kTileK : e(r) % TN; }
+    __device__ static int e(int r) { return int(threadIdx.x) + r * kThreads; }
+
+    __device__ void fetch(int m0, int n0, int k0, int M, int N, int K, const T* A, int lda, const T* B, int ldb) {
+#pragma unroll
+      for (int r = 0; r < kAPer; ++r) {
+        const int gm = m0 + a_m(r), gk = k0 + a_k(r);
+        ra[r] = (gm < M && gk < K) ? (ta ? A[int64_t(gk) * lda + gm] : A[int64_t(gm) * lda + gk]) : T(0);
+      }
+#pragma unroll
+      for (int r = 0; r < kBPer; ++r) {
+        const int gn = n0 + b_n(r), gk = k0 + b_k(r);
+        rb[r] = (gn < N && gk < K) ? (tb ? B[int64_t(gn) * ldb + gk] : B[int64_t(gk) * ldb + gn]) : T(0);
+      }
+    }
+    // put_a(k, m, value), put_b(k, n, value): where the tile kind keeps them
+    template <class PutA, class PutB>
+    __device__ void stash(PutA put_a, PutB put_b) const {
+#pragma unroll
+      for (int r = 0; r < kAPer; ++r) put_a(a_k(r), a_m(r), ra[r]);
+#pragma unroll
+      for (int r = 0; r < kBPer; ++r) put_b(b_k(r), b_n(r), rb[r]);
+    }
+  };
+
+  // C = alpha acc + beta C for the outputs (row(i), col(i)) this thread holds in acc[i], i < n.
+  // C's old values are all loaded before the first store: a store may alias a later load as far
+  // as the compiler knows, so interleaving them would wait out a memory round trip per output.
+  template <int n, class Row, class Col>
+  __device__ __forceinline__ static void write_tile(T (&acc)[n], Row row, Col col, int M, int N, T alpha, T beta, T* C, int ldc) {
+    if (beta != T(0)) {
+#pragma unroll
+      for (int i = 0; i < n; ++i) {
+        const int gm = row(i), gn = col(i);
+        acc[i] = alpha * acc[i] + (gm < M && gn < N ? beta * C[int64_t(gm) * ldc + gn] : T(0));
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < n; ++i) acc[i] *= alpha;
+    }
+#pragma unroll
+    for (int i = 0; i < n; ++i) {
+      const int gm = row(i), gn = col(i);
+      if (gm < M && gn < N) C[int64_t(gm) * ldc + gn] = acc[i];
+    }
+  }
+
+  // The output tile at (m0, n0): f32 FMAs, or tensor cores (kPrecision TF32 / bf16).
   template <int TM, bool ta, bool tb>
   __device__ __forceinline__ void one_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
                                            T beta, T* C, int ldc) {
+    if constexpr (kPrecision == MatmulPrecision::f32)
+      fma_tile<TM, ta, tb>(m0, n0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      mma_tile<TM, ta, tb>(m0, n0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+
+  // f32: each thread owns 4 x 4 outputs, strided so that neighbouring threads read neighbouring
+  // shared memory. The slabs are kept k-major (As[k][m], Bs[k][n]), rows padded by one element so
+  // that the transposing stores do not pile onto one bank.
+  template <int TM, bool ta, bool tb>
+  __device__ __forceinline__ void fma_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                                           T beta, T* C, int ldc) {
     constexpr int TN = 16 * kThreads / TM;
-    constexpr int kAPer = kTileK * TM / kThreads, kBPer = kTileK * TN / kThreads;
-    static_assert(kAPer * kThreads == kTileK * TM && kBPer * kThreads == kTileK * TN, "each thread loads whole tiles");
     constexpr int rows_per = TM / 4, cols_per = TN / 4;
     constexpr int SA = TM + 1, SB = TN + 1;  // padded row strides
     T* As = smem;                            // [kTileK][SA]
     T* Bs = smem + kTileK * SA;              // [kTileK][SB]
     const int tid = threadIdx.x, ty = tid / cols_per, tx = tid % cols_per;
-    T ra[kAPer], rb[kBPer];
-    // consecutive threads walk the contiguous dim of A and B in memory
-    auto fetch = [&](int k0) {
-#pragma unroll
-      for (int r = 0; r < kAPer; ++r) {
-        const int e = tid + r * kThreads;
-        const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
-        const int gm = m0 + mm, gk = k0 + kk;
-        ra[r] = (gm < M && gk < K) ? (ta ? A[int64_t(gk) * lda + gm] : A[int64_t(gm) * lda + gk]) : T(0);
-      }
-#pragma unroll
-      for (int r = 0; r < kBPer; ++r) {
-        const int e = tid + r * kThreads;
-        const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
-        const int gn = n0 + nn, gk = k0 + kk;
-        rb[r] = (gn < N && gk < K) ? (tb ? B[int64_t(gn) * ldb + gk] : B[int64_t(gk) * ldb + gn]) : T(0);
-      }
-    };
-    auto stash = [&] {
-#pragma unroll
-      for (int r = 0; r < kAPer; ++r) {
-        const int e = tid + r * kThreads;
-        const int kk = ta ? e / TM : e % kTileK, mm = ta ? e % TM : e / kTileK;
-        As[kk * SA + mm] = ra[r];
-      }
-#pragma unroll
-      for (int r = 0; r < kBPer; ++r) {
-        const int e = tid + r * kThreads;
-        const int kk = tb ? e % kTileK : e / TN, nn = tb ? e / kTileK : e % TN;
-        Bs[kk * SB + nn] = rb[r];
-      }
-    };
-    T acc[4][4] = {};
-    fetch(0);
+    Slab<TM, TN, ta, tb> slab;
+    T acc[16] = {};
+    slab.fetch(m0, n0, 0, M, N, K, A, lda, B, ldb);
     for (int k0 = 0; k0 < K; k0 += kTileK) {
-      stash();
+      slab.stash([&](int k, int m, T v) { As[k * SA + m] = v; }, [&](int k, int n, T v) { Bs[k * SB + n] = v; });
       __syncthreads();
-      if (k0 + kTileK < K) fetch(k0 + kTileK);
+      if (k0 + kTileK < K) slab.fetch(m0, n0, k0 + kTileK, M, N, K, A, lda, B, ldb);
 #pragma unroll
       for (int kk = 0; kk < kTileK; ++kk) {
         T a[4], b[4];
@@ -251,57 +295,85 @@ struct BlockExec {
 #pragma unroll
         for (int i = 0; i < 4; ++i)
 #pragma unroll
-          for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+          for (int j = 0; j < 4; ++j) acc[4 * i + j] += a[i] * b[j];
       }
       __syncthreads();
     }
-    // C's old values are all loaded before the first store: a store may alias a later load as far
-    // as the compiler knows, so interleaving them would wait out 16 memory round trips in a row.
-    if (beta != T(0)) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int gm = m0 + ty + i * rows_per, gn = n0 + tx + j * cols_per;
-          acc[i][j] = alpha * acc[i][j] + (gm < M && gn < N ? beta * C[int64_t(gm) * ldc + gn] : T(0));
-        }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] *= alpha;
+    write_tile(
+        acc, [&](int i) { return m0 + ty + (i / 4) * rows_per; }, [&](int i) { return n0 + tx + (i % 4) * cols_per; }, M, N,
+        alpha, beta, C, ldc);
+  }
+
+  // Tensor cores (scan_mma.cuh): warp w computes the 32 x 16 block (32 (w / (TN / 16)), 16 (w % (TN / 16)))
+  // of the tile. Each slab is kept in the layout of its memory: k-major (rows of TM + 8 or TN + 8)
+  // where memory walks m or n, k-contiguous (rows of kTileK + 4) where it walks k; both paddings
+  // put a fragment's 32 reads (8 rows g x 4 columns t) on 32 different banks.
+  template <int TM>
+  static constexpr int mma_a_size() {
+    return kTileK * (TM + 8) > TM * kSK ? kTileK * (TM + 8) : TM * kSK;
+  }
+  template <int TM, bool ta, bool tb>
+  __device__ __forceinline__ void mma_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                                           T beta, T* C, int ldc) {
+    static_assert(std::is_same_v<T, float>, "tensor-core tiles take f32 inputs");
+    constexpr int TN = 16 * kThreads / TM, SA = TM + 8, SB = TN + 8;
+    T* As = smem;
+    T* Bs = smem + mma_a_size<TM>();
+    // A k-major when ta (memory walks m), B k-major when !tb (memory walks n)
+    auto at_a = [&](int m, int k) -> T& { return ta ? As[k * SA + m] : As[m * kSK + k]; };
+    auto at_b = [&](int k, int n) -> T& { return tb ? Bs[n * kSK + k] : Bs[k * SB + n]; };
+    const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+    const int wm = warp / (TN / 16) * 32, wn = warp % (TN / 16) * 16;
+    Slab<TM, TN, ta, tb> slab;
+    float acc[2][2][4] = {};
+    slab.fetch(m0, n0, 0, M, N, K, A, lda, B, ldb);
+    for (int k0 = 0; k0 < K; k0 += kTileK) {
+      slab.stash([&](int k, int m, T v) { at_a(m, k) = mma::staged<kPrecision>(v); },
+                 [&](int k, int n, T v) { at_b(k, n) = mma::staged<kPrecision>(v); });
+      __syncthreads();
+      if (k0 + kTileK < K) slab.fetch(m0, n0, k0 + kTileK, M, N, K, A, lda, B, ldb);
+      mma::warp_block<kPrecision, kTileK>(acc, wm, wn, at_a, at_b);
+      __syncthreads();
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int gm = m0 + ty + i * rows_per, gn = n0 + tx + j * cols_per;
-        if (gm < M && gn < N) C[int64_t(gm) * ldc + gn] = acc[i][j];
-      }
+    // acc[mi][ni][i] is the output (16 mi + g + 8 (i / 2), 8 ni + 2 t + i % 2) of the warp's block
+    const int g = lane / 4, t = lane % 4;
+    float(&flat)[16] = reinterpret_cast<float(&)[16]>(acc);
+    write_tile(
+        flat, [&](int i) { return m0 + wm + 16 * (i / 8) + g + 8 * (i % 4 / 2); },
+        [&](int i) { return n0 + wn + 8 * (i / 4 % 2) + 2 * t + i % 2; }, M, N, alpha, beta, C, ldc);
   }
 };
 
 // kRanks consecutive blocks (one cluster when kRanks > 1: clusters are contiguous runs of
 // blockIdx.x) run the whole scan, forward or backward, of one sequence.
-template <class T, int kThreads, int kRanks, bool kForward>
+template <class T, int kThreads, int kRanks, MatmulPrecision kPrecision, bool kForward>
 __global__ void __launch_bounds__(kThreads, 1)
     scan_kernel(ScanShape s, SequenceArgs<T> all, bool share_barriers, bool rotate_tiles) {
   extern __shared__ unsigned char raw[];
-  BlockExec<T, kThreads, kRanks> ex{reinterpret_cast<T*>(raw), int(blockIdx.x) % kRanks};
+  using Exec = BlockExec<T, kThreads, kRanks, kPrecision>;
+  Exec ex{reinterpret_cast<T*>(raw), int(blockIdx.x) % kRanks};
   ex.share_barriers = share_barriers;
   ex.rotate_tiles = rotate_tiles;
   const SequenceArgs<T> a = sequence_args(s, all, int(blockIdx.x) / kRanks);
-  Sequence<T, BlockExec<T, kThreads, kRanks>> sequence(s, a, ex);
+  Sequence<T, Exec> sequence(s, a, ex);
   if constexpr (kForward)
     sequence.forward();
   else
     sequence.backward();
 }
 
-// Shared memory for the largest padded tile pair (TM + TN + 2 <= 32 + threads / 2 + 2).
-template <class T>
+// Shared memory for the largest tile pair: f32, kTileK x (TM + 1 + TN + 1) with TM + TN <= 32 +
+// threads / 2; tensor cores, A and B in the larger of their two layouts (mma_tile).
 constexpr size_t smem_bytes(int threads) {
-  return sizeof(T) * kTileK * (32 + threads / 2 + 2);
+  const int fma = kTileK * (32 + threads / 2 + 2);
+  int mma = 0;
+  for (int tm = 32; tm <= 64; tm *= 2) {
+    const int tn = 16 * threads / tm;
+    const int a = kTileK * (tm + 8) > tm * kSK ? kTileK * (tm + 8) : tm * kSK;
+    const int b = kTileK * (tn + 8) > tn * kSK ? kTileK * (tn + 8) : tn * kSK;
+    mma = a + b > mma ? a + b : mma;
+  }
+  return sizeof(float) * size_t(fma > mma ? fma : mma);
 }
 
 // Threads per block. 256 measured faster than 512 (docs/performance.md, "What bounds the fused kernel"): 512 threads cap
@@ -331,12 +403,12 @@ int blocks_for(int64_t sequences) {
   return 2 * sequences <= gpu.sms ? 2 : 1;
 }
 
-template <bool kForward>
+template <MatmulPrecision P, bool kForward>
 void launch(const ScanShape& s, const SequenceArgs<float>& all) {
+  const size_t smem = smem_bytes(kScanThreads);
   if (blocks_for(s.sequences) == 1) {
-    scan_kernel<float, kScanThreads, 1, kForward>
-        <<<s.sequences, kScanThreads, smem_bytes<float>(kScanThreads), cuda::current_stream()>>>(s, all, cuda_shared_barriers(),
-                                                                                                 cuda_rotate_tiles());
+    scan_kernel<float, kScanThreads, 1, P, kForward>
+        <<<s.sequences, kScanThreads, smem, cuda::current_stream()>>>(s, all, cuda_shared_barriers(), cuda_rotate_tiles());
     TTT_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -344,7 +416,7 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(s.sequences * ranks));
   config.blockDim = dim3(kScanThreads);
-  config.dynamicSmemBytes = smem_bytes<float>(kScanThreads);
+  config.dynamicSmemBytes = smem;
   config.stream = cuda::current_stream();
   cudaLaunchAttribute cluster[1];
   cluster[0].id = cudaLaunchAttributeClusterDimension;
@@ -353,13 +425,29 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   cluster[0].val.clusterDim.z = 1;
   config.attrs = cluster;
   config.numAttrs = 1;
-  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, kForward>, s, all, cuda_shared_barriers(),
+  TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, P, kForward>, s, all, cuda_shared_barriers(),
                                     cuda_rotate_tiles()));
+}
+
+template <bool kForward>
+void launch_at(const ScanShape& s, const SequenceArgs<float>& all, MatmulPrecision precision) {
+  switch (precision) {
+    case MatmulPrecision::f32:
+      return launch<MatmulPrecision::f32, kForward>(s, all);
+    case MatmulPrecision::tf32:
+      return launch<MatmulPrecision::tf32, kForward>(s, all);
+    case MatmulPrecision::bf16:
+      return launch<MatmulPrecision::bf16, kForward>(s, all);
+  }
 }
 
 }  // namespace
 
-void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<true>(s, all); }
-void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all) { launch<false>(s, all); }
+void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all, MatmulPrecision precision) {
+  launch_at<true>(s, all, precision);
+}
+void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all, MatmulPrecision precision) {
+  launch_at<false>(s, all, precision);
+}
 
 }  // namespace ttt::scan

@@ -18,9 +18,10 @@ void backward_cpu(const ScanShape& s, const SequenceArgs<T>& all, MatmulPrecisio
 // (together()) in reverse order; the results must not change.
 void set_cpu_groups_reversed(bool reversed);
 
-// CUDA, f32 (the CUDA backend is f32-only); throws when built without CUDA.
-void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
-void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all);
+// CUDA, f32 (the CUDA backend is f32-only), the products at `precision` (f32 FMAs, or TF32 / bf16
+// tensor cores with f32 sums); throws when built without CUDA.
+void forward_cuda(const ScanShape& s, const SequenceArgs<float>& all, MatmulPrecision precision = MatmulPrecision::f32);
+void backward_cuda(const ScanShape& s, const SequenceArgs<float>& all, MatmulPrecision precision = MatmulPrecision::f32);
 
 // Thread blocks per sequence for the CUDA kernels, process-wide: 1, 2 (a cluster of two blocks
 // sharing each sequence's work, scan_cuda.cu) or 0, the default: 2 when twice the sequences fit

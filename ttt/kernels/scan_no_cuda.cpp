@@ -4,7 +4,11 @@
 
 namespace ttt::scan {
 
-void forward_cuda(const ScanShape&, const SequenceArgs<float>&) { fail("fused_scan", "this build has no CUDA backend"); }
-void backward_cuda(const ScanShape&, const SequenceArgs<float>&) { fail("fused_scan", "this build has no CUDA backend"); }
+void forward_cuda(const ScanShape&, const SequenceArgs<float>&, MatmulPrecision) {
+  fail("fused_scan", "this build has no CUDA backend");
+}
+void backward_cuda(const ScanShape&, const SequenceArgs<float>&, MatmulPrecision) {
+  fail("fused_scan", "this build has no CUDA backend");
+}
 
 }  // namespace ttt::scan
