@@ -14,6 +14,7 @@ import time
 import torch
 
 from ttt_reference import param_shapes
+import ttt_torch_dual
 from ttt_torch_dual import ttt_layer_dual
 
 
@@ -29,6 +30,9 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cuda")
     p.add_argument("--compile", action="store_true")
+    # the mini-batch step alone compiled (one small graph, compiled once), the layer's loop and
+    # projections eager: what finishes compiling at mini-batch 16, where --compile unrolls 128 steps
+    p.add_argument("--compile-step", action="store_true")
     p.add_argument("--precision", choices=["f32", "tf32"], default="f32")
     a = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
@@ -42,6 +46,8 @@ def main():
     x = torch.randn(a.batch, a.len, a.width, generator=g).to(a.device).requires_grad_()
     dy = torch.randn(a.batch, a.len, a.width, generator=g).to(a.device)
     fn = torch.compile(ttt_layer_dual) if a.compile else ttt_layer_dual
+    if a.compile_step:
+        ttt_torch_dual.minibatch_step = torch.compile(ttt_torch_dual._minibatch_step)
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     if a.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -68,7 +74,7 @@ def main():
             t.grad = None
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else 0.0
-    print(json.dumps({"impl": "torch.compile" if a.compile else "torch eager", "variant": a.variant, "batch": a.batch,
+    print(json.dumps({"impl": "torch.compile" if a.compile else "torch.compile step" if a.compile_step else "torch eager", "variant": a.variant, "batch": a.batch,
                       "len": a.len, "width": a.width, "heads": a.heads, "mini_batch": a.mini_batch,
                       "precision": a.precision, "device": a.device, "median_ms": round(median, 3),
                       "forward_ms": round(statistics.median(forward_times), 3),
