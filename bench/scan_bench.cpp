@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
       dims = {d, 4 * d, 4 * d, d};
     else if (variant != "linear")
       fail("--variant", "'" + variant + "' is not one of linear, mlp, multilayer");
-    TTT_CHECK(L % b == 0 && reps > 0, "ttt-scan-bench", "--len ", L, " must be a multiple of --mini-batch ", b, " and --reps > 0");
+    TTT_CHECK(L % b == 0 && reps > 0, "ttt-scan-bench", "--len ", L, " must be a multiple of --mini-batch ", b,
+              " and --reps > 0");
     scan::set_cuda_blocks_per_sequence(cluster);
     const Device device = Device::cuda(0);
     // B x H sequences: the scan sees the batch's heads as one list
