@@ -9,10 +9,11 @@ everything else under torch.autocast(bfloat16), attention through F.scaled_dot_p
 clipping. Random weights and tokens. Prints one JSON line: median step time, tokens/s, peak memory.
 
   bench_moshi7b_torch.py [--seq 2048] [--batch 1] [--steps 5] [--warmup 2] [--compile-layers]
-                         [--checkpoint-layers] [--device cuda] [--tiny]
+                         [--checkpoint-layers] [--tf32] [--device cuda] [--tiny]
 (--tiny: a small model of the same structure, for a check on the CPU; --compile-layers:
 torch.compile of each layer, two kinds compiled once each; --checkpoint-layers: recompute each
-layer in backward, torch.utils.checkpoint, as ttt-train's model.checkpoint_layers.)
+layer in backward, torch.utils.checkpoint, as ttt-train's model.checkpoint_layers; --tf32: the f32
+products (the TTT branches') on TF32 tensor cores, as ttt-train's run.matmul_precision=tf32.)
 """
 import argparse
 import json
@@ -43,7 +44,10 @@ def main():
     p.add_argument("--compile-layers", action="store_true")
     p.add_argument("--checkpoint-layers", action="store_true")
     p.add_argument("--tiny", action="store_true")
+    p.add_argument("--tf32", action="store_true")
     a = p.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     cuda = a.device.startswith("cuda")
     spec = dict(TINY if a.tiny else moshi_torch.MOSHI_7B_TTT)
     assert a.seq <= spec["context"], "the window binds beyond the context: SDPA's causal mask would not be Moshi's"
@@ -111,7 +115,7 @@ def main():
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
     impl = "torch eager" if not a.compile_layers else "torch.compile per layer and per TTT mini-batch"
-    print(json.dumps({"impl": impl + (" checkpointed layers" if a.checkpoint_layers else ""),
+    print(json.dumps({"impl": impl + (" checkpointed layers" if a.checkpoint_layers else "") + (" tf32" if a.tf32 else ""),
                       "config": "tiny" if a.tiny else "moshi7b_ttt_multilayer", "device": a.device, "batch": B, "seq": S,
                       "step_ms": round(median, 1), "tokens_per_s": round(B * S / (median / 1000), 1),
                       "peak_gib": round(peak, 2), "last_loss": round(losses[-1], 4),
