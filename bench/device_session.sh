@@ -3,6 +3,7 @@
 #   bash bench/device_session.sh tests     every CUDA-capable test binary + small_gpu.yaml 30 steps
 #   bash bench/device_session.sh sanitize  compute-sanitizer memcheck and racecheck over the CUDA suites
 #   bash bench/device_session.sh bench     TTT layer benchmark vs PyTorch eager (COMPILE=1: and torch.compile)
+#   bash bench/device_session.sh scan      the fused scan alone at f32 / TF32 / bf16 beside fla's TTT-Linear scan
 #   bash bench/device_session.sh model     training step of configs/small_gpu.yaml vs PyTorch (bench/run_model_bench.sh)
 #   bash bench/device_session.sh profile   where a small_gpu.yaml step spends its GPU time, ours (TTT_PROFILE) and PyTorch's
 #   bash bench/device_session.sh ceiling   the device's measured cuBLAS matrix-product ceiling (f32 and TF32)
@@ -112,6 +113,10 @@ sanitize)
 bench)
   echo "== TTT layer benchmark"
   NO_COMPILE=$((1 - ${COMPILE:-0})) bash bench/run_ttt_bench.sh device-bundle/bin/ttt-layer-bench "$out/bench.jsonl"
+  ;;
+scan)
+  echo "== the fused scan alone, f32 / TF32 / bf16, beside fla (carry .whl/ with fla_core and einops)"
+  bash bench/run_scan_bench.sh device-bundle/bin/ttt-scan-bench "$out/scan.jsonl"
   ;;
 model)
   echo "== small_gpu.yaml training step"
