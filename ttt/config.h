@@ -70,8 +70,8 @@ struct TTTConfig {
   ScanForm scan_form = ScanForm::dual;
   bool use_kernel = false;  // the fused scan (fused_scan.h) instead of the composed one
   // The fused scan's matrix products: f32, or operands rounded to TF32 / bf16 with f32 sums (the
-  // tensor-core scan's arithmetic; the CPU only, until its CUDA kernels exist). The composed scan
-  // follows run.matmul_precision instead.
+  // tensor-core scan's arithmetic: on a GPU, mma instructions; on the CPU, rounded operands). The
+  // composed scan follows run.matmul_precision instead.
   MatmulPrecision scan_precision = MatmulPrecision::f32;
 
   int64_t head_dim() const { return heads > 0 ? width / heads : 0; }

@@ -167,7 +167,7 @@ TEST(TttTrain, ReducedPrecisionProductsTrainCloseToF32) {
 }
 
 // ttt.scan_precision rounds the fused scan's products only (tiny.yaml runs the fused scan; on the
-// CPU its executor rounds the operands as the tensor-core kernels will): the same accuracy check.
+// CPU its executor rounds the operands as the tensor-core kernels do): the same accuracy check.
 TEST(TttTrain, ReducedPrecisionScanTrainsCloseToF32) {
   expect_close_to_f32("ttt.scan_precision", "tf32", 2e-4);
   expect_close_to_f32("ttt.scan_precision", "bf16", 1e-3);
