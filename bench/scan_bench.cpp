@@ -24,36 +24,49 @@ int main(int argc, char** argv) {
   std::string variant = "linear", precision_name = "f32";
   int64_t B = 4, H = 16, L = 2048, d = 64, b = 16, ckpt = 0, reps = 20, warmup = 5;
   int cluster = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--variant")
-      variant = v;
-    else if (a == "--batch")
-      B = std::stoll(v);
-    else if (a == "--heads")
-      H = std::stoll(v);
-    else if (a == "--len")
-      L = std::stoll(v);
-    else if (a == "--head-dim")
-      d = std::stoll(v);
-    else if (a == "--mini-batch")
-      b = std::stoll(v);
-    else if (a == "--precision")
-      precision_name = v;
-    else if (a == "--ckpt")
-      ckpt = std::stoll(v);
-    else if (a == "--reps")
-      reps = std::stoll(v);
-    else if (a == "--warmup")
-      warmup = std::stoll(v);
-    else if (a == "--cluster")
-      cluster = std::atoi(v.c_str());
-    else {
-      std::fprintf(stderr, "ttt-scan-bench: unknown option %s\n", a.c_str());
-      return 2;
+  // an option's whole value as an integer, or a message naming the option
+  auto integer = [](const std::string& option, const std::string& value) {
+    size_t used = 0;
+    int64_t x = 0;
+    try {
+      x = std::stoll(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
     }
-  }
+    TTT_CHECK(used == value.size() && used > 0, option, "'", value, "' is not an integer");
+    return x;
+  };
   try {
+    TTT_CHECK(argc % 2 == 1, "options", "every option takes a value (--name value)");
+    for (int i = 1; i + 1 < argc; i += 2) {
+      const std::string a = argv[i], v = argv[i + 1];
+      if (a == "--variant")
+        variant = v;
+      else if (a == "--precision")
+        precision_name = v;
+      else if (a == "--batch")
+        B = integer(a, v);
+      else if (a == "--heads")
+        H = integer(a, v);
+      else if (a == "--len")
+        L = integer(a, v);
+      else if (a == "--head-dim")
+        d = integer(a, v);
+      else if (a == "--mini-batch")
+        b = integer(a, v);
+      else if (a == "--ckpt")
+        ckpt = integer(a, v);
+      else if (a == "--reps")
+        reps = integer(a, v);
+      else if (a == "--warmup")
+        warmup = integer(a, v);
+      else if (a == "--cluster")
+        cluster = static_cast<int>(integer(a, v));
+      else
+        fail(a,
+             "unknown option (--variant, --batch, --heads, --len, --head-dim, --mini-batch, --precision, --ckpt, --reps, "
+             "--warmup, --cluster)");
+    }
     const MatmulPrecision precision = parse_enum<MatmulPrecision>(precision_name);
     std::vector<int64_t> dims = {d, d};
     if (variant == "mlp")
@@ -62,13 +75,17 @@ int main(int argc, char** argv) {
       dims = {d, 4 * d, 4 * d, d};
     else if (variant != "linear")
       fail("--variant", "'" + variant + "' is not one of linear, mlp, multilayer");
-    TTT_CHECK(L % b == 0 && reps > 0, "ttt-scan-bench", "--len ", L, " must be a multiple of --mini-batch ", b,
-              " and --reps > 0");
+    TTT_CHECK(b > 0 && L > 0 && L % b == 0, "--len", L, " must be a positive multiple of --mini-batch ", b);
+    TTT_CHECK(reps > 0 && warmup >= 0 && B > 0 && H > 0 && d > 0, "options",
+              "--reps, --batch, --heads and --head-dim must be positive, --warmup not negative");
     scan::set_cuda_blocks_per_sequence(cluster);
     const Device device = Device::cuda(0);
     // B x H sequences: the scan sees the batch's heads as one list
     const scan_precision::Case c{variant.c_str(), dims, b, variant == "linear" ? 1.0 : 0.1};
     const ScanInputs in = scan_precision::make_inputs(c, B * H, L / b, 1, DType::f32, device);
+    std::vector<Tensor> leaves = {in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias};
+    leaves.insert(leaves.end(), in.weights.begin(), in.weights.end());
+    leaves.insert(leaves.end(), in.biases.begin(), in.biases.end());
     Generator gen(2);
     const Tensor dout = to_device(randn(in.xq.shape(), gen), device);
     ScanOptions options;
@@ -85,9 +102,6 @@ int main(int argc, char** argv) {
       cuda::event_record(end);
       cuda::synchronize();
       if (r >= warmup) ms.push_back(cuda::event_elapsed_ms(start, end));
-      std::vector<Tensor> leaves = {in.xq, in.xk, in.target, in.eta, in.ln_weight, in.ln_bias};
-      leaves.insert(leaves.end(), in.weights.begin(), in.weights.end());
-      leaves.insert(leaves.end(), in.biases.begin(), in.biases.end());
       zero_grad(leaves);
     }
     std::sort(ms.begin(), ms.end());

@@ -52,7 +52,7 @@ double forward_flops(const TTTConfig& c, int64_t B, int64_t L) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   TTTConfig c;
   c.width = 1024;
   c.heads = 16;
@@ -177,5 +177,16 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::cerr << "ttt-layer-bench: " << e.what() << "\n";
     return 1;
+  }
+}
+
+// A bad option value (an unknown variant or precision, a number that is not one) ends with its
+// message instead of an abort.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ttt-layer-bench: " << e.what() << "\n";
+    return 2;
   }
 }

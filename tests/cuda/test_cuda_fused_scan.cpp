@@ -7,9 +7,9 @@
 
 #include <cmath>
 
-#include "bench/scan_precision_study.h"
 #include "tests/cuda/skip_without_gpu.h"
 #include "tests/tensor_compare.h"
+#include "tests/ttt/scan_budget.h"
 #include "tests/ttt/scan_cases.h"
 #include "ttt/kernels/scan_kernels.h"
 #include "ttt/ttt_variants.h"
@@ -127,15 +127,9 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
 // scans: the error budget"), against the composed scan in f64, along 32 mini-batches, over sizes
 // that cross the tiles (head dim 64 and 128, inner hidden up to 512, K not a multiple of the mma's
 // 8 or 16), with one block and a cluster of two per sequence.
-struct Budget {
-  MatmulPrecision precision;
-  double u;  // unit roundoff of the operands' format
-};
-
 TEST(FusedScanCudaPrecision, Tf32AndBf16KernelsStayWithinTheirBudgetAlong32MiniBatches) {
   SKIP_WITHOUT_GPU();
-  using scan_precision::relative_rms;
-  const int64_t n = 32, quarter = n / 4;
+  const int64_t n = 32;
   for (const scan_precision::Case& c :
        {scan_precision::Case{"mlp", {32, 128, 32}, 16, 0.1}, scan_precision::Case{"multilayer", {32, 96, 80, 32}, 20, 0.1},
         scan_precision::Case{"linear", {64, 64}, 64, 1.0}, scan_precision::Case{"mlp", {64, 256, 64}, 64, 0.1},
@@ -143,21 +137,12 @@ TEST(FusedScanCudaPrecision, Tf32AndBf16KernelsStayWithinTheirBudgetAlong32MiniB
     const scan_precision::Run ref = scan_precision::run(c, 2, n, 3, DType::f64, MatmulPrecision::f32);
     for (int blocks : {1, 2}) {
       scan::set_cuda_blocks_per_sequence(blocks);
-      for (const Budget& budget : {Budget{MatmulPrecision::tf32, 0x1p-11}, Budget{MatmulPrecision::bf16, 0x1p-8}}) {
+      for (const testing::ScanBudget& budget : testing::kScanBudgets) {
+        SCOPED_TRACE(std::string(c.name) + " d " + std::to_string(c.dims[0]) + " hidden " + std::to_string(c.dims[1]) + " b " +
+                     std::to_string(c.b) + " " + enum_name(budget.precision) + ", " + std::to_string(blocks) + " block(s)");
         const scan_precision::Run got =
             scan_precision::run(c, 2, n, 3, DType::f32, budget.precision, /*fused=*/true, Device::cuda(0));
-        const double u = budget.u;
-        const double first = relative_rms(slice(got.out, 2, 0, quarter), slice(ref.out, 2, 0, quarter));
-        const double last = relative_rms(slice(got.out, 2, n - quarter, n), slice(ref.out, 2, n - quarter, n));
-        SCOPED_TRACE(std::string(c.name) + " d " + std::to_string(c.dims[0]) + " hidden " + std::to_string(c.dims[1]) + " b " +
-                     std::to_string(c.b) + (budget.precision == MatmulPrecision::tf32 ? " tf32" : " bf16") + ", " +
-                     std::to_string(blocks) + " block(s)");
-        EXPECT_GT(first, 0.05 * u) << "the operands were not rounded";
-        EXPECT_LT(first, 1.5 * u);
-        EXPECT_LT(last, 1.5 * u);
-        EXPECT_LT(last, 2 * first) << "the error grows along the sequence";
-        for (size_t i = 0; i < ref.state.size(); ++i) EXPECT_LT(relative_rms(got.state[i], ref.state[i]), 1.5 * u) << i;
-        for (size_t i = 0; i < ref.grads.size(); ++i) EXPECT_LT(relative_rms(got.grads[i], ref.grads[i]), 2.5 * u) << i;
+        testing::expect_within_budget(got, ref, n, budget.u);
       }
     }
   }

@@ -9,16 +9,12 @@
 #include <algorithm>
 
 #include "bench/scan_precision_study.h"
+#include "tests/ttt/scan_budget.h"
 
 namespace ttt {
 namespace {
 
 using scan_precision::relative_rms;
-
-struct Budget {
-  MatmulPrecision precision;
-  double u;  // unit roundoff of the operands' format
-};
 
 // fused false: the composed scan under run.matmul_precision; true: the fused scan's CPU executor
 // under ttt.scan_precision, the reference for the tensor-core kernels
@@ -26,23 +22,15 @@ class ScanPrecision : public ::testing::TestWithParam<bool> {};
 
 TEST_P(ScanPrecision, Tf32AndBf16ProductsStayWithinTheirBudgetAlong32MiniBatches) {
   const bool fused = GetParam();
-  const int64_t n = 32, quarter = n / 4;
+  const int64_t n = 32;
   for (const scan_precision::Case& c :
        {scan_precision::Case{"mlp", {32, 128, 32}, 16, 0.1}, scan_precision::Case{"multilayer", {32, 64, 64, 32}, 16, 0.1},
         scan_precision::Case{"linear", {32, 32}, 16, 1.0}}) {
     const scan_precision::Run ref = scan_precision::run(c, 1, n, 3, DType::f64, MatmulPrecision::f32);
-    for (const Budget& budget : {Budget{MatmulPrecision::tf32, 0x1p-11}, Budget{MatmulPrecision::bf16, 0x1p-8}}) {
+    for (const testing::ScanBudget& budget : testing::kScanBudgets) {
+      SCOPED_TRACE(std::string(c.name) + " " + enum_name(budget.precision));
       const scan_precision::Run got = scan_precision::run(c, 1, n, 3, DType::f32, budget.precision, fused);
-      const double u = budget.u;
-      const double first = relative_rms(slice(got.out, 2, 0, quarter), slice(ref.out, 2, 0, quarter));
-      const double last = relative_rms(slice(got.out, 2, n - quarter, n), slice(ref.out, 2, n - quarter, n));
-      SCOPED_TRACE(std::string(c.name) + (budget.precision == MatmulPrecision::tf32 ? " tf32" : " bf16"));
-      EXPECT_GT(first, 0.05 * u) << "the operands were not rounded";
-      EXPECT_LT(first, 1.5 * u);
-      EXPECT_LT(last, 1.5 * u);
-      EXPECT_LT(last, 2 * first) << "the error grows along the sequence";
-      for (size_t i = 0; i < ref.state.size(); ++i) EXPECT_LT(relative_rms(got.state[i], ref.state[i]), 1.5 * u) << i;
-      for (size_t i = 0; i < ref.grads.size(); ++i) EXPECT_LT(relative_rms(got.grads[i], ref.grads[i]), 2.5 * u) << i;
+      testing::expect_within_budget(got, ref, n, budget.u);
     }
   }
 }
