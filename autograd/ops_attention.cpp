@@ -8,10 +8,10 @@
 // both directions (SoftmaxArgs::block, core/kernel_args.h). The op's output and gradients are
 // fully defined; only its internal buffers have holes.
 //
-// bf16 on CUDA with head dim 64 or 128 runs core/cuda/flash_attention.cu instead (compute::flash_attention):
-// no [S, S] buffer at all, the weights rebuilt tile by tile in backward from each row's lse (so
-// `recompute` changes nothing there). On the H100 it is both faster and leaner than these block
-// products (docs/performance.md).
+// CUDA with head dim 64 or 128, bf16 or f32, runs the flash kernels instead (compute::flash_attention,
+// core/cuda/flash_attention.cu and flash_attention_f32.cu): no [S, S] buffer at all, the weights
+// rebuilt tile by tile in backward from each row's lse (so `recompute` changes nothing there).
+// What that costs or saves against these block products: docs/performance.md.
 #include <algorithm>
 
 #include "autograd/node.h"

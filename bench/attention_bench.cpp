@@ -1,8 +1,9 @@
-// The attention op alone, forward + backward: the flash kernels (bf16, head dim 64 or 128) against
-// the composed block products (what any other dtype or head dim runs). One JSON line per run; the
+// The attention op alone, forward + backward: the flash kernels (bf16 or f32, head dim 64 or 128)
+// against the composed block products (what any other head dim runs). One JSON line per run; the
 // PyTorch side is tools/reference/bench_attention_torch.py with the same sizes (bench/attention_bench.sh).
 //   ttt-attention-bench --batch 1 --heads 32 --len 3000 --dim 128 [--window 0] [--impl flash|composed]
-//                       [--dtype bf16|f32] [--reps 10] [--warmup 3]
+//                       [--dtype bf16|f32] [--precision f32|tf32|bf16] [--reps 10] [--warmup 3]
+// --precision: how f32 products round their operands (run.matmul_precision).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   using namespace ttt;
   try {
     int64_t B = 1, H = 32, L = 3000, D = 128, window = 0, reps = 10, warmup = 3;
-    std::string impl = "flash", dtype = "bf16";
+    std::string impl = "flash", dtype = "bf16", precision = "f32";
     for (int i = 1; i + 1 < argc; i += 2) {
       const std::string a = argv[i], v = argv[i + 1];
       if (a == "--batch")
@@ -45,12 +46,19 @@ int main(int argc, char** argv) {
         impl = v;
       else if (a == "--dtype")
         dtype = v;
+      else if (a == "--precision")
+        precision = v;
       else
         fail("ttt-attention-bench", "unknown flag '" + a + "'");
     }
-    TTT_CHECK(impl == "flash" || impl == "composed", "ttt-attention-bench", "--impl is flash or composed");
-    TTT_CHECK(dtype == "bf16" || dtype == "f32", "ttt-attention-bench", "--dtype is bf16 or f32");
+    TTT_CHECK(impl == "flash" || impl == "composed", "ttt-attention-bench", "--impl is flash or composed, got '", impl, "'");
+    TTT_CHECK(dtype == "bf16" || dtype == "f32", "ttt-attention-bench", "--dtype is bf16 or f32, got '", dtype, "'");
+    TTT_CHECK(precision == "f32" || precision == "tf32" || precision == "bf16", "ttt-attention-bench",
+              "--precision is f32, tf32 or bf16, got '", precision, "'");
     TTT_CHECK(cuda_available(), "ttt-attention-bench", "needs a CUDA GPU");
+    compute::set_matmul_precision(precision == "tf32"   ? compute::MatmulPrecision::tf32
+                                  : precision == "bf16" ? compute::MatmulPrecision::bf16
+                                                        : compute::MatmulPrecision::f32);
     compute::set_flash_attention(impl == "flash");
     const Device device = Device::cuda(0);
     const DType dt = dtype == "bf16" ? DType::bf16 : DType::f32;
@@ -86,6 +94,7 @@ int main(int argc, char** argv) {
     auto rounded = [](double v, double per_unit) { return std::round(v * per_unit) / per_unit; };
     const nlohmann::ordered_json row = {{"impl", "ttt.cpp " + impl},
                                         {"dtype", dtype},
+                                        {"precision", precision},
                                         {"batch", B},
                                         {"heads", H},
                                         {"len", L},

@@ -33,14 +33,15 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
 void synchronize();
 // True while a CUDA graph is being captured (core/cuda_graph.h): no host copies or waits then.
 bool capturing();
-// Flash attention (core/cuda/flash_attention.cu; CUDA only, bf16 q, k, v [n, S, 64 or 128]): out and
-// lse [n, S] (f32) of softmax(mask.scale q k^T, masked) v; backward fills dq, dk, dv, using
-// d_rows [n, S] (f32) as scratch.
-void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, const Tensor& out,
-                     const Tensor& lse);
+// Flash attention (core/cuda/flash_attention.cu and flash_attention_f32.cu; CUDA only, bf16 or f32
+// q, k, v [n, S, 64 or 128]): out and lse [n, S] (f32) of softmax(mask.scale q k^T, masked) v;
+// backward fills dq, dk, dv, using d_rows [n, S] (f32) as scratch. f32 products are rounded as
+// `precision` says; bf16 ones are bf16.
+void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, MatmulPrecision precision,
+                     const Tensor& out, const Tensor& lse);
 void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                              const Tensor& d_rows);
+                              const Tensor& grad, const SoftmaxArgs& mask, MatmulPrecision precision, const Tensor& dq,
+                              const Tensor& dk, const Tensor& dv, const Tensor& d_rows);
 // CUDA events for the profiler (core/profile.cpp); event_elapsed_ms waits for `end`.
 void* event_create();
 void event_record(void* event) noexcept;

@@ -400,12 +400,13 @@ MetaAsCuda::~MetaAsCuda() { g_meta_as_cuda = before_; }
 
 bool flash_attention_applies(const Tensor& q) {
   const bool cuda = q.defined() && (q.device().is_cuda() || (q.device().is_meta() && g_meta_as_cuda));
-  return g_flash_attention.load(std::memory_order_relaxed) && cuda && q.dtype() == DType::bf16 && q.dim() >= 2 &&
+  const bool dtype = q.defined() && (q.dtype() == DType::bf16 || q.dtype() == DType::f32);
+  return g_flash_attention.load(std::memory_order_relaxed) && cuda && dtype && q.dim() >= 2 &&
          (q.size(-1) == 64 || q.size(-1) == 128) && q.size(-2) > 0 && q.numel() > 0;
 }
 
 FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask) {
-  TTT_CHECK(flash_attention_applies(q), "flash_attention", "takes bf16 [..., S, 64 or 128] on CUDA, got ", q.describe());
+  TTT_CHECK(flash_attention_applies(q), "flash_attention", "takes bf16 or f32 [..., S, 64 or 128] on CUDA, got ", q.describe());
   check_same("flash_attention", q, k);
   check_same("flash_attention", q, v);
   TTT_CHECK(k.shape() == q.shape() && v.shape() == q.shape(), "flash_attention", "q, k and v must have one shape, got ",
@@ -413,7 +414,7 @@ FlashOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
   FlashOut r{empty(q.shape(), q.dtype(), q.device()), empty(without_last(q.shape()), DType::f32, q.device())};
   if (q.device().is_meta()) return r;  // sized only (MetaAsCuda)
   profile::KernelTimer timer("flash_attention", q.device());
-  cuda::flash_attention(q, k, v, mask, r.out, r.lse);
+  cuda::flash_attention(q, k, v, mask, matmul_precision(), r.out, r.lse);
   return r;
 }
 
@@ -425,7 +426,7 @@ FlashGrads flash_attention_backward(const Tensor& q, const Tensor& k, const Tens
   Tensor d_rows = empty(lse.shape(), DType::f32, q.device());
   if (q.device().is_meta()) return g;
   profile::KernelTimer timer("flash_attention_backward", q.device());
-  cuda::flash_attention_backward(q, k, v, out, lse, grad, mask, g.q, g.k, g.v, d_rows);
+  cuda::flash_attention_backward(q, k, v, out, lse, grad, mask, matmul_precision(), g.q, g.k, g.v, d_rows);
   return g;
 }
 

@@ -75,8 +75,9 @@ struct SoftmaxOut {
 SoftmaxOut softmax_with_lse(const Tensor& x, const SoftmaxArgs& args);
 
 // Flash attention (core/cuda/flash_attention.cu): softmax(mask.scale q k^T, masked) v for q, k, v
-// [..., S, d] without the [S, S] matrices. Only where flash_attention_applies: CUDA, bf16, d = 64 or 128,
-// and not switched off (set_flash_attention(false): the tests compare the two).
+// [..., S, d] without the [S, S] matrices. Only where flash_attention_applies: CUDA, bf16 or f32 (its
+// products rounded as matmul_precision says), d = 64 or 128, and not switched off
+// (set_flash_attention(false): the tests compare the two).
 bool flash_attention_applies(const Tensor& q);
 void set_flash_attention(bool on);
 // While one lives (this thread), meta tensors take the paths CUDA tensors would (the flash

@@ -71,7 +71,7 @@ std::string MemoryEstimate::str() const {
 
 MemoryEstimate estimate_training_memory(const TrainConfig& c, int world) {
   MemoryEstimate e;
-  // a run on a GPU: the meta device follows the CUDA paths (bf16 flash attention keeps no [S, S])
+  // a run on a GPU: the meta device follows the CUDA paths (flash attention keeps no [S, S])
   const std::string& d = c.run.device;
   const bool on_gpu = !c.run.devices.empty() || d.rfind("cuda", 0) == 0 || (d == "auto" && cuda_available());
   compute::MetaAsCuda follow_cuda(on_gpu);

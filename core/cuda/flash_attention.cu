@@ -18,7 +18,8 @@
 //           query tile, dQ = sum dS K over its key tiles. P = exp(scale S - lse), dP = dO V^T,
 //           dS = scale P (dP - D).
 // Masks (causal, sliding window) come from SoftmaxArgs (core/kernel_args.h): tiles no query can
-// see are skipped, and entries are masked one by one in the tiles that straddle a mask's edge.
+// see are skipped, and entries are masked one by one in the tiles that straddle a mask's edge
+// (core/cuda/flash_tiles.cuh, shared with the f32 kernels of flash_attention_f32.cu).
 //
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16"), lane = 4 g + t:
 //   A 16x16: a0 (row g, cols 2t, 2t+1), a1 (row g+8, same), a2 (row g, cols 2t+8, 2t+9), a3 (row g+8, ...)
@@ -29,44 +30,22 @@
 
 #include "core/backend.h"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/flash_tiles.cuh"
 #include "core/half.h"
 
 namespace ttt::cuda {
 
 namespace {
 
+using namespace flash;
 using bf = __nv_bfloat16;
 
-constexpr int kTile = 64;      // queries or keys per tile
-constexpr int kThreads = 128;  // 4 warps, 16 rows of a tile each
 // row length of tiles of head dim D in shared memory: D + 8 elements (144 or 272 bytes), which
 // keeps ldmatrix free of bank conflicts
 template <int D>
 constexpr int kLdh = D + 8;
 template <int D>
 constexpr int kTileH = kTile* kLdh<D>;
-constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
-
-struct Flash {
-  int64_t S = 0;
-  float scale = 1;
-  SoftmaxArgs mask;
-};
-
-__device__ __forceinline__ bool blocked(const Flash& a, int64_t i, int64_t j) {
-  return i >= a.S || j >= a.S || attention_blocked(a.mask, i, j);
-}
-
-// True when some entry of the 64 x 64 tile (queries from q0, keys from k0) is blocked or out of
-// range; the others need no per-entry test.
-__device__ __forceinline__ bool tile_needs_mask(const Flash& a, int64_t q0, int64_t k0) {
-  const SoftmaxArgs& m = a.mask;
-  if (q0 + kTile > a.S || k0 + kTile > a.S) return true;
-  if (m.queries == 0) return false;
-  if (m.causal && k0 + kTile - 1 > q0) return true;
-  if (m.context > 0 && (q0 + kTile - 1) - k0 >= m.context) return true;
-  return m.context > 0 && !m.causal && (k0 + kTile - 1) - q0 >= m.context;
-}
 
 // Rows [r0, r0 + 64) of a row-major [S, D] matrix into a [64][kLdh] tile; rows past S are zero.
 template <int D>
@@ -170,10 +149,6 @@ __device__ void accumulate(const Acc& p, const bf* tile, AccD<D>& c) {
   }
 }
 
-// Column of accumulator element e of tile nt (within the block's columns), and its row (0-15) offset.
-__device__ __forceinline__ int acc_col(int nt, int e) { return nt * 8 + threadIdx.x % 4 * 2 + (e & 1); }
-__device__ __forceinline__ int acc_row(int e) { return threadIdx.x % 32 / 4 + (e >= 2 ? 8 : 0); }
-
 // Writes the warp's 16 rows (from row r0 of [S, D]) of accumulators c, scaled per row, as bf16.
 template <int D>
 __device__ void store_rows(const AccD<D>& c, const float (&row_scale)[2], bf* dst, int64_t S, int64_t r0) {
@@ -186,47 +161,6 @@ __device__ void store_rows(const AccD<D>& c, const float (&row_scale)[2], bf* ds
         *reinterpret_cast<uint32_t*>(dst + row * D + acc_col(nt, 0)) =
             pack_bf16(c[nt][2 * h] * row_scale[h], c[nt][2 * h + 1] * row_scale[h]);
     }
-}
-
-// The key tiles [begin, end) that some query of the query tile qt may see.
-__device__ void key_tiles(const Flash& a, int64_t qt, int64_t& begin, int64_t& end) {
-  const SoftmaxArgs& m = a.mask;
-  const int64_t q0 = qt * kTile, q1 = min(a.S, q0 + kTile) - 1;
-  int64_t lo = 0, hi = a.S - 1;
-  if (m.queries > 0) {
-    if (m.causal) hi = q1;
-    if (m.context > 0) {
-      lo = max(int64_t{0}, q0 - m.context + 1);
-      if (!m.causal) hi = min(hi, q1 + m.context - 1);
-    }
-  }
-  begin = lo / kTile;
-  end = hi / kTile + 1;
-}
-
-// The query tiles [begin, end) of which some query may see a key of the key tile kt.
-__device__ void query_tiles(const Flash& a, int64_t kt, int64_t& begin, int64_t& end) {
-  const SoftmaxArgs& m = a.mask;
-  const int64_t k0 = kt * kTile, k1 = min(a.S, k0 + kTile) - 1;
-  int64_t lo = 0, hi = a.S - 1;
-  if (m.queries > 0) {
-    if (m.causal) lo = k0;
-    if (m.context > 0) {
-      hi = min(hi, k1 + m.context - 1);
-      if (!m.causal) lo = max(lo, k0 - m.context + 1);
-    }
-  }
-  begin = lo / kTile;
-  end = hi / kTile + 1;
-}
-
-__device__ __forceinline__ float quad_max(float v) {  // over the 4 lanes that share a row
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float quad_sum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
 template <int D>
@@ -448,20 +382,24 @@ void run_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
 
 }  // namespace
 
-void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, const Tensor& out,
-                     const Tensor& lse) {
+void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SoftmaxArgs& mask, MatmulPrecision precision,
+                     const Tensor& out, const Tensor& lse) {
   const Flash a = flash_args(q, mask);
-  if (q.size(-1) == 128)
+  if (q.dtype() == DType::f32)
+    flash_attention_f32(q, k, v, a, precision, out, lse);
+  else if (q.size(-1) == 128)
     run_forward<128>(q, k, v, a, out, lse);
   else
     run_forward<64>(q, k, v, a, out, lse);
 }
 
 void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                              const Tensor& grad, const SoftmaxArgs& mask, const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                              const Tensor& d_rows) {
+                              const Tensor& grad, const SoftmaxArgs& mask, MatmulPrecision precision, const Tensor& dq,
+                              const Tensor& dk, const Tensor& dv, const Tensor& d_rows) {
   const Flash a = flash_args(q, mask);
-  if (q.size(-1) == 128)
+  if (q.dtype() == DType::f32)
+    flash_attention_f32_backward(q, k, v, out, lse, grad, a, precision, dq, dk, dv, d_rows);
+  else if (q.size(-1) == 128)
     run_backward<128>(q, k, v, out, lse, grad, a, dq, dk, dv, d_rows);
   else
     run_backward<64>(q, k, v, out, lse, grad, a, dq, dk, dv, d_rows);

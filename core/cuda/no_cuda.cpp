@@ -89,11 +89,12 @@ void rope(const Tensor&, const Tensor&, double, bool, const Tensor&) { no_cuda("
 void random_normal(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_normal"); }
 void random_uniform(const Tensor&, uint64_t, uint64_t) { no_cuda("cuda::random_uniform"); }
 void adamw_step(const std::vector<AdamWTensor>&, const AdamWHyper&, const float*) { no_cuda("cuda::adamw_step"); }
-void flash_attention(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&, const Tensor&, const Tensor&) {
+void flash_attention(const Tensor&, const Tensor&, const Tensor&, const SoftmaxArgs&, MatmulPrecision, const Tensor&,
+                     const Tensor&) {
   no_cuda("cuda::flash_attention");
 }
 void flash_attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                              const SoftmaxArgs&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+                              const SoftmaxArgs&, MatmulPrecision, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::flash_attention_backward");
 }
 

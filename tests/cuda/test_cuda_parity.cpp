@@ -2,6 +2,8 @@
 // f32 on both backends; outputs and every input gradient must agree. Skipped without a GPU.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
 #include <utility>
 
 #include <cmath>
@@ -107,8 +109,8 @@ std::vector<OpCase> large_cases() {
                  return attention(x[0], x[1], x[2], 0.15, true, 50, 64, true);
                }});
   c.push_back({"log_softmax_big", {{3, 4097}}, [](T x) { return log_softmax(x[0]); }});
-  // head dim 64: in bf16 on CUDA these run the flash kernels (core/cuda/flash_attention.cu), ragged
-  // tiles of 64 included; in f32 (and on the CPU) the composed op
+  // head dim 64: on CUDA these run the flash kernels (core/cuda/flash_attention.cu in bf16,
+  // flash_attention_f32.cu in f32), ragged tiles of 64 included; on the CPU the composed op
   c.push_back({"attention_flash_causal", {{2, 3, 300, 64}, {2, 3, 300, 64}, {2, 3, 300, 64}}, [](T x) {
                  return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true);
                }});
@@ -121,8 +123,10 @@ std::vector<OpCase> large_cases() {
   c.push_back({"attention_flash_full_window", {{1, 2, 200, 64}, {1, 2, 200, 64}, {1, 2, 200, 64}}, [](T x) {
                  return attention(x[0], x[1], x[2], 0.2, false, 70, 64, true);
                }});
+  // (one step: the output is v and the gradients of q and k are zero, so their relative error is
+  // rounding noise; only v's gradient is compared)
   c.push_back({"attention_flash_one_step", {{2, 1, 1, 64}, {2, 1, 1, 64}, {2, 1, 1, 64}}, [](T x) {
-                 return attention(x[0], x[1], x[2], 0.125, true, 0, 64, true);
+                 return attention(x[0].detach(), x[1].detach(), x[2], 0.125, true, 0, 64, true);
                }});
   // head dim 128 (Moshi 7B's): the same kernels instantiated for it
   c.push_back({"attention_flash_d128_causal", {{2, 2, 300, 128}, {2, 2, 300, 128}, {2, 2, 300, 128}}, [](T x) {
@@ -221,43 +225,118 @@ TEST_P(CudaParityLargeBf16, MatchesCpu) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaParityLargeBf16, ::testing::ValuesIn(large_cases()),
                          [](const auto& p) { return p.param.name; });
 
+// Causal attention with recompute over inputs in[0..2] and the weight of the loss in[3], on
+// their device: the output, the three input gradients and the op's peak memory beyond what was
+// allocated before.
+struct AttentionRun {
+  OpRun r;
+  double peak_mib = 0;
+};
+AttentionRun run_attention(const std::vector<Tensor>& in) {
+  std::vector<Tensor> leaves;
+  for (int i = 0; i < 3; ++i) leaves.push_back(in[i].detach().set_requires_grad(true));
+  const bool gpu = in[0].device().is_cuda();
+  if (gpu) cuda::synchronize();
+  const size_t before = gpu ? cuda::allocator_stats().current_bytes : 0;
+  if (gpu) cuda::reset_peak_memory();
+  AttentionRun a;
+  a.r.out = attention(leaves[0], leaves[1], leaves[2], 0.125, true, 0, 256, /*recompute=*/true);
+  backward(sum(mul(a.r.out, in[3])));
+  for (const Tensor& l : leaves) a.r.grads.push_back(l.grad());
+  if (gpu) {
+    cuda::synchronize();
+    a.peak_mib = (cuda::allocator_stats().peak_bytes - before) / 1048576.0;
+  }
+  return a;
+}
+
+// The largest rel_error of the output and the three gradients.
+double worst_error(const OpRun& a, const OpRun& b) {
+  double worst = rel_error(a.out, b.out);
+  for (int i = 0; i < 3; ++i) worst = std::max(worst, rel_error(a.grads[i], b.grads[i]));
+  return worst;
+}
+
+std::vector<Tensor> attention_inputs(int64_t n, int64_t S, int64_t d, DType dtype, Device device) {
+  Generator gen(3);
+  std::vector<Tensor> in;
+  for (int i = 0; i < 4; ++i) in.push_back(to_device(to_dtype(randn({n, S, d}, gen), dtype), device));
+  return in;
+}
+
 // The flash kernels against the composed op with recompute on the same GPU
-// (compute::set_flash_attention(false)), both bf16: the same values to bf16 rounding, and no
-// [n, S, S] buffer (1024 x 1024 x 8 heads of bf16 is 16 MiB per buffer, which the composed op's
-// backward allocates for P, dP and dS); head dim 64 and 128.
-class FlashAttention : public ::testing::TestWithParam<int64_t> {};
+// (compute::set_flash_attention(false)), in the same dtype and matmul precision: the same values
+// to the rounding of that mode, and no [n, S, S] buffer (1024 x 1024 x 8 heads is 16 MiB per
+// buffer in bf16, 32 in f32, which the composed op's backward allocates for P, dP and dS); head
+// dim 64 and 128; bf16 tensors, and f32 ones with f32 (split TF32), TF32 and bf16 products.
+struct FlashCase {
+  int64_t d;
+  DType dtype;
+  compute::MatmulPrecision precision;
+  double tolerance;
+};
+
+class FlashAttention : public ::testing::TestWithParam<FlashCase> {};
 
 TEST_P(FlashAttention, MatchesTheComposedOpWithoutScoreMatrices) {
   SKIP_WITHOUT_GPU();
-  const int64_t n = 8, S = 1024, d = GetParam();
-  Generator gen(3);
-  std::vector<Tensor> in;
-  for (int i = 0; i < 4; ++i) in.push_back(to_device(to_dtype(randn({n, S, d}, gen), DType::bf16), Device::cuda(0)));
+  const FlashCase c = GetParam();
+  std::vector<Tensor> in = attention_inputs(8, 1024, c.d, c.dtype, Device::cuda(0));
+  compute::set_matmul_precision(c.precision);
   ASSERT_TRUE(compute::flash_attention_applies(in[0]));
-  std::vector<OpRun> runs;
-  std::vector<double> peak_mib;
-  for (bool flash : {true, false}) {
-    compute::set_flash_attention(flash);
-    std::vector<Tensor> leaves;
-    for (int i = 0; i < 3; ++i) leaves.push_back(in[i].detach().set_requires_grad(true));
-    cuda::synchronize();
-    const size_t before = cuda::allocator_stats().current_bytes;
-    cuda::reset_peak_memory();
-    OpRun r;
-    r.out = attention(leaves[0], leaves[1], leaves[2], 0.125, true, 0, 256, /*recompute=*/true);
-    backward(sum(mul(r.out, in[3])));
-    for (const Tensor& l : leaves) r.grads.push_back(l.grad());
-    cuda::synchronize();
-    peak_mib.push_back((cuda::allocator_stats().peak_bytes - before) / 1048576.0);
-    runs.push_back(r);
-  }
+  AttentionRun flash = run_attention(in);
+  compute::set_flash_attention(false);
+  AttentionRun composed = run_attention(in);
   compute::set_flash_attention(true);
-  EXPECT_LE(rel_error(runs[0].out, runs[1].out), 2e-2);
-  for (int i = 0; i < 3; ++i) EXPECT_LE(rel_error(runs[0].grads[i], runs[1].grads[i]), 2e-2) << "grad of input " << i;
-  EXPECT_LT(peak_mib[0] + 16, peak_mib[1]) << "flash " << peak_mib[0] << " MiB, composed " << peak_mib[1] << " MiB";
+  compute::set_matmul_precision(compute::MatmulPrecision::f32);
+  EXPECT_LE(rel_error(flash.r.out, composed.r.out), c.tolerance);
+  for (int i = 0; i < 3; ++i) EXPECT_LE(rel_error(flash.r.grads[i], composed.r.grads[i]), c.tolerance) << "grad of input " << i;
+  EXPECT_LT(flash.peak_mib + 16, composed.peak_mib)
+      << "flash " << flash.peak_mib << " MiB, composed " << composed.peak_mib << " MiB";
 }
 
-INSTANTIATE_TEST_SUITE_P(HeadDims, FlashAttention, ::testing::Values(64, 128));
+std::string flash_case_name(const ::testing::TestParamInfo<FlashCase>& p) {
+  const char* products[] = {"f32", "tf32", "bf16"};
+  return std::string(p.param.dtype == DType::bf16 ? "bf16" : "f32") + "_products_" +
+         products[static_cast<int>(p.param.precision)] + "_d" + std::to_string(p.param.d);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, FlashAttention,
+                         ::testing::Values(FlashCase{64, DType::bf16, compute::MatmulPrecision::f32, 2e-2},
+                                           FlashCase{128, DType::bf16, compute::MatmulPrecision::f32, 2e-2},
+                                           FlashCase{64, DType::f32, compute::MatmulPrecision::f32, 2e-5},
+                                           FlashCase{128, DType::f32, compute::MatmulPrecision::f32, 2e-5},
+                                           FlashCase{64, DType::f32, compute::MatmulPrecision::tf32, 1e-2},
+                                           FlashCase{128, DType::f32, compute::MatmulPrecision::tf32, 1e-2},
+                                           FlashCase{128, DType::f32, compute::MatmulPrecision::bf16, 3e-2}),
+                         flash_case_name);
+
+// f32 flash attention takes each product as three TF32 products of split operands: against f64
+// on the CPU its error is near the composed op's (cuBLAS f32 products), and far below one TF32
+// product's, which shows that the split is what runs.
+TEST(FlashAttentionF32, SplitTf32ProductsAreAsAccurateAsF32) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = 4, S = 512, d = 128;
+  std::vector<Tensor> cpu = attention_inputs(n, S, d, DType::f64, Device::cpu());
+  std::vector<Tensor> gpu;
+  for (const Tensor& t : cpu) gpu.push_back(to_device(to_dtype(t, DType::f32), Device::cuda(0)));
+  const OpRun exact = run_attention(cpu).r;
+  auto error_of = [&](bool flash, compute::MatmulPrecision precision) {
+    compute::set_flash_attention(flash);
+    compute::set_matmul_precision(precision);
+    const double e = worst_error(exact, run_attention(gpu).r);
+    compute::set_flash_attention(true);
+    compute::set_matmul_precision(compute::MatmulPrecision::f32);
+    return e;
+  };
+  const double flash_f32 = error_of(true, compute::MatmulPrecision::f32);
+  const double composed_f32 = error_of(false, compute::MatmulPrecision::f32);
+  const double flash_tf32 = error_of(true, compute::MatmulPrecision::tf32);
+  std::printf("error against f64: flash f32 %.3g, composed f32 %.3g, flash tf32 %.3g\n", flash_f32, composed_f32, flash_tf32);
+  EXPECT_LE(flash_f32, 1e-5);
+  EXPECT_LE(flash_f32, 10 * composed_f32);
+  EXPECT_GE(flash_tf32, 10 * flash_f32);
+}
 
 TEST(CudaRng, SameNumbersAsCpu) {
   SKIP_WITHOUT_GPU();

@@ -2,7 +2,9 @@
 JSON fields): F.scaled_dot_product_attention, causal, optionally a sliding window (then through
 an explicit mask: SDPA's flash backend takes no window, so PyTorch falls back to another kernel).
 
-    python3 bench_attention_torch.py --batch 1 --heads 32 --len 3000 --dim 128 [--window 0] [--dtype bf16]
+    python3 bench_attention_torch.py --batch 1 --heads 32 --len 3000 --dim 128 [--window 0] [--dtype bf16] [--tf32]
+
+--tf32 lets f32 products use TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32 and cuDNN's).
 """
 import argparse
 import json
@@ -18,7 +20,10 @@ def main():
                           ("warmup", 3)]:
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--dtype", default="bf16", choices=["bf16", "f32"])
+    p.add_argument("--tf32", action="store_true")
     a = p.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     torch.manual_seed(0)
     shape = (a.batch, a.heads, a.len, a.dim)
@@ -50,7 +55,8 @@ def main():
     visible = min(a.window, a.len) * a.len if a.window > 0 else 0.5 * a.len * a.len
     flops = 3.5 * 2 * 2 * visible * a.dim * a.batch * a.heads
     peak = (torch.cuda.max_memory_allocated() - before) / 1048576.0
-    print(json.dumps({"impl": "torch sdpa" + (" mask" if mask is not None else ""), "dtype": a.dtype, "batch": a.batch,
+    print(json.dumps({"impl": "torch sdpa" + (" mask" if mask is not None else ""), "dtype": a.dtype,
+                      "precision": "tf32" if a.tf32 else a.dtype, "batch": a.batch,
                       "heads": a.heads, "len": a.len, "dim": a.dim, "window": a.window, "median_ms": round(median, 3),
                       "tflops": round(flops / (median / 1000.0) / 1e12, 2), "peak_mib": round(peak, 1)}))
 
