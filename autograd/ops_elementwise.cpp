@@ -20,8 +20,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = compute::binary(BinaryOp::sub, a, b);
-  return record(y, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
-    return V{sum_to(g, sa), sum_to(neg(g), sb)};
+  return record(y, "sub", {a, b}, [sa = a.shape(), sb = b.shape(), nb = b.requires_grad()](const Tensor& g) {
+    return V{sum_to(g, sa), nb ? sum_to(neg(g), sb) : Tensor()};  // no negation for a b that takes no gradient
   });
 }
 
@@ -71,7 +71,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, false);
 
 Tensor affine(const Tensor& x, double scale, double shift) {
   Tensor y = un(UnaryOp::affine, x, scale, shift);
-  return record(y, "affine", {x}, [scale](const Tensor& g) { return V{affine(g, scale, 0.0)}; });
+  return record(y, "affine", {x}, [scale](const Tensor& g) { return V{scale == 1.0 ? g : affine(g, scale, 0.0)}; });
 }
 
 Tensor pow(const Tensor& x, double p) {

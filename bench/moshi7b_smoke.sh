@@ -36,7 +36,10 @@ device-bundle/bin/ttt-train --config "$work/moshi7b.yaml" data.path="$work/token
   "$@" > "$work/out.log" 2>&1 &
 pid=$!
 while kill -0 "$pid" 2> /dev/null; do
-  if [[ ${SMOKE_SKIP_FINAL_CHECKPOINT:-0} == 1 ]] && grep -q "^step $steps/$steps " "$work/out.log"; then
+  # (with TTT_PROFILE the report comes after the last step's line: wait for its kernel list)
+  if [[ ${SMOKE_SKIP_FINAL_CHECKPOINT:-0} == 1 ]] && grep -q "^step $steps/$steps " "$work/out.log" &&
+    { [[ -z ${TTT_PROFILE:-} ]] || grep -q "^most expensive kernels" "$work/out.log"; }; then
+    if [[ -n ${TTT_PROFILE:-} ]]; then sleep 1; fi
     kill -9 "$pid"
     echo "(killed after step $steps: no final checkpoint)"
     break
@@ -46,4 +49,5 @@ done
 wait "$pid" 2> /dev/null || true  # 137 when killed above
 pid=
 grep -E "memory estimate|trainable 3|^step|eval|done|error|refused" "$work/out.log" || true
+if [[ -n ${TTT_PROFILE:-} ]]; then sed -n '/^profile over/,$p' "$work/out.log"; fi
 echo "wall ${SECONDS} s"

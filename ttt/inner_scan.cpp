@@ -35,13 +35,17 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
   g[layers - 1] = ln_l2_grad(z[layers - 1], target, ln_w, ln_b, opt.ln_eps);
   for (size_t l = layers - 1; l-- > 0;) g[l] = mul(matmul(g[l + 1], s.w[l + 1], false, true), gelu_grad(z[l]));
 
+  // The learning rates enter every product below negated: the minus signs of E13 and E15 ride on
+  // the small [b, b] matrix, so that backward negates no [b, d] or [d, d] gradient.
+  Tensor neg_eta = neg(eta);
   Tensor zbar;
   if (opt.form == ScanForm::dual) {
-    // E13: Zbar = Xbar W - (eta o T(Xbar X^T)) G + b - T(eta) G   (eta already carries T)
+    // E13: Zbar = Xbar W - (eta o T(Xbar X^T)) G + b - T(eta) G = Xbar W + b - M G with
+    // M = eta o (Xbar X^T + 1) (eta already carries T): one product for both eta terms.
     Tensor xbar = q;
     for (size_t l = 0; l < layers; ++l) {
-      Tensor attn = mul(matmul(xbar, x[l], false, true), eta);
-      zbar = sub(add(sub(matmul(xbar, s.w[l]), matmul(attn, g[l])), s.b[l]), matmul(eta, g[l]));
+      Tensor neg_m = mul(matmul(xbar, x[l], false, true) + 1.0, neg_eta);
+      zbar = add(add(matmul(xbar, s.w[l]), s.b[l]), matmul(neg_m, g[l]));
       if (l + 1 < layers) xbar = gelu(zbar);
     }
   } else {
@@ -65,11 +69,11 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
 
   // E15: carry the step at the last token: W -= (eta_last o X)^T G, b -= eta_last G.
   const int64_t b = eta.size(-1);
-  Tensor eta_last = slice(eta, 2, b - 1, b);   // [B, H, 1, b]
-  Tensor eta_col = transpose(eta_last, 2, 3);  // [B, H, b, 1]
+  Tensor neg_eta_last = slice(neg_eta, 2, b - 1, b);   // [B, H, 1, b]
+  Tensor neg_eta_col = transpose(neg_eta_last, 2, 3);  // [B, H, b, 1]
   for (size_t l = 0; l < layers; ++l) {
-    s.w[l] = sub(s.w[l], matmul(x[l], mul(eta_col, g[l]), true, false));
-    s.b[l] = sub(s.b[l], matmul(eta_last, g[l]));
+    s.w[l] = add(s.w[l], matmul(x[l], mul(neg_eta_col, g[l]), true, false));
+    s.b[l] = add(s.b[l], matmul(neg_eta_last, g[l]));
   }
   return out;
 }
