@@ -97,6 +97,7 @@ void read_model(const YAML::Node& node, TrainConfig& c, Problems& p) {
   s.get("attention_recompute", m.attention_recompute);
   s.get("checkpoint_layers", m.checkpoint_layers);
   s.get("checkpoint_ttt", m.checkpoint_ttt);
+  s.get("checkpoint_ttt_layers", m.checkpoint_ttt_layers);
   s.get("norm_eps", m.norm_eps, 0.0, 1.0);
   s.get("causal", m.causal);
   s.get("bidirectional", m.bidirectional);

@@ -32,6 +32,14 @@ bool ModelConfig::is_hybrid(int64_t layer) const {
   return false;
 }
 
+bool ModelConfig::checkpoints_ttt(int64_t layer) const {
+  if (!is_hybrid(layer)) return false;
+  if (checkpoint_ttt) return true;
+  for (int64_t i : checkpoint_ttt_layers)
+    if ((i < 0 ? i + num_layers : i) == layer) return true;
+  return false;
+}
+
 std::vector<std::string> model_config_problems(const ModelConfig& c, const std::string& where) {
   std::vector<std::string> p;
   auto need = [&](bool ok, const std::string& what) {
@@ -49,6 +57,15 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
   need(!(c.checkpoint_ttt && c.checkpoint_layers),
        "checkpoint_ttt: checkpoint_layers already runs every layer again, its TTT branch included; give one of them");
   need(!c.checkpoint_ttt || !c.hybrid_layers.empty(), "checkpoint_ttt: the model has no TTT branch (hybrid_layers is empty)");
+  need(!(c.checkpoint_ttt && !c.checkpoint_ttt_layers.empty()),
+       "checkpoint_ttt_layers: checkpoint_ttt already checkpoints every TTT branch; give one of them");
+  need(!(c.checkpoint_layers && !c.checkpoint_ttt_layers.empty()),
+       "checkpoint_ttt_layers: checkpoint_layers already runs every layer again, its TTT branch included; give one of them");
+  for (int64_t i : c.checkpoint_ttt_layers) {
+    const int64_t layer = i < 0 ? i + c.num_layers : i;
+    need(layer >= 0 && layer < c.num_layers && c.is_hybrid(layer),
+         "checkpoint_ttt_layers: layer " + std::to_string(i) + " has no TTT branch (not in hybrid_layers)");
+  }
   need(c.stream_weights.empty() || static_cast<int64_t>(c.stream_weights.size()) == c.num_streams(),
        "stream_weights: needs one weight per stream (" + std::to_string(c.num_streams()) + ")");
   {
@@ -98,8 +115,9 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
   return p;
 }
 
-TransformerLayer::TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device)
-    : nn::Module(hybrid ? "HybridLayer" : "TransformerLayer"), checkpoint_ttt_(c.checkpoint_ttt) {
+TransformerLayer::TransformerLayer(const ModelConfig& c, int64_t index, Generator& gen, Device device)
+    : nn::Module(c.is_hybrid(index) ? "HybridLayer" : "TransformerLayer"), checkpoint_ttt_(c.checkpoints_ttt(index)) {
+  const bool hybrid = c.is_hybrid(index);
   norm1 = register_module("norm1", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
   self_attn = register_module("self_attn", std::make_shared<nn::MultiHeadAttention>(c.width, c.num_heads, c.context, c.rope_theta,
                                                                                     c.causal, gen, device));
@@ -170,8 +188,7 @@ HybridLM::HybridLM(const ModelConfig& c, Generator& gen, Device device) : nn::Mo
   for (int64_t s = 0; s < c.num_streams(); ++s)
     emb->push_back(std::make_shared<nn::Embedding>(c.vocab(s) + 1, c.width, gen, device));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    layers->push_back(std::make_shared<TransformerLayer>(c, c.is_hybrid(l), gen, device));
+  for (int64_t l = 0; l < c.num_layers; ++l) layers->push_back(std::make_shared<TransformerLayer>(c, l, gen, device));
   out_norm = register_module("out_norm", std::make_shared<nn::RMSNorm>(c.width, c.norm_eps, device));
   heads = register_module("heads", std::make_shared<nn::ModuleList>());
   const bool use_depformer = c.audio_head == AudioHead::depformer;

@@ -51,9 +51,10 @@ struct ModelConfig {
   int64_t audio_vocab = 0;
   int64_t context = 0;  // attention window in steps; 0 = unlimited
   double rope_theta = 10000.0;
-  bool attention_recompute = false;  // rebuild the attention weights in backward instead of keeping them
-  bool checkpoint_layers = false;    // keep only each layer's input for backward; run the layer again there
-  bool checkpoint_ttt = false;       // the same for the TTT branches only (their scan keeps the most)
+  bool attention_recompute = false;            // rebuild the attention weights in backward instead of keeping them
+  bool checkpoint_layers = false;              // keep only each layer's input for backward; run the layer again there
+  bool checkpoint_ttt = false;                 // the same for the TTT branches only (their scan keeps the most)
+  std::vector<int64_t> checkpoint_ttt_layers;  // only these layers' TTT branches (indices as hybrid_layers)
   double norm_eps = 1e-8;
   bool causal = true;           // a causal stack refuses full-mode TTT and bidirectional branches
   bool bidirectional = false;   // add a reversed-sequence TTT branch with its own gate
@@ -74,6 +75,9 @@ struct ModelConfig {
   int64_t pad_id(int64_t stream) const { return vocab(stream); }  // the extra "no token" row
   int64_t hidden() const;
   bool is_hybrid(int64_t layer) const;
+  // Whether layer's TTT branch runs again in backward: checkpoint_ttt (every branch) or the layer
+  // listed in checkpoint_ttt_layers.
+  bool checkpoints_ttt(int64_t layer) const;
 };
 
 // Every problem with the model config (empty when valid); `where` prefixes the key paths.
@@ -98,7 +102,7 @@ struct ModelStream {
 // One pre-norm block: h += attn(norm1(h)); [h += gate(ttt(h))]; h += ffn(norm2(h)).
 class TransformerLayer : public nn::Module {
  public:
-  TransformerLayer(const ModelConfig& c, bool hybrid, Generator& gen, Device device);
+  TransformerLayer(const ModelConfig& c, int64_t index, Generator& gen, Device device);
   Tensor forward(const Tensor& h, const SeqMetadata& meta) const;
   // One time step h [B, 1, C] of a causal stream (forward's numbers at that position).
   Tensor step(const Tensor& h, LayerStream& stream, const Tensor& position) const;

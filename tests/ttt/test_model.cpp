@@ -244,18 +244,19 @@ TEST(HybridLM, CausalStackRefusesNonCausalTTT) {
 namespace ttt {
 namespace {
 
-// model.checkpoint_layers and model.checkpoint_ttt: the same gradient for every parameter (each
-// layer, or each TTT branch, runs again in backward), and on the meta device a smaller activation
-// peak. Also over a frozen stem (embeddings and the first layer not trained), where the first
-// trainable layer's input needs no gradient: it must be checkpointed all the same.
+// model.checkpoint_layers, model.checkpoint_ttt and model.checkpoint_ttt_layers: the same gradient
+// for every parameter (each layer, each TTT branch or the listed one runs again in backward), and
+// on the meta device a smaller activation peak. Also over a frozen stem (embeddings and the first layer not trained), where the
+// first trainable layer's input needs no gradient: it must be checkpointed all the same.
 TEST(HybridLM, CheckpointedLayersOrTttBranchesGiveTheSameGradientsWithLessMemory) {
-  enum Mode { plain, layers, ttt_branches };
+  enum Mode { plain, layers, ttt_branches, last_ttt_branch };
   for (const bool frozen_stem : {false, true}) {
     ModelConfig c = small_model();
     c.hybrid_layers = {1, -1};
     auto run = [&](Mode mode, Device device) {
       c.checkpoint_layers = mode == layers;
       c.checkpoint_ttt = mode == ttt_branches;
+      c.checkpoint_ttt_layers = mode == last_ttt_branch ? std::vector<int64_t>{-1} : std::vector<int64_t>{};
       Generator gen(5);
       HybridLM model(c, gen, device);
       if (!device.is_meta()) model.to_dtype(DType::f64);
@@ -283,8 +284,9 @@ TEST(HybridLM, CheckpointedLayersOrTttBranchesGiveTheSameGradientsWithLessMemory
     };
     const auto reference = run(plain, Device::cpu());
     const auto [unused, plain_peak, plain_ttt_kept] = run(plain, Device::meta());
-    for (const Mode mode : {layers, ttt_branches}) {
-      SCOPED_TRACE(std::string(mode == layers ? "checkpoint_layers" : "checkpoint_ttt") + (frozen_stem ? ", frozen stem" : ""));
+    for (const Mode mode : {layers, ttt_branches, last_ttt_branch}) {
+      const char* names[] = {"", "checkpoint_layers", "checkpoint_ttt", "checkpoint_ttt_layers [-1]"};
+      SCOPED_TRACE(std::string(names[mode]) + (frozen_stem ? ", frozen stem" : ""));
       const auto& want = std::get<0>(reference);
       const auto got = std::get<0>(run(mode, Device::cpu()));
       ASSERT_EQ(want.size(), got.size());
@@ -294,9 +296,14 @@ TEST(HybridLM, CheckpointedLayersOrTttBranchesGiveTheSameGradientsWithLessMemory
       }
       const auto [grads, peak, ttt_kept] = run(mode, Device::meta());
       EXPECT_LT(peak, plain_peak);
-      // both TTT branches checkpointed (the first one too, over the frozen stem): they keep next to
-      // nothing of what they kept
-      EXPECT_LT(ttt_kept, plain_ttt_kept / 10) << ttt_kept << " of " << plain_ttt_kept;
+      if (mode == last_ttt_branch) {  // one of two alike branches: about half
+        EXPECT_GT(ttt_kept, plain_ttt_kept * 4 / 10) << ttt_kept << " of " << plain_ttt_kept;
+        EXPECT_LT(ttt_kept, plain_ttt_kept * 6 / 10) << ttt_kept << " of " << plain_ttt_kept;
+      } else {
+        // both TTT branches checkpointed (the first one too, over the frozen stem): they keep next
+        // to nothing of what they kept
+        EXPECT_LT(ttt_kept, plain_ttt_kept / 10) << ttt_kept << " of " << plain_ttt_kept;
+      }
     }
   }
 }
@@ -312,6 +319,40 @@ TEST(HybridLM, CheckpointTttAndCheckpointLayersAreRefusedTogether) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("give one of them"), std::string::npos) << e.what();
   }
+}
+
+// checkpoint_ttt_layers names layers with a TTT branch, and is not given beside checkpoint_ttt or
+// checkpoint_layers (which already cover it).
+TEST(HybridLM, CheckpointTttLayersNamesABranchAndStandsAlone) {
+  ModelConfig base = small_model();  // three layers
+  base.hybrid_layers = {1, -1};
+  auto problem = [&](auto edit) {
+    ModelConfig c = base;
+    edit(c);
+    Generator gen(1);
+    try {
+      HybridLM model(c, gen, Device::meta());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(problem([](ModelConfig& c) { c.checkpoint_ttt_layers = {1}; }), "");
+  EXPECT_EQ(problem([](ModelConfig& c) { c.checkpoint_ttt_layers = {-1}; }), "");  // the last layer, 2
+  EXPECT_NE(
+      problem([](ModelConfig& c) { c.checkpoint_ttt_layers = {0}; }).find("checkpoint_ttt_layers: layer 0 has no TTT branch"),
+      std::string::npos);
+  EXPECT_NE(problem([](ModelConfig& c) { c.checkpoint_ttt_layers = {7}; }).find("layer 7 has no TTT branch"), std::string::npos);
+  EXPECT_NE(problem([](ModelConfig& c) {
+              c.checkpoint_ttt_layers = {1};
+              c.checkpoint_ttt = true;
+            }).find("give one of them"),
+            std::string::npos);
+  EXPECT_NE(problem([](ModelConfig& c) {
+              c.checkpoint_ttt_layers = {1};
+              c.checkpoint_layers = true;
+            }).find("give one of them"),
+            std::string::npos);
 }
 
 }  // namespace
