@@ -26,6 +26,7 @@
 #include "core/backend.h"
 #include "core/compute.h"
 #include "core/error.h"
+#include "train/cli.h"
 #include "ttt/kernels/scan_kernels.h"
 #include "ttt/ttt_variants.h"
 
@@ -69,27 +70,27 @@ int run(int argc, char** argv) {
     if (a == "--variant")
       c.variant = ttt::parse_enum<ttt::TTTVariant>(v);
     else if (a == "--batch")
-      B = std::stoll(v);
+      B = cli::parse_int(a, v, 1, 1 << 16);
     else if (a == "--len")
-      L = std::stoll(v);
+      L = cli::parse_int(a, v, 1, 1 << 24);
     else if (a == "--width")
-      c.width = std::stoll(v);
+      c.width = cli::parse_int(a, v, 1, 1 << 16);
     else if (a == "--heads")
-      c.heads = std::stoll(v);
+      c.heads = cli::parse_int(a, v, 1, 1 << 12);
     else if (a == "--mini-batch")
-      c.mini_batch_size = std::stoll(v);
+      c.mini_batch_size = cli::parse_int(a, v, 1, 1 << 16);
     else if (a == "--reps")
-      reps = std::stoll(v);
+      reps = cli::parse_int(a, v, 1, 1000);
     else if (a == "--warmup")
-      warmup = std::stoll(v);
+      warmup = cli::parse_int(a, v, 0, 1000);
     else if (a == "--device")
       device_name = v;
     else if (a == "--ckpt")
-      c.scan_checkpoint_group = std::stoll(v);
+      c.scan_checkpoint_group = cli::parse_int(a, v, 0, 1 << 16);
     else if (a == "--kernel")
       c.use_kernel = v == "1";
     else if (a == "--cluster")
-      cluster = static_cast<int>(std::stoll(v));
+      cluster = static_cast<int>(cli::parse_int(a, v, 0, 2));
     else if (a == "--shared-barriers")
       shared_barriers = v == "1" ? 1 : 0;
     else if (a == "--rotate-tiles")

@@ -12,6 +12,7 @@
 #include "core/cuda/bf16.cuh"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_check.h"
+#include "core/error.h"
 #include "core/scalar_math.h"
 
 namespace ttt::cuda {
@@ -331,11 +332,21 @@ void ttt_stream_step(const TttStepArgs& a) {
     TTT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   }();
+  // Above 48 KB a kernel must ask for its dynamic shared memory: both kernels may take up to the
+  // device's limit, asked once (a launch's own size decides its occupancy, not this limit).
+  static const int smem_limit = [] {
+    int device = 0, limit = 0;
+    TTT_CUDA_CHECK(cudaGetDevice(&device));
+    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    for (auto kernel : {ttt_stream_step_kernel<kWideThreads>, ttt_stream_step_kernel<kNarrowThreads>})
+      TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    return limit;
+  }();
   auto launch = [&](auto kernel, int threads) {
     floats += 2 * widest + b + threads * 4;  // the query's two vectors, its row weights, the partial sums
     const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
-    if (bytes > (48 << 10))  // above 48 KB a kernel must ask for its dynamic shared memory
-      TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    TTT_CHECK(bytes <= static_cast<size_t>(smem_limit), "ttt_stream_step", "the inner model (widest dim ", widest,
+              ", mini-batch ", b, ") needs ", bytes, " bytes of shared memory per block, more than the GPU's ", smem_limit);
     kernel<<<static_cast<unsigned>(n), threads, bytes, current_stream()>>>(
         a.xq.data<float>(), a.xk.data<float>(), a.target.data<float>(), a.eta.data<float>(), a.positional.data<float>(),
         a.position.data<int64_t>(), a.ln_weight.data<float>(), a.ln_bias.data<float>(), layers, b,

@@ -25,6 +25,9 @@ namespace {
 
 constexpr int kTileK = 32;       // the K-slab of one tile step
 constexpr int kSK = kTileK + 4;  // the padded row of a k-contiguous tensor-core slab (mma_tile)
+// Floats of one tensor-core slab of `rows` rows (m or n) in the larger of its two layouts: k-major
+// rows of rows + 8, or k-contiguous rows of kSK (mma_tile).
+constexpr int mma_slab_size(int rows) { return kTileK * (rows + 8) > rows * kSK ? kTileK * (rows + 8) : rows * kSK; }
 
 // Block-cooperative executor: every thread of the block (of every block of the sequence's
 // cluster) calls each method with the same arguments; the blocks split the work by `rank`, and
@@ -308,17 +311,13 @@ struct BlockExec {
   // of the tile. Each slab is kept in the layout of its memory: k-major (rows of TM + 8 or TN + 8)
   // where memory walks m or n, k-contiguous (rows of kTileK + 4) where it walks k; both paddings
   // put a fragment's 32 reads (8 rows g x 4 columns t) on 32 different banks.
-  template <int TM>
-  static constexpr int mma_a_size() {
-    return kTileK * (TM + 8) > TM * kSK ? kTileK * (TM + 8) : TM * kSK;
-  }
   template <int TM, bool ta, bool tb>
   __device__ __forceinline__ void mma_tile(int m0, int n0, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
                                            T beta, T* C, int ldc) {
     static_assert(std::is_same_v<T, float>, "tensor-core tiles take f32 inputs");
     constexpr int TN = 16 * kThreads / TM, SA = TM + 8, SB = TN + 8;
     T* As = smem;
-    T* Bs = smem + mma_a_size<TM>();
+    T* Bs = smem + mma_slab_size(TM);
     // A k-major when ta (memory walks m), B k-major when !tb (memory walks n)
     auto at_a = [&](int m, int k) -> T& { return ta ? As[k * SA + m] : As[m * kSK + k]; };
     auto at_b = [&](int k, int n) -> T& { return tb ? Bs[n * kSK + k] : Bs[k * SB + n]; };
@@ -369,9 +368,8 @@ constexpr size_t smem_bytes(int threads) {
   int mma = 0;
   for (int tm = 32; tm <= 64; tm *= 2) {
     const int tn = 16 * threads / tm;
-    const int a = kTileK * (tm + 8) > tm * kSK ? kTileK * (tm + 8) : tm * kSK;
-    const int b = kTileK * (tn + 8) > tn * kSK ? kTileK * (tn + 8) : tn * kSK;
-    mma = a + b > mma ? a + b : mma;
+    const int ab = mma_slab_size(tm) + mma_slab_size(tn);
+    mma = ab > mma ? ab : mma;
   }
   return sizeof(float) * size_t(fma > mma ? fma : mma);
 }
