@@ -332,15 +332,21 @@ void ttt_stream_step(const TttStepArgs& a) {
     TTT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   }();
-  // Above 48 KB a kernel must ask for its dynamic shared memory: both kernels may take up to the
-  // device's limit, asked once (a launch's own size decides its occupancy, not this limit).
+  // Above 48 KB a kernel must ask for its dynamic shared memory: both kernels may take what the
+  // device allows a block beside their static shared memory, asked once (a launch's own size
+  // decides its occupancy, not this limit).
   static const int smem_limit = [] {
-    int device = 0, limit = 0;
+    int device = 0, limit = 0, dynamic_limit = 1 << 30;
     TTT_CUDA_CHECK(cudaGetDevice(&device));
     TTT_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    for (auto kernel : {ttt_stream_step_kernel<kWideThreads>, ttt_stream_step_kernel<kNarrowThreads>})
-      TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
-    return limit;
+    for (auto kernel : {ttt_stream_step_kernel<kWideThreads>, ttt_stream_step_kernel<kNarrowThreads>}) {
+      cudaFuncAttributes attributes{};
+      TTT_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+      const int dynamic = limit - static_cast<int>(attributes.sharedSizeBytes);
+      TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic));
+      dynamic_limit = std::min(dynamic_limit, dynamic);
+    }
+    return dynamic_limit;
   }();
   auto launch = [&](auto kernel, int threads) {
     floats += 2 * widest + b + threads * 4;  // the query's two vectors, its row weights, the partial sums
