@@ -82,8 +82,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
 // in global memory, read once per product. The order and the equations are core/cpu/streaming.cpp's.
 
 // Threads a block: 1024 when the rows are fewer than the SMs (a layer at batch 1 has one block per
-// head: each must keep many loads in flight), else 256 (blocks to spare; bench/generate_bench.sh:
-// 1024 gave Moshi 7B + TTT 109 / 79 steps/s at batch 1 / 8, 256 gave 101 / 87).
+// head: each must keep many loads in flight), else 256 (blocks to spare); bench/generate_bench.sh
+// measured both ways (docs/performance.md, "Streaming generation").
 constexpr int kWideThreads = 1024, kNarrowThreads = 256;
 
 struct StepLayers {
