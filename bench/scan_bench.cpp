@@ -2,7 +2,7 @@
 // backward, as fla's chunk_ttt_linear is timed (tools/reference/bench_fla_scan.py prints the same
 // JSON line for it; bench/run_scan_bench.sh puts them side by side).
 //   ttt-scan-bench --variant linear|mlp|multilayer --batch 4 --heads 16 --len 2048 --head-dim 64
-//                  --mini-batch 16 --precision f32|tf32|bf16 [--ckpt 0] [--reps 20] [--warmup 5] [--cluster 0|1|2]
+//                  --mini-batch 16 --precision f32|tf32|bf16 [--ckpt 0] [--reps 20] [--warmup 5] [--cluster 0|1|2|4]
 // (mlp: hidden 4 x head dim; multilayer: two hidden layers of 4 x head dim.) The inputs have the
 // statistics the layers give the scan (bench/scan_precision_study.h); the backward starts from a
 // random output gradient. Time: the median over reps of CUDA events around forward + backward.

@@ -1,7 +1,7 @@
 // TTT layer forward+backward benchmark: one JSON line per run, for bench/run_ttt_bench.sh to put
 // side by side with tools/reference/bench_ttt_torch.py (same layer, same sizes, same precision).
 //   ttt-layer-bench --variant mlp --batch 4 --len 2048 --width 1024 --heads 16 --mini-batch 64
-//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 0|1|2] [--shared-barriers
+//                   [--reps 10] [--warmup 3] [--device cuda|cpu] [--ckpt K] [--kernel 0|1] [--cluster 0|1|2|4] [--shared-barriers
 //                   0|1] [--rotate-tiles 0|1] [--precision f32|tf32|bf16]
 // (--precision: the projections' products (compute::set_matmul_precision) and the fused scan's
 // (ttt.scan_precision; the composed scan's follow the former); f32 by default.)
@@ -90,7 +90,7 @@ int run(int argc, char** argv) {
     else if (a == "--kernel")
       c.use_kernel = v == "1";
     else if (a == "--cluster")
-      cluster = static_cast<int>(cli::parse_int(a, v, 0, 2));
+      cluster = static_cast<int>(cli::parse_int(a, v, 0, 4));
     else if (a == "--shared-barriers")
       shared_barriers = v == "1" ? 1 : 0;
     else if (a == "--rotate-tiles")

@@ -50,11 +50,14 @@ TEST_P(FusedScanCuda, MatchesComposedCpuInF32) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<ScanCase>& p) { return p.param.name; }
-// A cluster of two blocks per sequence (scan_cuda.cu) computes the same.
-TEST_P(FusedScanCuda, ClusterOfTwoBlocksMatchesComposedCpuInF32) {
+// A cluster of two or four blocks per sequence (scan_cuda.cu) computes the same.
+TEST_P(FusedScanCuda, ClustersOfTwoAndFourBlocksMatchComposedCpuInF32) {
   SKIP_WITHOUT_GPU();
-  scan::set_cuda_blocks_per_sequence(2);
-  expect_close(GetParam(), DType::f32, 2e-4);
+  for (int blocks : {2, 4}) {
+    SCOPED_TRACE(std::to_string(blocks) + " blocks per sequence");
+    scan::set_cuda_blocks_per_sequence(blocks);
+    expect_close(GetParam(), DType::f32, 2e-4);
+  }
   scan::set_cuda_blocks_per_sequence(0);
 }
 
@@ -126,7 +129,7 @@ TEST(FusedScanCudaLayer, KernelOnGpuMatchesComposedOnCpu) {
 // CPU executor is held to (tests/ttt/test_scan_precision.cpp; docs/performance.md, "Tensor-core
 // scans: the error budget"), against the composed scan in f64, along 32 mini-batches, over sizes
 // that cross the tiles (head dim 64 and 128, inner hidden up to 512, K not a multiple of the mma's
-// 8 or 16), with one block and a cluster of two per sequence.
+// 8 or 16), with one block and a cluster of two or four per sequence.
 TEST(FusedScanCudaPrecision, Tf32AndBf16KernelsStayWithinTheirBudgetAlong32MiniBatches) {
   SKIP_WITHOUT_GPU();
   const int64_t n = 32;
@@ -135,7 +138,7 @@ TEST(FusedScanCudaPrecision, Tf32AndBf16KernelsStayWithinTheirBudgetAlong32MiniB
         scan_precision::Case{"linear", {64, 64}, 64, 1.0}, scan_precision::Case{"mlp", {64, 256, 64}, 64, 0.1},
         scan_precision::Case{"mlp", {128, 512, 128}, 16, 0.1}, scan_precision::Case{"linear", {128, 128}, 16, 1.0}}) {
     const scan_precision::Run ref = scan_precision::run(c, 2, n, 3, DType::f64, MatmulPrecision::f32);
-    for (int blocks : {1, 2}) {
+    for (int blocks : {1, 2, 4}) {
       scan::set_cuda_blocks_per_sequence(blocks);
       for (const testing::ScanBudget& budget : testing::kScanBudgets) {
         SCOPED_TRACE(std::string(c.name) + " d " + std::to_string(c.dims[0]) + " hidden " + std::to_string(c.dims[1]) + " b " +

@@ -132,14 +132,17 @@ TEST(FusedScan, LayerWithKernelMatchesComposedLayer) {
   }
 }
 
-// The CUDA kernel's blocks per sequence: 0 (automatic, the default), 1 or a cluster of 2; anything
-// else is refused.
-TEST(FusedScan, BlocksPerSequenceIsAutomaticOneOrTwo) {
+// The CUDA kernel's blocks per sequence: 0 (automatic, the default), 1 or a cluster of 2 or 4;
+// anything else is refused.
+TEST(FusedScan, BlocksPerSequenceIsAutomaticOneTwoOrFour) {
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
   EXPECT_THROW(scan::set_cuda_blocks_per_sequence(3), Error);
+  EXPECT_THROW(scan::set_cuda_blocks_per_sequence(8), Error);
   EXPECT_THROW(scan::set_cuda_blocks_per_sequence(-1), Error);
   scan::set_cuda_blocks_per_sequence(1);
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 1);
+  scan::set_cuda_blocks_per_sequence(4);
+  EXPECT_EQ(scan::cuda_blocks_per_sequence(), 4);
   scan::set_cuda_blocks_per_sequence(0);
   EXPECT_EQ(scan::cuda_blocks_per_sequence(), 0);
   EXPECT_TRUE(scan::cuda_shared_barriers());  // on by default: measured faster on the H100

@@ -1,4 +1,4 @@
-// The fused scan on the GPU: one thread block (or a cluster of two, below) per sequence
+// The fused scan on the GPU: one thread block (or a cluster of two or four, below) per sequence
 // (batch x head) runs scan_algo.h for every mini-batch in order; the per-sequence workspace
 // (inner state, intermediates) is global memory that stays in L2. Matrix products are block-wide
 // tiled loops in shared memory: f32 FMAs by default (results match the composed path to rounding),
@@ -9,7 +9,8 @@
 // thread-block cluster of 2 blocks per sequence shares each step's work (matrix tiles, elementwise
 // ranges) and meets at a cluster barrier after every step instead of a block barrier, so that
 // B x H sequences use twice as many SMs (measured faster: docs/performance.md). The
-// cluster size is a template parameter.
+// cluster size is a template parameter; a cluster of four (set_cuda_blocks_per_sequence(4)) is
+// there for few sequences, e.g. the 32 heads of one sequence at batch 1.
 #include <cooperative_groups.h>
 
 #include <type_traits>
@@ -393,24 +394,17 @@ int blocks_for(int64_t sequences) {
     return g;
   }();
   if (gpu.major < 9) {  // thread-block clusters need compute capability 9.0 (Hopper)
-    TTT_CHECK(cuda_blocks_per_sequence() != 2, "fused_scan", "a cluster of two blocks per sequence needs a GPU of compute ",
-              "capability 9.0 or newer; this one is ", gpu.major, ".x");
+    TTT_CHECK(cuda_blocks_per_sequence() <= 1, "fused_scan", "a cluster of ", cuda_blocks_per_sequence(),
+              " blocks per sequence needs a GPU of compute capability 9.0 or newer; this one is ", gpu.major, ".x");
     return 1;
   }
   if (cuda_blocks_per_sequence() != 0) return cuda_blocks_per_sequence();
   return 2 * sequences <= gpu.sms ? 2 : 1;
 }
 
-template <MatmulPrecision P, bool kForward>
-void launch(const ScanShape& s, const SequenceArgs<float>& all) {
-  const size_t smem = smem_bytes(kScanThreads);
-  if (blocks_for(s.sequences) == 1) {
-    scan_kernel<float, kScanThreads, 1, P, kForward>
-        <<<s.sequences, kScanThreads, smem, cuda::current_stream()>>>(s, all, cuda_shared_barriers(), cuda_rotate_tiles());
-    TTT_CUDA_CHECK_LAUNCH();
-    return;
-  }
-  constexpr int ranks = 2;  // a cluster of two blocks per sequence
+// A cluster of `ranks` blocks per sequence.
+template <int ranks, MatmulPrecision P, bool kForward>
+void launch_cluster(const ScanShape& s, const SequenceArgs<float>& all, size_t smem) {
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(s.sequences * ranks));
   config.blockDim = dim3(kScanThreads);
@@ -425,6 +419,21 @@ void launch(const ScanShape& s, const SequenceArgs<float>& all) {
   config.numAttrs = 1;
   TTT_CUDA_CHECK(cudaLaunchKernelEx(&config, scan_kernel<float, kScanThreads, ranks, P, kForward>, s, all, cuda_shared_barriers(),
                                     cuda_rotate_tiles()));
+}
+
+template <MatmulPrecision P, bool kForward>
+void launch(const ScanShape& s, const SequenceArgs<float>& all) {
+  const size_t smem = smem_bytes(kScanThreads);
+  if (blocks_for(s.sequences) == 1) {
+    scan_kernel<float, kScanThreads, 1, P, kForward>
+        <<<s.sequences, kScanThreads, smem, cuda::current_stream()>>>(s, all, cuda_shared_barriers(), cuda_rotate_tiles());
+    TTT_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  if (blocks_for(s.sequences) == 4)
+    launch_cluster<4, P, kForward>(s, all, smem);
+  else
+    launch_cluster<2, P, kForward>(s, all, smem);
 }
 
 template <bool kForward>

@@ -16,8 +16,8 @@ std::atomic<bool> g_rotate_tiles{true};
 }  // namespace
 
 void set_cuda_blocks_per_sequence(int blocks) {
-  TTT_CHECK(blocks >= 0 && blocks <= 2, "fused_scan",
-            "blocks per sequence must be 0 (automatic), 1 or 2 (a cluster of two), got ", blocks);
+  TTT_CHECK(blocks == 0 || blocks == 1 || blocks == 2 || blocks == 4, "fused_scan",
+            "blocks per sequence must be 0 (automatic), 1, 2 or 4 (a cluster of two or four), got ", blocks);
   g_blocks_per_sequence = blocks;
 }
 int cuda_blocks_per_sequence() { return g_blocks_per_sequence; }
