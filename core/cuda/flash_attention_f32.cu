@@ -101,7 +101,6 @@ __device__ __forceinline__ void load_a(Frag<P, 4>& a, const float* x, int ld, in
   set(a, 3, x[(r0 + g + 8) * ld + k0 + t + 4]);
 }
 
-using Acc = float[8][4];  // 16 x 64: the scores of a key tile (8 accumulator tiles of 16 x 8)
 template <int D>
 using AccD = float[D / 8][4];  // 16 x D
 
@@ -207,33 +206,8 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     Acc s;
     product_bt<D, P>(Qs, warp * 16, Ks, s);  // S = Q K^T, the warp's 16 rows
-    const bool check = tile_needs_mask(a, q0, kt * kTile);
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[nt][e] * c;
-        if (check && blocked(a, r0 + acc_row(e), kt * kTile + acc_col(nt, e))) x = -INFINITY;
-        s[nt][e] = x;
-        tile_max[e / 2] = fmaxf(tile_max[e / 2], x);
-      }
     float alpha[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float m_new = fmaxf(m[h], quad_max(tile_max[h]));
-      alpha[h] = m[h] == -INFINITY ? 0.0f : exp2f(m[h] - m_new);  // rescales what was summed so far
-      m[h] = m_new;
-      l[h] *= alpha[h];
-    }
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = s[nt][e] == -INFINITY ? 0.0f : exp2f(s[nt][e] - m[e / 2]);
-        s[nt][e] = p;
-        l[e / 2] += p;
-      }
+    online_softmax(a, q0, r0, kt * kTile, c, s, m, l, alpha);
 #pragma unroll
     for (int nt = 0; nt < D / 8; ++nt)
 #pragma unroll
@@ -243,30 +217,8 @@ __global__ void __launch_bounds__(kThreads)
     accumulate<D, P>(Ps, Vs, o);  // O += P V
   }
   float inv_l[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    l[h] = quad_sum(l[h]);
-    inv_l[h] = 1.0f / l[h];
-  }
+  finish_rows(a, r0, m, l, lse + blockIdx.y * a.S, inv_l);
   store_rows<D>(o, inv_l, out + base, a.S, r0);
-  if (threadIdx.x % 4 == 0)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t i = r0 + acc_row(2 * h);
-      if (i < a.S) lse[blockIdx.y * a.S + i] = m[h] * kLn2 + logf(l[h]);
-    }
-}
-
-// D[row] = sum_c dO[row, c] O[row, c]: a warp per row.
-template <int D>
-__global__ void flash_row_dot_f32_kernel(const float* grad, const float* out, float* d_rows, int64_t rows) {
-  const int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
-  if (r >= rows) return;
-  const int lane = threadIdx.x % 32;
-  float s = 0;
-  for (int c = lane; c < D; c += 32) s += grad[r * D + c] * out[r * D + c];
-  for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
-  if (lane == 0) d_rows[r] = s;
 }
 
 // Per key tile: dV = sum over query tiles of P^T dO, dK = sum of dS^T Q. The warp owns 16 keys;
@@ -358,18 +310,7 @@ __global__ void __launch_bounds__(kThreads)
     Acc s, dp;
     product_bt<D, P>(Qs, warp * 16, Ks, s);   // S = Q K^T
     product_bt<D, P>(Gs, warp * 16, Vs, dp);  // dP = dO V^T
-    const bool check = tile_needs_mask(a, q0, kt * kTile);
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float ds = 0;
-        if (!(check && blocked(a, r0 + acc_row(e), kt * kTile + acc_col(nt, e)))) {
-          const float p = exp2f(s[nt][e] * c - lse_row[e / 2]);
-          ds = a.scale * p * (dp[nt][e] - d_row[e / 2]);
-        }
-        s[nt][e] = ds;
-      }
+    scores_to_ds(a, q0, r0, kt * kTile, c, lse_row, d_row, s, dp);
     to_scratch<P>(s, scratch);
     accumulate<D, P>(scratch, Ks, acc);  // dQ += dS K
   }
@@ -408,7 +349,7 @@ void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o
                              allow_smem(flash_backward_q_f32_kernel<D, P>, kBackwardSmem<D>), true);
   (void)ready;
   const int64_t rows = q.numel() / D;
-  flash_row_dot_f32_kernel<D><<<static_cast<unsigned>((rows * 32 + kBlock - 1) / kBlock), kBlock, 0, current_stream()>>>(
+  row_dot_kernel<D, float><<<static_cast<unsigned>((rows * 32 + kBlock - 1) / kBlock), kBlock, 0, current_stream()>>>(
       grad.data<float>(), out.data<float>(), d_rows.data<float>(), rows);
   TTT_CUDA_CHECK_LAUNCH();
   const dim3 grid = tile_grid(q, a.S, D);

@@ -7,6 +7,8 @@
 // for both): a 16 x 8 tile of f32 sums, lane = 4 g + t holds c0, c1 (row g, cols 2t, 2t+1) and
 // c2, c3 (row g + 8, same cols).
 #pragma once
+#include <cuda_bf16.h>
+
 #include <cstdint>
 
 #include "core/backend.h"
@@ -83,6 +85,93 @@ __device__ __forceinline__ float quad_sum(float v) {
 // Column of accumulator element e of tile nt (within the block's columns), and its row (0-15) offset.
 __device__ __forceinline__ int acc_col(int nt, int e) { return nt * 8 + threadIdx.x % 4 * 2 + (e & 1); }
 __device__ __forceinline__ int acc_row(int e) { return threadIdx.x % 32 / 4 + (e >= 2 ? 8 : 0); }
+
+using Acc = float[8][4];  // a warp's 16 x 64 scores of a key tile: 8 accumulator tiles of 16 x 8
+
+// One key tile (from k0) of the online softmax over the warp's raw scores s (rows from r0 of the
+// query tile from q0): the scores scaled by c (log2 units) and masked, the running row max m and
+// sum l of rows g and g + 8 brought up to date, s replaced by P = exp2(s - m), and alpha, the
+// factor by which what was summed before (l, and O) is rescaled.
+__device__ __forceinline__ void online_softmax(const Flash& a, int64_t q0, int64_t r0, int64_t k0, float c, Acc& s, float (&m)[2],
+                                               float (&l)[2], float (&alpha)[2]) {
+  const bool check = tile_needs_mask(a, q0, k0);
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[nt][e] * c;
+      if (check && blocked(a, r0 + acc_row(e), k0 + acc_col(nt, e))) x = -INFINITY;
+      s[nt][e] = x;
+      tile_max[e / 2] = fmaxf(tile_max[e / 2], x);
+    }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float m_new = fmaxf(m[h], quad_max(tile_max[h]));
+    alpha[h] = m[h] == -INFINITY ? 0.0f : exp2f(m[h] - m_new);  // rescales what was summed so far
+    m[h] = m_new;
+    l[h] *= alpha[h];
+  }
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = s[nt][e] == -INFINITY ? 0.0f : exp2f(s[nt][e] - m[e / 2]);
+      s[nt][e] = p;
+      l[e / 2] += p;
+    }
+}
+
+// The end of the forward: each row's sum l over its lanes, and lse = m + log l (natural log) for
+// the rows below S, which backward rebuilds P from; returns 1 / l per row (O's scale).
+__device__ __forceinline__ void finish_rows(const Flash& a, int64_t r0, const float (&m)[2], float (&l)[2], float* lse_rows,
+                                            float (&inv_l)[2]) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] = quad_sum(l[h]);
+    inv_l[h] = 1.0f / l[h];
+  }
+  if (threadIdx.x % 4 == 0)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t i = r0 + acc_row(2 * h);
+      if (i < a.S) lse_rows[i] = m[h] * kLn2 + logf(l[h]);
+    }
+}
+
+// dS = scale P (dP - D) for the warp's 16 query rows (from r0, in the query tile from q0) against
+// the key tile from k0, P rebuilt from the scores s and each row's lse (log2 units, lse_row) and D
+// its rowsum(dO * O); s is replaced by dS, 0 where the mask blocks.
+__device__ __forceinline__ void scores_to_ds(const Flash& a, int64_t q0, int64_t r0, int64_t k0, float c,
+                                             const float (&lse_row)[2], const float (&d_row)[2], Acc& s, const Acc& dp) {
+  const bool check = tile_needs_mask(a, q0, k0);
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float ds = 0;
+      if (!(check && blocked(a, r0 + acc_row(e), k0 + acc_col(nt, e)))) {
+        const float p = exp2f(s[nt][e] * c - lse_row[e / 2]);
+        ds = a.scale * p * (dp[nt][e] - d_row[e / 2]);
+      }
+      s[nt][e] = ds;
+    }
+}
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// D[row] = sum_c dO[row, c] O[row, c] for rows of D elements (bf16 or f32): a warp per row.
+template <int D, class E>
+__global__ void row_dot_kernel(const E* grad, const E* out, float* d_rows, int64_t rows) {
+  const int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
+  if (r >= rows) return;
+  const int lane = threadIdx.x % 32;
+  float s = 0;
+  for (int c = lane; c < D; c += 32) s += to_float(grad[r * D + c]) * to_float(out[r * D + c]);
+  for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+  if (lane == 0) d_rows[r] = s;
+}
 
 }  // namespace ttt::cuda::flash
 
