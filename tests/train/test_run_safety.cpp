@@ -264,5 +264,22 @@ TEST(MemoryEstimate, SaysWhichModulesKeepTheActivations) {
   EXPECT_NE(all.str().find("HybridLayer > TTTMLP (1 forward)"), std::string::npos) << all.str();
 }
 
+// A run on a GPU is sized along the CUDA paths (compute::MetaAsCuda): at head dim 64 attention runs
+// the flash kernels in f32 too, so the estimate keeps no [B, H, S, S] weights, which the CPU's
+// composed attention keeps in every layer.
+TEST(MemoryEstimate, AGpuRunKeepsNoAttentionWeights) {
+  TrainConfig c = load_config(testing::source_dir() + "/configs/tiny.yaml");
+  c.model.num_heads = 1;  // head dim 64
+  c.run.seq_len = 128;
+  c.run.device = "cpu";
+  const MemoryEstimate cpu = estimate_training_memory(c);
+  c.run.device = "cuda";
+  const MemoryEstimate gpu = estimate_training_memory(c);
+  const double weights = static_cast<double>(c.run.batch_size) * c.model.num_heads * c.run.seq_len * c.run.seq_len * 4 *
+                         static_cast<double>(c.model.num_layers);
+  EXPECT_GT(static_cast<double>(cpu.forward_kept) - static_cast<double>(gpu.forward_kept), 0.9 * weights)
+      << "cpu " << cpu.forward_kept << " B, gpu " << gpu.forward_kept << " B";
+}
+
 }  // namespace
 }  // namespace ttt
