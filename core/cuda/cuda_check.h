@@ -17,6 +17,11 @@ cudaStream_t current_stream();  // all kernels and copies run on this stream, in
 void set_capture_stream(cudaStream_t stream);
 cublasHandle_t cublas_handle();  // bound to current_stream()
 
+// Lets `kernel` take `bytes` of dynamic shared memory on the current device (above 48 KB a kernel
+// must ask; the attribute belongs to the kernel on one device): asked once per kernel, device and
+// larger size; a size the device cannot give is an error that says so.
+void allow_dynamic_shared_memory(const void* kernel, size_t bytes, const char* what);
+
 // Threads per block and blocks for an n-element grid-stride loop.
 constexpr int kBlock = 256;
 inline unsigned grid_for(int64_t n) {

@@ -323,20 +323,13 @@ constexpr size_t kForwardSmem = 3 * kTileF<D> * sizeof(float);
 template <int D>
 constexpr size_t kBackwardSmem = (4 * kTileF<D> + kScratchAll) * sizeof(float);
 
-// Lets a kernel take more than 48 KB of dynamic shared memory (once per kernel).
-template <class Kernel>
-void allow_smem(Kernel kernel, size_t bytes) {
-  TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-}
-
 dim3 tile_grid(const Tensor& q, int64_t S, int D) {
   return dim3(static_cast<unsigned>((S + kTile - 1) / kTile), static_cast<unsigned>(q.numel() / (S * D)));
 }
 
 template <int D, MatmulPrecision P>
 void forward(const Tensor& q, const Tensor& k, const Tensor& v, const Flash& a, const Tensor& out, const Tensor& lse) {
-  static const bool ready = (allow_smem(flash_forward_f32_kernel<D, P>, kForwardSmem<D>), true);
-  (void)ready;
+  allow_dynamic_shared_memory(reinterpret_cast<const void*>(flash_forward_f32_kernel<D, P>), kForwardSmem<D>, "flash_attention");
   flash_forward_f32_kernel<D, P><<<tile_grid(q, a.S, D), kThreads, kForwardSmem<D>, current_stream()>>>(
       q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(), a);
   TTT_CUDA_CHECK_LAUNCH();
@@ -345,9 +338,10 @@ void forward(const Tensor& q, const Tensor& k, const Tensor& v, const Flash& a, 
 template <int D, MatmulPrecision P>
 void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, const Tensor& grad,
               const Flash& a, const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& d_rows) {
-  static const bool ready = (allow_smem(flash_backward_kv_f32_kernel<D, P>, kBackwardSmem<D>),
-                             allow_smem(flash_backward_q_f32_kernel<D, P>, kBackwardSmem<D>), true);
-  (void)ready;
+  allow_dynamic_shared_memory(reinterpret_cast<const void*>(flash_backward_kv_f32_kernel<D, P>), kBackwardSmem<D>,
+                              "flash_attention_backward");
+  allow_dynamic_shared_memory(reinterpret_cast<const void*>(flash_backward_q_f32_kernel<D, P>), kBackwardSmem<D>,
+                              "flash_attention_backward");
   const int64_t rows = q.numel() / D;
   row_dot_kernel<D, float><<<static_cast<unsigned>((rows * 32 + kBlock - 1) / kBlock), kBlock, 0, current_stream()>>>(
       grad.data<float>(), out.data<float>(), d_rows.data<float>(), rows);

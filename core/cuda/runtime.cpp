@@ -87,6 +87,25 @@ float event_elapsed_ms(void* start, void* end) {
   return ms;
 }
 
+void allow_dynamic_shared_memory(const void* kernel, size_t bytes, const char* what) {
+  if (bytes <= (48 << 10)) return;
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, size_t> allowed;  // (kernel, device) -> bytes asked for
+  int device = 0;
+  TTT_CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mutex);
+  size_t& done = allowed[{kernel, device}];
+  if (bytes <= done) return;
+  cudaFuncAttributes attributes{};
+  TTT_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  int limit = 0;
+  TTT_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  TTT_CHECK(bytes + attributes.sharedSizeBytes <= static_cast<size_t>(limit), what, "needs ", bytes, " + ",
+            attributes.sharedSizeBytes, " bytes of shared memory per block, more than GPU ", device, "'s ", limit);
+  TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  done = bytes;
+}
+
 // ---- the caching allocator ----
 // Freed blocks go into a size-ordered free list and serve later requests of a similar size.
 // All work runs on one stream, in order, so a block freed by the host can be handed out again at

@@ -12,7 +12,6 @@
 #include "core/cuda/bf16.cuh"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_check.h"
-#include "core/error.h"
 #include "core/scalar_math.h"
 
 namespace ttt::cuda {
@@ -332,27 +331,10 @@ void ttt_stream_step(const TttStepArgs& a) {
     TTT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   }();
-  // Above 48 KB a kernel must ask for its dynamic shared memory: both kernels may take what the
-  // device allows a block beside their static shared memory, asked once (a launch's own size
-  // decides its occupancy, not this limit).
-  static const int smem_limit = [] {
-    int device = 0, limit = 0, dynamic_limit = 1 << 30;
-    TTT_CUDA_CHECK(cudaGetDevice(&device));
-    TTT_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    for (auto kernel : {ttt_stream_step_kernel<kWideThreads>, ttt_stream_step_kernel<kNarrowThreads>}) {
-      cudaFuncAttributes attributes{};
-      TTT_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-      const int dynamic = limit - static_cast<int>(attributes.sharedSizeBytes);
-      TTT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic));
-      dynamic_limit = std::min(dynamic_limit, dynamic);
-    }
-    return dynamic_limit;
-  }();
   auto launch = [&](auto kernel, int threads) {
     floats += 2 * widest + b + threads * 4;  // the query's two vectors, its row weights, the partial sums
     const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
-    TTT_CHECK(bytes <= static_cast<size_t>(smem_limit), "ttt_stream_step", "the inner model (widest dim ", widest,
-              ", mini-batch ", b, ") needs ", bytes, " bytes of shared memory per block, more than the GPU's ", smem_limit);
+    allow_dynamic_shared_memory(reinterpret_cast<const void*>(kernel), bytes, "ttt_stream_step");
     kernel<<<static_cast<unsigned>(n), threads, bytes, current_stream()>>>(
         a.xq.data<float>(), a.xk.data<float>(), a.target.data<float>(), a.eta.data<float>(), a.positional.data<float>(),
         a.position.data<int64_t>(), a.ln_weight.data<float>(), a.ln_bias.data<float>(), layers, b,
