@@ -125,14 +125,15 @@ uint64_t device_memory_bytes(Device device) {
 
 std::string check_memory_fits(const MemoryEstimate& e, uint64_t available, Device device, bool warn_only) {
   if (available == 0 || e.total() <= available) return "";
-  const std::string what =
-      "this run needs about " + gib(e.total()) + " but " + device.str() + " has " + gib(available) + ":\n  " + e.str() +
-      "  Parameters, gradients and AdamW state grow with model.width^2 x model.num_layers (and the vocab "
-      "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
-      "use run.num_microbatches, model.checkpoint_ttt, model.checkpoint_layers, model.attention_recompute or "
-      "ttt.scan_checkpoint_group (the breakdown above says which part keeps the most), or freeze parameters "
-      "(trainable.rules). Nothing was created. (run.memory_check=warn trains anyway; the allocator's peak "
-      "usually lands within a few percent above the estimate, up to about 15% for bf16 activations.)";
+  const std::string what = "this run needs about " + gib(e.total()) + " but " + device.str() + " has " + gib(available) +
+                           ":\n  " + e.str() +
+                           "  Parameters, gradients and AdamW state grow with model.width^2 x model.num_layers (and the vocab "
+                           "sizes); activations with run.batch_size x run.seq_len x model.width x model.num_layers. Lower them, "
+                           "use run.num_microbatches, model.checkpoint_ttt (or model.checkpoint_ttt_layers for some branches), "
+                           "model.checkpoint_layers, model.attention_recompute or "
+                           "ttt.scan_checkpoint_group (the breakdown above says which part keeps the most), or freeze parameters "
+                           "(trainable.rules). Nothing was created. (run.memory_check=warn trains anyway; the allocator's peak "
+                           "usually lands within a few percent above the estimate, up to about 15% for bf16 activations.)";
   if (!warn_only) fail("memory", what);
   return "warning: " + what;
 }
