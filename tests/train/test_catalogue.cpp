@@ -132,6 +132,8 @@ std::vector<BadInput> catalogue() {
       {"heads_do_not_divide", "model:\n  width: 30\n  num_heads: 4\n", "--config {cfg}" + R, 1, "width 30 is not divisible by 4"},
       {"hybrid_index_out_of_range", "model:\n  num_layers: 2\n  hybrid_layers: [5]\n", "--config {cfg}" + R, 1,
        "hybrid_layers: index 5 is outside the 2 layers"},
+      {"checkpoint_ttt_layers_without_a_branch", "model:\n  num_layers: 2\n  hybrid_layers: [1]\n  checkpoint_ttt_layers: [0]\n",
+       "--config {cfg}" + R, 1, "model.checkpoint_ttt_layers: layer 0 has no TTT branch (not in hybrid_layers)"},
       {"mlp_dims_wrong_ends", "model:\n  hybrid_layers: [0]\nttt:\n  variant: multilayer\n  mlp_dims: [8, 32, 16]\n",
        "--config {cfg}" + R, 1, "mlp_dims must start and end at the head dim 16"},
       {"unknown_variant", "ttt:\n  variant: conv\n", "--config {cfg}" + R, 1,
