@@ -7,15 +7,15 @@
 // statistics the layers give the scan (bench/scan_precision_study.h); the backward starts from a
 // random output gradient. Time: the median over reps of CUDA events around forward + backward.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "bench/scan_precision_study.h"
 #include "core/backend.h"
+#include "train/cli.h"
 #include "ttt/kernels/scan_kernels.h"
 
 using namespace ttt;
@@ -24,18 +24,6 @@ int main(int argc, char** argv) {
   std::string variant = "linear", precision_name = "f32";
   int64_t B = 4, H = 16, L = 2048, d = 64, b = 16, ckpt = 0, reps = 20, warmup = 5;
   int cluster = 0;
-  // an option's whole value as an integer, or a message naming the option
-  auto integer = [](const std::string& option, const std::string& value) {
-    size_t used = 0;
-    int64_t x = 0;
-    try {
-      x = std::stoll(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    TTT_CHECK(used == value.size() && used > 0, option, "'", value, "' is not an integer");
-    return x;
-  };
   try {
     TTT_CHECK(argc % 2 == 1, "options", "every option takes a value (--name value)");
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -45,23 +33,23 @@ int main(int argc, char** argv) {
       else if (a == "--precision")
         precision_name = v;
       else if (a == "--batch")
-        B = integer(a, v);
+        B = cli::parse_int(a, v, 1, 1 << 16);
       else if (a == "--heads")
-        H = integer(a, v);
+        H = cli::parse_int(a, v, 1, 1 << 12);
       else if (a == "--len")
-        L = integer(a, v);
+        L = cli::parse_int(a, v, 1, 1 << 24);
       else if (a == "--head-dim")
-        d = integer(a, v);
+        d = cli::parse_int(a, v, 1, 1024);
       else if (a == "--mini-batch")
-        b = integer(a, v);
+        b = cli::parse_int(a, v, 1, 1 << 16);
       else if (a == "--ckpt")
-        ckpt = integer(a, v);
+        ckpt = cli::parse_int(a, v, 0, 1 << 16);
       else if (a == "--reps")
-        reps = integer(a, v);
+        reps = cli::parse_int(a, v, 1, 1000);
       else if (a == "--warmup")
-        warmup = integer(a, v);
+        warmup = cli::parse_int(a, v, 0, 1000);
       else if (a == "--cluster")
-        cluster = static_cast<int>(integer(a, v));
+        cluster = static_cast<int>(cli::parse_int(a, v, 0, 4));
       else
         fail(a,
              "unknown option (--variant, --batch, --heads, --len, --head-dim, --mini-batch, --precision, --ckpt, --reps, "
@@ -75,9 +63,7 @@ int main(int argc, char** argv) {
       dims = {d, 4 * d, 4 * d, d};
     else if (variant != "linear")
       fail("--variant", "'" + variant + "' is not one of linear, mlp, multilayer");
-    TTT_CHECK(b > 0 && L > 0 && L % b == 0, "--len", L, " must be a positive multiple of --mini-batch ", b);
-    TTT_CHECK(reps > 0 && warmup >= 0 && B > 0 && H > 0 && d > 0, "options",
-              "--reps, --batch, --heads and --head-dim must be positive, --warmup not negative");
+    TTT_CHECK(L % b == 0, "--len", L, " must be a multiple of --mini-batch ", b);
     scan::set_cuda_blocks_per_sequence(cluster);
     const Device device = Device::cuda(0);
     // B x H sequences: the scan sees the batch's heads as one list

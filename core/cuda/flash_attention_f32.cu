@@ -245,11 +245,7 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // every warp is done with the previous Q, dO
     load_tile<D, P>(q + base, a.S, q0, Qs);
     load_tile<D, P>(grad + base, a.S, q0, Gs);
-    for (int r = threadIdx.x; r < kTile; r += kThreads) {
-      const bool in = q0 + r < a.S;
-      lse_s[r] = in ? lse[seq * a.S + q0 + r] * kLog2e : 0.0f;
-      d_s[r] = in ? d_rows[seq * a.S + q0 + r] : 0.0f;
-    }
+    load_tile_stats(a, lse + seq * a.S, d_rows + seq * a.S, q0, lse_s, d_s);
     __syncthreads();
     const bool check = tile_needs_mask(a, q0, k0);
     Acc x;
@@ -293,12 +289,7 @@ __global__ void __launch_bounds__(kThreads)
   load_tile<D, P>(grad + base, a.S, q0, Gs);
   const float c = a.scale * kLog2e;
   float lse_row[2], d_row[2];  // rows g and g + 8 of the warp's 16
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t i = r0 + acc_row(2 * h);
-    lse_row[h] = i < a.S ? lse[seq * a.S + i] * kLog2e : 0.0f;
-    d_row[h] = i < a.S ? d_rows[seq * a.S + i] : 0.0f;
-  }
+  load_row_stats(a, lse + seq * a.S, d_rows + seq * a.S, r0, lse_row, d_row);
   AccD<D> acc = {};
   int64_t begin, end;
   key_tiles(a, blockIdx.x, begin, end);

@@ -158,6 +158,28 @@ __device__ __forceinline__ void scores_to_ds(const Flash& a, int64_t q0, int64_t
     }
 }
 
+// What backward reads of each query row (its lse in log2 units, and D = rowsum(dO * O)), for the
+// warp's rows g and g + 8 from r0 (the query-tile kernel) ...
+__device__ __forceinline__ void load_row_stats(const Flash& a, const float* lse, const float* d_rows, int64_t r0,
+                                               float (&lse_row)[2], float (&d_row)[2]) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = r0 + acc_row(2 * h);
+    lse_row[h] = i < a.S ? lse[i] * kLog2e : 0.0f;
+    d_row[h] = i < a.S ? d_rows[i] : 0.0f;
+  }
+}
+// ... or for the 64 rows of the query tile from q0 into shared memory (the key-tile kernel; the
+// caller syncs). lse and d_rows point at the sequence's rows.
+__device__ __forceinline__ void load_tile_stats(const Flash& a, const float* lse, const float* d_rows, int64_t q0, float* lse_s,
+                                                float* d_s) {
+  for (int r = threadIdx.x; r < kTile; r += kThreads) {
+    const bool in = q0 + r < a.S;
+    lse_s[r] = in ? lse[q0 + r] * kLog2e : 0.0f;
+    d_s[r] = in ? d_rows[q0 + r] : 0.0f;
+  }
+}
+
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 

@@ -56,7 +56,7 @@ def main():
     flops = 3.5 * 2 * 2 * visible * a.dim * a.batch * a.heads
     peak = (torch.cuda.max_memory_allocated() - before) / 1048576.0
     print(json.dumps({"impl": "torch sdpa" + (" mask" if mask is not None else ""), "dtype": a.dtype,
-                      "precision": "tf32" if a.tf32 else a.dtype, "batch": a.batch,
+                      "precision": "tf32" if a.tf32 and a.dtype == "f32" else a.dtype, "batch": a.batch,
                       "heads": a.heads, "len": a.len, "dim": a.dim, "window": a.window, "median_ms": round(median, 3),
                       "tflops": round(flops / (median / 1000.0) / 1e12, 2), "peak_mib": round(peak, 1)}))
 
