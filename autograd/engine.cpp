@@ -26,6 +26,34 @@ void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
 
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? compute::binary(BinaryOp::add, slot, g) : g; }
 
+// The gradients that have reached each node so far, one slot per output of the node.
+using PendingGrads = std::unordered_map<Node*, std::vector<Tensor>>;
+
+// The gradient gathered so far for what edge `e` feeds (its producer's slot, or the leaf's .grad),
+// or null when none has arrived.
+Tensor* gathered_gradient(const Edge& e, PendingGrads& pending) {
+  if (e.leaf) return e.leaf->grad.defined() ? &e.leaf->grad : nullptr;
+  auto it = pending.find(e.fn.get());
+  if (it == pending.end()) return nullptr;
+  Tensor& slot = it->second[static_cast<size_t>(e.output)];
+  return slot.defined() ? &slot : nullptr;
+}
+
+// The sums an accumulating node may add into (autograd/node.h, AccumulatingBackwardFn): each input's
+// gradient so far, taken out of its slot when nothing else holds it (so nobody sees the in-place
+// write); left in its slot otherwise.
+std::vector<Tensor> lend_sums(const Node& node, PendingGrads& pending) {
+  std::vector<Tensor> sums(node.inputs().size());
+  for (size_t i = 0; i < sums.size(); ++i) {
+    Tensor* sum = node.inputs()[i].active() ? gathered_gradient(node.inputs()[i], pending) : nullptr;
+    if (!sum) continue;
+    sums[i] = std::move(*sum);
+    *sum = Tensor();
+    if (!sums[i].sole_owner()) std::swap(*sum, sums[i]);
+  }
+  return sums;
+}
+
 // All nodes reachable from `root` (iterative DFS; graphs can be deep).
 std::vector<Node*> reachable_nodes(Node* root) {
   std::vector<Node*> order, stack{root};
@@ -73,8 +101,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, con
   std::vector<Node*> nodes = reachable_nodes(root.grad_fn().get());
   // Reverse tape order: a node runs only after every node that consumed its output.
   std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence() > b->sequence(); });
-  // the gradients that have reached each node so far, one slot per output of the node
-  std::unordered_map<Node*, std::vector<Tensor>> pending;
+  PendingGrads pending;
   auto slots = [&](Node* n) -> std::vector<Tensor>& {
     auto& v = pending[n];
     if (v.empty()) v.resize(static_cast<size_t>(n->num_outputs()));
@@ -98,19 +125,40 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, con
     }
     std::vector<Tensor> g = std::move(it->second);
     pending.erase(it);
+    std::vector<Tensor> sums;
+    if (node->accumulates()) sums = lend_sums(*node, pending);
+    // Lent sums go back to their slots whatever the node did: as the new sum when the node added
+    // into it, else as it was (the node's own gradient is then added below); also when its
+    // backward fails, so that no gradient gathered so far (a leaf's .grad from earlier backward
+    // calls) is lost with the error. added[i]: input i's gradient is already in its sum.
+    std::vector<bool> added(node->inputs().size(), false);
     std::vector<Tensor> input_grads;
-    {
+    auto return_sums = [&] {
+      for (size_t i = 0; i < sums.size(); ++i) {
+        if (!sums[i].defined()) continue;
+        const Edge& e = node->inputs()[i];
+        Tensor& slot = e.leaf ? e.leaf->grad : slots(e.fn.get())[static_cast<size_t>(e.output)];
+        slot = std::move(sums[i]);
+        added[i] = i < input_grads.size() && input_grads[i].is_same(slot);
+      }
+    };
+    try {
       // the profiler charges this backward to the region its forward ran in, and to the op
       const std::string& where = node->profile_region();
       profile::Region region(profile::enabled() ? "backward > " + where + (where.empty() ? "" : " > ") + node->name() : "");
-      input_grads = node->apply(g);
+      input_grads = node->apply(g, sums);
+    } catch (...) {
+      return_sums();
+      throw;
     }
+    return_sums();
     if (!retain_graph) node->release();
     TTT_CHECK(input_grads.size() == node->inputs().size(), "backward", "the backward of '", node->name(), "' returned ",
               input_grads.size(), " gradients for ", node->inputs().size(), " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {
       const Edge& e = node->inputs()[i];
       const Tensor& gi = input_grads[i];
+      if (added[i]) continue;
       if (!e.active() || !gi.defined()) continue;
       TTT_CHECK(gi.shape() == node->input_shape(i), "backward", "the backward of '", node->name(), "' gave a gradient ",
                 gi.describe(), " for input ", i, " of shape ", shape_str(node->input_shape(i)));

@@ -21,11 +21,17 @@ Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_
       num_outputs_(num_outputs),
       backward_(std::move(backward)) {}
 
-std::vector<Tensor> Node::apply(const std::vector<Tensor>& grad_outputs) {
-  TTT_CHECK(backward_ != nullptr, "backward", "the graph through '", name_,
+Node::Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, AccumulatingBackwardFn backward)
+    : Node(std::move(name), std::move(inputs), std::move(input_shapes), 1, nullptr) {
+  accumulating_ = std::move(backward);
+}
+
+std::vector<Tensor> Node::apply(const std::vector<Tensor>& grad_outputs, const std::vector<Tensor>& sums) {
+  TTT_CHECK(backward_ != nullptr || accumulating_ != nullptr, "backward", "the graph through '", name_,
             "' was already freed by an earlier backward(); pass retain_graph=true to the first call "
             "to backward through it twice");
-  return backward_(grad_outputs);
+  if (!accumulating_) return backward_(grad_outputs);
+  return accumulating_(grad_outputs[0], sums.empty() ? std::vector<Tensor>(inputs_.size()) : sums);
 }
 
 bool should_record(const std::vector<Tensor>& inputs) {
@@ -37,7 +43,8 @@ bool should_record(const std::vector<Tensor>& inputs) {
 
 namespace {
 
-std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inputs, int num_outputs, MultiBackwardFn backward) {
+// The edge and recorded shape of each input.
+std::pair<std::vector<Edge>, std::vector<Shape>> input_edges(const std::vector<Tensor>& inputs) {
   std::vector<Edge> edges;
   std::vector<Shape> shapes;
   edges.reserve(inputs.size());
@@ -54,6 +61,11 @@ std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inp
     edges.push_back(std::move(e));
     shapes.push_back(t.defined() ? t.shape() : Shape{});
   }
+  return {std::move(edges), std::move(shapes)};
+}
+
+std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inputs, int num_outputs, MultiBackwardFn backward) {
+  auto [edges, shapes] = input_edges(inputs);
   return std::make_shared<Node>(name, std::move(edges), std::move(shapes), num_outputs, std::move(backward));
 }
 
@@ -62,6 +74,13 @@ std::shared_ptr<Node> make_node(const char* name, const std::vector<Tensor>& inp
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward) {
   if (!should_record(inputs)) return out;
   out.set_grad_fn(make_node(name, inputs, 1, [fn = std::move(backward)](const std::vector<Tensor>& g) { return fn(g[0]); }));
+  return out;
+}
+
+Tensor record_accumulating(Tensor out, const char* name, const std::vector<Tensor>& inputs, AccumulatingBackwardFn backward) {
+  if (!should_record(inputs)) return out;
+  auto [edges, shapes] = input_edges(inputs);
+  out.set_grad_fn(std::make_shared<Node>(name, std::move(edges), std::move(shapes), std::move(backward)));
   return out;
 }
 

@@ -31,10 +31,18 @@ struct Edge {
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 // An op with several outputs gets one gradient per output (undefined where none arrived).
 using MultiBackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outputs)>;
+// An op whose backward can add its gradients to sums the engine has already gathered (a product's
+// GEMM with beta = 1, instead of a product and then an add): sums[i], where defined, is input i's
+// gradient so far, held by nobody else. The backward may add its contribution into it in place and
+// return that same tensor as input i's gradient; or ignore it and return its own gradient, which
+// the engine then adds as usual.
+using AccumulatingBackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<Tensor>& sums)>;
 
 class Node {
  public:
   Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, int num_outputs, MultiBackwardFn backward);
+  // A one-output node whose backward may add into the sums the engine lends it.
+  Node(std::string name, std::vector<Edge> inputs, std::vector<Shape> input_shapes, AccumulatingBackwardFn backward);
 
   const std::string& name() const { return name_; }
   // The profiler's region when the node was made ("" unless TTT_PROFILE is set; core/profile.h).
@@ -45,9 +53,14 @@ class Node {
   int num_outputs() const { return num_outputs_; }
 
   // Gradients for each input (undefined where not needed). Throws if already released.
-  std::vector<Tensor> apply(const std::vector<Tensor>& grad_outputs);
+  // `sums`: one per input, what accumulates() nodes may add into (see AccumulatingBackwardFn).
+  std::vector<Tensor> apply(const std::vector<Tensor>& grad_outputs, const std::vector<Tensor>& sums = {});
+  bool accumulates() const { return accumulating_ != nullptr; }
   // Frees the saved tensors (after backward unless retain_graph).
-  void release() { backward_ = nullptr; }
+  void release() {
+    backward_ = nullptr;
+    accumulating_ = nullptr;
+  }
 
  private:
   std::string name_;
@@ -57,6 +70,7 @@ class Node {
   std::vector<Shape> input_shapes_;
   int num_outputs_;
   MultiBackwardFn backward_;
+  AccumulatingBackwardFn accumulating_;
 };
 
 // True when recording is on and some input requires grad.
@@ -64,6 +78,8 @@ bool should_record(const std::vector<Tensor>& inputs);
 
 // Attaches a new tape node to `out` when should_record(inputs); returns out either way.
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward);
+// The same for an op whose backward can add into the engine's sums (AccumulatingBackwardFn).
+Tensor record_accumulating(Tensor out, const char* name, const std::vector<Tensor>& inputs, AccumulatingBackwardFn backward);
 // The same for an op with several outputs (one node; output i knows it is output i).
 std::vector<Tensor> record_multi(std::vector<Tensor> outs, const char* name, const std::vector<Tensor>& inputs,
                                  MultiBackwardFn backward);

@@ -57,6 +57,10 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim 
 
 // ---- matmul (ops_matmul.cpp): [..., m, k] x [..., k, n], batch dims broadcast ----
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// c + op(a) op(b) in one GEMM (beta = 1), c broadcast to the product's shape: written into c's own
+// buffer when nothing else holds it (pass a fresh result, e.g. matmul_add(add(x, y), a, b)), else
+// into a copy. Equal to add(c, matmul(a, b, trans_a, trans_b)) without the add's kernel.
+Tensor matmul_add(Tensor c, const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
 // ---- shape and layout (ops_shape.cpp) ----
 Tensor reshape(const Tensor& x, Shape shape);  // one extent may be -1; shares storage
@@ -112,5 +116,9 @@ Tensor l2_normalize(const Tensor& x, int64_t dim = -1, double eps = 1e-12);
 // LayerNorm of each row of x [..., H, L, d] with the unbiased std, eps added to the std, and a
 // weight and bias [H, d] per head (docs/spec/TTT_SPEC.md E2a).
 Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-8);
+// E10 (docs/spec/TTT_SPEC.md): the gradient with respect to z of 0.5 ||LN(z) w[h] + b[h] - target||^2,
+// row by row of z [..., H, L, d] (LN over d with the biased variance, eps inside the root), weight
+// and bias [H, d]: one kernel forward and one backward, not a dozen ops each way.
+Tensor ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias, double eps);
 
 }  // namespace ttt

@@ -11,6 +11,24 @@ using V = std::vector<Tensor>;
 
 namespace {
 Tensor un(UnaryOp op, const Tensor& x, double a = 0, double b = 0) { return compute::unary(op, x, a, b); }
+// op(x, y) as the gradient of an input of `shape`: added into the engine's lent sum in the kernel
+// that computes it when the term has the sum's shape (autograd/node.h, AccumulatingBackwardFn),
+// else a new tensor, summed back over broadcast dims, that the engine adds.
+Tensor gradient_term(BinaryOp op, const Tensor& x, const Tensor& y, const Shape& shape, const Tensor& sum) {
+  if (sum.defined() && sum.shape() == shape && sum.dtype() == x.dtype() && x.dtype() != DType::bf16 &&
+      broadcast_shapes(x.shape(), y.shape(), "gradient") == shape) {
+    compute::binary_accumulate(op, x, y, sum);
+    return sum;
+  }
+  return sum_to(compute::binary(op, x, y), shape);
+}
+
+// The gradient g f'(x) of an activation f, in one kernel (op: BinaryOp::times_gelu_grad, ...).
+Tensor activation(const char* name, UnaryOp f, BinaryOp times_grad, const Tensor& x) {
+  return record_accumulating(un(f, x), name, {x}, [x = x.detach(), times_grad](const Tensor& g, const V& sums) {
+    return V{gradient_term(times_grad, g, x, x.shape(), sums[0])};
+  });
+}
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -27,10 +45,12 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = compute::binary(BinaryOp::mul, a, b);
-  return record(y, "mul", {a, b},
-                [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
-                  return V{na ? sum_to(mul(g, b), a.shape()) : Tensor(), nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
-                });
+  return record_accumulating(
+      y, "mul", {a, b},
+      [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g, const V& sums) {
+        return V{na ? gradient_term(BinaryOp::mul, g, b, a.shape(), sums[0]) : Tensor(),
+                 nb ? gradient_term(BinaryOp::mul, g, a, b.shape(), sums[1]) : Tensor()};
+      });
 }
 
 // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -y/b
@@ -118,21 +138,12 @@ Tensor sigmoid(const Tensor& x) {
   return record(y, "sigmoid", {x}, [y = y.detach()](const Tensor& g) { return V{mul(g, mul(y, affine(y, -1.0, 1.0)))}; });
 }
 
-Tensor silu(const Tensor& x) {
-  return record(un(UnaryOp::silu, x), "silu", {x},
-                [x = x.detach()](const Tensor& g) { return V{mul(g, un(UnaryOp::silu_grad, x))}; });
-}
+Tensor silu(const Tensor& x) { return activation("silu", UnaryOp::silu, BinaryOp::times_silu_grad, x); }
 
-Tensor gelu(const Tensor& x) {
-  return record(un(UnaryOp::gelu, x), "gelu", {x},
-                [x = x.detach()](const Tensor& g) { return V{mul(g, un(UnaryOp::gelu_grad, x))}; });
-}
+Tensor gelu(const Tensor& x) { return activation("gelu", UnaryOp::gelu, BinaryOp::times_gelu_grad, x); }
 
 // The TTT inner backward (E11) uses gelu'(Z) in the forward pass; the outer backward then needs gelu''.
-Tensor gelu_grad(const Tensor& x) {
-  return record(un(UnaryOp::gelu_grad, x), "gelu_grad", {x},
-                [x = x.detach()](const Tensor& g) { return V{mul(g, un(UnaryOp::gelu_grad2, x))}; });
-}
+Tensor gelu_grad(const Tensor& x) { return activation("gelu_grad", UnaryOp::gelu_grad, BinaryOp::times_gelu_grad2, x); }
 
 // d|x| = sign(x) (0 at 0)
 Tensor abs(const Tensor& x) {

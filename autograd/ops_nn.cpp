@@ -105,6 +105,18 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
   });
 }
 
+// E10's inner gradient. Backward: core/cpu/norms.cpp has the formulas.
+Tensor ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias, double eps) {
+  auto r = compute::ln_l2_grad(z, target, weight, bias, eps);
+  return record(r.g, "ln_l2_grad", {z, target, weight, bias},
+                [z = z.detach(), t = target.detach(), w = weight.detach(), b = bias.detach(),
+                 f = compute::LnL2GradOut{r.g.detach(), r.mean, r.rstd}, nt = target.requires_grad(), nw = weight.requires_grad(),
+                 nb = bias.requires_grad()](const Tensor& g) {
+                  auto d = compute::ln_l2_grad_backward(g, z, t, w, b, f, nt, nw, nb);
+                  return V{d.z, d.target, d.weight, d.bias};
+                });
+}
+
 // docs/spec/TTT_SPEC.md E2a's LayerNorm: per head h of x [..., H, L, d], (x - mean) / (std + eps) w[h] + b[h]
 // with the unbiased std over d. Backward: core/cpu/norms.cpp has the formula.
 Tensor unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {

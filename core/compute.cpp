@@ -41,6 +41,21 @@ Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y) {
   return out;
 }
 
+void binary_accumulate(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out) {
+  const char* name = binary_op_name(op);
+  check_same(name, x, y);
+  check_float(name, x);
+  check_defined(name, out, "output");
+  Shape shape = broadcast_shapes(x.shape(), y.shape(), name);
+  TTT_CHECK(out.shape() == shape && out.dtype() == x.dtype() && out.device() == x.device() && x.dtype() != DType::bf16, name,
+            " accumulating into ", out.describe(), ": needs the result's ", shape_str(shape),
+            " in the inputs' dtype (f32 or f64)", " and device, inputs ", x.describe(), " and ", y.describe());
+  if (skip_kernel(out)) return;
+  BroadcastArgs args = make_broadcast_args(shape, x.shape(), y.shape(), name);
+  args.accumulate = true;
+  TTT_RUN_KERNEL_AS(name, x, binary, op, x, y, out, args);
+}
+
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
   const char* name = op == ReduceOp::sum ? "sum" : "max";
   check_float(name, x);
@@ -107,22 +122,30 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   return view_shape(reduce(ReduceOp::sum, x, dims, true), shape);
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  check_same("matmul", a, b);
-  check_float("matmul", a);
-  TTT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul", "both inputs need at least 2 dims, got ", a.describe(), " and ",
-            b.describe());
+namespace {
+
+// The batched product C = op(A) op(B) as one kernel call: checks, the result's shape, the operands
+// with any partly broadcast batch materialised, and the kernel's arguments.
+struct MatmulPlan {
+  Shape out_shape;
+  Tensor a, b;
+  MatmulArgs args;
+};
+
+MatmulPlan plan_matmul(const char* op, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  check_same(op, a, b);
+  check_float(op, a);
+  TTT_CHECK(a.dim() >= 2 && b.dim() >= 2, op, "both inputs need at least 2 dims, got ", a.describe(), " and ", b.describe());
   const int64_t m = a.size(trans_a ? -1 : -2), ka = a.size(trans_a ? -2 : -1);
   const int64_t kb = b.size(trans_b ? -1 : -2), n = b.size(trans_b ? -2 : -1);
-  TTT_CHECK(ka == kb, "matmul", "inner dims differ: ", a.describe(), (trans_a ? " (transposed)" : ""), " x ", b.describe(),
+  TTT_CHECK(ka == kb, op, "inner dims differ: ", a.describe(), (trans_a ? " (transposed)" : ""), " x ", b.describe(),
             (trans_b ? " (transposed)" : ""), ": ", ka, " vs ", kb);
   Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
-  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
-  Shape out_shape = batch;
-  out_shape.push_back(m);
-  out_shape.push_back(n);
-  Tensor c = empty(out_shape, a.dtype(), a.device());
-  if (skip_kernel(c)) return c;
+  Shape batch = broadcast_shapes(batch_a, batch_b, op);
+  MatmulPlan plan;
+  plan.out_shape = batch;
+  plan.out_shape.push_back(m);
+  plan.out_shape.push_back(n);
 
   // Each operand either has the full batch (stride = one matrix), one matrix for all (stride 0),
   // or a partial broadcast, which we materialise.
@@ -139,14 +162,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     full.push_back(t.size(-1));
     return expand(t, full);
   };
-  MatmulArgs args;
+  MatmulArgs& args = plan.args;
   args.batch = numel_of(batch);
   args.m = m;
   args.n = n;
   args.k = ka;
   args.trans_a = trans_a;
   args.trans_b = trans_b;
-  Tensor ea = batched(a, batch_a, args.stride_a), eb = batched(b, batch_b, args.stride_b);
+  plan.a = batched(a, batch_a, args.stride_a);
+  plan.b = batched(b, batch_b, args.stride_b);
   args.stride_c = m * n;
   args.precision = matmul_precision();
   if (args.batch > 1 && args.stride_b == 0 && args.stride_a != 0 && !trans_a) {
@@ -157,8 +181,26 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     args.batch = 1;
     args.stride_a = args.stride_c = 0;
   }
-  TTT_RUN_KERNEL(a, matmul, ea, eb, c, args);
+  return plan;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  MatmulPlan plan = plan_matmul("matmul", a, b, trans_a, trans_b);
+  Tensor c = empty(plan.out_shape, a.dtype(), a.device());
+  if (!skip_kernel(c)) TTT_RUN_KERNEL(a, matmul, plan.a, plan.b, c, plan.args);
   return c;
+}
+
+void matmul_accumulate(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Tensor& c) {
+  MatmulPlan plan = plan_matmul("matmul_accumulate", a, b, trans_a, trans_b);
+  check_defined("matmul_accumulate", c, "output");
+  TTT_CHECK(c.shape() == plan.out_shape && c.dtype() == a.dtype() && c.device() == a.device(), "matmul_accumulate", "C ",
+            c.describe(), " must be the product's ", shape_str(plan.out_shape), " in A's dtype and device (A is ", a.describe(),
+            ")");
+  plan.args.accumulate = true;
+  if (!skip_kernel(c)) TTT_RUN_KERNEL(a, matmul, plan.a, plan.b, c, plan.args);
 }
 
 void matmul_region(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
@@ -503,16 +545,27 @@ Tensor l2_normalize_backward(const Tensor& grad, const Tensor& y, const Tensor& 
   return gx;
 }
 
+// The per-head weight and bias [H, d] of the TTT layer's row norms, for x [..., H, L, d].
+static void check_head_params(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_same(op, x, weight);
+  check_same(op, x, bias);
+  const Shape per_head{x.size(-3), x.size(-1)};
+  TTT_CHECK(weight.shape() == per_head && bias.shape() == per_head, op, "weight and bias must be [H, d] = ", shape_str(per_head),
+            " for ", x.describe(), ", got ", weight.describe(), " and ", bias.describe());
+}
+
+// t [..., H, L, d] summed over every dim but H and d, as a gradient of a [H, d] parameter
+// (undefined stays undefined: a gradient not wanted).
+static Tensor per_head_sum(const Tensor& t) {
+  if (!t.defined()) return t;
+  return view_shape(sum_to(t, {t.size(-3), 1, t.size(-1)}), {t.size(-3), t.size(-1)});
+}
+
 HeadNormOut unbiased_head_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   check_float("unbiased_head_norm", x);
-  check_same("unbiased_head_norm", x, weight);
-  check_same("unbiased_head_norm", x, bias);
   TTT_CHECK(x.dim() >= 3 && x.size(-1) >= 2, "unbiased_head_norm",
             "expected x [..., H, L, d] with d >= 2 (the std is unbiased), got ", x.describe());
-  const Shape per_head{x.size(-3), x.size(-1)};
-  TTT_CHECK(weight.shape() == per_head && bias.shape() == per_head, "unbiased_head_norm",
-            "weight and bias must be [H, d] = ", shape_str(per_head), " for x ", x.describe(), ", got ", weight.describe(),
-            " and ", bias.describe());
+  check_head_params("unbiased_head_norm", x, weight, bias);
   HeadNormOut r{empty(x.shape(), x.dtype(), x.device()), empty(without_last(x.shape()), stat_dtype(x), x.device()),
                 empty(without_last(x.shape()), stat_dtype(x), x.device())};
   if (!skip_kernel(r.y)) TTT_RUN_KERNEL(x, unbiased_head_norm, x, weight, bias, eps, r.y, r.mean, r.std_dev);
@@ -525,9 +578,29 @@ HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, c
   Tensor gx = empty(x.shape(), x.dtype(), x.device());
   Tensor gxhat = want_weight ? empty(x.shape(), x.dtype(), x.device()) : Tensor();  // undefined: not written
   if (!skip_kernel(gx)) TTT_RUN_KERNEL(x, unbiased_head_norm_backward, grad, x, weight, mean, std_dev, eps, gx, gxhat);
-  const Shape per_head{x.size(-3), 1, x.size(-1)};
-  auto per_head_sum = [&](const Tensor& t) { return view_shape(sum_to(t, per_head), weight.shape()); };
-  return {gx, want_weight ? per_head_sum(gxhat) : Tensor(), want_bias ? per_head_sum(grad) : Tensor()};
+  return {gx, per_head_sum(gxhat), want_bias ? per_head_sum(grad) : Tensor()};
+}
+
+LnL2GradOut ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias, double eps) {
+  check_float("ln_l2_grad", z);
+  check_same("ln_l2_grad", z, target);
+  TTT_CHECK(z.dim() >= 3 && target.shape() == z.shape(), "ln_l2_grad", "expected z and target [..., H, L, d] of one shape, got ",
+            z.describe(), " and ", target.describe());
+  check_head_params("ln_l2_grad", z, weight, bias);
+  LnL2GradOut r{empty(z.shape(), z.dtype(), z.device()), empty(without_last(z.shape()), stat_dtype(z), z.device()),
+                empty(without_last(z.shape()), stat_dtype(z), z.device())};
+  if (!skip_kernel(r.g)) TTT_RUN_KERNEL(z, ln_l2_grad, z, target, weight, bias, eps, r.g, r.mean, r.rstd);
+  return r;
+}
+
+// The kernel writes each row's share of the weight's and bias's gradients; they sum per head.
+LnL2GradGrads ln_l2_grad_backward(const Tensor& grad, const Tensor& z, const Tensor& target, const Tensor& weight,
+                                  const Tensor& bias, const LnL2GradOut& f, bool want_target, bool want_weight, bool want_bias) {
+  auto maybe = [&](bool want) { return want ? empty(z.shape(), z.dtype(), z.device()) : Tensor(); };
+  Tensor gz = empty(z.shape(), z.dtype(), z.device()), gt = maybe(want_target), gw = maybe(want_weight), gb = maybe(want_bias);
+  if (!skip_kernel(gz))
+    TTT_RUN_KERNEL(z, ln_l2_grad_backward, grad, z, target, weight, bias, f.g, f.mean, f.rstd, gz, gt, gw, gb);
+  return {gz, gt, per_head_sum(gw), per_head_sum(gb)};
 }
 
 CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {

@@ -15,12 +15,18 @@ namespace ttt::compute {
 
 Tensor unary(UnaryOp op, const Tensor& x, double a = 0, double b = 0);
 Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y);
+// out += op(x, y), out of the broadcast result's shape, f32 or f64: a gradient term added to a sum
+// in the kernel that computes it (autograd/engine.cpp).
+void binary_accumulate(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out);
 // Reduces over `dims` (negative allowed; empty = all dims).
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim);
 // Sums a broadcast result back to `shape` (the inverse of broadcasting, for gradients).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 // [..., m, k] x [..., k, n] -> [..., m, n]; transposes as flags; batch dims broadcast.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// c += op(A) op(B), c of exactly the product's shape and A's dtype: GEMM's beta = 1, no separate add
+// (backward adds a product to a gradient it has already summed; autograd/engine.cpp).
+void matmul_accumulate(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Tensor& c);
 // Writes C = op(A) op(B) into a sub-matrix of c, A and B sub-matrices of a and b: the sizes,
 // transposes, batch strides, leading dims and offsets come from `args` (core/kernel_args.h),
 // and every element they reach must lie inside its tensor. For products on blocks of larger
@@ -135,6 +141,18 @@ struct HeadNormGrads {
 };
 HeadNormGrads unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                           const Tensor& std_dev, double eps, bool want_weight, bool want_bias);
+// E10 (docs/spec/TTT_SPEC.md): g = d/dz 0.5 ||LN(z) w[h] + b[h] - target||^2 per row of z [..., H, L, d],
+// weight/bias [H, d]; backward gives dz and, where wanted, dtarget and the weight's and bias's [H, d].
+struct LnL2GradOut {
+  Tensor g, mean, rstd;
+};
+LnL2GradOut ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias, double eps);
+struct LnL2GradGrads {
+  Tensor z, target, weight, bias;
+};
+LnL2GradGrads ln_l2_grad_backward(const Tensor& grad, const Tensor& z, const Tensor& target, const Tensor& weight,
+                                  const Tensor& bias, const LnL2GradOut& forward, bool want_target, bool want_weight,
+                                  bool want_bias);
 
 // loss: mean over rows whose target is not ignore_index (0 when every row is ignored);
 // count: the number of such rows, as a one-element tensor (kept on the device).

@@ -21,6 +21,7 @@ struct BroadcastArgs {
   int64_t stride_a[kMaxDims] = {};
   int64_t stride_b[kMaxDims] = {};
   bool same_shape = false;  // fast path: a, b and out all have the output's shape
+  bool accumulate = false;  // out += op(a, b) instead of out = op(a, b) (compute::binary_accumulate)
 };
 BroadcastArgs make_broadcast_args(const Shape& out, const Shape& a, const Shape& b, const char* op);
 
@@ -111,6 +112,9 @@ struct MatmulArgs {
   // stored A, B and C (0: packed, the matrix's own width) and the element where each starts.
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t offset_a = 0, offset_b = 0, offset_c = 0;
+  // C += op(A) op(B) (GEMM's beta = 1) instead of C = op(A) op(B): how backward adds a product
+  // to a gradient it has already summed, without a separate add (compute::matmul_accumulate).
+  bool accumulate = false;
 };
 
 // Row lengths of the stored (untransposed) row-major A, B and C of a product.

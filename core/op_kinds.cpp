@@ -68,6 +68,12 @@ const char* binary_op_name(BinaryOp op) {
       return "eq";
     case BinaryOp::gt:
       return "gt";
+    case BinaryOp::times_gelu_grad:
+      return "times_gelu_grad";
+    case BinaryOp::times_gelu_grad2:
+      return "times_gelu_grad2";
+    case BinaryOp::times_silu_grad:
+      return "times_silu_grad";
   }
   return "binary";
 }

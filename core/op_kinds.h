@@ -38,6 +38,10 @@ enum class BinaryOp {
   minimum,
   eq,  // 1 where x == y else 0
   gt,  // 1 where x > y else 0
+  // backward steps in one kernel, not a unary op and a product: x f'(y) for an incoming gradient x
+  times_gelu_grad,   // x gelu'(y)
+  times_gelu_grad2,  // x gelu''(y)
+  times_silu_grad,   // x silu'(y)
 };
 
 enum class ReduceOp { sum, max };

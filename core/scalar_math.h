@@ -63,6 +63,13 @@ TTT_HD T gelu_grad2(T x) {
   return (T(1) - p.t * p.t) * (p.du - x * p.t * p.du * p.du + T(0.5) * x * d2u);
 }
 
+// silu'(x) = s (1 + x (1 - s)), s = sigmoid(x)
+template <class T>
+TTT_HD T silu_grad(T x) {
+  T s = sigmoid(x);
+  return s * (T(1) + x * (T(1) - s));
+}
+
 template <class T>
 TTT_HD T unary(UnaryOp op, T x, T a, T b) {
   switch (op) {
@@ -82,10 +89,8 @@ TTT_HD T unary(UnaryOp op, T x, T a, T b) {
       return sigmoid(x);
     case UnaryOp::silu:
       return x * sigmoid(x);
-    case UnaryOp::silu_grad: {
-      T s = sigmoid(x);
-      return s * (T(1) + x * (T(1) - s));
-    }
+    case UnaryOp::silu_grad:
+      return silu_grad(x);
     case UnaryOp::gelu:
       return gelu(x);
     case UnaryOp::gelu_grad:
@@ -133,6 +138,12 @@ TTT_HD T binary(BinaryOp op, T x, T y) {
       return x == y ? T(1) : T(0);
     case BinaryOp::gt:
       return x > y ? T(1) : T(0);
+    case BinaryOp::times_gelu_grad:
+      return x * gelu_grad(y);
+    case BinaryOp::times_gelu_grad2:
+      return x * gelu_grad2(y);
+    case BinaryOp::times_silu_grad:
+      return x * silu_grad(y);
   }
   return x;
 }

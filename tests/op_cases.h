@@ -101,6 +101,24 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"matmul_shared_b", {{2, 3, 3, 4}, {4, 2}}, [](T x) { return matmul(x[0], x[1]); }});
   c.push_back({"matmul_broadcast", {{2, 3, 2, 4}, {3, 4, 5}}, [](T x) { return matmul(x[0], x[1], false, false); }});
   c.push_back({"matmul_broadcast_t", {{2, 1, 4, 3}, {1, 3, 5, 4}}, [](T x) { return matmul(x[0], x[1], true, true); }});
+  // c + a b in one GEMM: into a fresh c's buffer, and a broadcast c copied first
+  c.push_back({"matmul_add", {{2, 3, 4}, {2, 3, 5}, {2, 5, 4}}, [](T x) { return matmul_add(x[0] * 2.0, x[1], x[2]); }});
+  c.push_back(
+      {"matmul_add_broadcast_t", {{1, 4}, {2, 5, 3}, {4, 5}}, [](T x) { return matmul_add(x[0], x[1], x[2], true, true); }});
+  // x feeds several elementwise products and an activation: their gradient terms are added into
+  // the sum in place, a broadcast input's (c) summed first
+  c.push_back({"elementwise_gradients_sum_in_place", {{3, 4}, {3, 4}, {3, 1}}, [](T x) {
+                 return mul(x[0], x[1]) + gelu(x[0]) + mul(mul(x[2], x[1]), x[0]);
+               }});
+  // a and b each feed several products, transposed and not: backward adds later products into the
+  // gradient gathered so far with one GEMM (autograd/engine.cpp); w is broadcast, so it cannot
+  c.push_back({"matmul_gradients_sum_in_place", {{2, 3, 4}, {2, 4, 4}, {4, 4}}, [](T x) {
+                 Tensor p = matmul(x[0], x[1]);
+                 Tensor q = matmul(p, x[1], false, true);
+                 Tensor r = matmul(q, x[2]);
+                 Tensor s = matmul(x[0], r, true, false);  // [2, 4, 4]
+                 return matmul(r, s) + matmul(x[0], x[2], false, true) + matmul(x[0], x[1], false, true);
+               }});
   // shape and layout
   c.push_back({"reshape", {{2, 6}}, [](T x) { return reshape(x[0], {3, -1}) * 2.0; }});
   c.push_back({"permute", {{2, 3, 4}}, [](T x) { return permute(x[0], {2, 0, 1}); }});
@@ -167,6 +185,8 @@ inline std::vector<OpCase> op_cases() {
   c.push_back({"l2_normalize", {{3, 6}}, [](T x) { return l2_normalize(x[0]); }});
   c.push_back({"l2_normalize_mid_dim", {{3, 4, 2}}, [](T x) { return l2_normalize(x[0], 1); }});
   c.push_back({"unbiased_head_norm", {{2, 3, 4, 5}, {3, 5}, {3, 5}}, [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
+  c.push_back(
+      {"ln_l2_grad", {{2, 3, 4, 5}, {2, 3, 4, 5}, {3, 5}, {3, 5}}, [](T x) { return ln_l2_grad(x[0], x[1], x[2], x[3], 1e-6); }});
   return c;
 }
 

@@ -45,7 +45,7 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
     Tensor xbar = q;
     for (size_t l = 0; l < layers; ++l) {
       Tensor neg_m = mul(matmul(xbar, x[l], false, true) + 1.0, neg_eta);
-      zbar = add(add(matmul(xbar, s.w[l]), s.b[l]), matmul(neg_m, g[l]));
+      zbar = matmul_add(add(matmul(xbar, s.w[l]), s.b[l]), neg_m, g[l]);  // - M G added by the GEMM
       if (l + 1 < layers) xbar = gelu(zbar);
     }
   } else {
@@ -72,8 +72,8 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
   Tensor neg_eta_last = slice(neg_eta, 2, b - 1, b);   // [B, H, 1, b]
   Tensor neg_eta_col = transpose(neg_eta_last, 2, 3);  // [B, H, b, 1]
   for (size_t l = 0; l < layers; ++l) {
-    s.w[l] = add(s.w[l], matmul(x[l], mul(neg_eta_col, g[l]), true, false));
-    s.b[l] = add(s.b[l], matmul(neg_eta_last, g[l]));
+    s.w[l] = matmul_add(s.w[l], x[l], mul(neg_eta_col, g[l]), true, false);
+    s.b[l] = matmul_add(s.b[l], neg_eta_last, g[l]);
   }
   return out;
 }
@@ -96,19 +96,6 @@ Tensor scan_range(State& s, const ScanInputs& in, int64_t first, int64_t count, 
 Tensor head_layer_norm(const Tensor& z, const Tensor& ln_weight, const Tensor& ln_bias, double eps) {
   Tensor xhat = layer_norm(z, Tensor(), Tensor(), eps);
   return add(mul(xhat, per_head(ln_weight, z.dim())), per_head(ln_bias, z.dim()));
-}
-
-// E10: grad_Z = (D gy - sum(gy) - xhat sum(gy xhat)) / (D sigma), gy = (gamma xhat + beta - target) gamma
-Tensor ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& ln_weight, const Tensor& ln_bias, double eps) {
-  const double D = static_cast<double>(z.size(-1));
-  Tensor gamma = per_head(ln_weight, z.dim()), beta = per_head(ln_bias, z.dim());
-  Tensor mu = mean(z, {-1}, true);
-  Tensor centered = sub(z, mu);
-  Tensor sigma = sqrt(mean(square(centered), {-1}, true) + eps);
-  Tensor xhat = div(centered, sigma);
-  Tensor gy = mul(sub(add(mul(gamma, xhat), beta), target), gamma);
-  Tensor numer = sub(sub(gy * D, sum(gy, {-1}, true)), mul(xhat, sum(mul(gy, xhat), {-1}, true)));
-  return div(numer, sigma * D);
 }
 
 ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt) {

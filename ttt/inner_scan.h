@@ -37,10 +37,6 @@ struct ScanOptions {
 
 ScanOutputs composed_scan(const ScanInputs& in, const ScanOptions& opt);
 
-// E10: gradient of l = 0.5 ||LN(z) - target||^2 with respect to z (LN over the last dim, per-head
-// weight/bias [H, d]) for z [B, H, b, d]. Exposed for tests.
-Tensor ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& ln_weight, const Tensor& ln_bias, double eps);
-
 // y = LN(z) * weight + bias with per-head weight/bias [H, d] on z [B, H, ..., d] (E8, E14).
 Tensor head_layer_norm(const Tensor& z, const Tensor& ln_weight, const Tensor& ln_bias, double eps);
 

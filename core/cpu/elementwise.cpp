@@ -79,14 +79,16 @@ void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, co
     const T* px = x.data<T>();
     const T* py = y.data<T>();
     T* po = out.data<T>();
+    const bool acc = args.accumulate;
+    auto put = [acc](T& o, T v) { o = acc ? o + v : v; };
     if (args.same_shape) {
-      for (int64_t i = 0; i < args.numel; ++i) po[i] = math::binary<T>(op, px[i], py[i]);
+      for (int64_t i = 0; i < args.numel; ++i) put(po[i], math::binary<T>(op, px[i], py[i]));
       return;
     }
     // Odometer over the (merged) output dims; the innermost dim is a tight loop.
     const int r = args.rank;
     if (r == 0) {
-      po[0] = math::binary<T>(op, px[0], py[0]);
+      put(po[0], math::binary<T>(op, px[0], py[0]));
       return;
     }
     int64_t idx[kMaxDims] = {};
@@ -97,7 +99,7 @@ void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out, co
         ia += idx[d] * args.stride_a[d];
         ib += idx[d] * args.stride_b[d];
       }
-      for (int64_t j = 0; j < inner; ++j) po[base + j] = math::binary<T>(op, px[ia + j * sa], py[ib + j * sb]);
+      for (int64_t j = 0; j < inner; ++j) put(po[base + j], math::binary<T>(op, px[ia + j * sa], py[ib + j * sb]));
       for (int d = r - 2; d >= 0; --d) {
         if (++idx[d] < args.shape[d]) break;
         idx[d] = 0;

@@ -3,6 +3,7 @@
 // accumulate in double. The CUDA twins are in core/cuda/norms.cu.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/cpu/dispatch.h"
@@ -202,6 +203,85 @@ void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tens
         pdx[r * d + j] = static_cast<T>((double(g[j]) * w[j] - mean_gh) / sigma - c * k);
         if (pgx) pgx[r * d + j] = static_cast<T>(g[j] * c / sigma);
       }
+    }
+  });
+}
+
+// E10 per row (head h): xhat = (z - mu) rstd, gy = (w xhat + b - target) w,
+// g = (gy - mean(gy) - xhat mean(gy xhat)) rstd.
+void ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias, double eps, const Tensor& g,
+                const Tensor& mean, const Tensor& rstd) {
+  dispatch_float(z.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = z.size(-1), len = z.size(-2), heads = z.size(-3), rows = z.numel() / d;
+    const T *pz = z.data<T>(), *pt = target.data<T>(), *pw = weight.data<T>(), *pb = bias.data<T>();
+    T *pg = g.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+    std::vector<double> xhat(static_cast<size_t>(d)), gy(static_cast<size_t>(d));
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *a = pz + r * d, *t = pt + r * d, *w = pw + (r / len) % heads * d, *b = pb + (r / len) % heads * d;
+      double mu = 0, var = 0;
+      for (int64_t j = 0; j < d; ++j) mu += a[j];
+      mu /= d;
+      for (int64_t j = 0; j < d; ++j) var += (a[j] - mu) * (a[j] - mu);
+      const double rs = 1.0 / std::sqrt(var / d + eps);
+      double mean_gy = 0, mean_gyx = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        xhat[j] = (a[j] - mu) * rs;
+        gy[j] = (double(w[j]) * xhat[j] + b[j] - t[j]) * w[j];
+        mean_gy += gy[j];
+        mean_gyx += gy[j] * xhat[j];
+      }
+      mean_gy /= d, mean_gyx /= d;
+      for (int64_t j = 0; j < d; ++j) pg[r * d + j] = static_cast<T>((gy[j] - mean_gy - xhat[j] * mean_gyx) * rs);
+      pm[r] = static_cast<T>(mu);
+      pr[r] = static_cast<T>(rs);
+    }
+  });
+}
+
+// E10's backward per row, with u = grad rstd, c = mean(xhat gy):
+//   dgy = u - mean(u) - xhat mean(u xhat)            (g's own layer-norm backward)
+//   dxhat = w^2 dgy - c u - mean(u xhat) gy           (through gy, and through xhat in g's formula)
+//   dz = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) - xhat sum(u g) / d   (the last term: rstd in g)
+//   dtarget = -w dgy, and the shares dw = dgy (2 w xhat + b - target), db = dgy w.
+void ln_l2_grad_backward(const Tensor& grad, const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias,
+                         const Tensor& g, const Tensor& mean, const Tensor& rstd, const Tensor& grad_z, const Tensor& grad_target,
+                         const Tensor& grad_weight_rows, const Tensor& grad_bias_rows) {
+  dispatch_float(z.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t d = z.size(-1), len = z.size(-2), heads = z.size(-3), rows = z.numel() / d;
+    const T *pdg = grad.data<T>(), *pz = z.data<T>(), *pt = target.data<T>(), *pw = weight.data<T>(), *pb = bias.data<T>();
+    const T *pg = g.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+    T* pdz = grad_z.data<T>();
+    T* pdt = grad_target.defined() ? grad_target.data<T>() : nullptr;
+    T* pdw = grad_weight_rows.defined() ? grad_weight_rows.data<T>() : nullptr;
+    T* pdb = grad_bias_rows.defined() ? grad_bias_rows.data<T>() : nullptr;
+    std::vector<double> xhat(static_cast<size_t>(d)), gy(static_cast<size_t>(d)), u(static_cast<size_t>(d)),
+        dxhat(static_cast<size_t>(d));
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = r * d;
+      const T *w = pw + (r / len) % heads * d, *b = pb + (r / len) % heads * d;
+      const double mu = pm[r], rs = pr[r];
+      double c = 0, mean_u = 0, mean_ux = 0, u_dot_g = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        xhat[j] = (pz[o + j] - mu) * rs;
+        gy[j] = (double(w[j]) * xhat[j] + b[j] - pt[o + j]) * w[j];
+        u[j] = double(pdg[o + j]) * rs;
+        c += xhat[j] * gy[j], mean_u += u[j], mean_ux += u[j] * xhat[j], u_dot_g += u[j] * pg[o + j];
+      }
+      c /= d, mean_u /= d, mean_ux /= d;
+      double mean_dx = 0, mean_dxx = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        const double dgy = u[j] - mean_u - xhat[j] * mean_ux;
+        dxhat[j] = double(w[j]) * w[j] * dgy - c * u[j] - mean_ux * gy[j];
+        mean_dx += dxhat[j], mean_dxx += dxhat[j] * xhat[j];
+        if (pdt) pdt[o + j] = static_cast<T>(-double(w[j]) * dgy);
+        if (pdw) pdw[o + j] = static_cast<T>(dgy * (2.0 * w[j] * xhat[j] + b[j] - pt[o + j]));
+        if (pdb) pdb[o + j] = static_cast<T>(dgy * w[j]);
+      }
+      mean_dx /= d, mean_dxx /= d;
+      for (int64_t j = 0; j < d; ++j)
+        pdz[o + j] = static_cast<T>(rs * (dxhat[j] - mean_dx - xhat[j] * mean_dxx) - xhat[j] * u_dot_g / d);
     }
   });
 }

@@ -1,5 +1,6 @@
 // CUDA kernels that move elements: gather (permute/expand), block copies (slice/cat), flip,
 // triangular masks, embedding lookup and scatter-add, rotary embeddings.
+#include <algorithm>
 #include <cmath>
 
 #include "core/backend.h"
@@ -18,24 +19,43 @@ __device__ __forceinline__ int64_t index_at(const void* p, bool is_i32, int64_t 
   return is_i32 ? static_cast<const int32_t*>(p)[i] : static_cast<const int64_t*>(p)[i];
 }
 
-template <class T>
+// The kernels that move elements in bulk come in three forms: 64-bit indices; 32-bit indices
+// where every index fits (64-bit division costs the GPU many instructions per element); and, when
+// the innermost dim runs contiguously on both sides in whole 16-byte pieces, P elements (16 bytes)
+// per thread.
+#define GRID_STRIDE_LOOP_AS(Index, i, n) \
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += Index(blockDim.x) * gridDim.x)
+constexpr int64_t kMax32 = int64_t(1) << 31;
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+template <class T, class Index, int P>
 __global__ void gather_kernel(const T* in, T* out, GatherArgs a) {
-  GRID_STRIDE_LOOP(i, a.numel) {
-    int64_t rest = i, s = 0;
+  GRID_STRIDE_LOOP_AS(Index, p, static_cast<Index>(a.numel / P)) {
+    Index rest = p * P, s = 0;
     for (int d = a.rank - 1; d >= 0; --d) {
-      s += (rest % a.out_shape[d]) * a.in_stride[d];
-      rest /= a.out_shape[d];
+      const Index extent = static_cast<Index>(a.out_shape[d]);
+      s += (rest % extent) * static_cast<Index>(a.in_stride[d]);
+      rest /= extent;
     }
-    out[i] = in[s];
+    if constexpr (P == 1)
+      out[p] = in[s];
+    else
+      reinterpret_cast<uint4*>(out)[p] = *reinterpret_cast<const uint4*>(in + s);
   }
 }
 
-template <class T>
+// Rows of `inner` elements (P at a time) from [outer, src_dim, inner] to [outer, dst_dim, inner].
+template <class T, class Index, int P>
 __global__ void copy_block_kernel(const T* src, T* dst, BlockCopyArgs a) {
-  const int64_t n = a.outer * a.count * a.inner;
-  GRID_STRIDE_LOOP(t, n) {
-    const int64_t i = t % a.inner, j = (t / a.inner) % a.count, o = t / (a.inner * a.count);
-    dst[(o * a.dst_dim + a.dst_start + j) * a.inner + i] = src[(o * a.src_dim + a.src_start + j) * a.inner + i];
+  const Index inner = static_cast<Index>(a.inner / P), count = static_cast<Index>(a.count);
+  GRID_STRIDE_LOOP_AS(Index, t, static_cast<Index>(a.outer) * count * inner) {
+    const Index i = t % inner, j = (t / inner) % count, o = t / (inner * count);
+    const Index from = (o * static_cast<Index>(a.src_dim) + static_cast<Index>(a.src_start) + j) * inner + i;
+    const Index to = (o * static_cast<Index>(a.dst_dim) + static_cast<Index>(a.dst_start) + j) * inner + i;
+    if constexpr (P == 1)
+      dst[to] = src[from];
+    else
+      reinterpret_cast<uint4*>(dst)[to] = reinterpret_cast<const uint4*>(src)[from];
   }
 }
 
@@ -113,10 +133,22 @@ __global__ void cache_write_kernel(T* cache, const T* rows, const void* position
 }  // namespace
 
 void gather(const Tensor& in, const Tensor& out, const GatherArgs& args) {
+  if (args.numel == 0) return;
   dispatch_bytes(in.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    gather_kernel<T><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(static_cast<const T*>(in.raw_data()),
-                                                                            static_cast<T*>(out.raw_data()), args);
+    constexpr int P = 16 / static_cast<int>(sizeof(T));
+    const T* src = static_cast<const T*>(in.raw_data());
+    T* dst = static_cast<T*>(out.raw_data());
+    const int inner = args.rank - 1;
+    bool packed =
+        args.rank > 0 && args.in_stride[inner] == 1 && args.out_shape[inner] % P == 0 && aligned16(src) && aligned16(dst);
+    for (int d = 0; packed && d < inner; ++d) packed = args.in_stride[d] % P == 0;
+    if (std::max(in.numel(), args.numel) >= kMax32)
+      gather_kernel<T, int64_t, 1><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(src, dst, args);
+    else if (packed)
+      gather_kernel<T, uint32_t, P><<<grid_for(args.numel / P), kBlock, 0, current_stream()>>>(src, dst, args);
+    else
+      gather_kernel<T, uint32_t, 1><<<grid_for(args.numel), kBlock, 0, current_stream()>>>(src, dst, args);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }
@@ -126,8 +158,15 @@ void copy_block(const Tensor& src, const Tensor& dst, const BlockCopyArgs& args)
   if (n == 0) return;
   dispatch_bytes(src.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    copy_block_kernel<T><<<grid_for(n), kBlock, 0, current_stream()>>>(static_cast<const T*>(src.raw_data()),
-                                                                       static_cast<T*>(dst.raw_data()), args);
+    constexpr int P = 16 / static_cast<int>(sizeof(T));
+    const T* from = static_cast<const T*>(src.raw_data());
+    T* to = static_cast<T*>(dst.raw_data());
+    if (std::max(src.numel(), dst.numel()) >= kMax32)
+      copy_block_kernel<T, int64_t, 1><<<grid_for(n), kBlock, 0, current_stream()>>>(from, to, args);
+    else if (args.inner % P == 0 && aligned16(from) && aligned16(to))
+      copy_block_kernel<T, uint32_t, P><<<grid_for(n / P), kBlock, 0, current_stream()>>>(from, to, args);
+    else
+      copy_block_kernel<T, uint32_t, 1><<<grid_for(n), kBlock, 0, current_stream()>>>(from, to, args);
   });
   TTT_CUDA_CHECK_LAUNCH();
 }

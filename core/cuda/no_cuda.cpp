@@ -68,6 +68,13 @@ void l2_normalize_backward(const Tensor&, const Tensor&, const Tensor&, double, 
 void unbiased_head_norm(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("cuda::unbiased_head_norm");
 }
+void ln_l2_grad(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::ln_l2_grad");
+}
+void ln_l2_grad_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("cuda::ln_l2_grad_backward");
+}
 void unbiased_head_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, const Tensor&,
                                  const Tensor&) {
   no_cuda("cuda::unbiased_head_norm_backward");

@@ -249,6 +249,67 @@ __global__ void unbiased_head_norm_backward_kernel(const float* g, const float* 
   }
 }
 
+// E10, a warp per row (formulas: core/cpu/norms.cpp).
+__global__ void ln_l2_grad_kernel(const float* z, const float* target, const float* weight, const float* bias, float eps,
+                                  float* g, float* mean, float* rstd, int64_t rows, int64_t len, int64_t heads, int64_t d) {
+  const int64_t r = warp_row(rows);
+  if (r < 0) return;
+  const int lane = threadIdx.x % 32;
+  const int64_t o = r * d;
+  const float *w = weight + (r / len) % heads * d, *b = bias + (r / len) % heads * d;
+  float s = 0;
+  for (int64_t j = lane; j < d; j += 32) s += z[o + j];
+  const float mu = warp_sum(s) / d;
+  float v = 0;
+  for (int64_t j = lane; j < d; j += 32) v += (z[o + j] - mu) * (z[o + j] - mu);
+  const float rs = rsqrtf(warp_sum(v) / d + eps);
+  float s1 = 0, s2 = 0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float xh = (z[o + j] - mu) * rs, gy = (w[j] * xh + b[j] - target[o + j]) * w[j];
+    s1 += gy, s2 += gy * xh;
+  }
+  const float mean_gy = warp_sum(s1) / d, mean_gyx = warp_sum(s2) / d;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float xh = (z[o + j] - mu) * rs, gy = (w[j] * xh + b[j] - target[o + j]) * w[j];
+    g[o + j] = (gy - mean_gy - xh * mean_gyx) * rs;
+  }
+  if (lane == 0) mean[r] = mu, rstd[r] = rs;
+}
+
+__global__ void ln_l2_grad_backward_kernel(const float* dg, const float* z, const float* target, const float* weight,
+                                           const float* bias, const float* g, const float* mean, const float* rstd, float* dz,
+                                           float* dtarget, float* dw, float* db, int64_t rows, int64_t len, int64_t heads,
+                                           int64_t d) {
+  const int64_t r = warp_row(rows);
+  if (r < 0) return;
+  const int lane = threadIdx.x % 32;
+  const int64_t o = r * d;
+  const float *w = weight + (r / len) % heads * d, *b = bias + (r / len) % heads * d;
+  const float mu = mean[r], rs = rstd[r];
+  float c = 0, mean_u = 0, mean_ux = 0, u_dot_g = 0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float xh = (z[o + j] - mu) * rs, gy = (w[j] * xh + b[j] - target[o + j]) * w[j], u = dg[o + j] * rs;
+    c += xh * gy, mean_u += u, mean_ux += u * xh, u_dot_g += u * g[o + j];
+  }
+  c = warp_sum(c) / d, mean_u = warp_sum(mean_u) / d, mean_ux = warp_sum(mean_ux) / d, u_dot_g = warp_sum(u_dot_g);
+  float mean_dx = 0, mean_dxx = 0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float xh = (z[o + j] - mu) * rs, resid = w[j] * xh + b[j] - target[o + j], u = dg[o + j] * rs;
+    const float dgy = u - mean_u - xh * mean_ux, dxh = w[j] * w[j] * dgy - c * u - mean_ux * resid * w[j];
+    mean_dx += dxh, mean_dxx += dxh * xh;
+    dz[o + j] = dxh;  // finished below
+    if (dtarget) dtarget[o + j] = -w[j] * dgy;
+    if (dw) dw[o + j] = dgy * (2.0f * w[j] * xh + b[j] - target[o + j]);
+    if (db) db[o + j] = dgy * w[j];
+  }
+  mean_dx = warp_sum(mean_dx) / d, mean_dxx = warp_sum(mean_dxx) / d;
+  __syncwarp();
+  for (int64_t j = lane; j < d; j += 32) {
+    const float xh = (z[o + j] - mu) * rs;
+    dz[o + j] = rs * (dz[o + j] - mean_dx - xh * mean_dxx) - xh * u_dot_g / d;
+  }
+}
+
 int64_t rows_in(const Tensor& x) { return x.numel() / x.size(-1); }
 
 }  // namespace
@@ -282,6 +343,27 @@ void unbiased_head_norm_backward(const Tensor& grad, const Tensor& x, const Tens
   unbiased_head_norm_backward_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
       grad.data<float>(), x.data<float>(), weight.data<float>(), mean.data<float>(), std_dev.data<float>(), float(eps),
       grad_x.data<float>(), grad_xhat.defined() ? grad_xhat.data<float>() : nullptr, rows, x.size(-2), x.size(-3), x.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias, double eps, const Tensor& g,
+                const Tensor& mean, const Tensor& rstd) {
+  const int64_t rows = rows_in(z);
+  ln_l2_grad_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
+      z.data<float>(), target.data<float>(), weight.data<float>(), bias.data<float>(), float(eps), g.data<float>(),
+      mean.data<float>(), rstd.data<float>(), rows, z.size(-2), z.size(-3), z.size(-1));
+  TTT_CUDA_CHECK_LAUNCH();
+}
+
+void ln_l2_grad_backward(const Tensor& grad, const Tensor& z, const Tensor& target, const Tensor& weight, const Tensor& bias,
+                         const Tensor& g, const Tensor& mean, const Tensor& rstd, const Tensor& grad_z, const Tensor& grad_target,
+                         const Tensor& grad_weight_rows, const Tensor& grad_bias_rows) {
+  const int64_t rows = rows_in(z);
+  auto opt = [](const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
+  ln_l2_grad_backward_kernel<<<blocks_for_rows(rows), kBlock, 0, current_stream()>>>(
+      grad.data<float>(), z.data<float>(), target.data<float>(), weight.data<float>(), bias.data<float>(), g.data<float>(),
+      mean.data<float>(), rstd.data<float>(), grad_z.data<float>(), opt(grad_target), opt(grad_weight_rows), opt(grad_bias_rows),
+      rows, z.size(-2), z.size(-3), z.size(-1));
   TTT_CUDA_CHECK_LAUNCH();
 }
 

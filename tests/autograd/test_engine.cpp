@@ -261,5 +261,100 @@ TEST(Engine, MatmulKeepsOnlyWhatItsGradientsRead) {
     for (int64_t k = 0; k < 4; ++k) EXPECT_FLOAT_EQ(g[i * 4 + k], 2 * (wv[k * 3] + wv[k * 3 + 1] + wv[k * 3 + 2]));
 }
 
+// A product's gradient joins the gradient gathered so far in one GEMM (beta = 1): the leaf's .grad
+// from the first backward is written in place by the second, and holds both sums.
+TEST(Engine, AProductAddsItsGradientIntoTheGatheredSumInPlace) {
+  Generator gen(5);
+  Tensor x = randn({3, 4}, gen, DType::f64).set_requires_grad(true);
+  Tensor w = randn({4, 2}, gen, DType::f64);
+  backward(sum(matmul(x, w)));
+  const Tensor first = clone_data(x.grad());
+  const void* storage = x.grad().raw_data();  // no handle kept: .grad stays its only owner
+  backward(sum(matmul(x, w)));
+  EXPECT_EQ(x.grad().raw_data(), storage) << "the second product's gradient was not added in place";
+  const std::vector<double> once = first.to_vector<double>(), twice = x.grad().to_vector<double>();
+  for (size_t i = 0; i < once.size(); ++i) EXPECT_DOUBLE_EQ(twice[i], 2 * once[i]);
+
+  // a .grad the caller holds is never written: the sum is a new tensor
+  Tensor held = x.grad();
+  backward(sum(matmul(x, w)));
+  EXPECT_NE(x.grad().raw_data(), held.raw_data());
+  EXPECT_EQ(held.to_vector<double>(), twice);
+}
+
+// The same for an elementwise product and an activation: their gradient terms are added into the
+// sum in the kernel that computes them; a broadcast input's term is summed first, then added.
+TEST(Engine, ElementwiseGradientsAddIntoTheGatheredSumInPlace) {
+  Generator gen(8);
+  Tensor x = randn({3, 4}, gen, DType::f64).set_requires_grad(true);
+  Tensor w = randn({3, 4}, gen, DType::f64);
+  Tensor col = randn({3, 1}, gen, DType::f64).set_requires_grad(true);
+  auto loss = [&] { return sum(mul(x, w) + gelu(x) + mul(col, w)); };
+  backward(loss());
+  const Tensor x_once = clone_data(x.grad()), col_once = clone_data(col.grad());
+  const void* storage = x.grad().raw_data();
+  backward(loss());
+  EXPECT_EQ(x.grad().raw_data(), storage) << "the product's gradient was not added in place";
+  const std::vector<double> once = x_once.to_vector<double>(), twice = x.grad().to_vector<double>();
+  for (size_t i = 0; i < once.size(); ++i) EXPECT_DOUBLE_EQ(twice[i], 2 * once[i]);
+  const std::vector<double> col1 = col_once.to_vector<double>(), col2 = col.grad().to_vector<double>();
+  for (size_t i = 0; i < col1.size(); ++i) EXPECT_DOUBLE_EQ(col2[i], 2 * col1[i]);
+}
+
+// matmul_add writes into its addend only when nothing else holds it: a tensor the caller keeps is
+// left as it was, and both forms give add(c, matmul(a, b)).
+TEST(Engine, MatmulAddWritesOnlyIntoAFreshAddend) {
+  Generator gen(9);
+  Tensor c = randn({2, 3}, gen, DType::f64), a = randn({2, 4}, gen, DType::f64), b = randn({4, 3}, gen, DType::f64);
+  const std::vector<double> c_before = c.to_vector<double>(), expected = add(c, matmul(a, b)).to_vector<double>();
+  Tensor kept = matmul_add(c, a, b);
+  EXPECT_EQ(c.to_vector<double>(), c_before) << "the addend the caller holds was written";
+  const void* fresh_storage = nullptr;
+  Tensor fresh = [&] {
+    Tensor t = c * 1.0;
+    fresh_storage = t.raw_data();
+    return matmul_add(std::move(t), a, b);
+  }();
+  EXPECT_EQ(fresh.raw_data(), fresh_storage) << "a fresh addend's buffer was not reused";
+  for (const Tensor& y : {kept, fresh}) {
+    const std::vector<double> v = y.to_vector<double>();
+    for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(v[i], expected[i], 1e-14);
+  }
+}
+
+// A backward that fails with a lent sum in hand: the sum goes back, so the gradient gathered by
+// earlier backward calls survives the error.
+TEST(Engine, AFailingBackwardLosesNoGatheredGradient) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  backward(sum(x * 3.0));
+  const void* storage = x.grad().raw_data();
+  Tensor y =
+      record_accumulating(x.detach(), "fails", {x}, [](const Tensor&, const std::vector<Tensor>& sums) -> std::vector<Tensor> {
+        EXPECT_TRUE(sums[0].defined()) << "the gathered gradient was not lent";
+        throw Error("a backward that fails");
+      });
+  EXPECT_THROW(backward(sum(y)), Error);
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().raw_data(), storage);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3.0, 3.0}));
+}
+
+// add's backward hands one gradient tensor to both its inputs: a product that later adds into
+// one input's sum must not change the other's (the sum is lent only when nothing else holds it).
+TEST(Engine, ASharedGradientIsNotWrittenInPlace) {
+  Generator gen(6);
+  Tensor a = randn({3, 3}, gen, DType::f64).set_requires_grad(true);
+  Tensor b = randn({3, 3}, gen, DType::f64).set_requires_grad(true);
+  Tensor m = randn({3, 3}, gen, DType::f64);
+  Tensor p = a * 1.0, q = b * 1.0;  // inner nodes: their gradients wait in the engine's slots
+  Tensor s = matmul(p, m);          // recorded before the add, so it runs after it in backward
+  backward(sum(add(p, q) + s));     // q's and p's slots share add's gradient when s runs
+  // d/db = ones; d/da = ones + ones m^T
+  for (double v : b.grad().to_vector<double>()) EXPECT_DOUBLE_EQ(v, 1.0);
+  const std::vector<double> ga = a.grad().to_vector<double>(), mv = m.to_vector<double>();
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(ga[i * 3 + k], 1.0 + mv[k * 3] + mv[k * 3 + 1] + mv[k * 3 + 2], 1e-12);
+}
+
 }  // namespace
 }  // namespace ttt

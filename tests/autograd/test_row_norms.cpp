@@ -1,5 +1,6 @@
-// The fused row norms of the TTT layer (l2_normalize, unbiased_head_norm) against their definitions
-// written as composed ops (docs/spec/TTT_SPEC.md E1a, E2a), in f64: values and every input's gradient.
+// The fused row norms of the TTT layer (l2_normalize, unbiased_head_norm, and E10's ln_l2_grad)
+// against their definitions written as composed ops (docs/spec/TTT_SPEC.md E1a, E2a, E10), in f64:
+// values and every input's gradient.
 // test_gradcheck_ops.cpp checks their gradients against finite differences too.
 #include <gtest/gtest.h>
 
@@ -120,6 +121,49 @@ TEST(RowNorms, UnbiasedHeadNormWithAFrozenWeightGivesTheSameOtherGradients) {
   EXPECT_EQ(leaves[0].grad().to_vector<double>(), a.grads[0]);
   EXPECT_EQ(leaves[2].grad().to_vector<double>(), a.grads[2]);
   EXPECT_FALSE(leaves[1].grad().defined());
+}
+
+// E10 as the spec writes it, in explicit ops: mu, sigma = mean, sqrt(var + eps); xhat = (z - mu) / sigma;
+// gy = (w xhat + b - target) w; grad_z = (D gy - sum(gy) - xhat sum(gy xhat)) / (D sigma).
+Tensor composed_ln_l2_grad(const Tensor& z, const Tensor& target, const Tensor& w, const Tensor& b, double eps) {
+  const int64_t H = w.size(0), D = w.size(1);
+  Tensor gamma = reshape(w, {1, H, 1, D}), beta = reshape(b, {1, H, 1, D});
+  Tensor centered = sub(z, mean(z, {-1}, true));
+  Tensor sigma = sqrt(mean(square(centered), {-1}, true) + eps);
+  Tensor xhat = div(centered, sigma);
+  Tensor gy = mul(sub(add(mul(gamma, xhat), beta), target), gamma);
+  Tensor numer = sub(sub(gy * static_cast<double>(D), sum(gy, {-1}, true)), mul(xhat, sum(mul(gy, xhat), {-1}, true)));
+  return div(numer, sigma * static_cast<double>(D));
+}
+
+TEST(RowNorms, LnL2GradMatchesItsDefinition) {
+  Generator gen(6);
+  Tensor z = randn({2, 3, 5, 7}, gen, DType::f64), t = randn({2, 3, 5, 7}, gen, DType::f64);
+  Tensor w = randn({3, 7}, gen, DType::f64), b = randn({3, 7}, gen, DType::f64), g = randn({2, 3, 5, 7}, gen, DType::f64);
+  const Fn fused = [](const std::vector<Tensor>& v) { return ln_l2_grad(v[0], v[1], v[2], v[3], 1e-6); };
+  const Fn composed = [](const std::vector<Tensor>& v) { return composed_ln_l2_grad(v[0], v[1], v[2], v[3], 1e-6); };
+  expect_same(run(fused, {z, t, w, b}, g), run(composed, {z, t, w, b}, g), 1e-11);
+}
+
+// Inputs that need no gradient get none, and the others' are unchanged.
+TEST(RowNorms, LnL2GradGivesOnlyTheGradientsAsked) {
+  Generator gen(7);
+  Tensor z = randn({1, 2, 4, 6}, gen, DType::f64), t = randn({1, 2, 4, 6}, gen, DType::f64);
+  Tensor w = randn({2, 6}, gen, DType::f64), b = randn({2, 6}, gen, DType::f64), g = randn({1, 2, 4, 6}, gen, DType::f64);
+  const Result all = run([](const std::vector<Tensor>& v) { return ln_l2_grad(v[0], v[1], v[2], v[3], 1e-6); }, {z, t, w, b}, g);
+  Tensor zl = z.detach().set_requires_grad(true);
+  backward(sum(mul(ln_l2_grad(zl, t, w, b, 1e-6), g)));
+  EXPECT_EQ(zl.grad().to_vector<double>(), all.grads[0]);
+}
+
+TEST(RowNorms, LnL2GradRefusesAMismatchedWeight) {
+  Tensor z = zeros({2, 3, 4, 5}, DType::f64);
+  try {
+    ln_l2_grad(z, z, zeros({3, 4}, DType::f64), zeros({3, 5}, DType::f64), 1e-6);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("[H, d] = [3, 5]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RowNorms, UnbiasedHeadNormRefusesAMismatchedWeight) {

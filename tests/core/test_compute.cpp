@@ -109,5 +109,45 @@ TEST(Compute, LargeElementwiseLoopsAreSplitWithoutChangingAValue) {
   EXPECT_EQ(back.back(), static_cast<float>(bf16(xs.back())));
 }
 
+// c += op(a) op(b): the same values as c + matmul(a, b) with transposes, with a B shared by every
+// batch entry (the product of stacked rows), and with an empty sum (k = 0 leaves c as it was);
+// a c of another shape is refused.
+TEST(Compute, MatmulAccumulateAddsTheProductToC) {
+  Generator g(4);
+  auto check = [&](const Tensor& a, const Tensor& b, bool ta, bool tb) {
+    Tensor prod = compute::matmul(a, b, ta, tb);
+    Tensor c = randn(prod.shape(), g, DType::f64);
+    const std::vector<double> before = c.to_vector<double>(), p = prod.to_vector<double>();
+    compute::matmul_accumulate(a, b, ta, tb, c);
+    const std::vector<double> after = c.to_vector<double>();
+    for (size_t i = 0; i < after.size(); ++i) EXPECT_NEAR(after[i], before[i] + p[i], 1e-13) << i;
+  };
+  check(randn({2, 3, 4}, g, DType::f64), randn({2, 4, 5}, g, DType::f64), false, false);
+  check(randn({2, 4, 3}, g, DType::f64), randn({2, 5, 4}, g, DType::f64), true, true);
+  check(randn({3, 2, 4}, g, DType::f64), randn({4, 5}, g, DType::f64), false, false);  // one B for all
+  Tensor c = randn({2, 3}, g, DType::f64);
+  const std::vector<double> before = c.to_vector<double>();
+  compute::matmul_accumulate(empty({2, 0}, DType::f64), empty({0, 3}, DType::f64), false, false, c);
+  EXPECT_EQ(c.to_vector<double>(), before);
+  EXPECT_THROW(compute::matmul_accumulate(randn({2, 4}, g, DType::f64), randn({4, 3}, g, DType::f64), false, false,
+                                          zeros({3, 2}, DType::f64)),
+               Error);
+}
+
+// out += op(x, y) with broadcasting; a bf16 or misshapen out is refused.
+TEST(Compute, BinaryAccumulateAddsTheResultToOut) {
+  Generator g(5);
+  Tensor x = randn({2, 3, 4}, g, DType::f64), col = randn({2, 3, 1}, g, DType::f64);
+  Tensor out = randn({2, 3, 4}, g, DType::f64);
+  const std::vector<double> before = out.to_vector<double>();
+  const std::vector<double> term = compute::binary(BinaryOp::times_gelu_grad, col, x).to_vector<double>();
+  compute::binary_accumulate(BinaryOp::times_gelu_grad, col, x, out);
+  const std::vector<double> after = out.to_vector<double>();
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_DOUBLE_EQ(after[i], before[i] + term[i]) << i;
+  EXPECT_THROW(compute::binary_accumulate(BinaryOp::mul, x, x, zeros({2, 3}, DType::f64)), Error);
+  Tensor h = to_dtype(x, DType::bf16);
+  EXPECT_THROW(compute::binary_accumulate(BinaryOp::mul, h, h, to_dtype(out, DType::bf16)), Error);
+}
+
 }  // namespace
 }  // namespace ttt

@@ -152,6 +152,13 @@ std::vector<OpCase> large_cases() {
       {"unbiased_head_norm_big", {{2, 5, 301, 64}, {5, 64}, {5, 64}}, [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
   c.push_back(
       {"unbiased_head_norm_ragged", {{3, 7, 70}, {3, 70}, {3, 70}}, [](T x) { return unbiased_head_norm(x[0], x[1], x[2]); }});
+  // E10 at the 7B branches' shape (32 heads, mini-batch 64, width 128) and ragged
+  c.push_back({"ln_l2_grad_big", {{1, 32, 64, 128}, {1, 32, 64, 128}, {32, 128}, {32, 128}}, [](T x) {
+                 return ln_l2_grad(x[0], x[1], x[2], x[3], 1e-6);
+               }});
+  c.push_back({"ln_l2_grad_ragged", {{3, 7, 70}, {3, 7, 70}, {3, 70}, {3, 70}}, [](T x) {
+                 return ln_l2_grad(x[0], x[1], x[2], x[3], 1e-6);
+               }});
   // a frozen weight: the backward skips its g xhat term
   c.push_back({"unbiased_head_norm_frozen_weight", {{2, 3, 9, 40}, {3, 40}, {3, 40}}, [](T x) {
                  return unbiased_head_norm(x[0], x[1].detach(), x[2]);
