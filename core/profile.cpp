@@ -135,6 +135,13 @@ KernelTimer::~KernelTimer() {
 
 void reset() { forget_records(state()); }
 
+std::map<std::string, int64_t> launches() {
+  const State& s = state();
+  std::map<std::string, int64_t> count;
+  for (const Record& r : s.records) ++count[s.keys[static_cast<size_t>(r.key)]];
+  return count;
+}
+
 void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_point since) {
   State& s = state();
   if (s.records.empty()) {
@@ -168,10 +175,10 @@ void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_poi
   }
   char line[512];
   std::snprintf(line, sizeof line,
-                "profile over %lld steps: wall %.2f ms/step, kernels busy %.2f ms/step (%.1f%%), outside kernels "
-                "(host work; on a GPU: waiting for the host) %.2f ms/step\n",
+                "profile over %lld steps: wall %.2f ms/step, kernels busy %.2f ms/step (%.1f%%) in %.1f launches/step, "
+                "outside kernels (host work; on a GPU: waiting for the host) %.2f ms/step\n",
                 static_cast<long long>(steps), wall_ms * per, busy * per, wall_ms > 0 ? 100.0 * busy / wall_ms : 0.0,
-                (wall_ms - busy) * per);
+                static_cast<double>(s.records.size()) * per, (wall_ms - busy) * per);
   os << line << "time by region (ms/step, % of busy; regions under 0.5% left out):\n";
   for (const auto& [parts, ms] : by_region) {
     if (ms < 0.005 * busy) continue;

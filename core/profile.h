@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
+#include <map>
 #include <string>
 
 #include "core/device.h"
@@ -52,6 +53,9 @@ class KernelTimer {
 };
 
 void reset();  // forget what was timed so far (after warm-up steps)
+// The kernels launched since reset(), by key ("region > region | kernel"): how many of each
+// (streaming tests check what a step launches with it). Forgets nothing.
+std::map<std::string, int64_t> launches();
 // Waits for the GPU, then prints the time per region and the most expensive kernels, per step, with
 // the wall time since `since` (when reset() was called) for comparison. Forgets what it printed.
 void report(std::ostream& os, int64_t steps, std::chrono::steady_clock::time_point since);

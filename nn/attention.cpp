@@ -8,6 +8,14 @@
 
 namespace ttt::nn {
 
+void KVCache::allocate(const Shape& one_half, DType dtype, Device device, bool zeroed) {
+  Shape shape{2};
+  shape.insert(shape.end(), one_half.begin(), one_half.end());
+  kv = zeroed ? zeros(shape, dtype, device) : empty(shape, dtype, device);
+  k = squeeze(slice(kv, 0, 0, 1), 0);
+  v = squeeze(slice(kv, 0, 1, 2), 0);
+}
+
 MultiHeadAttention::MultiHeadAttention(int64_t width, int64_t heads_, int64_t context_, double theta, bool causal_,
                                        Generator& gen, Device device)
     : Module("MultiHeadAttention"), heads(heads_), context(context_), rope_theta(theta), causal(causal_) {
@@ -35,23 +43,32 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
 
 Tensor MultiHeadAttention::step(const Tensor& x, KVCache& cache, const Tensor& position) const {
   Scope scope(*this);
+  return out_proj->forward(attend_step(x, cache, position));
+}
+
+Tensor MultiHeadAttention::step_add(Tensor residual, const Tensor& x, KVCache& cache, const Tensor& position) const {
+  Scope scope(*this);
+  return out_proj->forward_add(std::move(residual), attend_step(x, cache, position));
+}
+
+Tensor MultiHeadAttention::attend_step(const Tensor& x, KVCache& cache, const Tensor& position) const {
   TTT_CHECK(causal, "step", "a non-causal attention layer cannot stream (every position sees the future)");
   TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
   const int64_t B = x.size(0), C = x.size(2), H = heads, d = C / H;
-  const std::vector<Tensor> qkv = unstack(permute(reshape(in_proj->forward(x), {B, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
-  const Tensor q = rope(qkv[0], position, rope_theta), k = rope(qkv[1], position, rope_theta);
-  if (!cache.k.defined()) {
+  const Tensor by_kind = permute(reshape(in_proj->forward(x), {B, 1, 3, H, d}), {2, 0, 3, 1, 4});  // [3, B, H, 1, d]
+  const std::vector<Tensor> qk = unstack(rope(slice(by_kind, 0, 0, 2), position, rope_theta), 0);  // one kernel for both
+  const Tensor &q = qk[0], &k = qk[1];
+  if (!cache.kv.defined()) {
     TTT_CHECK(cache.slots > 0, "step", "the KV cache has no slots: start the stream with its length (HybridLM::start_stream)");
-    cache.k = zeros({B, H, cache.slots, d}, k.dtype(), x.device());
-    cache.v = zeros({B, H, cache.slots, d}, k.dtype(), x.device());
+    cache.allocate({B, H, cache.slots, d}, k.dtype(), x.device(), true);
   }
   TTT_CHECK(cache.k.size(0) == B && cache.k.dtype() == k.dtype(), "step", "the KV cache ", cache.k.describe(),
             " was made for other steps than ", k.describe());
   compute::cache_write(cache.k, k, position);  // place position mod slots
-  compute::cache_write(cache.v, qkv[2], position);
+  compute::cache_write(cache.v, squeeze(slice(by_kind, 0, 2, 3), 0), position);
   // softmax(q K^T / sqrt(d)) V over the places written (a window's last `context` steps): [B, H, 1, d]
   const Tensor out = compute::attention_decode(q, cache.k, cache.v, position, 1.0 / std::sqrt(static_cast<double>(d)));
-  return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, 1, C}));
+  return reshape(permute(out, {0, 2, 1, 3}), {B, 1, C});
 }
 
 SwiGLU::SwiGLU(int64_t width, int64_t hidden_, Generator& gen, Device device) : Module("SwiGLU"), hidden(hidden_) {
@@ -62,6 +79,11 @@ SwiGLU::SwiGLU(int64_t width, int64_t hidden_, Generator& gen, Device device) : 
 Tensor SwiGLU::forward(const Tensor& x) const {
   Scope scope(*this);
   return linear_out->forward(swiglu(linear_in->forward(x)));  // silu(first half) * second half
+}
+
+Tensor SwiGLU::forward_add(Tensor residual, const Tensor& x) const {
+  Scope scope(*this);
+  return linear_out->forward_add(std::move(residual), swiglu(linear_in->forward(x)));
 }
 
 }  // namespace ttt::nn

@@ -11,10 +11,13 @@ namespace ttt::nn {
 // and the values in a ring of `slots` places, [B, H, slots, d]; the step at position t writes
 // place t mod slots, and a query reads the places written so far. slots is the context window
 // when the layer has one (a place is overwritten as it leaves the window), else the stream's
-// length (HybridLM::start_stream sets it). Allocated by the first step.
+// length (HybridLM::start_stream sets it). Allocated by the first step, as one buffer kv
+// [2, B, H, slots, d] whose halves k and v view: a step whose key and value rows lie side by side
+// ([2, B, H, 1, d], as a fused projection makes them) writes both with one kernel.
 struct KVCache {
-  Tensor k, v;
+  Tensor kv, k, v;
   int64_t slots = 0;
+  void allocate(const Shape& one_half, DType dtype, Device device, bool zeroed);  // kv, then k and v
 };
 
 class MultiHeadAttention : public Module {
@@ -29,6 +32,8 @@ class MultiHeadAttention : public Module {
   // numbers as forward over the whole sequence at that position. Nothing is read back to the host,
   // so a CUDA graph can replay it.
   Tensor step(const Tensor& x, KVCache& cache, const Tensor& position) const;
+  // residual + step(x, ...), the output projection adding into residual (Linear::forward_add).
+  Tensor step_add(Tensor residual, const Tensor& x, KVCache& cache, const Tensor& position) const;
 
   std::shared_ptr<Linear> in_proj, out_proj;
   int64_t heads, context;
@@ -37,6 +42,10 @@ class MultiHeadAttention : public Module {
   // Keep each query's log-sum-exp instead of the [B, H, S, S] attention weights for backward, which
   // rebuilds them (the attention op's `recompute`): much less memory, one more product.
   bool recompute_weights = false;
+
+ private:
+  // step's attention before the output projection: [B, 1, C]
+  Tensor attend_step(const Tensor& x, KVCache& cache, const Tensor& position) const;
 };
 
 // Moshi's gated feed-forward: linear_in [2h, C] (first half through SiLU, times the second half),
@@ -45,6 +54,7 @@ class SwiGLU : public Module {
  public:
   SwiGLU(int64_t width, int64_t hidden, Generator& gen, Device device = Device::cpu());
   Tensor forward(const Tensor& x) const;
+  Tensor forward_add(Tensor residual, const Tensor& x) const;  // residual + forward(x) (Linear::forward_add)
 
   std::shared_ptr<Linear> linear_in, linear_out;
   int64_t hidden;

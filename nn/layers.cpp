@@ -28,6 +28,15 @@ Tensor Linear::forward(const Tensor& x) const {
   return bias.defined() ? add(y, autocast(bias)) : y;
 }
 
+Tensor Linear::forward_add(Tensor residual, const Tensor& x) const {
+  const Tensor xa = autocast(x);
+  // one product when the weight, the activation and the residual share a dtype and there is no
+  // bias (a streaming step's bf16-stored weights in bf16 activations; f32 models); else the sum
+  if (bias.defined() || weight.dtype() != xa.dtype() || residual.dtype() != xa.dtype()) return add(residual, forward(x));
+  Scope scope(*this);
+  return matmul_add(std::move(residual), xa, weight, false, true);
+}
+
 Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, Device device) : Module("Embedding") {
   weight = register_parameter("weight", init::normal({num, dim}, 0.0, 1.0, gen, device));
 }

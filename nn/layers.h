@@ -11,6 +11,10 @@ class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias, Generator& gen, Device device = Device::cpu());
   Tensor forward(const Tensor& x) const;
+  // residual + forward(x), the sum made by the product itself where the dtypes allow (matmul_add:
+  // one GEMM that adds into residual's buffer when the caller hands over its only handle, e.g. a
+  // residual stream moved in) instead of a product and then an add; equal up to rounding.
+  Tensor forward_add(Tensor residual, const Tensor& x) const;
   Tensor weight, bias;  // bias undefined when bias = false
 };
 

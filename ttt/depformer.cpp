@@ -49,27 +49,25 @@ Tensor DepformerLayer::forward(const Tensor& x) const {
   return add(h, per_step<nn::SwiGLU>(*gating, norm2->forward(h)));
 }
 
-Tensor DepformerLayer::step(const Tensor& x, int64_t k, nn::KVCache& cache) const {
+Tensor DepformerLayer::step(Tensor x, int64_t k, nn::KVCache& cache) const {
   Scope scope(*this);
   const int64_t N = x.size(0), H = c_.num_heads, d = c_.dim / H;
   const size_t set = static_cast<size_t>(c_.weight_set(k));
-  const Tensor qkv = in_projs->at<nn::Linear>(set)->forward(norm1->forward(x));  // [N, 1, 3D]
-  const std::vector<Tensor> q_k_v = unstack(permute(reshape(qkv, {N, 1, 3, H, d}), {2, 0, 3, 1, 4}), 0);
+  const Tensor qkv = in_projs->at<nn::Linear>(set)->forward(norm1->forward(x));    // [N, 1, 3D]
+  const Tensor by_kind = permute(reshape(qkv, {N, 1, 3, H, d}), {2, 0, 3, 1, 4});  // [3, N, H, 1, d]
   // a ring of `context` places: codebook k writes place k mod context and sees k - context + 1 .. k
   // (its position is a constant: the loop over codebooks is the same at every time step)
-  if (!cache.k.defined()) {
-    cache.k = empty({N, H, c_.context, d}, q_k_v[1].dtype(), x.device());  // only written places are read
-    cache.v = empty({N, H, c_.context, d}, q_k_v[1].dtype(), x.device());
-  }
+  if (!cache.kv.defined()) cache.allocate({N, H, c_.context, d}, qkv.dtype(), x.device(), false);  // only written places are read
   const Tensor position = cached_constant({static_cast<double>(k)}, {1}, DType::i64, x.device());
-  compute::cache_write(cache.k, q_k_v[1], position);
-  compute::cache_write(cache.v, q_k_v[2], position);
-  const Tensor a =
-      reshape(permute(compute::attention_decode(q_k_v[0], cache.k, cache.v, position, 1.0 / std::sqrt(static_cast<double>(d))),
-                      {0, 2, 1, 3}),
-              {N, 1, c_.dim});
-  const Tensor h = add(x, out_projs->at<nn::Linear>(set)->forward(a));
-  return add(h, gating->at<nn::SwiGLU>(set)->forward(norm2->forward(h)));
+  compute::cache_write(cache.kv, slice(by_kind, 0, 1, 3), position);  // the key and the value at once
+  const Tensor q = squeeze(slice(by_kind, 0, 0, 1), 0);
+  const Tensor a = reshape(
+      permute(compute::attention_decode(q, cache.k, cache.v, position, 1.0 / std::sqrt(static_cast<double>(d))), {0, 2, 1, 3}),
+      {N, 1, c_.dim});
+  // both residual sums made by the products (Linear::forward_add); norm1 has read x already
+  Tensor h = out_projs->at<nn::Linear>(set)->forward_add(std::move(x), a);
+  const Tensor normed = norm2->forward(h);
+  return gating->at<nn::SwiGLU>(set)->forward_add(std::move(h), normed);
 }
 
 Depformer::Depformer(const DepformerConfig& c, Generator& gen, Device device) : Module("Depformer"), c_(c) {
@@ -126,7 +124,7 @@ Tensor Depformer::generate(const Tensor& temporal, const Tensor& text,
     const Tensor embedded =
         k == 0 ? text_emb->forward(previous) : emb->at<nn::Embedding>(static_cast<size_t>(k - 1))->forward(previous);
     Tensor x = add(projected, embedded);  // [B, 1, D]: codebook k through the layers, attending to 0..k
-    for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->step(x, k, caches[l]);
+    for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->step(std::move(x), k, caches[l]);
     const Tensor ids = pick(k, linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(x, 1)));
     TTT_CHECK(ids.dim() == 1 && ids.size(0) == B && ids.dtype() == DType::i64, "Depformer::generate", "pick must return ids [", B,
               "] (i64), got ", ids.describe());

@@ -42,7 +42,8 @@ class DepformerLayer : public nn::Module {
   // Generation: codebook k alone, x [N, 1, D] -> [N, 1, D], attending to the earlier codebooks'
   // keys and values in `cache` (extended by this one); forward's numbers at step k.
   // The cache holds the time step's earlier codebooks (a ring of `context` places; its slots unused).
-  Tensor step(const Tensor& x, int64_t k, nn::KVCache& cache) const;
+  // x is taken by value: moved in as the stream's only handle, its buffer takes the residual sums.
+  Tensor step(Tensor x, int64_t k, nn::KVCache& cache) const;
 
   std::shared_ptr<nn::RMSNorm> norm1, norm2;
   std::shared_ptr<nn::Module> self_attn;                // holds in_projs and out_projs

@@ -166,15 +166,20 @@ Tensor TransformerLayer::ttt_branch(const Tensor& u, const SeqMetadata& meta) co
   return branch;
 }
 
-Tensor TransformerLayer::step(const Tensor& h_in, LayerStream& stream, const Tensor& position) const {
+Tensor TransformerLayer::step(Tensor h, LayerStream& stream, const Tensor& position) const {
   Scope scope(*this);
-  Tensor h = add(h_in, self_attn->step(norm1->forward(h_in), stream.attention, position));
+  // the residual sums of attention and feed-forward are made by their output products
+  // (Linear::forward_add): h is moved into them once its norm has read it
+  const Tensor normed = norm1->forward(h);
+  h = self_attn->step_add(std::move(h), normed, stream.attention, position);
   if (ttt) {
     TTT_CHECK(!backward_ssm_gating, "step", "a reversed-sequence TTT branch cannot stream (it reads the future)");
-    Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
-    h = add(h, forward_ssm_gating->forward(ttt->step(u, stream.ttt, position)));
+    const Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
+    const Tensor branch = forward_ssm_gating->forward(ttt->step(u, stream.ttt, position));
+    h = add(h, branch);
   }
-  return add(h, ffn->forward(norm2->forward(h)));
+  const Tensor normed2 = norm2->forward(h);
+  return ffn->forward_add(std::move(h), normed2);
 }
 
 HybridLM::HybridLM(const ModelConfig& c, Generator& gen, Device device) : nn::Module("HybridLM"), config_(c) {
@@ -262,7 +267,8 @@ Tensor HybridLM::hidden_step(const Tensor& tokens, ModelStream& stream) const {
   TTT_CHECK(stream.steps < stream.max_steps, "hidden_step", "the stream was started for ", stream.max_steps,
             " steps and has taken them all");
   Tensor h = embed(tokens);
-  for (size_t l = 0; l < layers->size(); ++l) h = layers->at<TransformerLayer>(l)->step(h, stream.layers[l], stream.position);
+  for (size_t l = 0; l < layers->size(); ++l)
+    h = layers->at<TransformerLayer>(l)->step(std::move(h), stream.layers[l], stream.position);
   copy_into(stream.position, compute::index_step(stream.position, 1));  // in place: a replayed graph reads it there
   ++stream.steps;
   return out_norm->forward(h);

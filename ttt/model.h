@@ -104,8 +104,9 @@ class TransformerLayer : public nn::Module {
  public:
   TransformerLayer(const ModelConfig& c, int64_t index, Generator& gen, Device device);
   Tensor forward(const Tensor& h, const SeqMetadata& meta) const;
-  // One time step h [B, 1, C] of a causal stream (forward's numbers at that position).
-  Tensor step(const Tensor& h, LayerStream& stream, const Tensor& position) const;
+  // One time step h [B, 1, C] of a causal stream (forward's numbers at that position). h is taken
+  // by value: moved in as the stream's only handle, its buffer takes the residual sums.
+  Tensor step(Tensor h, LayerStream& stream, const Tensor& position) const;
 
   std::shared_ptr<nn::RMSNorm> norm1, norm2, norm_ttt;
   std::shared_ptr<nn::MultiHeadAttention> self_attn;

@@ -14,7 +14,7 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs&
     if (!g.accumulate) fill(c, 0.0);
     return;
   }
-  if (!g.accumulate && small_rows_matmul(a, b, c, g)) return;
+  if (small_rows_matmul(a, b, c, g)) return;
   const float one = 1.0f, beta = g.accumulate ? 1.0f : 0.0f;  // C = op(A) op(B) + beta C
   const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;

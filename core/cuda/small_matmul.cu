@@ -2,7 +2,9 @@
 // for one token per sequence. cuBLAS's kernels tile for many rows; at one row most of each tile is
 // idle. Here every element of B is read once and multiplied into each row of A: one warp per
 // output column j, its lanes reading B's row j in 16-byte packs, then a warp sum. f32 sums, as
-// cuBLAS's f32 and bf16 products; chosen by cuda::matmul (core/cuda/matmul.cpp).
+// cuBLAS's f32 and bf16 products; chosen by cuda::matmul (core/cuda/matmul.cpp). `accumulate` adds
+// the product to C (cuBLAS's beta = 1: one rounding of C + the f32 sum), as a residual stream's
+// output projection does (Linear::forward_add).
 #include <cstdlib>
 #include <cstring>
 
@@ -22,7 +24,7 @@ constexpr int kPack = 16 / static_cast<int>(sizeof(T));  // elements in 16 bytes
 
 template <class T, bool kPacked>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    rows_times_bt_kernel(const T* a, const T* b, T* c, int m, int n, int k, int64_t sa, int64_t sb, int64_t sc) {
+    rows_times_bt_kernel(const T* a, const T* b, T* c, int m, int n, int k, int64_t sa, int64_t sb, int64_t sc, bool accumulate) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int j = blockIdx.x * kWarpsPerBlock + warp;
   if (j >= n) return;
@@ -50,7 +52,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   for (int r = 0; r < kMaxRows && r < m; ++r) {
     float s = acc[r];
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) c[blockIdx.y * sc + static_cast<int64_t>(r) * n + j] = store_as<T>(s);
+    T& out = c[blockIdx.y * sc + static_cast<int64_t>(r) * n + j];
+    if (lane == 0) out = store_as<T>(accumulate ? load_f32(out) + s : s);
   }
 }
 
@@ -84,11 +87,11 @@ bool small_rows_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const 
     T* pc = c.data<T>();
     constexpr int P = kPack<T>;
     if (k % P == 0 && g.stride_a % P == 0 && g.stride_b % P == 0 && aligned(pa) && aligned(pb))
-      rows_times_bt_kernel<T, true>
-          <<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
+      rows_times_bt_kernel<T, true><<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a,
+                                                                                           g.stride_b, g.stride_c, g.accumulate);
     else
-      rows_times_bt_kernel<T, false>
-          <<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a, g.stride_b, g.stride_c);
+      rows_times_bt_kernel<T, false><<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a,
+                                                                                            g.stride_b, g.stride_c, g.accumulate);
   });
   TTT_CUDA_CHECK_LAUNCH();
   return true;

@@ -100,7 +100,7 @@ TEST(CudaDecode, TttStreamStepMatchesTheCpu) {
 
 // Products of at most 4 rows: x W^T takes core/cuda/small_matmul.cu (packed and unpacked loads),
 // x W of one f32 row cuBLAS's batched matrix-vector product; one weight for every batch entry or
-// one each, f32 and bf16.
+// one each, f32 and bf16; written, and added into C (matmul_accumulate, a residual's sum).
 TEST(CudaDecode, SmallRowProductsMatchTheCpu) {
   SKIP_WITHOUT_GPU();
   Generator gen(8);
@@ -109,18 +109,27 @@ TEST(CudaDecode, SmallRowProductsMatchTheCpu) {
       for (int64_t k : {7, 64, 1000})
         for (int64_t n : {5, 40, 300})
           for (bool trans_b : {false, true})
-            for (bool one_weight : {false, true}) {
-              const Tensor a = cast(randn({2, 3, m, k}, gen), dtype);
-              const Shape wb = trans_b ? Shape{n, k} : Shape{k, n};
-              Shape batched = {2, 3};
-              batched.insert(batched.end(), wb.begin(), wb.end());
-              const Tensor b = cast(randn(one_weight ? wb : batched, gen), dtype);
-              const Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, trans_b);
-              const Tensor got = matmul(to_device(a, kGpu), to_device(b, kGpu), false, trans_b);
-              EXPECT_LT(max_rel_diff(want, got), dtype == DType::f32 ? 1e-5 : 1e-2)
-                  << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (trans_b ? " x W^T" : " x W")
-                  << (one_weight ? ", one weight" : "");
-            }
+            for (bool one_weight : {false, true})
+              for (bool accumulate : {false, true}) {
+                const Tensor a = cast(randn({2, 3, m, k}, gen), dtype);
+                const Shape wb = trans_b ? Shape{n, k} : Shape{k, n};
+                Shape batched = {2, 3};
+                batched.insert(batched.end(), wb.begin(), wb.end());
+                const Tensor b = cast(randn(one_weight ? wb : batched, gen), dtype);
+                Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, trans_b);
+                Tensor got;
+                if (accumulate) {
+                  const Tensor c = cast(randn(want.shape(), gen), dtype);
+                  got = to_device(c, kGpu);
+                  compute::matmul_accumulate(to_device(a, kGpu), to_device(b, kGpu), false, trans_b, got);
+                  want = add(want, cast(c, DType::f32));
+                } else {
+                  got = matmul(to_device(a, kGpu), to_device(b, kGpu), false, trans_b);
+                }
+                EXPECT_LT(max_rel_diff(want, got), dtype == DType::f32 ? 1e-5 : 1e-2)
+                    << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (trans_b ? " x W^T" : " x W")
+                    << (one_weight ? ", one weight" : "") << (accumulate ? ", added into C" : "");
+              }
 }
 
 }  // namespace

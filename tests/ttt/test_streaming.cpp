@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "autograd/ops.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/profile.h"
+#include "ttt/depformer.h"
 #include "ttt/model.h"
 
 namespace ttt {
@@ -125,6 +129,73 @@ TEST(StreamingBatch, SequencesAreIndependent) {
     const std::vector<float> x = slice(a, 0, 1, 2).to_vector<float>(), y = b.to_vector<float>();
     for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], 1e-5 * (1 + std::fabs(y[i]))) << "step " << t << ", " << i;
   }
+}
+
+// The kernels `run` launches, by "region > region | kernel" (core/profile.h counts them on the CPU
+// as on a GPU, where a step's time goes more to their number than to their work).
+std::map<std::string, int64_t> kernels_launched(const std::function<void()>& run) {
+  profile::set_enabled(true);
+  profile::reset();
+  run();
+  std::map<std::string, int64_t> launched = profile::launches();
+  profile::reset();
+  profile::set_enabled(false);
+  return launched;
+}
+
+int64_t launches_of(const std::map<std::string, int64_t>& launched, const std::string& key) {
+  const auto it = launched.find(key);
+  return it == launched.end() ? 0 : it->second;
+}
+
+// A streaming step of the temporal stack: each attention layer rotates its query and key with one
+// kernel and writes its key and value into the cache; no layer launches an add of its own but the
+// TTT branch's sum: the attention and feed-forward residual sums are made by their output
+// products (Linear::forward_add into the residual stream's buffer). Layers 0 and 2 are hybrid.
+TEST(StreamingKernels, AStepAddsTheResidualsInTheProductsAndRotatesQueryAndKeyTogether) {
+  const ModelConfig c = streaming_model({"linear", TTTVariant::linear, 4, 0, false});
+  Generator gen(7);
+  HybridLM model(c, gen);
+  NoGradGuard no_grad;
+  const Tensor tokens = random_tokens(1, 2, c, 3);
+  ModelStream stream = model.start_stream(2);
+  model.logits_step(slice(tokens, 1, 0, 1), stream);  // the first step allocates the caches
+  const auto launched = kernels_launched([&] { model.logits_step(slice(tokens, 1, 1, 2), stream); });
+  std::string all;
+  for (const auto& [key, n] : launched) all += "\n  " + std::to_string(n) + "  " + key;
+  SCOPED_TRACE("launched:" + all);
+  for (const auto& [layer, layers] :
+       std::map<std::string, int64_t>{{"HybridLM > TransformerLayer", 1}, {"HybridLM > HybridLayer", 2}}) {
+    EXPECT_EQ(launches_of(launched, layer + " > MultiHeadAttention | rope"), layers) << layer;
+    EXPECT_EQ(launches_of(launched, layer + " > MultiHeadAttention | cache_write"), 2 * layers) << layer;
+    EXPECT_EQ(launches_of(launched, layer + " > MultiHeadAttention > Linear | matmul"), 2 * layers) << layer;
+    EXPECT_EQ(launches_of(launched, layer + " > SwiGLU > Linear | matmul"), 2 * layers) << layer;
+  }
+  EXPECT_EQ(launches_of(launched, "HybridLM > TransformerLayer | add"), 0);
+  EXPECT_EQ(launches_of(launched, "HybridLM > HybridLayer | add"), 2);  // the TTT branches' sums
+}
+
+// The depformer's step of one codebook: one cache write for the key and the value (they lie side
+// by side in its fused projection), and its residual sums made by the products, as above.
+TEST(StreamingKernels, ADepformerStepWritesKeyAndValueAtOnceAndAddsInTheProducts) {
+  DepformerConfig c;
+  c.steps = 3;
+  c.context = 3;
+  Generator gen(4);
+  Depformer depformer(c, gen, Device::cpu());
+  NoGradGuard no_grad;
+  const Tensor temporal = randn({2, 1, c.model_width}, gen);
+  const Tensor text = from_vector({1, 5}, {2, 1}, DType::i64);
+  const auto launched = kernels_launched([&] {
+    depformer.generate(temporal, text, [](int64_t k, const Tensor&) { return from_vector({1.0 + k, 2.0}, {2}, DType::i64); });
+  });
+  std::string all;
+  for (const auto& [key, n] : launched) all += "\n  " + std::to_string(n) + "  " + key;
+  SCOPED_TRACE("launched:" + all);
+  const int64_t layer_steps = c.num_layers * c.steps;
+  EXPECT_EQ(launches_of(launched, "Depformer > DepformerLayer | cache_write"), layer_steps);
+  EXPECT_EQ(launches_of(launched, "Depformer > DepformerLayer > Linear | matmul"), 2 * layer_steps);
+  EXPECT_EQ(launches_of(launched, "Depformer > DepformerLayer | add"), 0);
 }
 
 TEST(StreamingRefuses, NonCausalLayers) {
