@@ -189,8 +189,9 @@ void ttt_stream_step(const TttStepArgs& a);
 // One token per row of logits [B, V] -> ids [B] (i64, on the logits' device), as SampleArgs says
 // (core/kernel_args.h). counter (i64 [1], same device) gives row b the draw counter + b and
 // advances by B on the device. A CUDA candidate set above kMaxSampleCandidates (top_k 0 or above
-// it) is sampled on the CPU: a copy each way, refused during a graph capture.
-Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args);
+// it) is sampled on the CPU: a copy each way, refused during a graph capture. Given `out` (i64 [B]
+// on the logits' device, e.g. a row of a step's token buffer), writes the ids there and returns it.
+Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args, Tensor out = Tensor());
 // Whether sample_tokens on CUDA draws from `vocab` logits on the GPU (else on the host: not in a graph).
 bool samples_on_gpu(const SampleArgs& args, int64_t vocab);
 

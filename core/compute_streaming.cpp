@@ -85,7 +85,7 @@ void ttt_stream_step(const TttStepArgs& a) {
   if (!skip_kernel(a.out)) TTT_RUN_KERNEL(a.xq, ttt_stream_step, a);
 }
 
-Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args) {
+Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleArgs& args, Tensor out) {
   check_float("sample_tokens", logits);
   TTT_CHECK(logits.dim() == 2 && logits.size(1) > 0, "sample_tokens", "expected logits [B, V], got ", logits.describe());
   TTT_CHECK(counter.dtype() == DType::i64 && counter.numel() == 1 && counter.device() == logits.device(), "sample_tokens",
@@ -93,7 +93,11 @@ Tensor sample_tokens(const Tensor& logits, const Tensor& counter, const SampleAr
   TTT_CHECK(args.greedy || args.temperature > 0, "sample_tokens", "temperature must be > 0 (or greedy), got ", args.temperature);
   TTT_CHECK(args.top_k >= 0 && args.top_p > 0 && args.top_p <= 1, "sample_tokens", "top_k must be >= 0 and top_p in (0, 1], got ",
             args.top_k, " and ", args.top_p);
-  Tensor out = empty({logits.size(0)}, DType::i64, logits.device());
+  if (out.defined())
+    TTT_CHECK(out.dtype() == DType::i64 && out.shape() == Shape{logits.size(0)} && out.device() == logits.device(),
+              "sample_tokens", "the ids go into i64 [", logits.size(0), "] on ", logits.device().str(), ", got ", out.describe());
+  else
+    out = empty({logits.size(0)}, DType::i64, logits.device());
   if (skip_kernel(out)) return out;
   const int64_t V = logits.size(1);
   if (logits.device().is_cuda() && !samples_on_gpu(args, V)) {

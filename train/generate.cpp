@@ -73,7 +73,10 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   const Tensor on_device = to_device(prompt.dtype() == DType::i64 ? prompt : cast(prompt, DType::i64), device);
   // every predicted stream is sampled on the device; the input-only ones carry no token after the prompt
   const int64_t predicted = model.depformer ? 1 + model.depformer->config().steps : N;
-  const Tensor silent = predicted < N ? full({B, 1, N - predicted}, static_cast<double>(kNoToken), DType::i64, device) : Tensor();
+  // a step's tokens by stream, [N, B]: each sampler writes its stream's row, so nothing gathers
+  // them; the input-only streams' rows keep "no token"
+  const Tensor by_stream = full({N, B}, static_cast<double>(kNoToken), DType::i64, device);
+  auto row = [&](int64_t s) { return squeeze(slice(by_stream, 0, s, s + 1), 0); };
   auto head = [&](int64_t s, const Tensor& hidden) {
     return squeeze(model.heads->at<nn::Linear>(static_cast<size_t>(s))->forward(hidden), 1);
   };
@@ -88,18 +91,13 @@ Tensor generate(const HybridLM& model, const Tensor& prompt, const GenerateOptio
   // step's tokens into `tokens`. Nothing in it reads the device from the host.
   auto generated_step = [&] {
     const Tensor hidden = model.hidden_step(tokens, stream);
-    const Tensor text = reshape(sample_tokens(head(0, hidden), o.text, draws), {B, 1});
-    std::vector<Tensor> parts = {text};
-    if (model.depformer) {
-      parts.push_back(
-          squeeze(model.depformer->generate(hidden, text,
-                                            [&](int64_t, const Tensor& logits) { return sample_tokens(logits, o.audio, draws); }),
-                  1));
-    } else {
-      for (int64_t s = 1; s < N; ++s) parts.push_back(reshape(sample_tokens(head(s, hidden), o.audio, draws), {B, 1}));
-    }
-    if (silent.defined()) parts.push_back(squeeze(silent, 1));
-    copy_into(tokens, unsqueeze(cat(parts, 1), 1));
+    const Tensor text = reshape(sample_tokens(head(0, hidden), o.text, draws, row(0)), {B, 1});
+    if (model.depformer)
+      model.depformer->generate(
+          hidden, text, [&](int64_t k, const Tensor& logits) { return sample_tokens(logits, o.audio, draws, row(1 + k)); });
+    else
+      for (int64_t s = 1; s < predicted; ++s) sample_tokens(head(s, hidden), o.audio, draws, row(s));
+    copy_into(tokens, reshape(permute(by_stream, {1, 0}), {B, 1, N}));  // at B = 1 the permute is a view: one copy
   };
   const bool use_graph = o.cuda_graph && device.is_cuda() && !profile::enabled() && samples_on_gpu(o.text, c.vocab(0)) &&
                          samples_on_gpu(o.audio, c.audio_vocab);

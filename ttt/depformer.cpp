@@ -110,8 +110,8 @@ std::vector<Tensor> Depformer::forward(const Tensor& temporal, const Tensor& tok
   return logits;
 }
 
-Tensor Depformer::generate(const Tensor& temporal, const Tensor& text,
-                           const std::function<Tensor(int64_t, const Tensor&)>& pick) const {
+std::vector<Tensor> Depformer::generate(const Tensor& temporal, const Tensor& text,
+                                        const std::function<Tensor(int64_t, const Tensor&)>& pick) const {
   Scope scope(*this);
   const int64_t B = temporal.size(0), K = c_.steps;
   TTT_CHECK(temporal.dim() == 3 && temporal.size(1) == 1 && text.dim() == 2 && text.size(0) == B, "Depformer::generate",
@@ -120,18 +120,19 @@ Tensor Depformer::generate(const Tensor& temporal, const Tensor& text,
   Tensor previous = to_device(text, temporal.device());  // codebook k sees the text token, then codebook k - 1's
   std::vector<Tensor> chosen;
   for (int64_t k = 0; k < K; ++k) {
-    const Tensor projected = in->at<nn::Linear>(static_cast<size_t>(c_.multi_linear ? c_.weight_set(k) : 0))->forward(temporal);
-    const Tensor embedded =
+    Tensor embedded =
         k == 0 ? text_emb->forward(previous) : emb->at<nn::Embedding>(static_cast<size_t>(k - 1))->forward(previous);
-    Tensor x = add(projected, embedded);  // [B, 1, D]: codebook k through the layers, attending to 0..k
+    // [B, 1, D]: the projection added into the embedding's buffer; codebook k through the layers, attending to 0..k
+    Tensor x = in->at<nn::Linear>(static_cast<size_t>(c_.multi_linear ? c_.weight_set(k) : 0))
+                   ->forward_add(std::move(embedded), temporal);
     for (size_t l = 0; l < layers->size(); ++l) x = layers->at<DepformerLayer>(l)->step(std::move(x), k, caches[l]);
     const Tensor ids = pick(k, linears->at<nn::Linear>(static_cast<size_t>(k))->forward(squeeze(x, 1)));
     TTT_CHECK(ids.dim() == 1 && ids.size(0) == B && ids.dtype() == DType::i64, "Depformer::generate", "pick must return ids [", B,
               "] (i64), got ", ids.describe());
     previous = reshape(to_device(ids, temporal.device()), {B, 1});
-    chosen.push_back(previous);
+    chosen.push_back(ids);
   }
-  return unsqueeze(cat(chosen, 1), 1);
+  return chosen;
 }
 
 }  // namespace ttt

@@ -67,8 +67,10 @@ class Depformer : public nn::Module {
   // Generation: the audio tokens of one step, codebook after codebook, each one fed to the next
   // in place of teacher forcing. temporal [B, 1, C], text [B, 1] (the step's text token, i64);
   // pick(k, logits [B, audio_vocab]) chooses codebook k's tokens, ids [B] (i64, on the logits'
-  // device: nothing need go through the host). Returns [B, 1, steps] (i64, on temporal's device).
-  Tensor generate(const Tensor& temporal, const Tensor& text, const std::function<Tensor(int64_t, const Tensor&)>& pick) const;
+  // device: nothing need go through the host). Returns what pick returned, codebook by codebook (no
+  // copy: a pick that samples into the step's token buffer leaves nothing to gather).
+  std::vector<Tensor> generate(const Tensor& temporal, const Tensor& text,
+                               const std::function<Tensor(int64_t, const Tensor&)>& pick) const;
 
   const DepformerConfig& config() const { return c_; }
   std::shared_ptr<nn::ModuleList> in, emb, layers, linears;

@@ -20,10 +20,10 @@ SampleArgs sample_args(const SamplingOptions& o, uint64_t seed) {
 }
 }  // namespace
 
-Tensor sample_tokens(const Tensor& logits, const SamplingOptions& o, DrawStream& draws) {
+Tensor sample_tokens(const Tensor& logits, const SamplingOptions& o, DrawStream& draws, const Tensor& out) {
   TTT_CHECK(logits.device() == draws.counter.device(), "sample_tokens", "logits on ", logits.device().str(),
             ", the draw counter on ", draws.counter.device().str());
-  return compute::sample_tokens(logits.detach(), draws.counter, sample_args(o, draws.seed));
+  return compute::sample_tokens(logits.detach(), draws.counter, sample_args(o, draws.seed), out);
 }
 
 bool samples_on_gpu(const SamplingOptions& o, int64_t vocab) { return compute::samples_on_gpu(sample_args(o, 0), vocab); }

@@ -26,7 +26,8 @@ struct DrawStream {
 
 // logits [B, V] (f32/bf16, or f64 on the CPU) -> one token per row, ids [B] (i64, on the logits'
 // device); uses B draws of `draws` (greedy too, so a greedy row does not shift the later draws).
-Tensor sample_tokens(const Tensor& logits, const SamplingOptions& options, DrawStream& draws);
+// Given `out` (i64 [B] there), the ids are written into it (a row of a step's token buffer).
+Tensor sample_tokens(const Tensor& logits, const SamplingOptions& options, DrawStream& draws, const Tensor& out = Tensor());
 // Whether a GPU draws these from `vocab` logits itself (a candidate set up to kMaxSampleCandidates,
 // or greedy); else the draw goes through the host, which a CUDA graph cannot record.
 bool samples_on_gpu(const SamplingOptions& options, int64_t vocab);

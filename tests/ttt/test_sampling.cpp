@@ -79,5 +79,21 @@ TEST(Sampling, ASeedRepeatsItsDraws) {
   EXPECT_THROW(draws(o, 1), Error);
 }
 
+// Given a row of a token buffer, the ids go there (a generated step gathers nothing): the same ids
+// as a fresh result, the other rows untouched; a row of another length or dtype is refused.
+TEST(Sampling, WritesIntoAGivenRow) {
+  SamplingOptions o;
+  const Tensor logits = from_vector({0.1, 2.0, -1.0, 0.5, 3.0, 1.0, 0.0, -2.0, 1.0, 0.2}, {2, 5});
+  DrawStream fresh(3, Device::cpu()), into(3, Device::cpu());
+  const Tensor buffer = full({3, 2}, -1.0, DType::i64);
+  const Tensor row = squeeze(slice(buffer, 0, 1, 2), 0);
+  const Tensor returned = sample_tokens(logits, o, into, row);
+  const std::vector<int64_t> want = sample_tokens(logits, o, fresh).to_vector<int64_t>();
+  EXPECT_EQ(returned.to_vector<int64_t>(), want);
+  EXPECT_EQ(buffer.to_vector<int64_t>(), (std::vector<int64_t>{-1, -1, want[0], want[1], -1, -1}));
+  EXPECT_THROW(sample_tokens(logits, o, into, full({3}, 0.0, DType::i64)), Error);
+  EXPECT_THROW(sample_tokens(logits, o, into, full({2}, 0.0, DType::f32)), Error);
+}
+
 }  // namespace
 }  // namespace ttt

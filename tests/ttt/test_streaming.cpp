@@ -176,7 +176,7 @@ TEST(StreamingKernels, AStepAddsTheResidualsInTheProductsAndRotatesQueryAndKeyTo
 }
 
 // The depformer's step of one codebook: one cache write for the key and the value (they lie side
-// by side in its fused projection), and its residual sums made by the products, as above.
+// by side in its fused projection), and its sums made by the products, as above.
 TEST(StreamingKernels, ADepformerStepWritesKeyAndValueAtOnceAndAddsInTheProducts) {
   DepformerConfig c;
   c.steps = 3;
@@ -196,6 +196,7 @@ TEST(StreamingKernels, ADepformerStepWritesKeyAndValueAtOnceAndAddsInTheProducts
   EXPECT_EQ(launches_of(launched, "Depformer > DepformerLayer | cache_write"), layer_steps);
   EXPECT_EQ(launches_of(launched, "Depformer > DepformerLayer > Linear | matmul"), 2 * layer_steps);
   EXPECT_EQ(launches_of(launched, "Depformer > DepformerLayer | add"), 0);
+  EXPECT_EQ(launches_of(launched, "Depformer | add"), 0);  // the input projection adds into the token's embedding
 }
 
 TEST(StreamingRefuses, NonCausalLayers) {
