@@ -239,9 +239,10 @@ Tensor HybridLM::hidden(const Tensor& tokens) const {
 Tensor HybridLM::embed(const Tensor& tokens) const {
   TTT_CHECK(tokens.dim() == 3 && tokens.size(2) == config_.num_streams(), "forward", "expected tokens [B, S, ",
             config_.num_streams(), "], got ", tokens.describe());
+  const Tensor by_stream = permute(tokens, {2, 0, 1});  // [N, B, S]: a stream's ids are a view (one copy, none at B = S = 1)
   Tensor h;
   for (int64_t s = 0; s < config_.num_streams(); ++s) {
-    Tensor ids = squeeze(slice(tokens, 2, s, s + 1), 2);
+    Tensor ids = squeeze(slice(by_stream, 0, s, s + 1), 0);
     Tensor e = emb->at<nn::Embedding>(static_cast<size_t>(s))->forward(ids);
     h = h.defined() ? add(h, e) : e;
   }
