@@ -16,10 +16,10 @@
 #   bash bench/device_session.sh moshi     the official package (carry .whl/, docs/moshi.md): regenerate its fixtures into
 #                                          $OUT/fixtures, our Moshi tests on them (CPU and CUDA), the export round trip
 # Here:   tools/device_bundle.sh device-bundle build/tests/test_{core,autograd,nn,ttt,cuda,train} \
-#             build/ttt-train build/ttt-probe build/ttt-tokens build/ttt-layer-bench
-#         strip device-bundle/bin/* && tar -czf device-bundle.tgz device-bundle   (99 MB -> 31 MB:
-#         the carry holds 64 MiB at most)
-# There:  carry device-bundle.tgz; tar -xzf device-bundle.tgz && bash bench/device_session.sh ...
+#             build/ttt-{train,probe,tokens,export,generate,eval}   (the tests run these; + what a phase runs)
+#         strip device-bundle/bin/* && tar -cJf device-bundle.txz device-bundle   (the carry holds
+#         64 MiB at most: the six suites and the six ttt-* tools take 53 MB with xz, 69 MB with gzip)
+# There:  carry device-bundle.txz; tar -xJf device-bundle.txz && bash bench/device_session.sh ...
 #         results under $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/device_out}
