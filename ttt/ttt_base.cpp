@@ -172,7 +172,11 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
   const Tensor x = x_in.dtype() == DType::bf16 ? cast(x_in, DType::f32) : x_in;
   const int64_t B = x.size(0), H = c.heads, d = c.head_dim(), b = c.mini_batch_size;
   const size_t layers = inner_weights_.size();
-  if (st.w0.empty())
+  if (st.w0.empty()) {
+    std::vector<double> inv(b);
+    for (int64_t j = 0; j < b; ++j) inv[j] = 1.0 / static_cast<double>(j + 1);
+    st.positional = maximum(add(learnable_token_idx_bias.detach(), cached_constant(inv, {b}, x.dtype(), x.device())),
+                            zeros({1}, x.dtype(), x.device()));  // E6: w_pos of each place
     for (size_t l = 0; l < layers; ++l) {
       const Tensor& w = inner_weights_[l];
       const Tensor& bias = inner_biases_[l];
@@ -181,6 +185,7 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
       st.xs.push_back(zeros({B, H, b, w.size(1)}, DType::f32, x.device()));
       st.ds.push_back(zeros({B, H, b, w.size(2)}, DType::f32, x.device()));
     }
+  }
   TTT_CHECK(st.w0[0].size(0) == B, "step", "the stream holds ", st.w0[0].size(0), " sequences, the step ", B);
 
   // E1-E2, E2a for this token: [B, H, 1, d]
@@ -202,10 +207,6 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
     logits = matmul(x, reshape(learnable_ttt_lr_weight, {H, c.width}), false, true);
   const Tensor eta_tok =
       reshape(sigmoid(add(logits, reshape(learnable_ttt_lr_bias, {H}))) * (c.ttt_base_lr / static_cast<double>(d)), {B, H, 1, 1});
-  std::vector<double> inv(b);
-  for (int64_t j = 0; j < b; ++j) inv[j] = 1.0 / static_cast<double>(j + 1);
-  const Tensor positional = maximum(add(learnable_token_idx_bias.detach(), cached_constant(inv, {b}, x.dtype(), x.device())),
-                                    zeros({1}, x.dtype(), x.device()));  // E6: w_pos of each place
 
   // the rest in one kernel per layer (compute::ttt_stream_step; docs/inference.md has the equations):
   // the key path at the mini-batch's start weights W0 and its gradients (E10-E11); the token's key-path
@@ -218,7 +219,7 @@ Tensor TTTBase::step(const Tensor& x_in, TttStream& st, const Tensor& position) 
   args.xk = view_shape(xk, {n, d});
   args.target = view_shape(target, {n, d});
   args.eta = view_shape(eta_tok, {n});
-  args.positional = positional;
+  args.positional = st.positional;
   args.position = position;
   args.ln_weight = ttt_norm_weight.detach();
   args.ln_bias = ttt_norm_bias.detach();

@@ -25,10 +25,13 @@ namespace ttt {
 // mini-batch (committed at each mini-batch boundary, E15; the learned initial ones at first) and
 // the mini-batch's tokens so far: row j holds token j's key-path input X_l[j] and its step eta_j
 // G_l[j] (the rows after the current token are the last mini-batch's, and masked). Allocated by
-// the first step, then updated in place (a CUDA graph replays a step on the same memory).
+// the first step, then updated in place (a CUDA graph replays a step on the same memory). Like
+// the initial weights, the token-place weights w_pos (E6, from the layer's parameters) are read
+// once, by the first step.
 struct TttStream {
   std::vector<Tensor> w0, b0;  // [B, H, d_l, d_{l+1}], [B, H, 1, d_{l+1}]
   std::vector<Tensor> xs, ds;  // [B, H, b, d_l], [B, H, b, d_{l+1}]
+  Tensor positional;           // w_pos [b]
 };
 
 class TTTBase : public nn::Module {
