@@ -13,8 +13,13 @@ SSMGating::SSMGating(int64_t width, double init_value, double clamp, Device devi
 
 Tensor SSMGating::forward(const Tensor& y) const {
   Scope scope(*this);
-  Tensor alpha = clamp_value > 0 ? clamp(gating_alpha, -clamp_value, clamp_value) : gating_alpha;
-  return mul(nn::like(tanh(alpha), y), y);
+  return mul(gate(y), y);
+}
+
+Tensor SSMGating::gate(const Tensor& y) const {
+  Scope scope(*this);
+  const Tensor alpha = clamp_value > 0 ? clamp(gating_alpha, -clamp_value, clamp_value) : gating_alpha;
+  return nn::like(tanh(alpha), y);
 }
 
 }  // namespace ttt

@@ -10,6 +10,8 @@ class SSMGating : public nn::Module {
  public:
   SSMGating(int64_t width, double init_value = 0.1, double clamp = 0.0, Device device = Device::cpu());
   Tensor forward(const Tensor& y) const;
+  // tanh(alpha) (clamped first), in y's dtype: forward(y) = gate(y) o y. A stream computes it once.
+  Tensor gate(const Tensor& y) const;
   Tensor gating_alpha;
   double clamp_value;  // 0: no clamp
 };

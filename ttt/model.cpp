@@ -175,8 +175,9 @@ Tensor TransformerLayer::step(Tensor h, LayerStream& stream, const Tensor& posit
   if (ttt) {
     TTT_CHECK(!backward_ssm_gating, "step", "a reversed-sequence TTT branch cannot stream (it reads the future)");
     const Tensor u = norm_ttt ? norm_ttt->forward(h) : h;
-    const Tensor branch = forward_ssm_gating->forward(ttt->step(u, stream.ttt, position));
-    h = add(h, branch);
+    const Tensor y = ttt->step(u, stream.ttt, position);
+    if (!stream.gate.defined()) stream.gate = forward_ssm_gating->gate(y);
+    h = add(h, mul(stream.gate, y));
   }
   const Tensor normed2 = norm2->forward(h);
   return ffn->forward_add(std::move(h), normed2);

@@ -87,6 +87,7 @@ std::vector<std::string> model_config_problems(const ModelConfig& c, const std::
 struct LayerStream {
   nn::KVCache attention;
   TttStream ttt;
+  Tensor gate;  // the TTT branch's gate tanh(alpha), read once by the first step (as the TTT state's parameters)
 };
 
 // A stream through the model: every layer's state, the position of the next step on the model's
