@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
@@ -176,6 +177,36 @@ TEST(StateDict, RoundTripAndStrictErrorsListEverything) {
   EXPECT_EQ(report.missing.size(), 1u);
   EXPECT_EQ(report.unexpected.size(), 1u);
   EXPECT_EQ(report.mismatched.size(), 1u);
+}
+
+void expect_close(const Tensor& got, const Tensor& want) {
+  const std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>();
+  ASSERT_EQ(g.size(), w.size());
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], w[i], 1e-5 * (1 + std::fabs(w[i]))) << i;
+}
+
+// residual + x W^T made by the product: into the residual's buffer only when the caller hands over
+// its only handle; a residual the caller keeps is never written; with a bias, the plain sum.
+TEST(Linear, ForwardAddWritesOnlyIntoAResidualHandedOver) {
+  Generator gen(3);
+  Linear linear(6, 4, false, gen);
+  const Tensor x = randn({2, 1, 6}, gen), kept = randn({2, 1, 4}, gen);
+  const std::vector<float> before = kept.to_vector<float>();
+  const Tensor want = add(kept, linear.forward(x));
+
+  const Tensor sum_beside = linear.forward_add(kept, x);
+  EXPECT_EQ(kept.to_vector<float>(), before);
+  EXPECT_NE(sum_beside.raw_data(), kept.raw_data());
+  expect_close(sum_beside, want);
+
+  Tensor handed = clone_data(kept);
+  const void* buffer = handed.raw_data();
+  const Tensor sum_in_place = linear.forward_add(std::move(handed), x);
+  EXPECT_EQ(sum_in_place.raw_data(), buffer);
+  expect_close(sum_in_place, want);
+
+  Linear biased(6, 4, true, gen);
+  expect_close(biased.forward_add(clone_data(kept), x), add(kept, biased.forward(x)));
 }
 
 }  // namespace
