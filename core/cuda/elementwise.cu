@@ -3,6 +3,7 @@
 #include "core/backend.h"
 #include "core/cuda/bf16.cuh"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/grid_stride.cuh"
 #include "core/dtype_dispatch.h"
 #include "core/philox.h"
 #include "core/scalar_math.h"
@@ -11,9 +12,6 @@ namespace ttt::cuda {
 
 namespace {
 
-#define GRID_STRIDE_LOOP(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
-
 // 16 bytes of T, what one thread loads and stores at once where the data allows (4 floats, 8 bf16):
 // a quarter (an eighth) of the memory instructions of one element per thread.
 template <class T>
@@ -21,13 +19,6 @@ struct alignas(16) Pack {
   static constexpr int kSize = 16 / static_cast<int>(sizeof(T));
   T v[kSize];
 };
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
-// The grid-stride loop in 32 bits, for kernels launched only when every index fits (64-bit index
-// arithmetic, division above all, costs the GPU many instructions per element).
-#define GRID_STRIDE_LOOP_32(i, n) for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
-constexpr int64_t kMax32 = int64_t(1) << 31;
 
 template <class T>
 __global__ void fill_kernel(T* out, T value, int64_t n) {

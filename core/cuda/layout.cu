@@ -6,27 +6,20 @@
 #include "core/backend.h"
 #include "core/cuda/bf16.cuh"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/grid_stride.cuh"
 #include "core/dtype_dispatch.h"
 
 namespace ttt::cuda {
 
 namespace {
 
-#define GRID_STRIDE_LOOP(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
-
 __device__ __forceinline__ int64_t index_at(const void* p, bool is_i32, int64_t i) {
   return is_i32 ? static_cast<const int32_t*>(p)[i] : static_cast<const int64_t*>(p)[i];
 }
 
 // The kernels that move elements in bulk come in three forms: 64-bit indices; 32-bit indices
-// where every index fits (64-bit division costs the GPU many instructions per element); and, when
-// the innermost dim runs contiguously on both sides in whole 16-byte pieces, P elements (16 bytes)
-// per thread.
-#define GRID_STRIDE_LOOP_AS(Index, i, n) \
-  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += Index(blockDim.x) * gridDim.x)
-constexpr int64_t kMax32 = int64_t(1) << 31;
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// where every index fits (core/cuda/grid_stride.cuh); and, when the innermost dim runs
+// contiguously on both sides in whole 16-byte pieces, P elements (16 bytes) per thread.
 
 template <class T, class Index, int P>
 __global__ void gather_kernel(const T* in, T* out, GatherArgs a) {

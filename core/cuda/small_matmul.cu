@@ -11,6 +11,7 @@
 #include "core/backend.h"
 #include "core/cuda/bf16.cuh"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/grid_stride.cuh"
 
 namespace ttt::cuda {
 
@@ -65,8 +66,6 @@ bool enabled() {
   return on;
 }
 
-bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 bool small_rows_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulArgs& g) {
@@ -86,7 +85,7 @@ bool small_rows_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const 
     const T* pb = b.data<T>();
     T* pc = c.data<T>();
     constexpr int P = kPack<T>;
-    if (k % P == 0 && g.stride_a % P == 0 && g.stride_b % P == 0 && aligned(pa) && aligned(pb))
+    if (k % P == 0 && g.stride_a % P == 0 && g.stride_b % P == 0 && aligned16(pa) && aligned16(pb))
       rows_times_bt_kernel<T, true><<<grid_bt, kWarpsPerBlock * 32, 0, current_stream()>>>(pa, pb, pc, m, n, k, g.stride_a,
                                                                                            g.stride_b, g.stride_c, g.accumulate);
     else
