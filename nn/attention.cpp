@@ -41,17 +41,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x) const {
   return out_proj->forward(reshape(permute(out, {0, 2, 1, 3}), {B, S, C}));
 }
 
-Tensor MultiHeadAttention::step(const Tensor& x, KVCache& cache, const Tensor& position) const {
-  Scope scope(*this);
-  return out_proj->forward(attend_step(x, cache, position));
-}
-
 Tensor MultiHeadAttention::step_add(Tensor residual, const Tensor& x, KVCache& cache, const Tensor& position) const {
   Scope scope(*this);
-  return out_proj->forward_add(std::move(residual), attend_step(x, cache, position));
-}
-
-Tensor MultiHeadAttention::attend_step(const Tensor& x, KVCache& cache, const Tensor& position) const {
   TTT_CHECK(causal, "step", "a non-causal attention layer cannot stream (every position sees the future)");
   TTT_CHECK(x.dim() == 3 && x.size(1) == 1, "step", "expected one step [B, 1, C], got ", x.describe());
   const int64_t B = x.size(0), C = x.size(2), H = heads, d = C / H;
@@ -68,7 +59,7 @@ Tensor MultiHeadAttention::attend_step(const Tensor& x, KVCache& cache, const Te
   compute::cache_write(cache.v, squeeze(slice(by_kind, 0, 2, 3), 0), position);
   // softmax(q K^T / sqrt(d)) V over the places written (a window's last `context` steps): [B, H, 1, d]
   const Tensor out = compute::attention_decode(q, cache.k, cache.v, position, 1.0 / std::sqrt(static_cast<double>(d)));
-  return reshape(permute(out, {0, 2, 1, 3}), {B, 1, C});
+  return out_proj->forward_add(std::move(residual), reshape(permute(out, {0, 2, 1, 3}), {B, 1, C}));
 }
 
 SwiGLU::SwiGLU(int64_t width, int64_t hidden_, Generator& gen, Device device) : Module("SwiGLU"), hidden(hidden_) {

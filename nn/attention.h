@@ -27,12 +27,11 @@ class MultiHeadAttention : public Module {
   MultiHeadAttention(int64_t width, int64_t heads, int64_t context, double rope_theta, bool causal, Generator& gen,
                      Device device = Device::cpu());
   Tensor forward(const Tensor& x) const;  // [B, S, C] -> [B, S, C]
-  // One time step of a causal stream: x [B, 1, C] -> [B, 1, C] at `position` (i64 [1] on x's
-  // device: the step's index in the stream), its key and value written into the cache; the same
-  // numbers as forward over the whole sequence at that position. Nothing is read back to the host,
-  // so a CUDA graph can replay it.
-  Tensor step(const Tensor& x, KVCache& cache, const Tensor& position) const;
-  // residual + step(x, ...), the output projection adding into residual (Linear::forward_add).
+  // One time step of a causal stream, added to the residual stream: residual + attention(x), x and
+  // residual [B, 1, C], at `position` (i64 [1] on x's device: the step's index in the stream), its
+  // key and value written into the cache; the same numbers as residual + forward over the whole
+  // sequence at that position. The output projection adds into residual (Linear::forward_add).
+  // Nothing is read back to the host, so a CUDA graph can replay it.
   Tensor step_add(Tensor residual, const Tensor& x, KVCache& cache, const Tensor& position) const;
 
   std::shared_ptr<Linear> in_proj, out_proj;
@@ -42,10 +41,6 @@ class MultiHeadAttention : public Module {
   // Keep each query's log-sum-exp instead of the [B, H, S, S] attention weights for backward, which
   // rebuilds them (the attention op's `recompute`): much less memory, one more product.
   bool recompute_weights = false;
-
- private:
-  // step's attention before the output projection: [B, 1, C]
-  Tensor attend_step(const Tensor& x, KVCache& cache, const Tensor& position) const;
 };
 
 // Moshi's gated feed-forward: linear_in [2h, C] (first half through SiLU, times the second half),

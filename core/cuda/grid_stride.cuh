@@ -5,13 +5,13 @@
 #pragma once
 #include <cstdint>
 
-namespace ttt::cuda {
-
 // for (Index i = this thread's first element; i < n; i += every thread of the grid)
 #define GRID_STRIDE_LOOP_AS(Index, i, n) \
   for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += Index(blockDim.x) * gridDim.x)
 #define GRID_STRIDE_LOOP(i, n) GRID_STRIDE_LOOP_AS(int64_t, i, n)
 #define GRID_STRIDE_LOOP_32(i, n) GRID_STRIDE_LOOP_AS(uint32_t, i, n)
+
+namespace ttt::cuda {
 
 constexpr int64_t kMax32 = int64_t(1) << 31;  // sizes below this take the 32-bit loops
 
