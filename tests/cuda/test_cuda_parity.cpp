@@ -144,6 +144,13 @@ std::vector<OpCase> large_cases() {
                }});
   c.push_back({"layer_norm_big", {{129, 769}, {769}, {769}}, [](T x) { return layer_norm(x[0], x[1], x[2]); }});
   c.push_back({"rms_norm_big", {{1031, 768}, {768}}, [](T x) { return rms_norm(x[0], x[1]); }});
+  // rows in 16-byte packs held in registers: one row of 4096 (a streaming step's), rows needing
+  // several packs a thread with a ragged last pass, rows too wide for the registers (f32), and a
+  // width that is not a whole number of packs
+  c.push_back({"rms_norm_one_wide_row", {{1, 4096}, {4096}}, [](T x) { return rms_norm(x[0], x[1]); }});
+  c.push_back({"rms_norm_several_packs_a_thread", {{3, 12296}, {12296}}, [](T x) { return rms_norm(x[0], x[1]); }});
+  c.push_back({"rms_norm_too_wide_for_registers", {{2, 16388}, {16388}}, [](T x) { return rms_norm(x[0], x[1]); }});
+  c.push_back({"rms_norm_not_whole_packs", {{5, 4099}, {4099}}, [](T x) { return rms_norm(x[0], x[1]); }});
   // rows of 64 (a warp's two elements per lane), of 70 (a ragged tail) and a row count that leaves
   // the last block's warps partly idle
   c.push_back({"l2_normalize_big", {{2, 3, 301, 64}}, [](T x) { return l2_normalize(x[0]); }});
