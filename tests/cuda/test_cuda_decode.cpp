@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "autograd/ops.h"
 #include "core/compute.h"
@@ -130,6 +132,33 @@ TEST(CudaDecode, SmallRowProductsMatchTheCpu) {
                     << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (trans_b ? " x W^T" : " x W")
                     << (one_weight ? ", one weight" : "") << (accumulate ? ", added into C" : "");
               }
+}
+
+// The shapes a streaming step runs: one weight with long rows (k in the thousands: many passes of a
+// warp's lanes over k, and a last partial pass) and many or few columns; k odd takes the unpacked
+// loads.
+TEST(CudaDecode, SmallRowProductsOfLongRowsMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Generator gen(9);
+  for (DType dtype : {DType::f32, DType::bf16})
+    for (int64_t m : {1, 4})
+      for (auto [k, n] : std::vector<std::pair<int64_t, int64_t>>{{4360, 3000}, {4096, 8}, {2048, 1000}, {2053, 700}})
+        for (bool accumulate : {false, true}) {
+          const Tensor a = cast(randn({m, k}, gen), dtype);
+          const Tensor b = cast(randn({n, k}, gen), dtype);
+          Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, true);
+          Tensor got;
+          if (accumulate) {
+            const Tensor c = cast(randn(want.shape(), gen), dtype);
+            got = to_device(c, kGpu);
+            compute::matmul_accumulate(to_device(a, kGpu), to_device(b, kGpu), false, true, got);
+            want = add(want, cast(c, DType::f32));
+          } else {
+            got = matmul(to_device(a, kGpu), to_device(b, kGpu), false, true);
+          }
+          EXPECT_LT(max_rel_diff(want, got), dtype == DType::f32 ? 1e-5 : 1e-2)
+              << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (accumulate ? ", added into C" : "");
+        }
 }
 
 }  // namespace
