@@ -7,11 +7,13 @@
 //   out = sum_w exp(m_w - M) acc_w / sum_w exp(m_w - M) l_w,  M = max_w m_w.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "core/backend.h"
 #include "core/cuda/bf16.cuh"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/grid_stride.cuh"
 #include "core/scalar_math.h"
 
 namespace ttt::cuda {
@@ -73,6 +75,90 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
         sum += c * warp_acc[w][i];
       }
     out[r * d + i] = store_as<T>(sum / total);
+  }
+}
+
+// The same for head dims 64 and 128 in 16-byte rows (Moshi's heads: 128 in the temporal transformer,
+// 64 in the depformer): a warp takes four keys at once, eight lanes a key, each lane holding D / 8
+// consecutive elements of the query, of the key and value it reads (both loaded before the score is
+// summed, so their latencies overlap) and of its weighted sum of values; 16 warps a block, so 64
+// keys are in flight where the kernel above has 8. Each group of eight lanes keeps its own online
+// softmax; the four groups of a warp are merged by shuffles, the warps as above.
+constexpr int kLanesPerKey = 8, kKeysPerWarp = 32 / kLanesPerKey, kPackedWarps = 16;
+
+// dst[e] = src[e] as f32, E elements from 16-byte aligned src
+template <class T, int E>
+__device__ __forceinline__ void load_packs(const T* src, float (&dst)[E]) {
+  constexpr int P = 16 / static_cast<int>(sizeof(T));
+  static_assert(E % P == 0, "a lane's slice is whole 16-byte packs");
+  for (int u = 0; u < E / P; ++u) {
+    const uint4 pack = reinterpret_cast<const uint4*>(src)[u];
+    const T* e = reinterpret_cast<const T*>(&pack);
+    for (int i = 0; i < P; ++i) dst[u * P + i] = load_f32(e[i]);
+  }
+}
+
+template <class T, int D>
+__global__ void __launch_bounds__(kPackedWarps * 32)
+    attention_decode_packed_kernel(const T* q, const T* k, const T* v, const void* position, bool i32, int64_t slots, float scale,
+                                   T* out) {
+  constexpr int E = D / kLanesPerKey;
+  const int64_t r = blockIdx.x;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / kLanesPerKey, part = lane % kLanesPerKey;  // this lane's key of the four, its slice of it
+  const int64_t written = (i32 ? static_cast<const int32_t*>(position)[0] : static_cast<const int64_t*>(position)[0]) + 1;
+  const int64_t count = written < slots ? written : slots;
+  float qs[E], acc[E];
+  load_packs<T, E>(q + r * D + part * E, qs);
+  for (int e = 0; e < E; ++e) qs[e] *= scale, acc[e] = 0.0f;
+  const T* kr = k + r * slots * D + part * E;
+  const T* vr = v + r * slots * D + part * E;
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t first = warp * kKeysPerWarp; first < count; first += kPackedWarps * kKeysPerWarp) {
+    const int64_t j = first + group;
+    const bool valid = j < count;
+    float ks[E], vs[E];
+    float s = 0.0f;
+    if (valid) {
+      load_packs<T, E>(kr + j * D, ks);
+      load_packs<T, E>(vr + j * D, vs);
+      for (int e = 0; e < E; ++e) s += qs[e] * ks[e];
+    }
+    for (int o = 1; o < kLanesPerKey; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);  // the key's eight lanes
+    if (!valid) continue;
+    const float m_new = fmaxf(m, s), correction = expf(m - m_new), p = expf(s - m_new);
+    l = l * correction + p;
+    for (int e = 0; e < E; ++e) acc[e] = acc[e] * correction + p * vs[e];
+    m = m_new;
+  }
+  // the warp's four groups onto a common maximum, then summed (a group that had no key adds nothing)
+  float top = m;
+  for (int o = kLanesPerKey; o < 32; o <<= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, o));
+  const float c = m > -INFINITY ? expf(m - top) : 0.0f;
+  l *= c;
+  for (int o = kLanesPerKey; o < 32; o <<= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+  for (int e = 0; e < E; ++e) {
+    acc[e] *= c;
+    for (int o = kLanesPerKey; o < 32; o <<= 1) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
+  }
+  __shared__ float warp_max[kPackedWarps], warp_total[kPackedWarps];
+  __shared__ float warp_acc[kPackedWarps][D];
+  if (group == 0) {
+    for (int e = 0; e < E; ++e) warp_acc[warp][part * E + e] = acc[e];
+    if (part == 0) warp_max[warp] = top, warp_total[warp] = l;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < D; i += blockDim.x) {
+    float block_top = -INFINITY;
+    for (int w = 0; w < kPackedWarps; ++w) block_top = fmaxf(block_top, warp_max[w]);
+    float total = 0.0f, sum = 0.0f;
+    for (int w = 0; w < kPackedWarps; ++w)
+      if (warp_max[w] > -INFINITY) {
+        const float cw = expf(warp_max[w] - block_top);
+        total += cw * warp_total[w];
+        sum += cw * warp_acc[w][i];
+      }
+    out[r * D + i] = store_as<T>(sum / total);
   }
 }
 
@@ -300,6 +386,15 @@ void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const T
   const int64_t n = q.size(0), slots = k.size(1), d = q.size(2);
   dispatch_f32_bf16(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
+    const bool packed = aligned16(q.data<T>()) && aligned16(k.data<T>()) && aligned16(v.data<T>());
+    auto launch_packed = [&](auto head_dim) {
+      attention_decode_packed_kernel<T, decltype(head_dim)::value>
+          <<<static_cast<unsigned>(n), kPackedWarps * 32, 0, current_stream()>>>(
+              q.data<T>(), k.data<T>(), v.data<T>(), position.raw_data(), position.dtype() == DType::i32, slots,
+              static_cast<float>(scale), out.data<T>());
+    };
+    if (packed && d == 128) return launch_packed(std::integral_constant<int, 128>{});
+    if (packed && d == 64) return launch_packed(std::integral_constant<int, 64>{});
     attention_decode_kernel<T><<<static_cast<unsigned>(n), kWarps * 32, 0, current_stream()>>>(
         q.data<T>(), k.data<T>(), v.data<T>(), position.raw_data(), position.dtype() == DType::i32, slots, static_cast<int>(d),
         static_cast<float>(scale), out.data<T>());
