@@ -30,9 +30,10 @@ RunModel load_run_model(const std::string& run_dir, Device device) {
   return r;
 }
 
-RunModel load_config_model(const std::string& config_path, const std::string& weights, Device device, std::string& report) {
+RunModel load_config_model(const std::string& config_path, const std::vector<std::string>& overrides, const std::string& weights,
+                           Device device, std::string& report) {
   RunModel r;
-  r.config = load_config(config_path);
+  r.config = load_config(config_path, overrides);
   r.checkpoint = weights.empty() ? "(random weights)" : weights;
   Generator gen(r.config.run.seed);
   if (weights.empty()) {  // random: built where it runs (a 7B model initialised on the GPU takes seconds)

@@ -22,10 +22,11 @@ struct RunModel {
   int64_t step = 0;
 };
 RunModel load_run_model(const std::string& run_dir, Device device);
-// A model from a config and weights that no run made: a safetensors file under Moshi's or our
-// names, or a ttt-export folder (model.init_from's loader: strict, TTT branches the file lacks
-// initialised; the report goes to `report`); "" for random weights (benchmarks).
-RunModel load_config_model(const std::string& config_path, const std::string& weights, Device device, std::string& report);
+// A model from a config (with key.path=value overrides, as ttt-train takes) and weights that no run made: a safetensors file
+// under Moshi's or our names, or a ttt-export folder (model.init_from's loader: strict, TTT branches the file lacks initialised;
+// the report goes to `report`); "" for random weights (benchmarks).
+RunModel load_config_model(const std::string& config_path, const std::vector<std::string>& overrides, const std::string& weights,
+                           Device device, std::string& report);
 
 // Inference in bf16: every parameter outside the TTT branches stored in bf16 (they compute in f32
 // inside, nn/precision.h); returns how many were converted. Run the generation in a bf16

@@ -24,6 +24,7 @@ const char* kUsage =
     "                                                  a ttt-export folder (loaded as model.init_from); none: random\n"
     "                                                  weights, for speed measurements\n"
     "       ttt-generate RUN_DIR --recall N            answer the recall task's queries of N validation batches\n"
+    "  key.path=value           with --config: override a config value, as ttt-train (e.g. model.context=1000)\n"
     "prompt (one of; default: one step of each stream's initial token):\n"
     "  --prompt TEXT            text, as bytes (models trained on data.source: text)\n"
     "  --prompt-file FILE       the same from a file\n"
@@ -56,10 +57,15 @@ int main(int argc, char** argv) {
                          "--text-temperature", "--text-top-k", "--text-top-p", "--steps", "--seed", "--batch", "--device",
                          "--out", "--recall", "--config", "--weights", "--dtype", "--tokenizer"},
                         {"--greedy", "--stream", "--eager"}, "ttt-generate");
-    const std::vector<std::string>& positional = parsed.positional;
+    // key.path=value words override the --config file's values (as ttt-train's); the rest is a run dir
+    std::vector<std::string> positional, overrides;
+    for (const std::string& word : parsed.positional)
+      (word.find('=') != std::string::npos ? overrides : positional).push_back(word);
     const std::map<std::string, std::string>& value = parsed.values;
     const bool greedy = parsed.has("--greedy"), stream = parsed.has("--stream");
     const bool from_config = value.count("--config") || value.count("--weights");
+    TTT_CHECK(overrides.empty() || value.count("--config"), "ttt-generate", "'", overrides.empty() ? "" : overrides[0],
+              "': key=value overrides apply to a --config file (a run dir's model is the one its checkpoint holds)");
     if (from_config ? !(positional.empty() && value.count("--config")) : positional.size() != 1) {
       std::cerr << kUsage;
       return 2;
@@ -91,8 +97,8 @@ int main(int argc, char** argv) {
     const bool random_weights = from_config && !value.count("--weights");
     const Device load_on = random_weights ? device : Device::cpu();
     std::string report;
-    RunModel run = from_config ? load_config_model(value.at("--config"), value.count("--weights") ? value.at("--weights") : "",
-                                                   load_on, report)
+    RunModel run = from_config ? load_config_model(value.at("--config"), overrides,
+                                                   value.count("--weights") ? value.at("--weights") : "", load_on, report)
                                : load_run_model(positional[0], load_on);
     if (!report.empty()) std::cerr << report;
     if (dtype == "bf16") weights_in_bf16_except_ttt(*run.model);

@@ -167,6 +167,30 @@ TEST(Generate, ATokenizerEncodesThePromptAndShowsTheText) {
   EXPECT_NE(r.output.find("has 48 pieces but the text stream's vocab is 20"), std::string::npos) << r.output;
 }
 
+// key.path=value words after --config override the file's values, as ttt-train's do: the text
+// vocab raised to the tokenizer's 48 pieces makes the model that the plain file's 20 refuses. A
+// misspelt key is named with its suggestion; a run dir takes no overrides (its checkpoint fixes
+// the model).
+TEST(Generate, ConfigOverridesChangeTheModel) {
+  TempDir dir("generate_overrides");
+  const std::string fixtures = ttt::testing::source_dir() + "/tests/fixtures/";
+  std::ofstream(dir / "small.yaml") << "model: {width: 32, num_layers: 1, num_heads: 4, text_vocab: 20}\n"
+                                       "data: {source: tokens, path: none.tok}\nrun: {device: cpu}\n";
+  const std::string base =
+      "--config " + (dir / "small.yaml") + " --tokenizer " + fixtures + "spm_tiny.model --prompt hello --steps 2 ";
+  testing::RunResult r = testing::run_tool(generate_exe(), base + "model.text_vocab=48", dir);
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = testing::run_tool(generate_exe(), base, dir);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("text stream's vocab is 20"), std::string::npos) << r.output;
+  r = testing::run_tool(generate_exe(), base + "model.text_vocab=48 model.widht=64", dir);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("unknown key 'widht' (did you mean 'width'?)"), std::string::npos) << r.output;
+  r = testing::run_tool(generate_exe(), (dir / "nothing") + " model.width=64", dir);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("'model.width=64': key=value overrides apply to a --config file"), std::string::npos) << r.output;
+}
+
 // On a GPU the generated steps replay a CUDA graph: the tokens must be the eager steps' exactly
 // (same kernels on the same inputs), for a Moshi-shaped model with a depformer and a TTT branch
 // whose mini-batches commit several times, in f32 and in ttt-generate's bf16 mode, with a prompt.
