@@ -28,6 +28,25 @@ __device__ float warp_sum(float x) {
   return x;
 }
 
+// The block's per-warp online softmaxes (maximum m_w, sum l_w, weighted sum of values acc_w, the
+// latter a row of `stride` in shared memory) merged into the output row out[0, d) (see the top of the
+// file); a warp that had no key (m_w = -inf) adds nothing. Every thread calls it, after a barrier.
+template <int kWarpCount, class T>
+__device__ void merge_warps(const float* warp_max, const float* warp_total, const float* warp_acc, int stride, int d, T* out) {
+  float top = -INFINITY;
+  for (int w = 0; w < kWarpCount; ++w) top = fmaxf(top, warp_max[w]);
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float total = 0.0f, sum = 0.0f;
+    for (int w = 0; w < kWarpCount; ++w)
+      if (warp_max[w] > -INFINITY) {
+        const float c = expf(warp_max[w] - top);
+        total += c * warp_total[w];
+        sum += c * warp_acc[w * stride + i];
+      }
+    out[i] = store_as<T>(sum / total);
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* q, const T* k, const T* v, const void* position,
                                                                        bool i32, int64_t slots, int d, float scale, T* out) {
@@ -64,18 +83,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_decode_kernel(const T* 
   if (lane == 0) warp_max[warp] = m, warp_total[warp] = l;
   for (int e = 0; e < kMaxPerLane; ++e) warp_acc[warp][lane + 32 * e] = acc[e];
   __syncthreads();
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    float top = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, warp_max[w]);
-    float total = 0.0f, sum = 0.0f;
-    for (int w = 0; w < kWarps; ++w)
-      if (warp_max[w] > -INFINITY) {  // a warp that had no key adds nothing
-        const float c = expf(warp_max[w] - top);
-        total += c * warp_total[w];
-        sum += c * warp_acc[w][i];
-      }
-    out[r * d + i] = store_as<T>(sum / total);
-  }
+  merge_warps<kWarps>(warp_max, warp_total, &warp_acc[0][0], kMaxPerLane * 32, d, out + r * d);
 }
 
 // The same for head dims 64 and 128 in 16-byte rows (Moshi's heads: 128 in the temporal transformer,
@@ -148,18 +156,7 @@ __global__ void __launch_bounds__(kPackedWarps * 32)
     if (part == 0) warp_max[warp] = top, warp_total[warp] = l;
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < D; i += blockDim.x) {
-    float block_top = -INFINITY;
-    for (int w = 0; w < kPackedWarps; ++w) block_top = fmaxf(block_top, warp_max[w]);
-    float total = 0.0f, sum = 0.0f;
-    for (int w = 0; w < kPackedWarps; ++w)
-      if (warp_max[w] > -INFINITY) {
-        const float cw = expf(warp_max[w] - block_top);
-        total += cw * warp_total[w];
-        sum += cw * warp_acc[w][i];
-      }
-    out[r * D + i] = store_as<T>(sum / total);
-  }
+  merge_warps<kPackedWarps>(warp_max, warp_total, &warp_acc[0][0], D, D, out + r * D);
 }
 
 // ---- the streaming TTT step's inner part (compute::ttt_stream_step), one block per sequence and

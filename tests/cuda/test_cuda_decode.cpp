@@ -105,6 +105,17 @@ TEST(CudaDecode, TttStreamStepMatchesTheCpu) {
     }
 }
 
+// The largest difference of a x op(b) on the GPU from the f32 product on the CPU, relative to its
+// largest element; with `accumulate`, the product added into a random C (matmul_accumulate).
+double small_rows_product_error(const Tensor& a, const Tensor& b, bool trans_b, bool accumulate, Generator& gen) {
+  Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, trans_b);
+  if (!accumulate) return max_rel_diff(want, matmul(to_device(a, kGpu), to_device(b, kGpu), false, trans_b));
+  const Tensor c = cast(randn(want.shape(), gen), a.dtype());
+  const Tensor got = to_device(c, kGpu);
+  compute::matmul_accumulate(to_device(a, kGpu), to_device(b, kGpu), false, trans_b, got);
+  return max_rel_diff(add(want, cast(c, DType::f32)), got);
+}
+
 // Products of at most 4 rows: x W^T takes core/cuda/small_matmul.cu (packed and unpacked loads),
 // x W of one f32 row cuBLAS's batched matrix-vector product; one weight for every batch entry or
 // one each, f32 and bf16; written, and added into C (matmul_accumulate, a residual's sum).
@@ -123,17 +134,7 @@ TEST(CudaDecode, SmallRowProductsMatchTheCpu) {
                 Shape batched = {2, 3};
                 batched.insert(batched.end(), wb.begin(), wb.end());
                 const Tensor b = cast(randn(one_weight ? wb : batched, gen), dtype);
-                Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, trans_b);
-                Tensor got;
-                if (accumulate) {
-                  const Tensor c = cast(randn(want.shape(), gen), dtype);
-                  got = to_device(c, kGpu);
-                  compute::matmul_accumulate(to_device(a, kGpu), to_device(b, kGpu), false, trans_b, got);
-                  want = add(want, cast(c, DType::f32));
-                } else {
-                  got = matmul(to_device(a, kGpu), to_device(b, kGpu), false, trans_b);
-                }
-                EXPECT_LT(max_rel_diff(want, got), dtype == DType::f32 ? 1e-5 : 1e-2)
+                EXPECT_LT(small_rows_product_error(a, b, trans_b, accumulate, gen), dtype == DType::f32 ? 1e-5 : 1e-2)
                     << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (trans_b ? " x W^T" : " x W")
                     << (one_weight ? ", one weight" : "") << (accumulate ? ", added into C" : "");
               }
@@ -149,19 +150,8 @@ TEST(CudaDecode, SmallRowProductsOfLongRowsMatchTheCpu) {
     for (int64_t m : {1, 4})
       for (auto [k, n] : std::vector<std::pair<int64_t, int64_t>>{{4360, 3000}, {4096, 8}, {2048, 1000}, {2053, 700}})
         for (bool accumulate : {false, true}) {
-          const Tensor a = cast(randn({m, k}, gen), dtype);
-          const Tensor b = cast(randn({n, k}, gen), dtype);
-          Tensor want = matmul(cast(a, DType::f32), cast(b, DType::f32), false, true);
-          Tensor got;
-          if (accumulate) {
-            const Tensor c = cast(randn(want.shape(), gen), dtype);
-            got = to_device(c, kGpu);
-            compute::matmul_accumulate(to_device(a, kGpu), to_device(b, kGpu), false, true, got);
-            want = add(want, cast(c, DType::f32));
-          } else {
-            got = matmul(to_device(a, kGpu), to_device(b, kGpu), false, true);
-          }
-          EXPECT_LT(max_rel_diff(want, got), dtype == DType::f32 ? 1e-5 : 1e-2)
+          const Tensor a = cast(randn({m, k}, gen), dtype), b = cast(randn({n, k}, gen), dtype);
+          EXPECT_LT(small_rows_product_error(a, b, true, accumulate, gen), dtype == DType::f32 ? 1e-5 : 1e-2)
               << dtype_name(dtype) << " m " << m << " k " << k << " n " << n << (accumulate ? ", added into C" : "");
         }
 }
