@@ -72,8 +72,8 @@ Tensor minibatch_step(State& s, const Tensor& q, const Tensor& xk, const Tensor&
   Tensor neg_eta_last = slice(neg_eta, 2, b - 1, b);   // [B, H, 1, b]
   Tensor neg_eta_col = transpose(neg_eta_last, 2, 3);  // [B, H, b, 1]
   for (size_t l = 0; l < layers; ++l) {
-    s.w[l] = matmul_add(s.w[l], x[l], mul(neg_eta_col, g[l]), true, false);
-    s.b[l] = matmul_add(s.b[l], neg_eta_last, g[l]);
+    s.w[l] = matmul_add(std::move(s.w[l]), x[l], mul(neg_eta_col, g[l]), true, false);
+    s.b[l] = matmul_add(std::move(s.b[l]), neg_eta_last, g[l]);
   }
   return out;
 }
